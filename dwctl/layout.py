@@ -1,0 +1,39 @@
+"""The layout of the Parquet files DMS lands, defined once for the DMS settings, Glue and the SQL.
+
+DMS (S3 target, Parquet) writes `Op` first (I/U/D; IncludeOpForFullLoad makes full load
+rows carry `I` too), then the timestamp column named by TimestampColumnName (a STRING
+`yyyy-MM-dd HH:mm:ss.SSSSSS`: commit time for CDC, transfer time for full load), then the
+source columns in table order. Columns added by a table-mapping transformation come last:
+we add `$AR_H_CHANGE_SEQ` so that changes sharing one commit timestamp keep their order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OP_COLUMN = "Op"
+TIMESTAMP_COLUMN = "dms_commit_ts"
+CHANGE_SEQ_COLUMN = "dms_change_seq"
+CHANGE_SEQ_EXPRESSION = "$AR_H_CHANGE_SEQ"
+CHANGE_SEQ_LENGTH = 50  # $AR_H_CHANGE_SEQ is a 35-digit string; leave headroom
+FULL_LOAD_PREFIX = "LOAD"  # full-load files: LOAD00000001.parquet; CDC files: 20240101-123456789.parquet
+
+
+@dataclass(frozen=True)
+class LandedColumn:
+    """One column of a landed Parquet file and its staging type in Redshift."""
+
+    name: str
+    staging_type: str
+    glue_type: str
+    source: bool  # True for a column of the source table, False for a DMS-added one
+
+
+def landed_columns(source_columns: list[tuple[str, str, str]]) -> list[LandedColumn]:
+    """Op, timestamp, the source columns (name, staging type, glue type) in order, then the change sequence."""
+    return [
+        LandedColumn(OP_COLUMN, "CHAR(1)", "string", False),
+        LandedColumn(TIMESTAMP_COLUMN, "VARCHAR(26)", "string", False),
+        *(LandedColumn(name, staging, glue, True) for name, staging, glue in source_columns),
+        LandedColumn(CHANGE_SEQ_COLUMN, f"VARCHAR({CHANGE_SEQ_LENGTH})", "string", False),
+    ]

@@ -1,0 +1,152 @@
+"""Load a spec from YAML keeping line/column marks, so every error reads `file:line:col: field: problem`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from dwctl.errors import SpecError
+from dwctl.spec import LocatedError, Spec
+
+Path_ = tuple  # a field path such as ("tables", 2, "columns", 0, "name")
+
+
+class Marked:
+    """Plain data built from a YAML node tree, plus the line/col of every key and value."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.key_marks: dict[Path_, yaml.Mark] = {}
+        self.value_marks: dict[Path_, yaml.Mark] = {}
+        self._constructor = yaml.constructor.SafeConstructor()
+
+    def build(self, node: yaml.Node, path: Path_ = ()) -> Any:
+        self.value_marks[path] = node.start_mark
+        if isinstance(node, yaml.MappingNode):
+            data: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.build_scalar_key(key_node, path)
+                if key in data:
+                    raise SpecError([f"{self.where(key_node.start_mark)}: {dotted(path + (key,))}: duplicate key"])
+                self.key_marks[path + (key,)] = key_node.start_mark
+                data[key] = self.build(value_node, path + (key,))
+            return data
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        return self._constructor.construct_object(node, deep=True)
+
+    def build_scalar_key(self, node: yaml.Node, path: Path_) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise SpecError([f"{self.where(node.start_mark)}: {dotted(path)}: mapping keys must be plain text"])
+        return self._constructor.construct_object(node)
+
+    def where(self, mark: yaml.Mark | None) -> str:
+        if mark is None:
+            return self.source
+        return f"{self.source}:{mark.line + 1}:{mark.column + 1}"
+
+
+def dotted(path: Path_) -> str:
+    """("tables", 2, "name") -> tables[2].name"""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def display_name(spec_path: Path) -> str:
+    """The spec's name as written in headers and errors: relative to the cwd when inside it (stable across machines)."""
+    try:
+        return spec_path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return spec_path.name
+
+
+def load_spec(spec_path: Path) -> Spec:
+    """Read and validate a spec file; raise SpecError with located, one-line-per-problem messages."""
+    name = display_name(spec_path)
+    try:
+        text = spec_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([f"{name}: spec file not found (pass -c PATH, or create config/pipeline.yaml)"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([f"{name}: cannot read the spec: {getattr(exc, 'strerror', None) or exc}"]) from None
+    return parse_spec(text, name)
+
+
+def parse_spec(text: str, name: str = "<spec>") -> Spec:
+    """Validate YAML text as a Spec; `name` is what error messages call the file."""
+    marked = Marked(name)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise SpecError([f"{marked.where(mark)}: malformed YAML: {exc.problem or exc.context}"]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([f"{name}: malformed YAML: {exc}"]) from None
+    if node is None:
+        raise SpecError([f"{name}:1:1: the spec is empty; expected a mapping with project, source, tables, ..."])
+    data = marked.build(node)
+    if not isinstance(data, dict):
+        raise SpecError([f"{marked.where(node.start_mark)}: the spec must be a mapping, not a {type(data).__name__}"])
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_problems(exc, data, marked)) from None
+
+
+def _problems(exc: ValidationError, data: Any, marked: Marked) -> list[str]:
+    grouped: dict[Path_, list[str]] = {}
+    kinds: dict[Path_, str] = {}
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        located = (err.get("ctx") or {}).get("error")
+        if isinstance(located, LocatedError):
+            loc += located.loc
+            message = str(located)
+        path = _clean(loc, data)
+        if err["type"] not in ("missing", "extra_forbidden") and not isinstance(located, LocatedError):
+            shown = repr(err.get("input"))
+            if not isinstance(err.get("input"), (dict, list)):
+                message += f" (got {shown[:80]}{'...' if len(shown) > 80 else ''})"
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; `dwctl schema` lists every key)"
+        kinds.setdefault(path, err["type"])
+        if message not in grouped.setdefault(path, []):
+            grouped[path].append(message)
+    lines = []
+    for path, messages in grouped.items():
+        mark = _mark_for(path, kinds[path], marked)
+        lines.append(f"{marked.where(mark)}: {dotted(path)}: {'; or '.join(messages)}")
+    return lines
+
+
+def _clean(loc: Path_, data: Any) -> Path_:
+    """Drop pydantic's union-member tags from a loc, keeping only real keys and indexes."""
+    path: list = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and part == loc[-1]:
+            node = None  # a missing or unknown key: keep it for the message
+        else:
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _mark_for(path: Path_, kind: str, marked: Marked) -> yaml.Mark | None:
+    """Unknown keys point at the key; wrong values at the value; missing keys at their parent mapping."""
+    if kind == "extra_forbidden" and path in marked.key_marks:
+        return marked.key_marks[path]
+    for end in range(len(path), -1, -1):
+        if path[:end] in marked.value_marks:
+            return marked.value_marks[path[:end]]
+    return None

@@ -1,0 +1,341 @@
+"""The pipeline spec: one typed model that validates, fills safe defaults and yields the JSON Schema.
+
+Every string that later reaches HCL or SQL is constrained here by a strict pattern, so the
+templates never see text that could break out of a quoted identifier or string.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from dwctl.types import parse_source_type
+
+# --- identifier and value patterns -------------------------------------------------------
+# SQL / Glue / HCL-label identifiers: lower case because Glue and Redshift fold to it.
+IDENT = r"^[a-z_][a-z0-9_]{0,62}$"
+NAME = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"  # AWS resource name stems (project, workgroup, ...)
+ACCOUNT = r"^\d{12}$"
+PARTITION = r"arn:aws(-cn|-us-gov)?"
+IAM_PRINCIPAL = rf"^{PARTITION}:iam::\d{{12}}:(role|user)(/[A-Za-z0-9+=,.@_-]+)+$"
+SECRET_ARN = rf"^{PARTITION}:secretsmanager:[a-z0-9-]+:\d{{12}}:secret:[A-Za-z0-9/_+=.@-]+$"
+KMS_ARN = rf"^{PARTITION}:kms:[a-z0-9-]+:\d{{12}}:key/[0-9a-f-]{{36}}$"
+REGION = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
+HOSTNAME = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+CIDR = r"^(\d{1,3}\.){3}\d{1,3}/(\d|[12]\d|3[0-2])$"
+TAG_KEY = r"^[A-Za-z0-9 _.:/=+@-]{1,128}$"
+TAG_VALUE = r"^[A-Za-z0-9 _.:/=+@-]{0,256}$"
+S3_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+S3_PREFIX = r"^[a-z0-9][a-z0-9_/-]{0,126}[a-z0-9]$"
+SCHEDULE = r"^cron\([0-9A-Za-z*?,/# -]+\)$"
+CHECK_ID = r"^CKV2?_[A-Z0-9]+_\d+$"
+
+Ident = Annotated[str, StringConstraints(pattern=IDENT)]
+Name = Annotated[str, StringConstraints(pattern=NAME)]
+Principal = Annotated[str, StringConstraints(pattern=IAM_PRINCIPAL)]
+
+
+class Model(BaseModel):
+    """Strict base: unknown keys are errors and specs are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class LocatedError(ValueError):
+    """A cross-reference error that knows which field it belongs to, so the loader can find its line."""
+
+    def __init__(self, loc: tuple, message: str):
+        self.loc = loc
+        super().__init__(message)
+
+
+def _at(loc: tuple, message: str) -> LocatedError:
+    return LocatedError(loc, message)
+
+
+def _unique(values: list[str], what: str, field: str) -> None:
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            raise _at((field, i), f"duplicate {what} {value!r}")
+
+
+class Network(Model):
+    vpc_id: Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+    subnet_ids: Annotated[
+        list[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]],
+        Field(min_length=2, description="Private subnets in at least two AZs (DMS and Redshift need two)."),
+    ]
+    source_security_group_id: Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")] | None = Field(
+        None, description="Security group of the source database; DMS egress is opened to it."
+    )
+    source_cidr_blocks: list[Annotated[str, StringConstraints(pattern=CIDR)]] = Field(
+        default_factory=list, description="CIDRs DMS may reach the source on (when no security group is given)."
+    )
+
+    @model_validator(mode="after")
+    def _one_path_to_source(self) -> "Network":
+        _unique(self.subnet_ids, "subnet id", "subnet_ids")
+        if not self.source_security_group_id and not self.source_cidr_blocks:
+            raise ValueError("set source_security_group_id or source_cidr_blocks so DMS can reach the source")
+        return self
+
+
+class Source(Model):
+    engine: Literal["postgres", "mysql", "aurora-postgresql", "aurora-mysql"]
+    host: Annotated[str, StringConstraints(pattern=HOSTNAME, max_length=253)]
+    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(None, description="Defaults to 5432 / 3306 by engine.")
+    database: Ident
+    secret_arn: Annotated[str, StringConstraints(pattern=SECRET_ARN)] = Field(
+        description="Secrets Manager secret with username and password; a plaintext password field does not exist."
+    )
+    ssl_mode: Literal["none", "require", "verify-ca", "verify-full"] = "verify-full"
+
+    @property
+    def family(self) -> Literal["postgres", "mysql"]:
+        return "postgres" if "postgres" in self.engine else "mysql"
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (5432 if self.family == "postgres" else 3306)
+
+
+class Lifecycle(Model):
+    transition_to_ia_days: Annotated[int, Field(ge=30)] = 30
+    transition_to_glacier_days: Annotated[int, Field(ge=60)] = 90
+    expire_days: Annotated[int, Field(ge=1)] | None = Field(None, description="Expire landed objects; off by default.")
+    noncurrent_expire_days: Annotated[int, Field(ge=1)] = 90
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Lifecycle":
+        if self.transition_to_glacier_days <= self.transition_to_ia_days:
+            raise ValueError("transition_to_glacier_days must be later than transition_to_ia_days")
+        if self.expire_days is not None and self.expire_days <= self.transition_to_glacier_days:
+            raise ValueError("expire_days must be later than transition_to_glacier_days")
+        return self
+
+
+class Landing(Model):
+    bucket: Annotated[str, StringConstraints(pattern=S3_BUCKET)] | None = Field(
+        None, description="Landing bucket; default <project>-<environment>-landing-<account id>."
+    )
+    format: Literal["parquet"] = "parquet"
+    prefix: Annotated[str, StringConstraints(pattern=S3_PREFIX)] = Field("raw", description="Folder DMS writes under.")
+    cdc_path: Annotated[str, StringConstraints(pattern=S3_PREFIX)] | None = Field(
+        None, description="Optional CDC folder; by default CDC files land beside the full load, as DMS does."
+    )
+    log_retention_days: Annotated[int, Field(ge=1)] = 365
+    lifecycle: Lifecycle = Lifecycle()
+
+
+class Dms(Model):
+    instance_class: Annotated[str, StringConstraints(pattern=r"^dms\.[a-z0-9]+\.[a-z0-9]+$")] = "dms.t3.medium"
+    allocated_storage: Annotated[int, Field(ge=5, le=6144)] = 50
+    multi_az: bool = True
+    engine_version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")] = "3.5.4"
+    create_account_roles: bool = Field(
+        False, description="Create dms-vpc-role and dms-cloudwatch-logs-role (once per account)."
+    )
+    log_retention_days: Annotated[int, Field(ge=1)] = 365
+
+
+class Catalog(Model):
+    database: Ident
+    crawler_schedule: Annotated[str, StringConstraints(pattern=SCHEDULE)] = "cron(15 * * * ? *)"
+
+
+class UsageLimit(Model):
+    amount: Annotated[int, Field(ge=1)] = Field(description="RPU-hours per period.")
+    period: Literal["daily", "weekly", "monthly"] = "daily"
+    breach_action: Literal["log", "emit-metric", "deactivate"] = "emit-metric"
+
+
+class Warehouse(Model):
+    namespace: Name
+    workgroup: Name
+    base_capacity: Annotated[int, Field(ge=8, le=1024, multiple_of=8)] = 8
+    usage_limit: UsageLimit = UsageLimit(amount=64)
+    database: Ident = "dev"
+    admin_username: Ident = "dwadmin"
+    staging_schema: Ident = "staging"
+    analytics_schema: Ident = "analytics"
+    publicly_accessible: Literal[False] = False
+    log_exports: list[Literal["connectionlog", "useractivitylog", "userlog"]] = [
+        "connectionlog",
+        "useractivitylog",
+        "userlog",
+    ]
+
+    @model_validator(mode="after")
+    def _distinct_schemas(self) -> "Warehouse":
+        if self.staging_schema == self.analytics_schema:
+            raise ValueError("staging_schema and analytics_schema must differ")
+        return self
+
+
+class Column(Model):
+    name: Ident
+    type: str = Field(description="Source type as the database spells it, e.g. numeric(12,2), varchar(255), jsonb.")
+    nullable: bool = True
+    redshift_type: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9 ]*(\(\d+(,\d+)?\))?$")] | None = (
+        Field(None, description="Override the documented mapping.")
+    )
+
+
+class Table(Model):
+    schema_: Ident = Field("public", alias="schema", description="Source schema (MySQL: the database).")
+    name: Ident
+    columns: Annotated[list[Column], Field(min_length=1)]
+    primary_key: Annotated[list[Ident], Field(min_length=1)] = Field(
+        description="Required: CDC cannot apply updates and deletes without one."
+    )
+    dist_key: Ident | None = None
+    sort_keys: list[Ident] = Field(default_factory=list)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @model_validator(mode="after")
+    def _keys_name_columns(self) -> "Table":
+        by_name: dict[str, Column] = {}
+        for j, column in enumerate(self.columns):
+            if column.name in by_name:
+                raise _at(("columns", j, "name"), f"duplicate column {column.name!r}")
+            by_name[column.name] = column
+        keys = {"primary_key": self.primary_key, "sort_keys": self.sort_keys}
+        for field, names in keys.items():
+            for k, key in enumerate(names):
+                if key not in by_name:
+                    raise _at((field, k), f"{key!r} is not a column of table {self.name!r}")
+                if key in names[:k]:
+                    raise _at((field, k), f"{key!r} is listed twice")
+        if self.dist_key is not None and self.dist_key not in by_name:
+            raise _at(("dist_key",), f"{self.dist_key!r} is not a column of table {self.name!r}")
+        for k, key in enumerate(self.primary_key):
+            if by_name[key].nullable:
+                raise _at(("primary_key", k), f"primary key column {key!r} must not be nullable (set nullable: false)")
+        return self
+
+
+class ColumnFilter(Model):
+    include: list[Ident] | None = None
+    exclude: list[Ident] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "ColumnFilter":
+        if (self.include is None) == (self.exclude is None):
+            raise ValueError("give exactly one of include or exclude")
+        return self
+
+
+Permission = Literal["SELECT", "DESCRIBE", "ALTER", "INSERT", "DELETE", "DROP"]
+
+
+class Grant(Model):
+    principal: Principal
+    database: Ident | None = Field(None, description="Defaults to the catalog database.")
+    tables: list[Ident] | Literal["all"] = Field(description="Table names, or 'all'.")
+    permissions: Annotated[list[Permission], Field(min_length=1)] = ["SELECT", "DESCRIBE"]
+    columns: ColumnFilter | None = Field(None, description="Column include or exclude list (listed tables only).")
+
+    @model_validator(mode="after")
+    def _columns_need_tables(self) -> "Grant":
+        _unique(self.permissions, "permission", "permissions")
+        if self.columns is not None and self.tables == "all":
+            raise ValueError("a column filter needs listed tables, not 'all'")
+        if self.columns is not None and set(self.permissions) - {"SELECT"}:
+            raise ValueError("column-level grants allow SELECT only")
+        return self
+
+
+class Governance(Model):
+    admins: Annotated[list[Principal], Field(min_length=1)]
+    grants: list[Grant] = Field(default_factory=list)
+
+
+class Skip(Model):
+    id: Annotated[str, StringConstraints(pattern=CHECK_ID)]
+    reason: Annotated[str, StringConstraints(min_length=10, pattern=r"^[^\n]+$")]
+
+
+DEFAULT_SKIPS: tuple[Skip, ...] = ()
+
+
+class Scan(Model):
+    skip: list[Skip] = Field(default_factory=lambda: list(DEFAULT_SKIPS))
+
+
+def _valid_tags(tags: dict[str, str]) -> dict[str, str]:
+    for key, value in tags.items():
+        if not re.match(TAG_KEY, key) or key.lower().startswith("aws:"):
+            raise ValueError(f"tag key {key!r} is not allowed (letters, digits, space and _.:/=+@-; no aws: prefix)")
+        if not re.match(TAG_VALUE, value):
+            raise ValueError(f"tag value {value!r} for {key!r} is not allowed")
+    return tags
+
+
+class Spec(Model):
+    """A whole pipeline: source database to governed warehouse."""
+
+    project: Name
+    environment: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{0,15}$")]
+    region: Annotated[str, StringConstraints(pattern=REGION)]
+    tags: Annotated[dict[str, str], AfterValidator(_valid_tags)] = Field(default_factory=dict)
+    network: Network
+    source: Source
+    landing: Landing = Landing()
+    dms: Dms = Dms()
+    catalog: Catalog
+    warehouse: Warehouse
+    tables: Annotated[list[Table], Field(min_length=1)]
+    governance: Governance
+    scan: Scan = Scan()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> "Spec":
+        tables = {}
+        for i, table in enumerate(self.tables):
+            if table.name in tables:
+                raise _at(("tables", i, "name"), f"duplicate table {table.name!r}")
+            tables[table.name] = table
+            for j, column in enumerate(table.columns):
+                try:
+                    parse_source_type(column.type, self.source.family)
+                except ValueError as exc:
+                    raise _at(("tables", i, "columns", j, "type"), str(exc)) from None
+        for i, grant in enumerate(self.governance.grants):
+            if grant.database not in (None, self.catalog.database):
+                raise _at(("governance", "grants", i, "database"),
+                          f"{grant.database!r} is not the catalog database {self.catalog.database!r}")
+            if grant.tables == "all":
+                continue
+            for k, name in enumerate(grant.tables):
+                if name not in tables:
+                    raise _at(("governance", "grants", i, "tables", k), f"no table named {name!r}")
+            if grant.columns is not None:
+                listed = grant.columns.include or grant.columns.exclude or []
+                key = "include" if grant.columns.include is not None else "exclude"
+                for k, col in enumerate(listed):
+                    for name in grant.tables:
+                        if col not in tables[name].column_names:
+                            raise _at(("governance", "grants", i, "columns", key, k),
+                                      f"table {name!r} has no column {col!r}")
+        for i, skip in enumerate(self.scan.skip):
+            if skip.id in [s.id for s in self.scan.skip[:i]]:
+                raise _at(("scan", "skip", i, "id"), f"duplicate scan skip {skip.id!r}")
+        return self
+
+    def table(self, name: str) -> Table:
+        return next(t for t in self.tables if t.name == name)
+
+
+def json_schema() -> dict:
+    """JSON Schema of the spec for editors (yaml-language-server)."""
+    schema = Spec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "dwctl pipeline spec"
+    return schema

@@ -1,0 +1,168 @@
+"""Source (Postgres / MySQL) column types -> how DMS lands them -> Redshift and Glue types.
+
+One table, `MAPPING`, is the documentation and the implementation: the README's type table
+is generated from it. Each row says what the analytics column becomes in Redshift, what
+the staging column (the landed Parquet value) is, the Glue catalog type, and the SQL
+expression that turns a staged value into the analytics value.
+
+Lengths: Postgres and MySQL (utf8mb4) count characters, Redshift VARCHAR counts bytes, so
+character lengths are multiplied by 4 (capped at 65535).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Family = Literal["postgres", "mysql"]
+VARCHAR_MAX = 65535
+VARBYTE_MAX = 1024000
+BYTES_PER_CHAR = 4
+
+
+@dataclass(frozen=True)
+class SourceType:
+    """A parsed source type: base name, numeric arguments, unsigned and array flags."""
+
+    base: str
+    args: tuple[int, ...] = ()
+    unsigned: bool = False
+    array: bool = False
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """Where one source column ends up."""
+
+    redshift: str  # analytics column type
+    staging: str  # staging column type (the landed Parquet value as Redshift reads it)
+    glue: str  # Glue catalog (Hive) type of the landed Parquet column
+    cast: str = "{}"  # staging -> analytics expression; {} is the quoted staging column
+
+
+# (families, source base names, rule). A rule maps the parsed type to a Mapped.
+def _fixed(redshift: str, glue: str, staging: str | None = None, cast: str = "{}"):
+    return lambda t: Mapped(redshift, staging or redshift, glue, cast)
+
+
+def _chars(t: SourceType) -> Mapped:
+    n = t.args[0] if t.args else None
+    size = min(n * BYTES_PER_CHAR, VARCHAR_MAX) if n else VARCHAR_MAX
+    return Mapped(f"VARCHAR({size})", f"VARCHAR({size})", "string")
+
+
+def _decimal(t: SourceType) -> Mapped:
+    p, s = (t.args + (0, 0))[:2] if t.args else (28, 6)
+    if p > 38:
+        return Mapped(f"VARCHAR({p + 2})", f"VARCHAR({p + 2})", "string")
+    return Mapped(f"DECIMAL({p},{s})", f"DECIMAL({p},{s})", f"decimal({p},{s})")
+
+
+def _int(width: str, glue: str, wider: str, wider_glue: str):
+    return lambda t: Mapped(wider, wider, wider_glue) if t.unsigned else Mapped(width, width, glue)
+
+
+def _bigint(t: SourceType) -> Mapped:
+    if t.unsigned:
+        return Mapped("DECIMAL(20,0)", "DECIMAL(20,0)", "decimal(20,0)")
+    return Mapped("BIGINT", "BIGINT", "bigint")
+
+
+def _binary(t: SourceType) -> Mapped:
+    return Mapped(f"VARBYTE({VARBYTE_MAX})", f"VARBYTE({VARBYTE_MAX})", "binary")
+
+
+_JSON = _fixed("SUPER", "string", staging=f"VARCHAR({VARCHAR_MAX})", cast="JSON_PARSE({})")
+_TEXT = _fixed(f"VARCHAR({VARCHAR_MAX})", "string")
+
+BOTH: tuple[Family, ...] = ("postgres", "mysql")
+PG: tuple[Family, ...] = ("postgres",)
+MY: tuple[Family, ...] = ("mysql",)
+
+MAPPING: list[tuple[tuple[Family, ...], tuple[str, ...], object, str]] = [
+    (BOTH, ("smallint", "int2"), _int("SMALLINT", "smallint", "INTEGER", "int"), "SMALLINT (unsigned: INTEGER)"),
+    (MY, ("tinyint",), _int("SMALLINT", "smallint", "SMALLINT", "smallint"), "SMALLINT"),
+    (BOTH, ("integer", "int", "int4", "serial", "mediumint"), _int("INTEGER", "int", "BIGINT", "bigint"),
+     "INTEGER (unsigned: BIGINT)"),
+    (BOTH, ("bigint", "int8", "bigserial"), _bigint, "BIGINT (unsigned: DECIMAL(20,0))"),
+    (BOTH, ("numeric", "decimal"), _decimal,
+     "DECIMAL(p,s); no precision: DECIMAL(28,6) as DMS lands it; p > 38: VARCHAR"),
+    (BOTH, ("real", "float4", "float"), _fixed("REAL", "float"), "REAL"),
+    (BOTH, ("double precision", "float8", "double"), _fixed("DOUBLE PRECISION", "double"), "DOUBLE PRECISION"),
+    (BOTH, ("boolean", "bool"), _fixed("BOOLEAN", "boolean"), "BOOLEAN"),
+    (BOTH, ("varchar", "character varying", "char", "character", "bpchar"), _chars,
+     "VARCHAR(4 x n bytes, max 65535): sources count characters, Redshift counts bytes"),
+    (BOTH, ("text", "citext", "tinytext", "mediumtext", "longtext"), _TEXT, "VARCHAR(65535)"),
+    (PG, ("uuid",), _fixed("VARCHAR(36)", "string"), "VARCHAR(36)"),
+    (BOTH, ("date",), _fixed("DATE", "date"), "DATE"),
+    (PG, ("timestamp", "timestamp without time zone"), _fixed("TIMESTAMP", "timestamp"), "TIMESTAMP"),
+    (PG, ("timestamptz", "timestamp with time zone"), _fixed("TIMESTAMPTZ", "timestamp"), "TIMESTAMPTZ (UTC)"),
+    (MY, ("datetime",), _fixed("TIMESTAMP", "timestamp"), "TIMESTAMP"),
+    (MY, ("timestamp",), _fixed("TIMESTAMPTZ", "timestamp"), "TIMESTAMPTZ (MySQL stores UTC)"),
+    (BOTH, ("time", "time without time zone"), _fixed("VARCHAR(32)", "string"), "VARCHAR(32) (DMS lands time as text)"),
+    (PG, ("interval",), _fixed("VARCHAR(64)", "string"), "VARCHAR(64)"),
+    (BOTH, ("json", "jsonb"), _JSON, "SUPER via JSON_PARSE (landed as text)"),
+    (PG, ("bytea",), _binary, "VARBYTE(1024000)"),
+    (MY, ("blob", "tinyblob", "mediumblob", "longblob", "binary", "varbinary"), _binary, "VARBYTE(1024000)"),
+    (BOTH, ("enum",), _fixed("VARCHAR(256)", "string"), "VARCHAR(256)"),
+    (MY, ("set",), _fixed("VARCHAR(1024)", "string"), "VARCHAR(1024)"),
+    (MY, ("year",), _fixed("SMALLINT", "smallint"), "SMALLINT"),
+]
+ARRAY_NOTE = "any Postgres array (type[]): SUPER via JSON_PARSE (DMS lands arrays as text)"
+
+_TYPE = re.compile(
+    r"^(?P<base>[a-z][a-z0-9]*(?: [a-z][a-z0-9]*)*?)"
+    r"(?:\s*\((?P<args>[^()]*)\))?"
+    r"(?P<tz> with(?:out)? time zone)?"
+    r"(?P<unsigned> unsigned)?"
+    r"(?P<array>(?:\[\])+)?$"
+)
+_ENUM_ARGS = re.compile(r"^'[^'\\]*'(\s*,\s*'[^'\\]*')*$")
+
+
+def parse_source_type(text: str, family: Family) -> SourceType:
+    """Parse and check a source type; raise ValueError naming what is wrong."""
+    match = _TYPE.match(" ".join(text.strip().lower().split()))
+    if not match:
+        raise ValueError(f"{text!r} is not a source type dwctl can read")
+    base = match["base"] + (match["tz"] or "")
+    args_text = match["args"]
+    args: tuple[int, ...] = ()
+    if args_text is not None and base in ("enum", "set"):
+        if not _ENUM_ARGS.match(args_text.strip()):
+            raise ValueError(f"{text!r}: enum/set labels must be quoted 'a','b'")
+    elif args_text is not None:
+        parts = [p.strip() for p in args_text.split(",")]
+        if not all(p.isdigit() for p in parts) or len(parts) > 2:
+            raise ValueError(f"{text!r}: type arguments must be one or two whole numbers")
+        args = tuple(int(p) for p in parts)
+    st = SourceType(base, args, bool(match["unsigned"]), bool(match["array"]))
+    if st.array and family != "postgres":
+        raise ValueError(f"{text!r}: arrays exist only in Postgres")
+    if not st.array and _rule(st, family) is None:
+        known = ", ".join(sorted({n for fams, names, _, _ in MAPPING if family in fams for n in names}))
+        raise ValueError(f"{text!r} is not a known {family} type (known: {known}; arrays as type[])")
+    return st
+
+
+def _rule(st: SourceType, family: Family):
+    for families, names, rule, _ in MAPPING:
+        if family in families and st.base in names:
+            return rule
+    return None
+
+
+def map_type(text: str, family: Family) -> Mapped:
+    """The Redshift, staging and Glue types for a source column type."""
+    st = parse_source_type(text, family)
+    if st.array:
+        return _JSON(st)
+    return _rule(st, family)(st)
+
+
+def mapping_table() -> list[tuple[str, str, str]]:
+    """(engines, source types, Redshift type) rows for the README."""
+    rows = [("/".join(f), ", ".join(names), note) for f, names, _, note in MAPPING]
+    rows.append(("postgres", "type[]", ARRAY_NOTE))
+    return rows
