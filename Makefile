@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup render test bench
+.PHONY: setup render test bench docs
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -19,3 +19,7 @@ test: setup
 
 bench: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/bench_render.py
+
+docs: setup
+	$(BIN)/python -c "import pathlib, dwctl.docs as d; p = pathlib.Path('README.md'); p.write_text(d.with_reference(p.read_text()))"
+	$(BIN)/dwctl schema -o dwctl-spec.schema.json

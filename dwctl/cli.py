@@ -69,13 +69,20 @@ def render(spec_path: Path, output_root: Path, check: bool, show_diff: bool) -> 
 @cli.command()
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path, dir_okay=False),
               help="Write to this file instead of standard output.")
-def schema(out: Path | None) -> None:
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="json", show_default=True,
+              help="JSON Schema for editors, or the Markdown reference used in the README.")
+def schema(out: Path | None, fmt: str) -> None:
     """Print the JSON Schema of the spec (for yaml-language-server and other editors)."""
-    import json
+    if fmt == "markdown":
+        from dwctl.docs import spec_reference
 
-    from dwctl.spec import json_schema
+        text = spec_reference()
+    else:
+        import json
 
-    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+        from dwctl.spec import json_schema
+
+        text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     if out is None:
         click.echo(text, nl=False)
     else:

@@ -81,7 +81,7 @@ def parse_spec(text: str, name: str = "<spec>") -> Spec:
     """Validate YAML text as a Spec; `name` is what error messages call the file."""
     marked = Marked(name)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise SpecError([f"{marked.where(mark)}: malformed YAML: {exc.problem or exc.context}"]) from None

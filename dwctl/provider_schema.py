@@ -386,7 +386,10 @@ class _Validator:
     def check_dynamic(self, file: str, name: str, dbody: dict, attrs: dict, btypes: dict,
                       dnode: _Node, addr: str, path: tuple[str, ...], where: str) -> None:
         lenient = name not in btypes
-        sub = btypes[name].get("block") or {} if name in btypes else _object_block((attrs.get(name) or {}).get("type"))
+        if name in btypes:
+            sub = btypes[name].get("block") or {}
+        else:                             # list/set-of-object attribute written as blocks
+            sub = _object_block((attrs.get(name) or {}).get("type"))
         if sub is None:
             self.add(file, dnode.start, f'{where}: dynamic "{name}": no nested block type "{name}" here')
             return
@@ -414,7 +417,7 @@ class _Validator:
                     for j, cond in enumerate(v):
                         extra = set(_clean(cond)) - _CONDITION_KEYS if isinstance(cond, dict) else set()
                         for e in sorted(extra):
-                            self.add(file, lnode.child(k, j).start, f'{where}: unknown {k} argument "{e}"')
+                            self.add(file, lnode.child(k, j).line_of(e), f'{where}: unknown {k} argument "{e}"')
 
     # -- references
 
