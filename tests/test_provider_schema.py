@@ -251,7 +251,7 @@ def test_resource_meta_arguments_allowed(schema):
           lifecycle {
             create_before_destroy = true
             prevent_destroy       = false
-            ignore_changes        = [tags, website_endpoint]
+            ignore_changes        = [tags, website_endpoint, tags_all.Owner]
             replace_triggered_by  = [aws_kms_key.k[0].arn]
             precondition {
               condition     = length(each.key) > 3
@@ -411,6 +411,81 @@ def test_dynamic_content_is_validated_and_shape_checked(schema):
         (9, 'data.aws_iam_policy_document.d: dynamic "statement": needs exactly one "content" block'),
         (11, 'data.aws_iam_policy_document.d: dynamic "statement": unknown argument "foo"'),
     ]
+
+
+def test_object_list_attribute_in_block_syntax(schema):
+    """aws_security_group.ingress is a set-of-object attribute; Terraform accepts block syntax."""
+    ok = """
+        resource "aws_security_group" "sg" {
+          ingress {
+            from_port = 443
+            to_port   = 443
+            protocol  = "tcp"
+          }
+          ingress {
+            from_port = 80
+            to_port   = 80
+            protocol  = "tcp"
+          }
+          egress = [{ from_port = 0, to_port = 0, protocol = "-1", cidr_blocks = ["0.0.0.0/0"],
+                      description = "", ipv6_cidr_blocks = [], prefix_list_ids = [], security_groups = [],
+                      self = false }]
+        }
+    """
+    assert run(schema, ok) == []
+    problems = run(schema, ok.replace("to_port   = 80", "to_prot   = 80"))
+    assert [(p.line, p.message) for p in problems] == [
+        (9, 'aws_security_group.sg block "ingress": unknown argument "to_prot"')]
+    problems = run(schema, """
+        resource "aws_security_group" "sg" {
+          dynamic "ingress" {
+            for_each = [443]
+            content {
+              port = ingress.value
+            }
+          }
+        }
+    """)
+    assert [(p.line, p.message) for p in problems] == [
+        (5, 'aws_security_group.sg block "ingress": unknown argument "port"')]
+
+
+def test_untyped_recursive_block_accepts_anything_but_siblings_are_checked(schema):
+    """README: aws_wafv2_rule_group rule.statement has an empty body in this schema."""
+    hcl = """
+        resource "aws_wafv2_rule_group" "g" {
+          name     = "g"
+          scope    = "REGIONAL"
+          capacity = 10
+          rule {
+            name     = "r"
+            priority = 1
+            action {
+              block {}
+            }
+            statement {
+              geo_match_statement {
+                country_codes = ["XX"]
+              }
+            }
+            visibility_config {
+              cloudwatch_metrics_enabled = false
+              metric_name                = "r"
+              sampled_requests_enabled   = false
+            }
+          }
+          visibility_config {
+            cloudwatch_metrics_enabled = false
+            metric_name                = "g"
+            sampled_requests_enabled   = false
+          }
+        }
+    """
+    assert run(schema, hcl) == []
+    problems = run(schema, hcl.replace("priority = 1", "priorty  = 1"))
+    assert [(p.line, p.message) for p in problems] == [
+        (5, 'aws_wafv2_rule_group.g block "rule": missing required argument "priority"'),
+        (7, 'aws_wafv2_rule_group.g block "rule": unknown argument "priorty"')]
 
 
 # --------------------------------------------------------------------------- 4: required / min / max
