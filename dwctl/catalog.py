@@ -1,0 +1,239 @@
+"""Read tables from a source catalog into one neutral model, spelling types as the spec does.
+
+The spelling rule: whatever the catalog says is rewritten into a string that
+`dwctl.types.parse_source_type` accepts, so an imported spec validates and renders with
+the documented mapping. Anything that mapping does not know keeps `type=None` and its
+native spelling, so `import` can refuse the table and `doctor` can warn about it.
+
+Decisions (README "dwctl import"):
+- Postgres `character varying(n)` -> `varchar(n)`, `timestamp with time zone` -> `timestamptz`,
+  arrays -> `<element>[]`, user enum types -> `enum`, domains -> their base type.
+- MySQL integer display widths and ZEROFILL are dropped (`int(10) unsigned` -> `int unsigned`);
+  `tinyint(1)` stays `tinyint`: MySQL 8.0.19+ no longer reports the width, so treating it as a
+  boolean would make the spec depend on the server version, and the column may hold 2..127.
+  `enum('a','b')` / `set(...)` keep their labels when they are plain (else bare `enum`).
+  MariaDB JSON (LONGTEXT with a json_valid check) -> `json`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from dwctl.sources import Connection, Family
+from dwctl.spec import IDENT
+from dwctl.types import _ENUM_ARGS, parse_source_type
+
+INTEGERS = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "int2", "int4", "int8",
+            "serial", "bigserial"}
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    name: str
+    native: str  # as the catalog spells it, for messages
+    type: str | None  # spec spelling; None when the documented mapping has no row for it
+    nullable: bool
+
+
+@dataclass
+class SourceTable:
+    schema: str
+    name: str
+    columns: list[SourceColumn] = field(default_factory=list)
+    primary_key: list[str] = field(default_factory=list)
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    def column(self, name: str) -> SourceColumn | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    def problem(self) -> str | None:
+        """Why this table cannot go into a spec as it is, or None."""
+        if not re.match(IDENT, self.name):
+            return "its name is not a spec identifier (lower-case letters, digits and _, max 63)"
+        bad_names = [c.name for c in self.columns if not re.match(IDENT, c.name)]
+        if bad_names:
+            return f"column name(s) {', '.join(bad_names)} are not spec identifiers (lower-case letters, digits, _)"
+        if not self.primary_key:
+            return ("no primary key; the spec requires one because CDC cannot apply updates and deletes "
+                    f"without it (e.g. ALTER TABLE {self.qualified} ADD PRIMARY KEY (...))")
+        unknown = [f"{c.name} ({c.native})" for c in self.columns if c.type is None]
+        if unknown:
+            return f"type(s) outside dwctl's documented mapping: {', '.join(unknown)}"
+        return None
+
+
+# --- reading -------------------------------------------------------------------------
+
+PG_COLUMNS = """
+SELECT c.relname, a.attname, a.attnotnull OR t.typnotnull,
+       format_type(b.oid, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END),
+       b.typtype, e.typtype
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+ORDER BY c.relname, a.attnum
+"""
+PG_KEYS = """
+SELECT c.relname, a.attname
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+WHERE i.indisprimary AND n.nspname = %s
+ORDER BY c.relname, k.ord
+"""
+MY_COLUMNS = """
+SELECT c.TABLE_NAME, c.COLUMN_NAME, c.IS_NULLABLE, c.DATA_TYPE, c.COLUMN_TYPE
+FROM information_schema.COLUMNS c
+JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
+WHERE c.TABLE_SCHEMA = %s AND t.TABLE_TYPE = 'BASE TABLE'
+ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION
+"""
+MY_KEYS = """
+SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE
+WHERE TABLE_SCHEMA = %s AND CONSTRAINT_NAME = 'PRIMARY'
+ORDER BY TABLE_NAME, ORDINAL_POSITION
+"""
+# MariaDB spells JSON as LONGTEXT plus a json_valid() check; MySQL has a real JSON type.
+MARIADB_JSON = "SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = %s"
+
+
+def read_tables(conn: Connection, schema: str) -> dict[str, SourceTable]:
+    """Every base table of one schema (MySQL: database), by name, columns in ordinal order."""
+    tables: dict[str, SourceTable] = {}
+    if conn.family == "postgres":
+        for table, column, notnull, formatted, typtype, elem_typtype in conn.rows(PG_COLUMNS, (schema,)):
+            spelled = pg_type(formatted, typtype, elem_typtype)
+            tables.setdefault(table, SourceTable(schema, table)).columns.append(
+                SourceColumn(column, formatted, spelled, not notnull))
+        keys = conn.rows(PG_KEYS, (schema,))
+    else:
+        json_columns = _mariadb_json_columns(conn, schema)
+        for table, column, is_nullable, data_type, column_type in conn.rows(MY_COLUMNS, (schema,)):
+            table, column = _text(table), _text(column)
+            spelled = mysql_type(_text(column_type), _text(data_type), (table, column) in json_columns)
+            tables.setdefault(table, SourceTable(schema, table)).columns.append(
+                SourceColumn(column, _text(column_type), spelled, _text(is_nullable) == "YES"))
+        keys = conn.rows(MY_KEYS, (schema,))
+    for table, column in keys:
+        if _text(table) in tables:
+            tables[_text(table)].primary_key.append(_text(column))
+    return tables
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+def _mariadb_json_columns(conn: Connection, schema: str) -> set[tuple[str, str]]:
+    rows = conn.try_rows(MARIADB_JSON, (schema,)) or []
+    found = set()
+    for table, clause in rows:
+        match = re.fullmatch(r"\s*json_valid\(`([^`]+)`\)\s*", _text(clause), re.IGNORECASE)
+        if match:
+            found.add((_text(table), match[1]))
+    return found
+
+
+# --- spelling ------------------------------------------------------------------------
+
+_PG_REWRITES = [
+    (re.compile(r"^character varying"), "varchar"),
+    (re.compile(r"^character\b"), "char"),
+    (re.compile(r"^timestamp(\(\d+\))? with time zone$"), r"timestamptz\1"),
+    (re.compile(r"^timestamp(\(\d+\))? without time zone$"), r"timestamp\1"),
+    (re.compile(r"^time(\(\d+\))? without time zone$"), r"time\1"),
+    (re.compile(r"^time(\(\d+\))? with time zone$"), r"timetz\1"),
+    (re.compile(r"^interval\b.*?(\(\d+\))?$"), r"interval\1"),
+]
+
+
+def pg_type(formatted: str, typtype: str, elem_typtype: str | None) -> str | None:
+    """format_type() output -> spec spelling, or None if the documented mapping has no row for it."""
+    text = formatted
+    array = text.endswith("[]")
+    if array:
+        text = text[:-2]
+        typtype = elem_typtype or typtype
+    if typtype == "e":
+        text = "enum"
+    else:
+        text = re.sub(r'^(?:"[^"]*"|[A-Za-z_][A-Za-z0-9_$]*)\.', "", text)  # drop a schema qualifier
+        for pattern, replacement in _PG_REWRITES:
+            text = pattern.sub(replacement, text)
+    return _accepted(text, "postgres", array)
+
+
+def mysql_type(column_type: str, data_type: str, is_json: bool = False) -> str | None:
+    """information_schema COLUMN_TYPE -> spec spelling, or None if the documented mapping has no row for it."""
+    data_type = data_type.lower()
+    if is_json:
+        return "json"
+    if data_type in ("enum", "set"):
+        inner = column_type[column_type.index("(") + 1:column_type.rindex(")")] if "(" in column_type else ""
+        labelled = _accepted(f"{data_type}({inner})", "mysql", False) if _ENUM_ARGS.match(inner) else None
+        return labelled or data_type
+    text = re.sub(r"\s+zerofill\b", "", column_type.lower()).strip()
+    if data_type in INTEGERS:
+        text = re.sub(r"^(\w+)\(\d+\)", r"\1", text)
+    return _accepted(text, "mysql", False)
+
+
+def _accepted(text: str, family: Family, array: bool) -> str | None:
+    try:
+        parse_source_type(text, family)
+    except ValueError:
+        return None
+    return text + "[]" if array else text
+
+
+# --- comparing -----------------------------------------------------------------------
+
+_ALIASES: dict[Family, dict[str, str]] = {
+    "postgres": {"int": "integer", "int4": "integer", "serial": "integer", "int2": "smallint", "int8": "bigint",
+                 "bigserial": "bigint", "float4": "real", "float8": "double precision", "bool": "boolean",
+                 "character varying": "varchar", "character": "char", "bpchar": "char", "decimal": "numeric",
+                 "timestamp without time zone": "timestamp", "timestamp with time zone": "timestamptz",
+                 "time without time zone": "time"},
+    "mysql": {"integer": "int", "numeric": "decimal", "double precision": "double", "real": "double",
+              "bool": "tinyint", "boolean": "tinyint", "character varying": "varchar", "character": "char"},
+}
+_DEFAULT_ARGS: dict[Family, dict[str, tuple[int, ...]]] = {
+    "postgres": {"char": (1,), "timestamp": (6,), "timestamptz": (6,), "time": (6,), "interval": (6,)},
+    "mysql": {"char": (1,), "binary": (1,), "decimal": (10, 0), "datetime": (0,), "timestamp": (0,), "time": (0,),
+              "year": (4,)},
+}
+
+
+def canonical(text: str, family: Family) -> tuple:
+    """A comparable form of a type spelling: aliases folded, integer widths and default arguments dropped."""
+    st = parse_source_type(text, family)
+    base = _ALIASES[family].get(st.base, st.base)
+    args = () if base in INTEGERS else st.args
+    if args == _DEFAULT_ARGS[family].get(base):
+        args = ()
+    labels = None
+    if base in ("enum", "set"):
+        match = re.search(r"\((.*)\)", text, re.S)
+        labels = tuple(s.strip() for s in match[1].split(",")) if match else None
+    return base, args, st.unsigned, st.array, labels
+
+
+def same_type(a: str, b: str, family: Family) -> bool:
+    """True when two spellings name the same source type (`int4` = `integer`, bare `enum` matches any enum)."""
+    try:
+        ca, cb = canonical(a, family), canonical(b, family)
+    except ValueError:
+        return a.strip().lower() == b.strip().lower()
+    if None in (ca[4], cb[4]):
+        return ca[:4] == cb[:4]
+    return ca == cb

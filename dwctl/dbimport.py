@@ -1,0 +1,111 @@
+"""`dwctl import`: read tables from the source database and merge them into the spec file.
+
+Typing column lists by hand is where specs go wrong; the catalog knows. The merge is
+all-or-nothing: the merged text must validate as a spec before it replaces the file
+(atomically), and `--dry-run` only shows the diff. Heavy modules load inside the command.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from dwctl.cli import spec_option
+
+
+@click.command("import")
+@click.option("--dsn", "dsn_text", required=True, metavar="DSN",
+              help="postgresql://user@host:5432/db or mysql://user@host:3306/db. Password: PGPASSWORD, "
+                   "~/.pgpass, MYSQL_PWD, the DSN or a prompt; it is never printed or written.")
+@click.option("--schema", help="Source schema (default public) or, for MySQL, database (default the DSN's).")
+@click.option("--tables", "tables_text", metavar="A,B", help="Only these tables (default: every table of the schema).")
+@spec_option
+@click.option("--prune", is_flag=True, help="Remove spec tables of this schema that the source no longer has.")
+@click.option("--dry-run", is_flag=True, help="Print the diff and the summary; write nothing.")
+def import_command(dsn_text: str, schema: str | None, tables_text: str | None, spec_path: Path,
+                   prune: bool, dry_run: bool) -> None:
+    """Import table definitions from a Postgres or MySQL catalog into the spec."""
+    import difflib
+
+    from dwctl.catalog import read_tables
+    from dwctl.errors import SpecError, UsageError
+    from dwctl.loader import display_name, parse_spec
+    from dwctl.sources import SourceError, connect, parse_dsn
+    from dwctl.specmerge import merge
+    from dwctl.yamldoc import load
+
+    dsn = parse_dsn(dsn_text)
+    name = display_name(spec_path)
+    try:
+        text = spec_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([f"{name}: spec file not found; import merges into an existing spec (pass -c PATH)"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([f"{name}: cannot read the spec: {getattr(exc, 'strerror', None) or exc}"]) from None
+    doc = load(text, name)
+    source_block = doc.data.get("source") if isinstance(doc.data.get("source"), dict) else {}
+    engine, spec_db = source_block.get("engine"), source_block.get("database")
+    if isinstance(engine, str) and ("postgres" in engine) != (dsn.family == "postgres"):
+        raise UsageError(f"--dsn is a {dsn.family} database but {name} says source.engine: {engine}")
+    schema = schema or ("public" if dsn.family == "postgres" else dsn.database)
+    if not schema:
+        raise UsageError("--schema: name the MySQL database (or put it in the DSN: mysql://user@host/db)")
+    only = [t.strip() for t in tables_text.split(",") if t.strip()] if tables_text is not None else None
+    if only is not None and not only:
+        raise UsageError("--tables: give at least one table name")
+
+    with connect(dsn) as conn:
+        source = read_tables(conn, schema)
+    if not source and only is None:
+        raise SourceError(f"{dsn.masked()}: schema {schema!r} has no tables this user can see "
+                          "(wrong --schema, or missing privileges); nothing was changed")
+    report = merge(doc.data, source, schema, dsn.family, only=only, prune=prune)
+
+    click.echo(f"import {dsn.masked()} schema {schema} -> {name}")
+    if dsn.database and isinstance(spec_db, str) and spec_db != dsn.database:
+        click.echo(f"note: the DSN names database {dsn.database}, the spec's source.database is {spec_db}")
+    for line in report.lines():
+        click.echo(line)
+    if not report.changed:
+        click.echo(f"{name} is up to date; nothing written")
+        return
+    merged = doc.dump()
+    try:
+        parse_spec(merged, name)
+    except SpecError as exc:
+        raise SpecError(["the merged spec would not validate, so nothing was written "
+                         "(line numbers refer to the merged text that --dry-run shows):", *exc.problems]) from None
+    if dry_run or not doc.exact:
+        diff = difflib.unified_diff(text.splitlines(True), merged.splitlines(True), f"a/{name}", f"b/{name}")
+        click.echo("".join(line if line.endswith("\n") else line + "\n" for line in diff), nl=False)
+    if not doc.exact:
+        click.echo("note: this file's indentation could not be reproduced exactly; the diff shows every change")
+    if dry_run:
+        click.echo("dry run: nothing written")
+        return
+    write_atomically(spec_path, merged)
+    click.echo(f"wrote {name}")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` in one rename, keeping its permissions; a crash leaves the old file whole."""
+    from dwctl.errors import OutputError
+
+    directory = path.resolve().parent
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None

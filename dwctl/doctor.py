@@ -1,0 +1,80 @@
+"""`dwctl doctor`: check that the source database is ready for DMS CDC and still matches the spec.
+
+Prints one row per check (pass / warn / fail) and the fix for each problem; exits 1 when
+any check fails, so it can gate a deploy. `--format json` is the same data for machines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dwctl.cli import spec_option
+
+
+@click.command("doctor")
+@click.option("--dsn", "dsn_text", required=True, metavar="DSN",
+              help="postgresql://user@host:5432/db or mysql://user@host:3306/db (password as for dwctl import).")
+@spec_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def doctor_command(ctx: click.Context, dsn_text: str, spec_path: Path, fmt: str) -> None:
+    """Check a source database for CDC readiness and drift from the spec."""
+    import sys
+
+    from dwctl.doctor_checks import Check, mysql_checks, postgres_checks, table_checks
+    from dwctl.errors import UsageError
+    from dwctl.loader import display_name, load_spec
+    from dwctl.sources import connect, parse_dsn
+
+    dsn = parse_dsn(dsn_text)
+    spec = None
+    name = display_name(spec_path)
+    explicit = ctx.get_parameter_source("spec_path") != click.core.ParameterSource.DEFAULT
+    if spec_path.exists() or explicit:
+        spec = load_spec(spec_path)
+        if spec.source.family != dsn.family:
+            raise UsageError(f"--dsn is a {dsn.family} database but {name} says source.engine: {spec.source.engine}")
+    with connect(dsn) as conn:
+        checks = postgres_checks(conn) if dsn.family == "postgres" else mysql_checks(conn)
+        if spec is None:
+            checks.append(Check("spec", "warn", f"{name} not found: table checks skipped", "pass -c PATH"))
+        else:
+            checks += table_checks(conn, spec)
+    if fmt == "json":
+        click.echo(to_json(dsn.masked(), checks))
+    else:
+        click.echo(f"dwctl doctor {dsn.masked()}" + (f" against {name}" if spec else ""))
+        click.echo(to_text(checks))
+    sys.exit(1 if any(c.status == "fail" for c in checks) else 0)
+
+
+def counts(checks) -> dict[str, int]:
+    return {s: sum(1 for c in checks if c.status == s) for s in ("pass", "warn", "fail")}
+
+
+def to_text(checks) -> str:
+    """An aligned table, then a totals line, then one fix per problem."""
+    width = max(len(c.name) for c in checks)
+    lines = [f"{'STATUS':<6}  {'CHECK':<{width}}  DETAIL"]
+    lines += [f"{c.status.upper() if c.status == 'fail' else c.status:<6}  {c.name:<{width}}  {c.detail}"
+              for c in checks]
+    n = counts(checks)
+    lines.append(f"checks: {n['pass']} pass, {n['warn']} warn, {n['fail']} fail")
+    fixes = [c for c in checks if c.fix and c.status != "pass"]
+    if fixes:
+        lines.append("fixes:")
+        lines += [f"  {c.status} {c.name}: {c.fix}" for c in fixes]
+    return "\n".join(lines)
+
+
+def to_json(dsn: str, checks) -> str:
+    import json
+
+    return json.dumps({
+        "dsn": dsn,
+        "ok": not any(c.status == "fail" for c in checks),
+        "counts": counts(checks),
+        "checks": [{"name": c.name, "status": c.status, "detail": c.detail, "fix": c.fix} for c in checks],
+    }, indent=2)
