@@ -27,6 +27,16 @@ output_option = click.option(
 
 # Commands that live in their own modules: name -> "module:function", imported only when run.
 LAZY_COMMANDS: dict[str, str] = {
+    "init": "dwctl.deploy_cli:init",
+    "plan": "dwctl.deploy_cli:plan",
+    "apply": "dwctl.deploy_cli:apply",
+    "destroy": "dwctl.deploy_cli:destroy",
+    "output": "dwctl.deploy_cli:output",
+    "import": "dwctl.dbimport:import_command",
+    "doctor": "dwctl.doctor:doctor_command",
+    "sql": "dwctl.sqlcli:sql_group",
+    "validate": "dwctl.gates:validate",
+    "scan": "dwctl.gates:scan",
 }
 
 

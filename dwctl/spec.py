@@ -278,6 +278,84 @@ def _valid_tags(tags: dict[str, str]) -> dict[str, str]:
     return tags
 
 
+# --- deployment: remote state and per-environment overrides (used by init/plan/apply) -------
+ENV_NAME = r"^[a-z][a-z0-9]{0,15}$"
+DYNAMODB_TABLE = r"^[A-Za-z0-9_.-]{3,255}$"
+EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
+
+
+class Backend(Model):
+    """Terraform state in S3, always encrypted and locked; rendered as a partial backend config per environment."""
+
+    bucket: Annotated[str, StringConstraints(pattern=S3_BUCKET)]
+    key_prefix: Annotated[str, StringConstraints(pattern=S3_PREFIX)] | None = Field(
+        None, description="Folder of the state object (<key_prefix>/terraform.tfstate); default: the project name."
+    )
+    region: Annotated[str, StringConstraints(pattern=REGION)] | None = Field(
+        None, description="Region of the state bucket; default: the environment's region."
+    )
+    dynamodb_table: Annotated[str, StringConstraints(pattern=DYNAMODB_TABLE)] | None = Field(
+        None, description="DynamoDB table for state locking."
+    )
+    use_lockfile: bool = Field(False, description="S3-native state locking instead of DynamoDB (Terraform >= 1.10).")
+    kms_key_id: Annotated[str, StringConstraints(pattern=KMS_ARN)] | None = Field(
+        None, description="KMS key for the state object; default: S3-managed encryption."
+    )
+    encrypt: Literal[True] = True
+
+    @model_validator(mode="after")
+    def _locked(self) -> "Backend":
+        if not self.dynamodb_table and not self.use_lockfile:
+            raise ValueError("state must be locked: set dynamodb_table or use_lockfile: true")
+        return self
+
+
+class UsageLimitOverride(Model):
+    amount: Annotated[int, Field(ge=1)]
+
+
+class WarehouseOverride(Model):
+    base_capacity: Annotated[int, Field(ge=8, le=1024, multiple_of=8)] | None = None
+    usage_limit: UsageLimitOverride | None = None
+
+
+class DmsOverride(Model):
+    instance_class: Annotated[str, StringConstraints(pattern=r"^dms\.[a-z0-9]+\.[a-z0-9]+$")] | None = None
+    multi_az: bool | None = None
+
+
+class LandingOverride(Model):
+    bucket: Annotated[str, StringConstraints(pattern=S3_BUCKET)] | None = None
+
+
+class SourceOverride(Model):
+    host: Annotated[str, StringConstraints(pattern=HOSTNAME, max_length=253)] | None = None
+    secret_arn: Annotated[str, StringConstraints(pattern=SECRET_ARN)] | None = None
+
+
+class GovernanceOverride(Model):
+    admins: Annotated[list[Principal], Field(min_length=1)] | None = None
+
+
+class EnvOverride(Model):
+    """What may differ between environments; everything else (tables, SQL, grants) is shared by design."""
+
+    account_id: Annotated[str, StringConstraints(pattern=ACCOUNT)] | None = Field(
+        None, description="The AWS account this environment lives in (passed as var.account_id)."
+    )
+    region: Annotated[str, StringConstraints(pattern=REGION)] | None = None
+    tags: Annotated[dict[str, str], AfterValidator(_valid_tags)] = Field(
+        default_factory=dict, description="Merged over the spec's tags."
+    )
+    network: Network | None = Field(None, description="This environment's VPC, replacing the spec's network.")
+    source: SourceOverride = SourceOverride()
+    landing: LandingOverride = LandingOverride()
+    dms: DmsOverride = DmsOverride()
+    warehouse: WarehouseOverride = WarehouseOverride()
+    governance: GovernanceOverride = GovernanceOverride()
+    backend: Backend | None = Field(None, description="This environment's state backend, replacing the spec's.")
+
+
 class Spec(Model):
     """A whole pipeline: source database to governed warehouse."""
 
@@ -294,6 +372,13 @@ class Spec(Model):
     tables: Annotated[list[Table], Field(min_length=1)]
     governance: Governance
     scan: Scan = Scan()
+    backend: Backend | None = Field(None, description="Remote state for `dwctl init`; default: local state in iac/.")
+    environments: dict[EnvName, EnvOverride] = Field(
+        default_factory=dict, description="Environments beside `environment`, each with its own tfvars, state and workspace."
+    )
+    protect_data: bool = Field(
+        True, description="Guard data-holding resources with prevent_destroy; set false to allow `dwctl destroy`."
+    )
 
     @model_validator(mode="after")
     def _cross_references(self) -> "Spec":

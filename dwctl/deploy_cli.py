@@ -1,0 +1,194 @@
+"""`dwctl init | plan | apply | destroy | output`: Click wiring only; the rules live in dwctl.deploy.
+
+Imported by `dwctl --help`, so only click and dwctl.cli are imported at module level.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from dwctl.cli import output_option, spec_option
+
+
+def _common(f):
+    f = click.option("--terraform-bin", metavar="PATH",
+                     help="Terraform/OpenTofu binary [default: $DWCTL_TERRAFORM, then terraform, then tofu on PATH].")(f)
+    f = click.option("--env", "env_name", metavar="NAME",
+                     help="Environment: picks its tfvars, backend config and workspace [default: the spec's].")(f)
+    return spec_option(output_option(f))
+
+
+def _lock(f):
+    return click.option("--lock-timeout", metavar="DURATION", help="Passed to terraform as -lock-timeout (e.g. 5m).")(f)
+
+
+def _parallelism(f):
+    return click.option("--parallelism", type=click.IntRange(min=1), help="Passed to terraform as -parallelism.")(f)
+
+
+def _targets(f):
+    return click.option("--target", "targets", multiple=True, metavar="ADDRESS",
+                        help="Passed to terraform as -target (repeatable).")(f)
+
+
+def _extra(f):
+    return click.argument("extra", nargs=-1, type=click.UNPROCESSED, metavar="[-- TERRAFORM ARGS]")(f)
+
+
+def _render(f):
+    return click.option("--render", "render", is_flag=True,
+                        help="Render iac/ from the spec first instead of refusing when it is stale.")(f)
+
+
+def _yes(f):
+    return click.option("-y", "--yes", is_flag=True, help="Do not ask; required when stdin is not a terminal.")(f)
+
+
+def _err(text: str) -> None:
+    click.echo(text, err=True)
+
+
+def _loud(text: str) -> None:
+    click.secho(text, err=True, fg="red", bold=True)
+
+
+def _setup(spec_path: Path, root: Path, env_name: str | None, terraform_bin: str | None, *,
+           render: bool | None = None, machine: bool = False):
+    """Spec -> environment -> fresh iac/ (for commands that read the configuration) -> binary -> driver."""
+    from dwctl import deploy, terraform
+    from dwctl.errors import UsageError
+    from dwctl.loader import load_spec
+
+    spec = load_spec(spec_path)
+    stack = deploy.stack_for(spec, root, env_name)
+    if render is not None:
+        deploy.ensure_rendered(spec_path, root, render=render, echo=_err)
+    if not stack.iac.is_dir():
+        raise UsageError(f"{stack.iac} does not exist: run `dwctl render` first.")
+    binary = terraform.find(terraform_bin)
+    _err(f"dwctl: {stack.env.name}: using {binary.describe()}")
+    tf = deploy.driver(stack, binary, color=sys.stdout.isatty() and not machine, stdout_to_stderr=machine)
+    return stack, tf
+
+
+def _options(lock_timeout=None, parallelism=None, targets=(), extra=()):
+    from dwctl.deploy import Options
+
+    return Options(lock_timeout=lock_timeout, parallelism=parallelism, targets=tuple(targets), extra=tuple(extra))
+
+
+@click.command()
+@_common
+@_render
+@_lock
+@_extra
+def init(spec_path, output_root, env_name, terraform_bin, render, lock_timeout, extra):
+    """Initialise Terraform for an environment: its S3 backend (from the spec) and its workspace.
+
+    Anything after `--` goes to `terraform init` (e.g. `-- -upgrade` or `-- -migrate-state`).
+    """
+    from dwctl import deploy
+
+    stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, render=render)
+    deploy.init(stack, tf, _options(lock_timeout, extra=extra), echo=click.echo)
+
+
+class _DetailedExitCommand(click.Command):
+    """Exit 2 must mean "changes" (as `terraform plan -detailed-exitcode`), so every error exits 1."""
+
+    def make_context(self, *args, **kwargs):
+        return _exit_1_on_error(super().make_context, *args, **kwargs)
+
+    def invoke(self, ctx):
+        return _exit_1_on_error(super().invoke, ctx)
+
+
+def _exit_1_on_error(call, *args, **kwargs):
+    try:
+        return call(*args, **kwargs)
+    except click.ClickException as exc:
+        if exc.exit_code == 2:
+            exc.exit_code = 1
+        raise
+
+
+@click.command(cls=_DetailedExitCommand)
+@_common
+@_render
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (terraform's output goes to stderr).")
+@_lock
+@_parallelism
+@_targets
+@_extra
+def plan(spec_path, output_root, env_name, terraform_bin, render, as_json, lock_timeout, parallelism, targets, extra):
+    """Plan to a saved plan file and summarise it; refuses a stale iac/ unless --render.
+
+    Exit code as `terraform plan -detailed-exitcode`: 0 no changes, 2 changes, 1 any error
+    (including a stale iac/ or a bad spec).
+    Deletes or replaces of data-holding resources are flagged. Apply it with `dwctl apply`.
+    """
+    import json
+
+    from dwctl import deploy
+
+    stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, render=render, machine=as_json)
+    code, summary = deploy.plan(stack, tf, _options(lock_timeout, parallelism, targets, extra))
+    planfile = stack.plan_path("plan")
+    if as_json:
+        click.echo(json.dumps(deploy.report(stack, code, summary), indent=2))
+    else:
+        click.echo("")
+        deploy.show_summary(stack, summary, click.echo, _loud)
+        click.echo(f"Saved plan: {planfile}\nApply exactly this plan with `dwctl apply --env {stack.env.name}`.")
+    sys.exit(code)
+
+
+@click.command()
+@_common
+@_yes
+@_lock
+@_parallelism
+@_extra
+def apply(spec_path, output_root, env_name, terraform_bin, yes, lock_timeout, parallelism, extra):
+    """Apply exactly the plan `dwctl plan` saved for the environment, after confirmation.
+
+    Refuses a stale plan (the spec, iac/ files, terraform binary or environment changed since).
+    """
+    from dwctl import deploy
+
+    stack, tf = _setup(spec_path, output_root, env_name, terraform_bin)
+    confirm = (lambda q: click.confirm(q, default=False, err=True)) if sys.stdin.isatty() else None
+    deploy.apply(stack, tf, _options(lock_timeout, parallelism, extra=extra), yes=yes, confirm=confirm,
+                 echo=click.echo, warn=_loud)
+
+
+@click.command()
+@_common
+@_render
+@_yes
+@_lock
+@_parallelism
+@_targets
+@_extra
+def destroy(spec_path, output_root, env_name, terraform_bin, render, yes, lock_timeout, parallelism, targets, extra):
+    """Destroy an environment: refused while data is guarded (`protect_data`); asks you to type its name."""
+    from dwctl import deploy
+
+    stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, render=render)
+    ask = (lambda q: click.prompt(q, err=True)) if sys.stdin.isatty() else None
+    deploy.destroy(stack, tf, _options(lock_timeout, parallelism, targets, extra), yes=yes, ask=ask,
+                   echo=click.echo, warn=_loud)
+
+
+@click.command()
+@_common
+@click.option("--json", "as_json", is_flag=True, help="terraform output -json.")
+def output(spec_path, output_root, env_name, terraform_bin, as_json):
+    """Print the environment's Terraform outputs."""
+    from dwctl import deploy
+
+    stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, machine=as_json)
+    click.echo(deploy.output(stack, tf, as_json=as_json), nl=False)
