@@ -36,6 +36,10 @@ class Marked:
             return data
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        if node.tag == "tag:yaml.org,2002:str":  # the common cases, without the constructor's bookkeeping
+            return node.value
+        if node.tag == "tag:yaml.org,2002:bool":
+            return yaml.constructor.SafeConstructor.bool_values[node.value.lower()]
         return self._constructor.construct_object(node, deep=True)
 
     def build_scalar_key(self, node: yaml.Node, path: Path_) -> Any:

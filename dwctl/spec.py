@@ -16,7 +16,7 @@ from dwctl.types import parse_source_type
 # --- identifier and value patterns -------------------------------------------------------
 # SQL / Glue / HCL-label identifiers: lower case because Glue and Redshift fold to it.
 IDENT = r"^[a-z_][a-z0-9_]{0,62}$"
-NAME = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"  # AWS resource name stems (project, workgroup, ...)
+NAME = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"  # AWS resource name stems (project, workgroup, ...): no "--"
 ACCOUNT = r"^\d{12}$"
 PARTITION = r"arn:aws(-cn|-us-gov)?"
 IAM_PRINCIPAL = rf"^{PARTITION}:iam::\d{{12}}:(role|user)(/[A-Za-z0-9+=,.@_-]+)+$"
@@ -31,9 +31,13 @@ S3_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 S3_PREFIX = r"^[a-z0-9][a-z0-9_/-]{0,126}[a-z0-9]$"
 SCHEDULE = r"^cron\([0-9A-Za-z*?,/# -]+\)$"
 CHECK_ID = r"^CKV2?_[A-Z0-9]+_\d+$"
+DMS_CERT_ARN = rf"^{PARTITION}:dms:[a-z0-9-]+:\d{{12}}:cert:[A-Za-z0-9-]+$"
+# CloudWatch Logs accepts only these retention periods.
+LogRetention = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                       3288, 3653]
 
 Ident = Annotated[str, StringConstraints(pattern=IDENT)]
-Name = Annotated[str, StringConstraints(pattern=NAME)]
+Name = Annotated[str, StringConstraints(pattern=NAME, min_length=3, max_length=32)]
 Principal = Annotated[str, StringConstraints(pattern=IAM_PRINCIPAL)]
 
 
@@ -88,9 +92,20 @@ class Source(Model):
     port: Annotated[int, Field(ge=1, le=65535)] | None = Field(None, description="Defaults to 5432 / 3306 by engine.")
     database: Ident
     secret_arn: Annotated[str, StringConstraints(pattern=SECRET_ARN)] = Field(
-        description="Secrets Manager secret with username and password; a plaintext password field does not exist."
+        description="Secrets Manager secret holding username, password, host and port (DMS reads the connection "
+        "from it); a plaintext password field does not exist."
     )
     ssl_mode: Literal["none", "require", "verify-ca", "verify-full"] = "verify-full"
+    certificate_arn: Annotated[str, StringConstraints(pattern=DMS_CERT_ARN)] | None = Field(
+        None, description="DMS certificate (the imported RDS CA bundle); required by verify-ca and verify-full."
+    )
+
+    @model_validator(mode="after")
+    def _tls_needs_ca(self) -> "Source":
+        if self.ssl_mode in ("verify-ca", "verify-full") and self.certificate_arn is None:
+            raise _at(("certificate_arn",), f"ssl_mode {self.ssl_mode} checks the server against a CA: set "
+                      "certificate_arn to the imported RDS CA bundle (aws_dms_certificate), or use ssl_mode: require")
+        return self
 
     @property
     def family(self) -> Literal["postgres", "mysql"]:
@@ -125,7 +140,7 @@ class Landing(Model):
     cdc_path: Annotated[str, StringConstraints(pattern=S3_PREFIX)] | None = Field(
         None, description="Optional CDC folder; by default CDC files land beside the full load, as DMS does."
     )
-    log_retention_days: Annotated[int, Field(ge=1)] = 365
+    log_retention_days: Annotated[int, Field(ge=1)] = Field(365, description="Days to keep S3 access logs.")
     lifecycle: Lifecycle = Lifecycle()
 
 
@@ -137,7 +152,7 @@ class Dms(Model):
     create_account_roles: bool = Field(
         False, description="Create dms-vpc-role and dms-cloudwatch-logs-role (once per account)."
     )
-    log_retention_days: Annotated[int, Field(ge=1)] = 365
+    log_retention_days: LogRetention = Field(365, description="CloudWatch retention of the DMS task logs.")
 
 
 class Catalog(Model):
@@ -262,7 +277,14 @@ class Skip(Model):
     reason: Annotated[str, StringConstraints(min_length=10, pattern=r"^[^\n]+$")]
 
 
-DEFAULT_SKIPS: tuple[Skip, ...] = ()
+# Checks the rendered stack fails on purpose, each with the reason a security reviewer gets.
+DEFAULT_SKIPS: tuple[Skip, ...] = (
+    Skip(id="CKV_AWS_144", reason=(
+        "No cross-region replication of the landing and access-log buckets: the landing zone is a re-creatable "
+        "copy of the source (a DMS full load rebuilds it) and replicating it would copy personal data to a second "
+        "region (data residency) at twice the storage and KMS cost; versioning, prevent_destroy and the source's "
+        "own backups protect it.")),
+)
 
 
 class Scan(Model):
@@ -392,7 +414,14 @@ class Spec(Model):
                     parse_source_type(column.type, self.source.family)
                 except ValueError as exc:
                     raise _at(("tables", i, "columns", j, "type"), str(exc)) from None
+        granted: dict[tuple[str, str], int] = {}
         for i, grant in enumerate(self.governance.grants):
+            for k, name in enumerate(["*"] if grant.tables == "all" else grant.tables):
+                where = ("governance", "grants", i, "tables") + (() if name == "*" else (k,))
+                if (grant.principal, name) in granted:
+                    raise _at(where, f"{grant.principal} already has a grant on {name!r} (grants[{granted[grant.principal, name]}]): "
+                              "merge them, one Lake Formation permission per principal and table")
+                granted[grant.principal, name] = i
             if grant.database not in (None, self.catalog.database):
                 raise _at(("governance", "grants", i, "database"),
                           f"{grant.database!r} is not the catalog database {self.catalog.database!r}")
@@ -409,6 +438,9 @@ class Spec(Model):
                         if col not in tables[name].column_names:
                             raise _at(("governance", "grants", i, "columns", key, k),
                                       f"table {name!r} has no column {col!r}")
+        if self.landing.bucket is None and len(f"{self.project}-{self.environment}-landing-") + 12 > 63:
+            raise _at(("landing", "bucket"), "the derived bucket name <project>-<environment>-landing-<account id> "
+                      "would exceed 63 characters: set landing.bucket or shorten project/environment")
         for i, skip in enumerate(self.scan.skip):
             if skip.id in [s.id for s in self.scan.skip[:i]]:
                 raise _at(("scan", "skip", i, "id"), f"duplicate scan skip {skip.id!r}")

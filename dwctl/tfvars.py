@@ -2,6 +2,7 @@
 
 The .tf files stay generic (every knob a typed, validated variable); this file carries the
 spec's choices, so one iac/ tree can later serve several environments with several tfvars.
+Every declared variable appears here, so terraform.tfvars.json shows the whole configuration.
 """
 
 from __future__ import annotations
@@ -10,12 +11,30 @@ import json
 
 from dwctl.spec import Spec
 
+# Knobs the spec does not expose: operators tune them in tfvars. They equal the defaults in
+# variables.tf (a test holds the two together).
+OPERATIONAL: dict[str, object] = {
+    "account_id": None,  # environments.py pins it per environment (provider allowed_account_ids)
+    "kms_deletion_window_in_days": 30,
+    "https_egress_cidr_blocks": ["0.0.0.0/0"],
+    "source_secret_kms_key_arn": None,
+    "dms_lob_max_size_kb": 64,
+    "dms_cdc_max_batch_interval": 60,
+    "dms_cdc_min_file_size_kb": 32000,
+    "start_replication_task": False,
+    "glue_log_retention_days": 365,
+    "redshift_allowed_cidr_blocks": [],
+    "redshift_allowed_security_group_ids": [],
+    "alarm_cdc_latency_seconds": 900,
+    "alarm_usage_limit_percent": 80,
+}
+
 
 def values(spec: Spec) -> dict:
     """Variable name -> value. Keys must match variables.tf (a test holds them together)."""
     lc = spec.landing.lifecycle
     wh = spec.warehouse
-    return {
+    from_spec = {
         "project": spec.project,
         "environment": spec.environment,
         "region": spec.region,
@@ -25,11 +44,12 @@ def values(spec: Spec) -> dict:
         "source_security_group_id": spec.network.source_security_group_id,
         "source_cidr_blocks": list(spec.network.source_cidr_blocks),
         "source_engine": spec.source.engine,
-        "source_host": spec.source.host,
+        # source.host is not a variable: with secrets_manager_arn, DMS takes host and port from the secret.
         "source_port": spec.source.effective_port,
         "source_database": spec.source.database,
         "source_secret_arn": spec.source.secret_arn,
         "source_ssl_mode": spec.source.ssl_mode,
+        "source_certificate_arn": spec.source.certificate_arn,
         "landing_bucket_name": spec.landing.bucket,
         "landing_prefix": spec.landing.prefix,
         "cdc_path": spec.landing.cdc_path,
@@ -56,7 +76,32 @@ def values(spec: Spec) -> dict:
         "redshift_admin_username": wh.admin_username,
         "redshift_log_exports": list(wh.log_exports),
         "lakeformation_admins": list(spec.governance.admins),
+        "lakeformation_grantees": grantees(spec),
     }
+    return {**from_spec, **{k: _copy(v) for k, v in OPERATIONAL.items()}}
+
+
+def grantees(spec: Spec) -> dict[str, str]:
+    """Grant principals keyed by their IAM path (role/Analyst), so .tf files name them without an ARN.
+
+    Keys are stable while the spec's principals are; the same path in two accounts gets `#2`.
+    """
+    out: dict[str, str] = {}
+    for grant in spec.governance.grants:
+        if grant.principal in out.values():
+            continue
+        base = grant.principal.split(":", 5)[5]
+        key, n = base, 1
+        while key in out:
+            n += 1
+            key = f"{base}#{n}"
+        out[key] = grant.principal
+    return out
+
+
+def _copy(value: object) -> object:
+    """A fresh list per call, so no caller can change OPERATIONAL through a returned value."""
+    return list(value) if isinstance(value, list) else value
 
 
 def document(spec: Spec, note: str) -> str:
