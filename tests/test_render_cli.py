@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from dwctl import __version__
 from dwctl.cli import cli
-from dwctl.output import MANIFEST
+from dwctl.output import previous_manifest
 from tests.conftest import EXAMPLE, ROOT
 
 NEW_TABLE = """
@@ -53,7 +53,7 @@ def run(*args: str):
 def test_render_writes_iac_and_sql_with_headers(project):
     result = run("render")
     assert result.exit_code == 0, result.output
-    files = json.loads((project / MANIFEST).read_text())["files"]
+    files = previous_manifest(project)
     assert "iac/terraform.tfvars.json" in files and "iac/main.tf" in files
     assert any(f.startswith("sql/") for f in files) or not (ROOT / "templates" / "sql").glob("*.j2")
     for name in files:
@@ -104,7 +104,7 @@ def test_removed_table_files_are_deleted_but_user_files_kept(project):
     original = spec.read_text()
     spec.write_text(original.replace("\ngovernance:", NEW_TABLE + "\ngovernance:"))
     assert run("render").exit_code == 0
-    generated = json.loads((project / MANIFEST).read_text())["files"]
+    generated = previous_manifest(project)
     per_table = [f for f in generated if "shipments" in f]
     (project / "iac" / "override.tf").write_text("# mine\n")
     (project / "sql" / "99_mine.sql").parent.mkdir(exist_ok=True)
@@ -133,23 +133,29 @@ def test_bad_spec_leaves_output_untouched(project):
         {k: v for k, v in before.items() if k != "config/pipeline.yaml"}
 
 
-def test_failed_swap_restores_previous_output(project):
-    """A write that fails half-way (a target path is a directory) must roll every file back."""
+def test_failed_swap_restores_previous_output(project, monkeypatch):
+    """An I/O error half-way through the swap (injected at the os.replace boundary) rolls every file back."""
+    import dwctl.output
+
     assert run("render").exit_code == 0
     spec = project / "config" / "pipeline.yaml"
     spec.write_text(spec.read_text().replace("\ngovernance:", NEW_TABLE + "\ngovernance:")
                     .replace("Owner: data-platform", "Owner: platform"))
-    changed_files = sorted(f[6:] for f in run("render", "--diff").output.splitlines() if f.startswith("+++ b/"))
-    assert len(changed_files) >= 2
-    blocker = project / changed_files[-1]  # the last file swapped in: everything before it must be undone
-    if blocker.exists():
-        blocker.unlink()
-    blocker.mkdir(parents=True)
-    (blocker / "keep").write_text("x")
+    changed = sorted(f[6:] for f in run("render", "--diff").output.splitlines() if f.startswith("+++ b/"))
+    assert len(changed) >= 3
+    failing_target = project / changed[len(changed) // 2]  # some files are already swapped in when it fails
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(dst).resolve() == failing_target.resolve():
+            raise OSError(5, "Input/output error", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(dwctl.output.os, "replace", replace)
     before = snapshot(project)
     result = CliRunner().invoke(cli, ["render"])
     assert result.exit_code == 2, result.output
-    assert "Nothing was changed" in result.output
+    assert "Input/output error" in result.output and "Nothing was changed" in result.output
     assert snapshot(project) == before
     assert not [p for p in project.iterdir() if p.name.startswith(".dwctl-stage-")]
 
