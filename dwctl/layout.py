@@ -37,3 +37,8 @@ def landed_columns(source_columns: list[tuple[str, str, str]]) -> list[LandedCol
         *(LandedColumn(name, staging, glue, True) for name, staging, glue in source_columns),
         LandedColumn(CHANGE_SEQ_COLUMN, f"VARCHAR({CHANGE_SEQ_LENGTH})", "string", False),
     ]
+
+
+# --- warehouse bookkeeping for landed files (the SQL templates, the job and the verifier share these) ---
+LOAD_LOG_TABLE = "_dwctl_load_log"  # every landed file already merged: (table_name, s3_key, loaded_at)
+STAGED_FILES_TABLE = "_dwctl_staged_files"  # files COPYed into staging but not merged yet

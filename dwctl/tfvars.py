@@ -27,6 +27,10 @@ OPERATIONAL: dict[str, object] = {
     "redshift_allowed_security_group_ids": [],
     "alarm_cdc_latency_seconds": 900,
     "alarm_usage_limit_percent": 80,
+    "loader_schedule": "cron(*/15 * * * ? *)",
+    "loader_max_retries": 1,
+    "loader_timeout_minutes": 60,
+    "loader_lookback_minutes": 60,
 }
 
 

@@ -109,7 +109,9 @@ MAPPING: list[tuple[tuple[Family, ...], tuple[str, ...], object, str]] = [
     (MY, ("set",), _fixed("VARCHAR(1024)", "string"), "VARCHAR(1024)"),
     (MY, ("year",), _fixed("SMALLINT", "smallint"), "SMALLINT"),
 ]
-ARRAY_NOTE = "any Postgres array (type[]): SUPER via JSON_PARSE (DMS lands arrays as text)"
+ARRAY_NOTE = ("any Postgres array (type[]): VARCHAR(65535) holding the array's text form, e.g. {1,2} "
+              "(DMS lands arrays as text, which is not JSON, so JSON_PARSE would fail)")
+_ARRAY = _TEXT
 
 _TYPE = re.compile(
     r"^(?P<base>[a-z][a-z0-9]*(?: [a-z][a-z0-9]*)*?)"
@@ -157,7 +159,7 @@ def map_type(text: str, family: Family) -> Mapped:
     """The Redshift, staging and Glue types for a source column type."""
     st = parse_source_type(text, family)
     if st.array:
-        return _JSON(st)
+        return _ARRAY(st)
     return _rule(st, family)(st)
 
 

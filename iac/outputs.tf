@@ -117,3 +117,20 @@ output "alarm_topic_arn" {
   description = "SNS topic of alarms and DMS events: subscribe on-call here."
   value       = aws_sns_topic.alarms.arn
 }
+
+# --- load job ---------------------------------------------------------------------------------
+
+output "loader_job_name" {
+  description = "Glue job that loads and merges new landed files (start a run by hand with `aws glue start-job-run`)."
+  value       = aws_glue_job.loader.name
+}
+
+output "loader_workflow_name" {
+  description = "Glue workflow whose scheduled trigger runs the load job."
+  value       = aws_glue_workflow.loader.name
+}
+
+output "loader_script_uri" {
+  description = "s3:// URI of the load job's script."
+  value       = "s3://${aws_s3_object.loader_script.bucket}/${aws_s3_object.loader_script.key}"
+}

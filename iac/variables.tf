@@ -575,3 +575,49 @@ variable "alarm_usage_limit_percent" {
     error_message = "alarm_usage_limit_percent must be between 1 and 100."
   }
 }
+
+# --- load job (Glue Python shell that runs sql/) -------------------------------------------------
+
+variable "loader_schedule" {
+  description = "When the load job runs (Glue cron, UTC)."
+  type        = string
+  default     = "cron(*/15 * * * ? *)"
+
+  validation {
+    condition     = can(regex("^cron\\([0-9A-Za-z*?,/# -]+\\)$", var.loader_schedule))
+    error_message = "loader_schedule must be a Glue cron expression such as cron(*/15 * * * ? *)."
+  }
+}
+
+variable "loader_max_retries" {
+  description = "Times Glue retries a failed load run (each table's load and merge is one transaction, so a retry is safe)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.loader_max_retries >= 0 && var.loader_max_retries <= 10
+    error_message = "loader_max_retries must be between 0 and 10."
+  }
+}
+
+variable "loader_timeout_minutes" {
+  description = "A load run taking longer than this is stopped (and retried)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.loader_timeout_minutes >= 5 && var.loader_timeout_minutes <= 2880
+    error_message = "loader_timeout_minutes must be between 5 and 2880."
+  }
+}
+
+variable "loader_lookback_minutes" {
+  description = "S3 is listed from this long before the newest CDC file merged, so a file that lands late is still loaded."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.loader_lookback_minutes >= 0
+    error_message = "loader_lookback_minutes must not be negative."
+  }
+}

@@ -24,7 +24,7 @@ from dwctl.loader import parse_spec
 from dwctl.render import environment, render
 from dwctl.tfvars import OPERATIONAL, values
 
-STACK = ["main", "variables", "outputs", "kms", "s3", "iam", "dms", "glue", "redshift", "lakeformation", "monitoring"]
+STACK = ["main", "variables", "outputs", "kms", "s3", "iam", "dms", "glue", "redshift", "lakeformation", "monitoring", "loader_job"]
 STACK_FILES = [f"iac/{name}.tf" for name in STACK]
 # Checks that cannot sensibly pass for this stack (see the report / DEFAULT_SKIPS): S3 cross-region
 # replication of a re-creatable landing zone and of its access logs.
