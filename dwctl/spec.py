@@ -36,6 +36,7 @@ DMS_CERT_ARN = rf"^{PARTITION}:dms:[a-z0-9-]+:\d{{12}}:cert:[A-Za-z0-9-]+$"
 LogRetention = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                        3288, 3653]
 
+RESERVED_PREFIX = "_dwctl"  # dwctl's own warehouse tables and S3 folders (see dwctl/layout.py)
 Ident = Annotated[str, StringConstraints(pattern=IDENT)]
 Name = Annotated[str, StringConstraints(pattern=NAME, min_length=3, max_length=32)]
 Principal = Annotated[str, StringConstraints(pattern=IAM_PRINCIPAL)]
@@ -216,6 +217,10 @@ class Table(Model):
 
     @model_validator(mode="after")
     def _keys_name_columns(self) -> "Table":
+        for field, value in (("schema", self.schema_), ("name", self.name)):
+            if value.startswith(RESERVED_PREFIX):
+                raise _at((field,), f"names starting with {RESERVED_PREFIX!r} are reserved for dwctl's own "
+                          "tables and folders (load log, manifests)")
         by_name: dict[str, Column] = {}
         for j, column in enumerate(self.columns):
             if column.name in by_name:

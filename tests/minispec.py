@@ -20,6 +20,7 @@ source:
   host: db.example.com
   database: {database}
   secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/dms-AbCdEf
+  certificate_arn: arn:aws:dms:eu-west-1:123456789012:cert:rds-ca-rsa2048-g1
 
 catalog:
   database: shop_raw

@@ -106,6 +106,7 @@ def test_plaintext_password_field_does_not_exist():
          "later than transition_to_ia_days"),
         ("tables: all\n", "tables: all\n      database: other_db\n", "governance.grants[2].database",
          "not the catalog database"),
+        ("name: order_items", "name: _dwctl_load_log", "tables[3].name", "reserved for dwctl's own"),
         ("tables: [products, orders, order_items]", "tables: [products, orders, customers]",
          "governance.grants[1].tables[2]", "already has a grant on 'customers' (grants[0])"),
         ("  certificate_arn: arn:aws:dms:eu-west-1:123456789012:cert:rds-ca-rsa2048-g1", "",
