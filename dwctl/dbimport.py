@@ -32,19 +32,13 @@ def import_command(dsn_text: str, schema: str | None, tables_text: str | None, s
 
     from dwctl.catalog import read_tables
     from dwctl.errors import SpecError, UsageError
-    from dwctl.loader import display_name, parse_spec
+    from dwctl.loader import parse_spec, read_spec_text
     from dwctl.sources import SourceError, connect, parse_dsn
     from dwctl.specmerge import merge
     from dwctl.yamldoc import load
 
     dsn = parse_dsn(dsn_text)
-    name = display_name(spec_path)
-    try:
-        text = spec_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError([f"{name}: spec file not found; import merges into an existing spec (pass -c PATH)"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([f"{name}: cannot read the spec: {getattr(exc, 'strerror', None) or exc}"]) from None
+    name, text = read_spec_text(spec_path, "import merges into an existing spec: pass -c PATH")
     doc = load(text, name)
     source_block = doc.data.get("source") if isinstance(doc.data.get("source"), dict) else {}
     engine, spec_db = source_block.get("engine"), source_block.get("database")

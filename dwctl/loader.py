@@ -69,15 +69,20 @@ def display_name(spec_path: Path) -> str:
         return spec_path.name
 
 
-def load_spec(spec_path: Path) -> Spec:
-    """Read and validate a spec file; raise SpecError with located, one-line-per-problem messages."""
+def read_spec_text(spec_path: Path, missing_hint: str = "pass -c PATH, or create config/pipeline.yaml") -> tuple[str, str]:
+    """(display name, text) of a spec file; a missing or unreadable file is a located SpecError."""
     name = display_name(spec_path)
     try:
-        text = spec_path.read_text(encoding="utf-8")
+        return name, spec_path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError([f"{name}: spec file not found (pass -c PATH, or create config/pipeline.yaml)"]) from None
+        raise SpecError([f"{name}: spec file not found ({missing_hint})"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([f"{name}: cannot read the spec: {getattr(exc, 'strerror', None) or exc}"]) from None
+
+
+def load_spec(spec_path: Path) -> Spec:
+    """Read and validate a spec file; raise SpecError with located, one-line-per-problem messages."""
+    name, text = read_spec_text(spec_path)
     return parse_spec(text, name)
 
 

@@ -11,6 +11,18 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "pipeline.yaml"
 PROVIDER_SCHEMA = ROOT.parent / "shared" / "aws-provider-schema" / "schema.json"
 
+# A table to add to the example in add-a-table tests.
+NEW_TABLE = """
+  - schema: public
+    name: shipments
+    columns:
+      - {name: shipment_id, type: bigint, nullable: false}
+      - {name: order_id, type: bigint, nullable: false}
+      - {name: carrier, type: varchar(40)}
+      - {name: shipped_at, type: timestamptz}
+    primary_key: [shipment_id]
+"""
+
 
 @pytest.fixture(scope="session")
 def example_text() -> str:

@@ -23,23 +23,15 @@ from dwctl import layout
 from dwctl.loader import parse_spec
 from dwctl.render import environment, render
 from dwctl.tfvars import OPERATIONAL, values
+from tests.conftest import NEW_TABLE
 
-STACK = ["main", "variables", "outputs", "kms", "s3", "iam", "dms", "glue", "redshift", "lakeformation", "monitoring", "loader_job"]
+STACK = ["main", "variables", "outputs", "kms", "s3", "iam", "dms", "glue", "redshift", "lakeformation", "monitoring",
+         "loader_job"]
 STACK_FILES = [f"iac/{name}.tf" for name in STACK]
 # Checks that cannot sensibly pass for this stack (see the report / DEFAULT_SKIPS): S3 cross-region
 # replication of a re-creatable landing zone and of its access logs.
 ACCEPTED_CHECKOV_FAILURES = {"CKV_AWS_144"}
 
-NEW_TABLE = """
-  - schema: public
-    name: shipments
-    columns:
-      - {name: shipment_id, type: bigint, nullable: false}
-      - {name: order_id, type: bigint, nullable: false}
-      - {name: carrier, type: varchar(40)}
-      - {name: shipped_at, type: timestamptz}
-    primary_key: [shipment_id]
-"""
 
 
 def tree(files: dict[str, str], path: str) -> dict:

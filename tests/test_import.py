@@ -372,7 +372,7 @@ def test_mariadb_without_a_password_says_how_to_give_one(maria, tmp_path):
 def test_spec_file_must_exist(pg, tmp_path):
     result = run("import", "--dsn", pg.dsn(db="imp"), "-c", str(tmp_path / "nope.yaml"))
     assert result.exit_code == 2
-    assert "spec file not found; import merges into an existing spec" in result.output
+    assert "spec file not found (import merges into an existing spec" in result.output
     assert pg.password not in result.output
 
 

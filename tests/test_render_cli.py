@@ -14,18 +14,8 @@ from click.testing import CliRunner
 from dwctl import __version__
 from dwctl.cli import cli
 from dwctl.output import previous_manifest
-from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import EXAMPLE, NEW_TABLE, ROOT
 
-NEW_TABLE = """
-  - schema: public
-    name: shipments
-    columns:
-      - {name: shipment_id, type: bigint, nullable: false}
-      - {name: order_id, type: bigint, nullable: false}
-      - {name: carrier, type: varchar(40)}
-      - {name: shipped_at, type: timestamptz}
-    primary_key: [shipment_id]
-"""
 
 
 def snapshot(root: Path) -> dict[str, str]:
