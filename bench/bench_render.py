@@ -38,7 +38,7 @@ def spec_text(tables: int) -> str:
         for i in range(tables)
     ]
     data["governance"]["grants"] = [
-        {"principal": "arn:aws:iam::123456789012:role/Analyst", "tables": [f"table_{i:04d}" for i in range(tables)],
+        {"principal": "arn:aws:iam::123456789012:role/Analyst", "tables": [f"table_{i:04d}" for i in range(1, tables)],
          "permissions": ["SELECT"]},
         {"principal": "arn:aws:iam::123456789012:role/Analyst", "tables": ["table_0000"],
          "permissions": ["SELECT"], "columns": {"exclude": ["col_0"]}},

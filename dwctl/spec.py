@@ -7,6 +7,7 @@ templates never see text that could break out of a quoted identifier or string.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -40,6 +41,9 @@ RESERVED_PREFIX = "_dwctl"  # dwctl's own warehouse tables and S3 folders (see d
 Ident = Annotated[str, StringConstraints(pattern=IDENT)]
 Name = Annotated[str, StringConstraints(pattern=NAME, min_length=3, max_length=32)]
 Principal = Annotated[str, StringConstraints(pattern=IAM_PRINCIPAL)]
+# A table with `history: true` also gets <analytics_schema>.<name>_history with these columns after its own.
+HISTORY_SUFFIX = "_history"
+HISTORY_COLUMNS = ("valid_from", "valid_to", "is_current", "dwctl_op")
 
 
 class Model(BaseModel):
@@ -208,6 +212,11 @@ class Table(Model):
     )
     dist_key: Ident | None = None
     sort_keys: list[Ident] = Field(default_factory=list)
+    history: bool = Field(
+        False, description="Also keep every version of each row (SCD type 2) in <analytics_schema>.<name>_history: "
+        "the columns plus valid_from, valid_to (NULL while current), is_current and dwctl_op (I or U), "
+        "maintained by the same merge transaction."
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -238,6 +247,14 @@ class Table(Model):
         for k, key in enumerate(self.primary_key):
             if by_name[key].nullable:
                 raise _at(("primary_key", k), f"primary key column {key!r} must not be nullable (set nullable: false)")
+        return self
+
+    @model_validator(mode="after")
+    def _history_columns_free(self) -> "Table":
+        for j, column in enumerate(self.columns if self.history else []):
+            if column.name in HISTORY_COLUMNS:
+                raise _at(("columns", j, "name"), f"column {column.name!r} clashes with a column the history table "
+                          f"adds ({', '.join(HISTORY_COLUMNS)}): rename it in the spec or set history: false")
         return self
 
 
@@ -451,8 +468,22 @@ class Spec(Model):
                 raise _at(("scan", "skip", i, "id"), f"duplicate scan skip {skip.id!r}")
         return self
 
+    @model_validator(mode="after")
+    def _history_names_free(self) -> "Spec":
+        names = [t.name for t in self.tables]
+        for i, table in enumerate(self.tables):
+            history = table.name + HISTORY_SUFFIX
+            if table.history and history in names:
+                raise _at(("tables", i, "history"), f"the history table {history!r} of {table.name!r} would be "
+                          f"the analytics table of tables[{names.index(history)}]: rename one of them")
+        return self
+
+    @cached_property
+    def _tables_by_name(self) -> dict[str, Table]:
+        return {t.name: t for t in self.tables}
+
     def table(self, name: str) -> Table:
-        return next(t for t in self.tables if t.name == name)
+        return self._tables_by_name[name]
 
 
 def json_schema() -> dict:
