@@ -1,0 +1,286 @@
+"""The checks behind `dwctl validate`: is what sits in iac/ and sql/ fit to deploy?
+
+It validates the tree ON DISK (that is what `plan`/`apply` and CI would use); the spec is only
+needed to know what the templates render now. Each check says pass, fail or skip -- never a
+silent pass: a check that cannot run (no terraform, iac/ not initialised) says why it skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from dwctl.errors import DwctlError, SpecError
+
+Status = Literal["pass", "fail", "skip"]
+MAX_LISTED = 50  # problems shown per check; the count is always complete
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    problems: tuple[str, ...] = ()
+
+
+@dataclass
+class Context:
+    """What the checks share: the root, the loaded spec (or None) and the terraform binary (or why not)."""
+
+    spec_path: Path
+    root: Path
+    provider_schema: Path | None = None
+    terraform_bin: str | None = None
+    spec: object | None = None
+    binary: object | None = None
+    no_binary: str = ""  # why there is no binary
+    explicit_binary: bool = False
+
+    @property
+    def iac(self) -> Path:
+        return self.root / "iac"
+
+    def shown(self, rel: str) -> str:
+        """A path under iac/ as the user can open it: iac/x.tf for -o ., else <root>/iac/x.tf."""
+        return (self.iac / rel).as_posix()
+
+
+def run_checks(spec_path: Path, root: Path, *, provider_schema: Path | None = None,
+               terraform_bin: str | None = None) -> list[Check]:
+    """All five checks, in order. The terraform subprocesses (fmt, validate) run in a worker thread while
+    this one renders and parses HCL, so on a large stack their time hides behind the Python work."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ctx = Context(spec_path, root, provider_schema, terraform_bin, explicit_binary=bool(terraform_bin))
+    spec = check_spec(ctx)
+    _find_terraform(ctx)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dwctl-terraform") as pool:
+        fmt = pool.submit(check_fmt, ctx)
+        validated = pool.submit(check_terraform_validate, ctx)
+        rendered = check_rendered(ctx)
+        schema = check_schema(ctx)
+        return [spec, rendered, fmt.result(), schema, validated.result()]
+
+
+def _listed(items: list[str]) -> tuple[str, ...]:
+    extra = len(items) - MAX_LISTED
+    return tuple(items[:MAX_LISTED]) + ((f"... and {extra} more",) if extra > 0 else ())
+
+
+# --- 1 and 2: the spec, and whether the tree on disk is what it renders --------------------------
+def check_spec(ctx: Context) -> Check:
+    from dwctl.loader import display_name, load_spec
+
+    try:
+        ctx.spec = load_spec(ctx.spec_path)
+    except SpecError as exc:
+        return Check("spec", "fail", f"{display_name(ctx.spec_path)} does not validate "
+                     f"({len(exc.problems)} problem(s))", _listed(exc.problems))
+    spec = ctx.spec
+    return Check("spec", "pass", f"{display_name(ctx.spec_path)}: project {spec.project}, "
+                 f"{len(spec.tables)} table(s), environment {spec.environment}")
+
+
+def check_rendered(ctx: Context) -> Check:
+    """`dwctl render --check`: the same render and comparison, listing what is stale instead of a diff."""
+    if ctx.spec is None:
+        return Check("rendered", "skip", "the spec does not load, so there is nothing to compare with")
+    from dwctl.loader import display_name
+    from dwctl.output import compare
+    from dwctl.render import render
+
+    files = render(ctx.spec, display_name(ctx.spec_path))
+    changes = compare(ctx.root, files)
+    stale = [f"{(ctx.root / p).as_posix()} ({'changed' if (ctx.root / p).exists() else 'missing'})"
+             for p in sorted(changes.write)]
+    stale += [f"{(ctx.root / p).as_posix()} (no longer rendered)" for p in changes.delete]
+    if stale:
+        return Check("rendered", "fail", f"{len(stale)} file(s) differ from what {display_name(ctx.spec_path)} "
+                     "renders now: run `dwctl render`", _listed(stale))
+    return Check("rendered", "pass", f"iac/ and sql/ are what the spec renders ({len(files)} files)")
+
+
+# --- terraform: 3 fmt, 4 provider schema, 5 validate -------------------------------------------
+def _find_terraform(ctx: Context) -> None:
+    from dwctl import terraform
+
+    try:
+        ctx.binary = terraform.find(ctx.terraform_bin)
+    except DwctlError as exc:
+        ctx.no_binary = exc.message
+
+
+def _no_terraform(ctx: Context, name: str) -> Check:
+    if ctx.explicit_binary:  # asked for a binary that does not work: that is a failure, not a skip
+        return Check(name, "fail", ctx.no_binary)
+    return Check(name, "skip", f"no terraform binary: {ctx.no_binary}")
+
+
+def _terraform(ctx: Context, data_dir: Path | None = None):
+    from dwctl.terraform import Terraform
+
+    return Terraform(ctx.binary, ctx.iac, data_dir=data_dir, echo=None)
+
+
+def _no_iac(ctx: Context, name: str) -> Check | None:
+    if not ctx.iac.is_dir():
+        return Check(name, "skip", f"{ctx.iac.as_posix()} does not exist (run `dwctl render`)")
+    return None
+
+
+def check_fmt(ctx: Context) -> Check:
+    if (missing := _no_iac(ctx, "fmt")) or ctx.binary is None:
+        return missing or _no_terraform(ctx, "fmt")
+    from python_terraform import IsFlagged
+
+    from dwctl.terraform import diagnostics
+
+    result = _terraform(ctx).run("fmt", stream=False, ok=(0, 1, 2, 3), check=IsFlagged, recursive=IsFlagged)
+    if result.code == 0:
+        return Check("fmt", "pass", f"`{ctx.binary.name} fmt -check -recursive` finds nothing to change")
+    files = [ctx.shown(line.strip()) for line in result.stdout.splitlines() if line.strip()]
+    if files:
+        return Check("fmt", "fail", f"{len(files)} file(s) are not in canonical format: run "
+                     f"`{ctx.binary.name} fmt -recursive {ctx.iac.as_posix()}`", _listed(files))
+    why = diagnostics(result.stderr) or result.stderr.strip() or f"exit {result.code}"
+    return Check("fmt", "fail", f"`{ctx.binary.name} fmt` cannot parse the configuration: {why}")
+
+
+def data_dir(ctx: Context) -> Path | None:
+    """Where `terraform init` left providers: the spec's environment's data dir (`dwctl init`), another
+    environment's, or plain iac/.terraform (`terraform init` by hand)."""
+    from dwctl.deploy import STATE_DIR
+
+    candidates = []
+    if ctx.spec is not None:
+        candidates.append(ctx.iac / STATE_DIR / ctx.spec.environment / "terraform")
+    candidates += sorted((ctx.iac / STATE_DIR).glob("*/terraform"))
+    candidates.append(ctx.iac / ".terraform")
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def _uninitialised(ctx: Context) -> str:
+    return (f"{ctx.iac.as_posix()} is not initialised (no .terraform/ or .dwctl/<env>/terraform/): "
+            "run `dwctl init`")
+
+
+def check_schema(ctx: Context) -> Check:
+    """Every *.tf of the root module against --provider-schema, or the real schema of the installed providers."""
+    name = "provider schema"
+    if missing := _no_iac(ctx, name):
+        return missing
+    from dwctl.provider_schema import load_schema, validate_files
+
+    if ctx.provider_schema is not None:
+        source = ctx.provider_schema.as_posix()
+        try:
+            schema = load_schema(ctx.provider_schema)
+        except (OSError, ValueError) as exc:
+            return Check(name, "fail", f"--provider-schema {source}: cannot use it: {getattr(exc, 'strerror', None) or exc}")
+    else:
+        found = data_dir(ctx)
+        if found is None:
+            return Check(name, "skip", f"no --provider-schema, and {_uninitialised(ctx)}")
+        if ctx.binary is None:
+            return _no_terraform(ctx, name)
+        try:
+            schema, source = _installed_schema(ctx, found)
+        except DwctlError as exc:
+            return Check(name, "fail", exc.message)
+        if schema is None:
+            return Check(name, "skip", f"the initialised configuration uses no providers ({source})")
+    files = {ctx.shown(p.name): p.read_text(encoding="utf-8", errors="replace") for p in sorted(ctx.iac.glob("*.tf"))}
+    if not files:
+        return Check(name, "fail", f"{ctx.iac.as_posix()} holds no .tf files")
+    problems = [str(p) for p in validate_files(files, schema)]
+    if problems:
+        return Check(name, "fail", f"{len(problems)} problem(s) in {len(files)} file(s) against {source}",
+                     _listed(problems))
+    return Check(name, "pass", f"{len(files)} file(s) match {source}")
+
+
+def _installed_schema(ctx: Context, found: Path):
+    """`terraform providers schema -json` with the data dir `init` used; (None, why) when there are no providers."""
+    from dwctl.errors import ToolError
+    from dwctl.provider_schema import load_schema
+    from python_terraform import IsFlagged
+
+    tf = _terraform(ctx, None if found == ctx.iac / ".terraform" else found)
+    text = tf.run("providers schema", stream=False, json=IsFlagged).stdout
+    source = f"`{ctx.binary.name} providers schema -json` ({found.as_posix()})"
+    try:
+        if not json.loads(text).get("provider_schemas"):
+            return None, source
+    except ValueError:
+        raise ToolError(f"{source} did not print JSON") from None
+    with tempfile.TemporaryDirectory(prefix="dwctl-schema-") as tmp:
+        path = Path(tmp) / "schema.json"
+        path.write_text(text, encoding="utf-8")
+        return load_schema(path), source
+
+
+def check_terraform_validate(ctx: Context) -> Check:
+    name = "terraform validate"
+    if missing := _no_iac(ctx, name):
+        return missing
+    found = data_dir(ctx)
+    if found is None:
+        return Check(name, "skip", f"providers are not installed: {_uninitialised(ctx)}")
+    if ctx.binary is None:
+        return _no_terraform(ctx, name)
+    from python_terraform import IsFlagged
+
+    tf = _terraform(ctx, None if found == ctx.iac / ".terraform" else found)
+    result = tf.run("validate", stream=False, ok=(0, 1), json=IsFlagged)
+    try:
+        report = json.loads(result.stdout)
+    except ValueError:
+        tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:]
+        return Check(name, "fail", f"`{ctx.binary.name} validate -json` printed no JSON: {tail[0] if tail else ''}")
+    problems = [_diagnostic(ctx, d) for d in report.get("diagnostics") or [] if d.get("severity") == "error"]
+    if not report.get("valid") or problems:
+        return Check(name, "fail", f"{len(problems)} error(s) from `{ctx.binary.name} validate` "
+                     f"({found.as_posix()})", _listed(problems))
+    warnings = sum(1 for d in report.get("diagnostics") or [] if d.get("severity") == "warning")
+    return Check(name, "pass", f"the configuration is valid ({ctx.binary.describe()}"
+                 + (f", {warnings} warning(s)" if warnings else "") + ")")
+
+
+def _diagnostic(ctx: Context, d: dict) -> str:
+    where = d.get("range") or {}
+    place = ""
+    if where.get("filename"):
+        place = f"{ctx.shown(where['filename'])}:{(where.get('start') or {}).get('line', 1)}: "
+    detail = " ".join(str(d.get("detail") or "").split())
+    return f"{place}{d.get('summary', 'error')}" + (f": {detail}" if detail else "")
+
+
+# --- output --------------------------------------------------------------------------------------
+def counts(checks: list[Check]) -> dict[str, int]:
+    return {s: sum(1 for c in checks if c.status == s) for s in ("pass", "fail", "skip")}
+
+
+def to_text(checks: list[Check]) -> str:
+    """An aligned table (FAIL in capitals), each failure's problems indented under it, then the totals."""
+    width = max(len(c.name) for c in checks)
+    lines = [f"{'STATUS':<6}  {'CHECK':<{width}}  DETAIL"]
+    for c in checks:
+        lines.append(f"{c.status.upper() if c.status == 'fail' else c.status:<6}  {c.name:<{width}}  {c.detail}")
+        lines += [f"{'':<6}  {'':<{width}}    {p}" for p in c.problems]
+    n = counts(checks)
+    lines.append(f"validate: {n['pass']} pass, {n['fail']} fail, {n['skip']} skip")
+    return "\n".join(lines)
+
+
+def to_json(checks: list[Check]) -> str:
+    return json.dumps({
+        "ok": not any(c.status == "fail" for c in checks),
+        "counts": counts(checks),
+        "checks": [{"name": c.name, "status": c.status, "detail": c.detail, "problems": list(c.problems)}
+                   for c in checks],
+    }, indent=2)
+
