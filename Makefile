@@ -19,6 +19,8 @@ test: setup
 
 bench: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/bench_render.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/bench_verify.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/bench_gates.py
 
 docs: setup
 	$(BIN)/python -c "import pathlib, dwctl.docs as d; p = pathlib.Path('README.md'); p.write_text(d.with_reference(p.read_text()))"

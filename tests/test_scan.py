@@ -288,3 +288,54 @@ def test_GATE_rendered_example_has_zero_failed_checks_and_only_the_spec_skips(tm
     for check in report["results"]["skipped_checks"]:
         assert check["check_id"] in spec_skips, f"{check['check_id']} skipped but not a spec skip"
         assert spec_skips[check["check_id"]] in check["check_result"]["suppress_comment"]
+
+
+def every_feature(example_text: str) -> str:
+    """The example with every optional feature on: account-wide DMS roles, CIDR source access, a named
+    bucket with a CDC path and expiry, an include-list column grant, remote state and a second environment."""
+    text = (example_text
+            .replace("create_account_roles: false", "create_account_roles: true")
+            .replace("  source_security_group_id: sg-0a1b2c3d4e5f60099", "  source_cidr_blocks: [10.1.0.0/16]")
+            .replace("landing:\n  prefix: raw\n", "landing:\n  prefix: raw\n  bucket: shop-landing-zone\n"
+                     "  cdc_path: cdc/changes\n")
+            .replace("    transition_to_glacier_days: 180\n", "    transition_to_glacier_days: 180\n    expire_days: 400\n")
+            .replace("        exclude: [email, full_name, phone]", "        include: [customer_id, country_code]"))
+    return text + """
+backend:
+  bucket: shop-tfstate-123456789012
+  dynamodb_table: shop-tf-locks
+environments:
+  dev:
+    account_id: "210987654321"
+    region: eu-central-1
+    warehouse: {base_capacity: 8, usage_limit: {amount: 16}}
+    dms: {instance_class: dms.t3.small, multi_az: false}
+    landing: {bucket: shop-dev-landing-zone}
+"""
+
+
+def test_GATE_every_optional_feature_on_has_zero_failed_checks(tmp_path, example_text):
+    from dwctl.loader import parse_spec
+
+    spec_path = tmp_path / "everything.yaml"
+    spec_path.write_text(every_feature(example_text), encoding="utf-8")
+    spec = parse_spec(spec_path.read_text(), "everything.yaml")
+    assert spec.dms.create_account_roles and spec.backend and spec.environments and spec.landing.cdc_path
+    root = tmp_path / "out"
+    rendered = CliRunner().invoke(cli, ["render", "-c", str(spec_path), "-o", str(root)], catch_exceptions=False)
+    assert rendered.exit_code == 0, rendered.output
+    assert 'backend "s3" {}' in (root / "iac" / "main.tf").read_text()
+    from dwctl.provider_schema import validate_files
+    from tests.conftest import PROVIDER_SCHEMA
+
+    tf = {p.relative_to(root).as_posix(): p.read_text() for p in (root / "iac").glob("*.tf")}
+    assert [str(p) for p in validate_files(tf, PROVIDER_SCHEMA)] == []
+    fmt = subprocess.run(["terraform", "fmt", "-check", "-recursive", str(root / "iac")], capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    out = tmp_path / "reports"
+    result = scan("-c", str(spec_path), "-o", str(root), "--format", "json", "--output-dir", str(out))
+    report = json.loads((out / "results_json.json").read_text())
+    failed = sorted({(c["check_id"], c["check_name"]) for c in report["results"]["failed_checks"]})
+    assert failed == [], "failed checkov checks with every feature on:\n" + "\n".join(f"{i} {n}" for i, n in failed)
+    assert result.exit_code == 0, result.output
+    assert {c["check_id"] for c in report["results"]["skipped_checks"]} <= {s.id for s in spec.scan.skip}
