@@ -15,23 +15,22 @@ Path_ = tuple  # a field path such as ("tables", 2, "columns", 0, "name")
 
 
 class Marked:
-    """Plain data built from a YAML node tree, plus the line/col of every key and value."""
+    """Plain data built from a YAML node tree; the tree is kept to find the line/col of a field on error."""
 
     def __init__(self, source: str):
         self.source = source
-        self.key_marks: dict[Path_, yaml.Mark] = {}
-        self.value_marks: dict[Path_, yaml.Mark] = {}
+        self.root: yaml.Node | None = None
         self._constructor = yaml.constructor.SafeConstructor()
 
     def build(self, node: yaml.Node, path: Path_ = ()) -> Any:
-        self.value_marks[path] = node.start_mark
+        if not path:
+            self.root = node
         if isinstance(node, yaml.MappingNode):
             data: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 key = self.build_scalar_key(key_node, path)
                 if key in data:
                     raise SpecError([f"{self.where(key_node.start_mark)}: {dotted(path + (key,))}: duplicate key"])
-                self.key_marks[path + (key,)] = key_node.start_mark
                 data[key] = self.build(value_node, path + (key,))
             return data
         if isinstance(node, yaml.SequenceNode):
@@ -46,6 +45,22 @@ class Marked:
         if not isinstance(node, yaml.ScalarNode):
             raise SpecError([f"{self.where(node.start_mark)}: {dotted(path)}: mapping keys must be plain text"])
         return self._constructor.construct_object(node)
+
+    def nodes_at(self, path: Path_) -> list[tuple[yaml.Node | None, yaml.Node]]:
+        """(key node, value node) for each step of `path` that exists in the document, root first."""
+        found: list[tuple[yaml.Node | None, yaml.Node]] = [(None, self.root)] if self.root is not None else []
+        node = self.root
+        for part in path:
+            step = None
+            if isinstance(node, yaml.MappingNode):
+                step = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                step = (None, node.value[part])
+            if step is None:
+                break
+            found.append(step)
+            node = step[1]
+        return found
 
     def where(self, mark: yaml.Mark | None) -> str:
         if mark is None:
@@ -153,9 +168,10 @@ def _clean(loc: Path_, data: Any) -> Path_:
 
 def _mark_for(path: Path_, kind: str, marked: Marked) -> yaml.Mark | None:
     """Unknown keys point at the key; wrong values at the value; missing keys at their parent mapping."""
-    if kind == "extra_forbidden" and path in marked.key_marks:
-        return marked.key_marks[path]
-    for end in range(len(path), -1, -1):
-        if path[:end] in marked.value_marks:
-            return marked.value_marks[path[:end]]
-    return None
+    steps = marked.nodes_at(path)
+    if not steps:
+        return None
+    key_node, value_node = steps[-1]
+    if kind == "extra_forbidden" and key_node is not None and len(steps) == len(path) + 1:
+        return key_node.start_mark
+    return value_node.start_mark

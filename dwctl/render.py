@@ -121,14 +121,19 @@ def environment():
 
     from dwctl.spec import Model
 
+    views = (TableView, ColumnView, LandedColumn, Model)
+
     class Sandbox(SandboxedEnvironment):
         """Public attributes of our own immutable views and spec models are safe: skip the generic
         (and, over thousands of tables, costly) checks for them; everything else gets the full sandbox."""
 
-        def is_safe_attribute(self, obj, attr, value):
-            if isinstance(obj, (TableView, ColumnView, LandedColumn, Model)) and not attr.startswith(("_", "model_")):
-                return True
-            return super().is_safe_attribute(obj, attr, value)
+        def getattr(self, obj, attribute):
+            if isinstance(obj, views) and not attribute.startswith(("_", "model_")):
+                try:
+                    return getattr(obj, attribute)
+                except AttributeError:
+                    return self.undefined(obj=obj, name=attribute)
+            return super().getattr(obj, attribute)
 
     env = Sandbox(
         loader=FileSystemLoader(str(templates_dir())),

@@ -12,6 +12,7 @@ character lengths are multiplied by 4 (capped at 65535).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Literal
 
@@ -123,6 +124,7 @@ _TYPE = re.compile(
 _ENUM_ARGS = re.compile(r"^'[^'\\]*'(\s*,\s*'[^'\\]*')*$")
 
 
+@lru_cache(maxsize=4096)
 def parse_source_type(text: str, family: Family) -> SourceType:
     """Parse and check a source type; raise ValueError naming what is wrong."""
     match = _TYPE.match(" ".join(text.strip().lower().split()))
@@ -155,6 +157,7 @@ def _rule(st: SourceType, family: Family):
     return None
 
 
+@lru_cache(maxsize=4096)
 def map_type(text: str, family: Family) -> Mapped:
     """The Redshift, staging and Glue types for a source column type."""
     st = parse_source_type(text, family)
