@@ -55,9 +55,9 @@ def verify(spec_path: Path, data_dir: Path, database: Path | None, export_dir: P
             for path in verifier.export(export_dir, fmt):
                 click.echo(f"wrote {path}")
             return
-        for table in spec.tables:
-            columns, rows = verifier.analytics(table)
-            click.echo(f"\n{spec.warehouse.analytics_schema}.{table.name}: {len(rows)} row(s)")
+        for name in verifier.queries():  # each analytics table, then its history table if it keeps one
+            columns, rows = verifier.fetch(name)
+            click.echo(f"\n{spec.warehouse.analytics_schema}.{name}: {len(rows)} row(s)")
             click.echo(format_rows(columns, rows[:limit]))
             if len(rows) > limit:
                 click.echo(f"... {len(rows) - limit} more (use --export for all)")

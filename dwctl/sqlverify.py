@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dwctl.errors import ToolError, UsageError
+from dwctl.spec import HISTORY_SUFFIX
 
 JOB_SCRIPT = "iac/glue_scripts/load_merge.py"
 VERIFY_BUCKET = "dwctl-verify"  # the bucket name in the manifests the verifier writes
@@ -238,22 +239,40 @@ class Verifier:
                 self.execute(merge, statement, transpile)
         return merged
 
-    def analytics(self, table) -> tuple[list[str], list[tuple]]:
-        """Column names and rows of one analytics table, ordered by primary key."""
-        name = f"{_q(self.spec.warehouse.analytics_schema)}.{_q(table.name)}"
-        order = ", ".join(_q(k) for k in table.primary_key)
-        cur = self.con.execute(f"SELECT * FROM {name} ORDER BY {order}")
+    def queries(self) -> dict[str, str]:
+        """Analytics table name -> a SELECT of its rows in a stable order: every table of the spec, each
+        followed by its history table (history: true), whose versions are ordered by key and validity."""
+        schema = _q(self.spec.warehouse.analytics_schema)
+        found = {}
+        for table in self.spec.tables:
+            order = ", ".join(_q(k) for k in table.primary_key)
+            found[table.name] = f"SELECT * FROM {schema}.{_q(table.name)} ORDER BY {order}"
+            if table.history:
+                name = table.name + HISTORY_SUFFIX
+                found[name] = f'SELECT * FROM {schema}.{_q(name)} ORDER BY {order}, "valid_from", "valid_to" NULLS LAST'
+        return found
+
+    def fetch(self, name: str) -> tuple[list[str], list[tuple]]:
+        """Column names and rows of one analytics table (a name of `queries`)."""
+        cur = self.con.execute(self.queries()[name])
         return [d[0] for d in cur.description], cur.fetchall()
 
+    def analytics(self, table) -> tuple[list[str], list[tuple]]:
+        """Column names and rows of one analytics table, ordered by primary key."""
+        return self.fetch(table.name)
+
+    def history(self, table) -> tuple[list[str], list[tuple]]:
+        """Column names and rows of a table's history (history: true), ordered by key and validity."""
+        return self.fetch(table.name + HISTORY_SUFFIX)
+
     def export(self, out_dir: Path, fmt: str) -> list[Path]:
+        """Write every analytics table, history tables included, as <name>.<fmt>."""
         out_dir.mkdir(parents=True, exist_ok=True)
         written = []
-        for table in self.spec.tables:
-            name = f"{_q(self.spec.warehouse.analytics_schema)}.{_q(table.name)}"
-            order = ", ".join(_q(k) for k in table.primary_key)
-            path = out_dir / f"{table.name}.{fmt}"
+        for name, query in self.queries().items():
+            path = out_dir / f"{name}.{fmt}"
             option = "FORMAT csv, HEADER" if fmt == "csv" else "FORMAT parquet"
-            self.con.execute(f"COPY (SELECT * FROM {name} ORDER BY {order}) TO {_lit(str(path))} ({option})")
+            self.con.execute(f"COPY ({query}) TO {_lit(str(path))} ({option})")
             written.append(path)
         return written
 

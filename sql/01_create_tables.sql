@@ -58,6 +58,29 @@ CREATE TABLE IF NOT EXISTS "analytics"."customers" (
 DISTKEY("customer_id")
 SORTKEY("created_at");
 
+-- public.customers: every version (history: true), kept by 03_merge_customers.sql.
+-- One row per staged insert or update, valid from its commit timestamp (UTC; a full-load row's is the
+-- transfer time) until the key's next change (NULL while current); dwctl_op is the I or U that began it,
+-- so a reinsert after a delete is told from an update. A key's versions within one commit timestamp
+-- are zero-length (valid_from = valid_to). No PRIMARY KEY: Redshift trusts it and a key repeats here.
+-- Distributed and sorted like the current-state table.
+CREATE TABLE IF NOT EXISTS "analytics"."customers_history" (
+  "customer_id" BIGINT NOT NULL,
+  "email" VARCHAR(1280) NOT NULL,
+  "full_name" VARCHAR(800),
+  "phone" VARCHAR(128),
+  "country_code" VARCHAR(8),
+  "marketing_opt_in" BOOLEAN NOT NULL,
+  "created_at" TIMESTAMPTZ NOT NULL,
+  "updated_at" TIMESTAMPTZ NOT NULL,
+  "valid_from" TIMESTAMP NOT NULL,
+  "valid_to" TIMESTAMP,
+  "is_current" BOOLEAN NOT NULL,
+  "dwctl_op" CHAR(1) NOT NULL
+)
+DISTKEY("customer_id")
+SORTKEY("created_at");
+
 -- public.products: landed rows (raw/public/products/)
 CREATE TABLE IF NOT EXISTS "staging"."products" (
   "Op" CHAR(1),

@@ -44,6 +44,51 @@ FROM (
 ) AS "latest"
 WHERE "dwctl_change_rank" = 1 AND COALESCE("Op", 'I') <> 'D';
 
+-- History (history: true): every staged change, not only the last, becomes a version in analytics.customers_history,
+-- in the order of step 1 read forwards (full-load rows, then commit timestamp, then change sequence).
+-- a. Close each staged key's open version: valid_to = the key's first staged change's timestamp.
+-- b. Insert one version per staged I or U: valid_from = its commit timestamp (dms_commit_ts,
+--    'yyyy-MM-dd HH:mm:ss.SSSSSS', UTC), valid_to = the key's next staged change's (LEAD) or NULL,
+--    current when it is the key's last staged change. A D inserts nothing: it only ends the
+--    version before it. Versions within one commit timestamp get valid_from = valid_to; a full-load
+--    row carries the transfer time, so a change captured during the load can end its version
+--    before it began (valid_to < valid_from): no instant sees such a version.
+UPDATE "analytics"."customers_history"
+SET "valid_to" = "first"."dwctl_valid_from", "is_current" = FALSE
+FROM (
+  SELECT "customer_id", CAST("dms_commit_ts" AS TIMESTAMP) AS "dwctl_valid_from"
+  FROM (
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY "customer_id" ORDER BY CASE WHEN COALESCE("dms_change_seq", '') = '' THEN 0 ELSE 1 END, "dms_commit_ts", "dms_change_seq") AS "dwctl_change_no"
+    FROM "staging"."customers"
+  ) AS "changes"
+  WHERE "dwctl_change_no" = 1
+) AS "first"
+WHERE "analytics"."customers_history"."customer_id" = "first"."customer_id" AND "analytics"."customers_history"."is_current" = TRUE;
+
+INSERT INTO "analytics"."customers_history" ("customer_id", "email", "full_name", "phone", "country_code", "marketing_opt_in", "created_at", "updated_at", "valid_from", "valid_to", "is_current", "dwctl_op")
+SELECT
+  "customer_id",
+  "email",
+  "full_name",
+  "phone",
+  "country_code",
+  "marketing_opt_in",
+  "created_at",
+  "updated_at",
+  CAST("dms_commit_ts" AS TIMESTAMP),
+  CAST("dwctl_next_ts" AS TIMESTAMP),
+  CASE WHEN "dwctl_change_no" = "dwctl_changes" THEN TRUE ELSE FALSE END,
+  COALESCE("Op", 'I')
+FROM (
+  SELECT
+    *,
+    LEAD("dms_commit_ts") OVER (PARTITION BY "customer_id" ORDER BY CASE WHEN COALESCE("dms_change_seq", '') = '' THEN 0 ELSE 1 END, "dms_commit_ts", "dms_change_seq") AS "dwctl_next_ts",
+    ROW_NUMBER() OVER (PARTITION BY "customer_id" ORDER BY CASE WHEN COALESCE("dms_change_seq", '') = '' THEN 0 ELSE 1 END, "dms_commit_ts", "dms_change_seq") AS "dwctl_change_no",
+    COUNT(*) OVER (PARTITION BY "customer_id") AS "dwctl_changes"
+  FROM "staging"."customers"
+) AS "changes"
+WHERE COALESCE("Op", 'I') <> 'D';
+
 INSERT INTO "staging"."_dwctl_load_log" ("table_name", "s3_key", "loaded_at")
 SELECT DISTINCT "table_name", "s3_key", GETDATE()
 FROM "staging"."_dwctl_staged_files"

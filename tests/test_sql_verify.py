@@ -268,6 +268,28 @@ def test_cli_exports_csv_and_parquet(tmp_path, example_spec):
     assert table.schema.field("total_amount").type == pa.decimal128(14, 2)
 
 
+def test_cli_prints_and_exports_history_tables(tmp_path, example_spec):
+    assert example_spec.table("customers").history, "the example keeps the history of customers"
+    Landing(tmp_path, example_spec, None).full_load("customers", [change("I", FULL_LOAD_TS, None, **customer(1))])
+    Landing(tmp_path, example_spec, None).cdc("customers", 1, [change("U", ts(1), 1, **customer(1, "Bo"))])
+    result = invoke("--data", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    titles = [line for line in result.output.splitlines() if line.startswith("analytics.")]
+    assert titles[:3] == ["analytics.customers: 1 row(s)", "analytics.customers_history: 2 row(s)",
+                          "analytics.products: 0 row(s)"]
+    block = result.output.split("analytics.customers_history: 2 row(s)\n")[1].split("\n\n")[0].splitlines()
+    assert block[0].split()[-4:] == ["valid_from", "valid_to", "is_current", "dwctl_op"]
+    assert block[2].split()[-5:] == ["00:00:00", "2024-01-01", "12:00:01", "False", "I"]
+    assert block[3].split()[-4:] == ["12:00:01", "NULL", "True", "U"]
+
+    result = invoke("--data", str(tmp_path), "--export", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "out" / "customers_history.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["full_name"], r["valid_from"], r["valid_to"], r["is_current"]) for r in rows] == [
+        ("Ada", "2024-01-01 00:00:00", "2024-01-01 12:00:01", "false"), ("Bo", "2024-01-01 12:00:01", "", "true")]
+
+
 def test_cli_database_file_keeps_the_load_log(tmp_path, example_spec):
     write_example(tmp_path / "data", example_spec)
     db = tmp_path / "wh.duckdb"
