@@ -8,6 +8,7 @@ bound. Every file gets a generated-by header, so nobody edits it by hand by mist
 from __future__ import annotations
 
 import json
+import json.encoder
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -98,7 +99,8 @@ def to_json(value: object) -> str:
 def py_lines(text: str, indent: str = "") -> str:
     """A Python expression rebuilding `text` from one string literal per line, so a diff of the
     generated script shows changed lines (the load job embeds the sql/ files this way)."""
-    rows = "".join(f"{indent}    {json.dumps(line, ensure_ascii=False)},\n" for line in text.split("\n"))
+    quote = json.encoder.encode_basestring  # == json.dumps(line, ensure_ascii=False), without its per-call setup
+    rows = "".join(f"{indent}    {quote(line)},\n" for line in text.split("\n"))
     return '"\\n".join([\n' + rows + f"{indent}])"
 
 
@@ -167,6 +169,13 @@ def context(spec: Spec, spec_name: str) -> dict:
 
 def render(spec: Spec, spec_name: str) -> dict[str, str]:
     """Every generated file, keyed by path relative to the output root, in sorted order."""
+    from dwctl.loader import paused_gc
+
+    with paused_gc():
+        return _render(spec, spec_name)
+
+
+def _render(spec: Spec, spec_name: str) -> dict[str, str]:
     from dwctl import environments, tfvars
 
     env = environment()
