@@ -8,7 +8,6 @@ all-or-nothing: the merged text must validate as a spec before it replaces the f
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -86,6 +85,8 @@ def import_command(dsn_text: str, schema: str | None, tables_text: str | None, s
 
 def write_atomically(path: Path, text: str) -> None:
     """Replace `path` in one rename, keeping its permissions; a crash leaves the old file whole."""
+    import tempfile
+
     from dwctl.errors import OutputError
 
     directory = path.resolve().parent

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import click
@@ -38,6 +37,8 @@ def verify(spec_path: Path, data_dir: Path, database: Path | None, export_dir: P
     import duckdb
 
     from dwctl.errors import UsageError
+    import tempfile
+
     from dwctl.loader import display_name, load_spec
     from dwctl.sqlverify import Verifier
 
