@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# Throwaway PostgreSQL / MariaDB servers for the import and doctor tests (started on first use).
+pytest_plugins = ["tests.dbservers"]
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "pipeline.yaml"
 PROVIDER_SCHEMA = ROOT.parent / "shared" / "aws-provider-schema" / "schema.json"

@@ -10,7 +10,6 @@ from click.testing import CliRunner
 from dwctl.cli import cli
 from tests.minispec import write_spec
 
-pytest_plugins = ["tests.dbservers"]
 
 PG_DOC = """
 CREATE TABLE orders (order_id bigint PRIMARY KEY, customer_id bigint NOT NULL, total numeric(12,2) NOT NULL,

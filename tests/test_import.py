@@ -16,7 +16,6 @@ from dwctl.types import map_type, parse_source_type
 from tests.conftest import EXAMPLE
 from tests.minispec import write_spec
 
-pytest_plugins = ["tests.dbservers"]
 
 PG_SHOP = """
 CREATE TYPE order_status AS ENUM ('new', 'paid', 'shipped');
