@@ -205,7 +205,8 @@ resource "aws_iam_role_policy" "redshift" {
 }
 
 # --- Glue crawler: read landed files, log schema drift ---------------------------------------------------
-data "aws_iam_policy_document" "crawler_assume" {
+# Glue jobs and crawlers of this account only (the crawler and the load job share it).
+data "aws_iam_policy_document" "glue_assume" {
   statement {
     actions = ["sts:AssumeRole"]
 
@@ -225,7 +226,7 @@ data "aws_iam_policy_document" "crawler_assume" {
 resource "aws_iam_role" "crawler" {
   name                 = "${local.name}-glue-crawler"
   description          = "Glue crawler of ${local.name} checks landed files against the catalog"
-  assume_role_policy   = data.aws_iam_policy_document.crawler_assume.json
+  assume_role_policy   = data.aws_iam_policy_document.glue_assume.json
   max_session_duration = 3600
 }
 

@@ -27,27 +27,10 @@ resource "aws_s3_object" "loader_script" {
 }
 
 # --- the job's role: read the script and the landed keys, write manifests, talk to the Data API ----------
-data "aws_iam_policy_document" "loader_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["glue.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "loader" {
   name                 = "${local.name}-glue-loader"
   description          = "Glue load job of ${local.name}: lists landed files, writes COPY manifests, runs SQL via the Redshift Data API"
-  assume_role_policy   = data.aws_iam_policy_document.loader_assume.json
+  assume_role_policy   = data.aws_iam_policy_document.glue_assume.json
   max_session_duration = 3600
 }
 
