@@ -90,14 +90,14 @@ def stack_for(spec: Spec, root: Path, env: str | None) -> Stack:
     return Stack(root / "iac", target(spec, env), spec_sha256(spec), spec.protect_data)
 
 
-def ensure_rendered(spec_path: Path, root: Path, *, render: bool, echo: Echo) -> None:
-    """Refuse to run Terraform on an iac/ that the spec would render differently (unless --render)."""
+def ensure_rendered(spec: Spec, spec_path: Path, root: Path, *, render: bool, echo: Echo) -> None:
+    """Refuse to run Terraform on an iac/ that the (already loaded) spec would render differently (unless --render)."""
+    from dwctl.loader import display_name
     from dwctl.output import compare, write_tree
-    from dwctl.workflow import rendered_files
+    from dwctl.render import render as render_files
 
-    files = rendered_files(spec_path)
-    changes = compare(root, files)
-    stale = sorted(p for p in [*changes.write, *changes.delete] if p.startswith("iac/"))
+    changes = compare(root, render_files(spec, display_name(spec_path)))
+    stale = [p for p in changes.stale if p.startswith("iac/")]
     if not stale:
         return
     if render:

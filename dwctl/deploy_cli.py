@@ -65,7 +65,7 @@ def _setup(spec_path: Path, root: Path, env_name: str | None, terraform_bin: str
     spec = load_spec(spec_path)
     stack = deploy.stack_for(spec, root, env_name)
     if render is not None:
-        deploy.ensure_rendered(spec_path, root, render=render, echo=_err)
+        deploy.ensure_rendered(spec, spec_path, root, render=render, echo=_err)
     if not stack.iac.is_dir():
         raise UsageError(f"{stack.iac} does not exist: run `dwctl render` first.")
     binary = terraform.find(terraform_bin)

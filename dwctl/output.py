@@ -29,6 +29,11 @@ class Changes:
     unchanged: list[str] = field(default_factory=list)
 
     @property
+    def stale(self) -> list[str]:
+        """Every path that differs from the rendering: written or deleted, sorted."""
+        return sorted([*self.write, *self.delete])
+
+    @property
     def clean(self) -> bool:
         return not self.write and not self.delete
 

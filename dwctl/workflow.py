@@ -25,7 +25,7 @@ def render_to_disk(spec_path: Path, root: Path, *, check: bool = False, show_dif
         if not changes.clean:
             echo(unified_diff(root, files, changes).rstrip("\n"))
         if check:
-            stale = len(changes.write) + len(changes.delete)
+            stale = len(changes.stale)
             echo(f"{stale} file(s) stale under {root}; run `dwctl render`." if stale else "up to date")
             return 1 if stale else 0
         return 0
