@@ -23,5 +23,5 @@ bench: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/bench_gates.py
 
 docs: setup
-	$(BIN)/python -c "import pathlib, dwctl.docs as d; p = pathlib.Path('README.md'); p.write_text(d.with_reference(p.read_text()))"
+	$(BIN)/python -c "import pathlib, dwctl.spec.reference as d; p = pathlib.Path('README.md'); p.write_text(d.with_reference(p.read_text()))"
 	$(BIN)/dwctl schema -o dwctl-spec.schema.json

@@ -19,8 +19,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dwctl.loader import parse_spec  # noqa: E402
-from dwctl.render import environment, render  # noqa: E402
+from dwctl.render.engine import environment, render  # noqa: E402
+from dwctl.spec.read import parse_spec  # noqa: E402
 
 
 def spec_text(tables: int) -> str:

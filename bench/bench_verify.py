@@ -23,10 +23,10 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dwctl import layout  # noqa: E402
-from dwctl.loader import load_spec  # noqa: E402
-from dwctl.render import table_view  # noqa: E402
-from dwctl.sqlverify import Verifier  # noqa: E402
+from dwctl.render.engine import table_view  # noqa: E402
+from dwctl.spec import landed_layout as layout  # noqa: E402
+from dwctl.spec.read import load_spec  # noqa: E402
+from dwctl.warehouse.verifier import Verifier  # noqa: E402
 
 FILES_PER_LOAD = 4
 CDC_FILES = 10

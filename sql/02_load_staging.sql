@@ -3,7 +3,7 @@
 -- Load the landed files not loaded before into staging, per table (two statements each).
 --
 -- Parameters: the S3 locations are known only at run time, so each appears as a placeholder
--- that is a whole SQL string literal, '${name}'. The load job (iac/glue_scripts/load_merge.py)
+-- that is a whole SQL string literal, '${name}'. The load job (dwctl/warehouse/load_job.py)
 -- and `dwctl sql verify` replace each with a quoted literal and refuse SQL with any left:
 --   '${iam_role}'        the Redshift role that may read the landing bucket
 --   '${manifest:<table>}' s3:// URL of a COPY manifest listing the table's new Parquet files:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 # Throwaway PostgreSQL / MariaDB servers for the import and doctor tests (started on first use).
-pytest_plugins = ["tests.dbservers"]
+pytest_plugins = ["tests.support.dbservers"]
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "pipeline.yaml"
@@ -34,14 +34,14 @@ def example_text() -> str:
 
 @pytest.fixture(scope="session")
 def example_spec():
-    from dwctl.loader import load_spec
+    from dwctl.spec.read import load_spec
 
     return load_spec(EXAMPLE)
 
 
 @pytest.fixture(scope="session")
 def rendered(example_spec) -> dict[str, str]:
-    from dwctl.render import render
+    from dwctl.render.engine import render
 
     return render(example_spec, "config/pipeline.yaml")
 

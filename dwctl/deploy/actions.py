@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from dwctl import plansummary
-from dwctl.environments import EnvTarget, target
-from dwctl.errors import DwctlError, UsageError, ToolError
-from dwctl.spec import Spec
-from dwctl.terraform import Binary, Terraform
+from dwctl.deploy import plan_summary as plansummary
+from dwctl.deploy.terraform import Binary, Terraform
+from dwctl.errors import DwctlError, ToolError, UsageError
+from dwctl.render.environments import EnvTarget, target
+from dwctl.spec.model import Spec
 
 STATE_DIR = ".dwctl"
 LOCKFILE_MIN = (1, 10, 0)  # S3-native state locking (use_lockfile)
@@ -92,9 +92,9 @@ def stack_for(spec: Spec, root: Path, env: str | None) -> Stack:
 
 def ensure_rendered(spec: Spec, spec_path: Path, root: Path, *, render: bool, echo: Echo) -> None:
     """Refuse to run Terraform on an iac/ that the (already loaded) spec would render differently (unless --render)."""
-    from dwctl.loader import display_name
-    from dwctl.output import compare, write_tree
-    from dwctl.render import render as render_files
+    from dwctl.render.engine import render as render_files
+    from dwctl.render.output import compare, write_tree
+    from dwctl.spec.read import display_name
 
     changes = compare(root, render_files(spec, display_name(spec_path)))
     stale = [p for p in changes.stale if p.startswith("iac/")]
@@ -318,7 +318,7 @@ def _confirm(question: str, yes: bool, confirm: Callable[[str], bool] | None, *,
 def destroy(stack: Stack, tf: Terraform, opts: Options = Options(), *, yes: bool = False,
             ask: Callable[[str], str] | None = None, echo: Echo = print, warn: Echo = print) -> int:
     """Refuse while data is guarded; plan the destroy, show it, have the user type the env name, apply."""
-    from dwctl.guards import guards
+    from dwctl.deploy.guards import guards
 
     if stack.protect_data:
         raise UsageError(f"refusing to destroy {stack.env.name}: the spec protects its data (`protect_data: true`, "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from dwctl.cli import output_option, spec_option
+from dwctl.cli_options import output_option, spec_option
 
 
 def _common(f):
@@ -58,9 +58,10 @@ def _loud(text: str) -> None:
 def _setup(spec_path: Path, root: Path, env_name: str | None, terraform_bin: str | None, *,
            render: bool | None = None, machine: bool = False):
     """Spec -> environment -> fresh iac/ (for commands that read the configuration) -> binary -> driver."""
-    from dwctl import deploy, terraform
+    from dwctl.deploy import actions as deploy
+    from dwctl.deploy import terraform
     from dwctl.errors import UsageError
-    from dwctl.loader import load_spec
+    from dwctl.spec.read import load_spec
 
     spec = load_spec(spec_path)
     stack = deploy.stack_for(spec, root, env_name)
@@ -75,7 +76,7 @@ def _setup(spec_path: Path, root: Path, env_name: str | None, terraform_bin: str
 
 
 def _options(lock_timeout=None, parallelism=None, targets=(), extra=()):
-    from dwctl.deploy import Options
+    from dwctl.deploy.actions import Options
 
     return Options(lock_timeout=lock_timeout, parallelism=parallelism, targets=tuple(targets), extra=tuple(extra))
 
@@ -90,7 +91,7 @@ def init(spec_path, output_root, env_name, terraform_bin, render, lock_timeout, 
 
     Anything after `--` goes to `terraform init` (e.g. `-- -upgrade` or `-- -migrate-state`).
     """
-    from dwctl import deploy
+    from dwctl.deploy import actions as deploy
 
     stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, render=render)
     deploy.init(stack, tf, _options(lock_timeout, extra=extra), echo=click.echo)
@@ -132,7 +133,7 @@ def plan(spec_path, output_root, env_name, terraform_bin, render, as_json, lock_
     """
     import json
 
-    from dwctl import deploy
+    from dwctl.deploy import actions as deploy
 
     stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, render=render, machine=as_json)
     code, summary = deploy.plan(stack, tf, _options(lock_timeout, parallelism, targets, extra))
@@ -157,7 +158,7 @@ def apply(spec_path, output_root, env_name, terraform_bin, yes, lock_timeout, pa
 
     Refuses a stale plan (the spec, iac/ files, terraform binary or environment changed since).
     """
-    from dwctl import deploy
+    from dwctl.deploy import actions as deploy
 
     stack, tf = _setup(spec_path, output_root, env_name, terraform_bin)
     confirm = (lambda q: click.confirm(q, default=False, err=True)) if sys.stdin.isatty() else None
@@ -175,7 +176,7 @@ def apply(spec_path, output_root, env_name, terraform_bin, yes, lock_timeout, pa
 @_extra
 def destroy(spec_path, output_root, env_name, terraform_bin, render, yes, lock_timeout, parallelism, targets, extra):
     """Destroy an environment: refused while data is guarded (`protect_data`); asks you to type its name."""
-    from dwctl import deploy
+    from dwctl.deploy import actions as deploy
 
     stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, render=render)
     ask = (lambda q: click.prompt(q, err=True)) if sys.stdin.isatty() else None
@@ -188,7 +189,7 @@ def destroy(spec_path, output_root, env_name, terraform_bin, render, yes, lock_t
 @click.option("--json", "as_json", is_flag=True, help="terraform output -json.")
 def output(spec_path, output_root, env_name, terraform_bin, as_json):
     """Print the environment's Terraform outputs."""
-    from dwctl import deploy
+    from dwctl.deploy import actions as deploy
 
     stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, machine=as_json)
     click.echo(deploy.output(stack, tf, as_json=as_json), nl=False)

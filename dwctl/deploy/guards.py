@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dwctl.plansummary import DATA_HOLDING
+from dwctl.deploy.plan_summary import DATA_HOLDING
 
 SKIP_DIRS = {".terraform", ".dwctl"}
 

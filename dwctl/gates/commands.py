@@ -1,7 +1,7 @@
 """`dwctl validate` and `dwctl scan`: the gates CI runs before a plan. Click wiring only.
 
 Imported by `dwctl --help`, so only click and light dwctl modules are imported at module level;
-the checks live in dwctl.validate, the checkov run in dwctl.scan.
+the checks live in dwctl.gates.validate, the checkov run in dwctl.gates.scan.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from dwctl.cli import output_option, spec_option
+from dwctl.cli_options import output_option, spec_option
 
 FORMATS = ("cli", "json", "junitxml", "sarif")  # dwctl.scan.FORMATS, spelled out to keep this import light
 OUTPUT_DELIMITER = "\n--- OUTPUT DELIMITER ---\n"  # what checkov prints between formats on stdout
@@ -36,7 +36,7 @@ def validate(spec_path: Path, output_root: Path, provider_schema: Path | None, t
 
     Prints one row per check (pass / fail / skip, with the reason) and exits 1 when any check fails.
     """
-    from dwctl.validate import run_checks, to_json, to_text
+    from dwctl.gates.validate import run_checks, to_json, to_text
 
     checks = run_checks(spec_path, output_root, provider_schema=provider_schema, terraform_bin=terraform_bin)
     click.echo(to_json(checks) if fmt == "json" else to_text(checks))
@@ -66,8 +66,8 @@ def scan(ctx: click.Context, spec_path: Path, output_root: Path, formats: tuple[
 
     Exits 1 when any check fails or a file cannot be parsed, unless --soft-fail.
     """
-    from dwctl import scan as scanning
     from dwctl.errors import UsageError
+    from dwctl.gates import scan as scanning
 
     formats = tuple(dict.fromkeys(formats)) or ("cli",)
     if use_plan and plan_json:
@@ -117,7 +117,7 @@ def scan(ctx: click.Context, spec_path: Path, output_root: Path, formats: tuple[
 
 def _spec_for_scan(ctx: click.Context, spec_path: Path, *, needed: bool):
     """The spec gives the skips; scanning a tree with no spec at the default path is allowed (no skips)."""
-    from dwctl.loader import load_spec
+    from dwctl.spec.read import load_spec
 
     explicit = ctx.get_parameter_source("spec_path") != click.core.ParameterSource.DEFAULT
     if explicit or needed or spec_path.exists():

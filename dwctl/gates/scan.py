@@ -108,7 +108,7 @@ def run_checkov(target: Target, skips: dict[str, str], *, progress: bool = True)
             ckv.run()
     except (KeyboardInterrupt, SystemExit) as exc:
         if interrupts.seen or isinstance(exc, KeyboardInterrupt):
-            from dwctl.terraform import Interrupted
+            from dwctl.deploy.terraform import Interrupted
 
             raise Interrupted(f"interrupted: checkov stopped scanning {target.label}; nothing was written.") from None
         raise ToolError(f"checkov stopped (exit {exc.code}) while scanning {target.label}; run `checkov "
@@ -313,7 +313,8 @@ def saved_plan_json(spec: Any, root: Path, env: str | None, terraform_bin: str |
     """
     import json
 
-    from dwctl import deploy, terraform
+    from dwctl.deploy import actions as deploy
+    from dwctl.deploy import terraform
     from dwctl.errors import UsageError
 
     stack = deploy.stack_for(spec, root, env)

@@ -73,7 +73,7 @@ def _listed(items: list[str]) -> tuple[str, ...]:
 
 # --- 1 and 2: the spec, and whether the tree on disk is what it renders --------------------------
 def check_spec(ctx: Context) -> Check:
-    from dwctl.loader import display_name, load_spec
+    from dwctl.spec.read import display_name, load_spec
 
     try:
         ctx.spec = load_spec(ctx.spec_path)
@@ -89,9 +89,9 @@ def check_rendered(ctx: Context) -> Check:
     """`dwctl render --check`: the same render and comparison, listing what is stale instead of a diff."""
     if ctx.spec is None:
         return Check("rendered", "skip", "the spec does not load, so there is nothing to compare with")
-    from dwctl.loader import display_name
-    from dwctl.output import compare
-    from dwctl.render import render
+    from dwctl.render.engine import render
+    from dwctl.render.output import compare
+    from dwctl.spec.read import display_name
 
     files = render(ctx.spec, display_name(ctx.spec_path))
     changes = compare(ctx.root, files)
@@ -106,7 +106,7 @@ def check_rendered(ctx: Context) -> Check:
 
 # --- terraform: 3 fmt, 4 provider schema, 5 validate -------------------------------------------
 def _find_terraform(ctx: Context) -> None:
-    from dwctl import terraform
+    from dwctl.deploy import terraform
 
     try:
         ctx.binary = terraform.find(ctx.terraform_bin)
@@ -121,7 +121,7 @@ def _no_terraform(ctx: Context, name: str) -> Check:
 
 
 def _terraform(ctx: Context, data_dir: Path | None = None):
-    from dwctl.terraform import Terraform
+    from dwctl.deploy.terraform import Terraform
 
     return Terraform(ctx.binary, ctx.iac, data_dir=data_dir, echo=None)
 
@@ -137,7 +137,7 @@ def check_fmt(ctx: Context) -> Check:
         return missing or _no_terraform(ctx, "fmt")
     from python_terraform import IsFlagged
 
-    from dwctl.terraform import diagnostics
+    from dwctl.deploy.terraform import diagnostics
 
     result = _terraform(ctx).run("fmt", stream=False, ok=(0, 1, 2, 3), check=IsFlagged, recursive=IsFlagged)
     if result.code == 0:
@@ -153,7 +153,7 @@ def check_fmt(ctx: Context) -> Check:
 def data_dir(ctx: Context) -> Path | None:
     """Where `terraform init` left providers: the spec's environment's data dir (`dwctl init`), another
     environment's, or plain iac/.terraform (`terraform init` by hand)."""
-    from dwctl.deploy import STATE_DIR
+    from dwctl.deploy.actions import STATE_DIR
 
     candidates = []
     if ctx.spec is not None:
@@ -173,7 +173,7 @@ def check_schema(ctx: Context) -> Check:
     name = "provider schema"
     if missing := _no_iac(ctx, name):
         return missing
-    from dwctl.provider_schema import load_schema, validate_files
+    from dwctl.gates.provider_schema import load_schema, validate_files
 
     if ctx.provider_schema is not None:
         source = ctx.provider_schema.as_posix()
@@ -205,9 +205,10 @@ def check_schema(ctx: Context) -> Check:
 
 def _installed_schema(ctx: Context, found: Path):
     """`terraform providers schema -json` with the data dir `init` used; (None, why) when there are no providers."""
-    from dwctl.errors import ToolError
-    from dwctl.provider_schema import load_schema
     from python_terraform import IsFlagged
+
+    from dwctl.errors import ToolError
+    from dwctl.gates.provider_schema import load_schema
 
     tf = _terraform(ctx, None if found == ctx.iac / ".terraform" else found)
     text = tf.run("providers schema", stream=False, json=IsFlagged).stdout

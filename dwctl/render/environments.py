@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from dwctl import __version__
 from dwctl.errors import SpecError, UsageError
-from dwctl.spec import Backend, Spec
+from dwctl.render import tfvars
+from dwctl.render.text import hcl_string, header
+from dwctl.spec.model import Backend, Spec
 
 ENV_DIR = "env"  # under iac/
 
@@ -59,8 +62,6 @@ def _merge(into: dict, patch: dict) -> None:
 
 def values(spec: Spec, name: str) -> dict:
     """Terraform variable values for one environment."""
-    from dwctl import tfvars
-
     out = tfvars.values(env_spec(spec, name))
     override = spec.environments.get(name)
     if override is not None and override.account_id:
@@ -75,8 +76,6 @@ def backend_for(spec: Spec, name: str) -> Backend | None:
 
 def backend_text(spec: Spec, name: str, backend: Backend) -> str:
     """A partial `backend "s3"` configuration as HCL `key = value` lines."""
-    from dwctl.render import hcl_string
-
     region = backend.region or env_spec(spec, name).region
     pairs: list[tuple[str, str]] = [
         ("bucket", hcl_string(backend.bucket)),
@@ -124,9 +123,6 @@ def check(spec: Spec) -> None:
 def files(spec: Spec, spec_name: str) -> dict[str, str]:
     """Extra rendered files: iac/env/<name>.tfvars.json (when environments are declared) and
     iac/env/<name>.s3.tfbackend (when a backend is set)."""
-    from dwctl import __version__
-    from dwctl.render import header
-
     check(spec)
     out: dict[str, str] = {}
     for name in names(spec):

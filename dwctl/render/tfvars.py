@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from dwctl.spec import Spec
+from dwctl.spec.model import Spec
 
 # Knobs the spec does not expose: operators tune them in tfvars. They equal the defaults in
 # variables.tf (a test holds the two together).

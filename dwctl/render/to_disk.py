@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from dwctl.loader import display_name, load_spec
-from dwctl.output import compare, unified_diff, write_tree
-from dwctl.render import render
+from dwctl.render.engine import render
+from dwctl.render.output import compare, unified_diff, write_tree
+from dwctl.spec.read import display_name, load_spec
 
 
 def rendered_files(spec_path: Path) -> dict[str, str]:

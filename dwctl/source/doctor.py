@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from dwctl.cli import spec_option
+from dwctl.cli_options import spec_option
 
 
 @click.command("doctor")
@@ -23,10 +23,15 @@ def doctor_command(ctx: click.Context, dsn_text: str, spec_path: Path, fmt: str)
     """Check a source database for CDC readiness and drift from the spec."""
     import sys
 
-    from dwctl.doctor_checks import Check, mysql_checks, postgres_checks, table_checks
     from dwctl.errors import UsageError
-    from dwctl.loader import display_name, load_spec
-    from dwctl.sources import connect, parse_dsn
+    from dwctl.source.connection import connect, parse_dsn
+    from dwctl.source.doctor_checks import (
+        Check,
+        mysql_checks,
+        postgres_checks,
+        table_checks,
+    )
+    from dwctl.spec.read import display_name, load_spec
 
     dsn = parse_dsn(dsn_text)
     spec = None

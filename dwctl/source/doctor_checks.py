@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from dwctl.sources import Connection
+from dwctl.source.connection import Connection
 
 Status = Literal["pass", "warn", "fail"]
 MIN_BINLOG_HOURS = 24  # AWS recommends at least a day so a stopped task can resume
@@ -156,7 +156,7 @@ def _mysql_grants(conn: Connection) -> Check:
 
 def table_checks(conn: Connection, spec) -> list[Check]:
     """Every spec table: exists, has the spec's primary key, same columns, types dwctl can map."""
-    from dwctl.catalog import read_tables, same_type
+    from dwctl.source.introspect import read_tables, same_type
 
     family = spec.source.family
     checks: list[Check] = []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from dwctl.cli import spec_option
+from dwctl.cli_options import spec_option
 
 
 @click.command("import")
@@ -29,12 +29,12 @@ def import_command(dsn_text: str, schema: str | None, tables_text: str | None, s
     """Import table definitions from a Postgres or MySQL catalog into the spec."""
     import difflib
 
-    from dwctl.catalog import read_tables
     from dwctl.errors import SpecError, UsageError
-    from dwctl.loader import parse_spec, read_spec_text
-    from dwctl.sources import SourceError, connect, parse_dsn
-    from dwctl.specmerge import merge
-    from dwctl.yamldoc import load
+    from dwctl.source.connection import SourceError, connect, parse_dsn
+    from dwctl.source.introspect import read_tables
+    from dwctl.source.spec_merge import merge
+    from dwctl.source.yaml_roundtrip import load
+    from dwctl.spec.read import parse_spec, read_spec_text
 
     dsn = parse_dsn(dsn_text)
     name, text = read_spec_text(spec_path, "import merges into an existing spec: pass -c PATH")

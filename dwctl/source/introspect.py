@@ -1,7 +1,7 @@
 """Read tables from a source catalog into one neutral model, spelling types as the spec does.
 
 The spelling rule: whatever the catalog says is rewritten into a string that
-`dwctl.types.parse_source_type` accepts, so an imported spec validates and renders with
+`dwctl.spec.type_mapping.parse_source_type` accepts, so an imported spec validates and renders with
 the documented mapping. Anything that mapping does not know keeps `type=None` and its
 native spelling, so `import` can refuse the table and `doctor` can warn about it.
 
@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from dwctl.sources import Connection, Family
-from dwctl.spec import IDENT
-from dwctl.types import _ENUM_ARGS, parse_source_type
+from dwctl.source.connection import Connection, Family
+from dwctl.spec.model import IDENT
+from dwctl.spec.type_mapping import _ENUM_ARGS, parse_source_type
 
 INTEGERS = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "int2", "int4", "int8",
             "serial", "bigserial"}

@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from dwctl.catalog import SourceTable, same_type
-from dwctl.sources import Family
+from dwctl.source.connection import Family
+from dwctl.source.introspect import SourceTable, same_type
 
 _PLAIN_TYPE = re.compile(r"^[a-z][a-z0-9 ]*(\(\d+\))?$")  # safe unquoted inside a {flow: mapping}
 

@@ -10,9 +10,16 @@ import re
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-from dwctl.types import parse_source_type
+from dwctl.spec.type_mapping import parse_source_type
 
 # --- identifier and value patterns -------------------------------------------------------
 # SQL / Glue / HCL-label identifiers: lower case because Glue and Redshift fold to it.
@@ -37,7 +44,7 @@ DMS_CERT_ARN = rf"^{PARTITION}:dms:[a-z0-9-]+:\d{{12}}:cert:[A-Za-z0-9-]+$"
 LogRetention = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                        3288, 3653]
 
-RESERVED_PREFIX = "_dwctl"  # dwctl's own warehouse tables and S3 folders (see dwctl/layout.py)
+RESERVED_PREFIX = "_dwctl"  # dwctl's own warehouse tables and S3 folders (see dwctl/spec/landed_layout.py)
 Ident = Annotated[str, StringConstraints(pattern=IDENT)]
 Name = Annotated[str, StringConstraints(pattern=NAME, min_length=3, max_length=32)]
 Principal = Annotated[str, StringConstraints(pattern=IAM_PRINCIPAL)]

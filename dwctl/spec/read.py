@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from dwctl.errors import SpecError
-from dwctl.spec import LocatedError, Spec
+from dwctl.spec.model import LocatedError, Spec
 
 Path_ = tuple  # a field path such as ("tables", 2, "columns", 0, "name")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from dwctl.spec import json_schema
-from dwctl.types import mapping_table
+from dwctl.spec.model import json_schema
+from dwctl.spec.type_mapping import mapping_table
 
 BEGIN = "<!-- BEGIN GENERATED REFERENCE (dwctl schema --format markdown) -->"
 END = "<!-- END GENERATED REFERENCE -->"

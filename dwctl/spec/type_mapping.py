@@ -12,8 +12,8 @@ character lengths are multiplied by 4 (capped at 65535).
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 Family = Literal["postgres", "mysql"]

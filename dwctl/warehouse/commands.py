@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from dwctl.cli import spec_option
+from dwctl.cli_options import spec_option
 
 
 @click.group("sql")
@@ -34,13 +34,13 @@ def verify(spec_path: Path, data_dir: Path, database: Path | None, export_dir: P
     The SQL is rendered from the spec in memory, transpiled from Redshift to DuckDB, and run as
     the load job would: new files only (per the load log), full load first, CDC in name order.
     """
+    import tempfile
+
     import duckdb
 
     from dwctl.errors import UsageError
-    import tempfile
-
-    from dwctl.loader import display_name, load_spec
-    from dwctl.sqlverify import Verifier
+    from dwctl.spec.read import display_name, load_spec
+    from dwctl.warehouse.verifier import Verifier
 
     spec = load_spec(spec_path)
     try:

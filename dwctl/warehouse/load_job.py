@@ -1,14 +1,3 @@
-{% set staging = spec.warehouse.staging_schema | ident %}
-{% set log = staging ~ "." ~ (layout.LOAD_LOG_TABLE | ident) %}
-{% set load_like = "'%/" ~ layout.FULL_LOAD_PREFIX ~ "%'" %}
-{% set create_sql = sql["sql/01_create_tables.sql"] %}
-{% set load_sql = sql["sql/02_load_staging.sql"] %}
-{% set watermark_sql %}
-SELECT MAX("s3_key") FROM {{ log }} WHERE "table_name" = :table_name AND "s3_key" NOT LIKE {{ load_like }}
-{% endset %}
-{% set loaded_sql %}
-SELECT "s3_key" FROM {{ log }} WHERE "table_name" = :table_name AND ("s3_key" >= :since OR "s3_key" LIKE {{ load_like }})
-{% endset %}
 """Load new landed DMS files into Redshift staging and merge them, table by table (AWS Glue Python shell).
 
 Per table: find the files not loaded yet (the load log gives the last CDC file merged, and S3
@@ -18,10 +7,16 @@ manifest and a file list to S3, then run that table's part of 02_load_staging.sq
 merge file's own BEGIN/COMMIT are left out; a retry after any failure is safe. Every statement
 is waited for and a failure stops the job with Redshift's error message.
 
-The SQL below is the SQL `dwctl render` wrote to sql/, and the planning functions are the ones
-`dwctl sql verify` runs locally against DuckDB: this file is what the verifier proves.
-Arguments (Glue job parameters): --landing_bucket --manifest_prefix --workgroup --database
---secret_arn --copy_role_arn, optional --tables a,b and --lookback_minutes N.
+This module is plain Python, the same for every spec: `dwctl render` copies it to
+iac/glue_scripts/load_job.py, and what varies per spec (the tables, their landing prefixes and
+the rendered sql/ files) comes as data, in the JSON document `dwctl render` writes beside it
+(iac/glue_scripts/load_job_config.json; see dwctl/render/job_config.py) and Terraform uploads.
+`dwctl sql verify` imports this module and runs its planning functions locally against
+DuckDB: this file is what the verifier proves. It runs on Glue's Python 3.9 and needs only
+the standard library and boto3.
+
+Arguments (Glue job parameters): --landing_bucket --config_key --manifest_prefix --workgroup
+--database --secret_arn --copy_role_arn, optional --tables a,b and --lookback_minutes N.
 """
 
 import csv
@@ -34,31 +29,34 @@ from datetime import datetime, timedelta
 
 PLACEHOLDER = re.compile(r"'\$\{([a-z0-9_:]+)\}'")
 CDC_NAME = re.compile(r"^(\d{8}-\d{6})\d*\.parquet$")  # DMS CDC file: yyyyMMdd-HHmmss + fraction digits
-FULL_LOAD_PREFIX = {{ layout.FULL_LOAD_PREFIX | tojson }}
 LOOKBACK_MINUTES = 60  # a CDC file may land this much later than the newest file merged
 MAX_BATCH = 40  # statements per BatchExecuteStatement
-REQUIRED = ("landing_bucket", "manifest_prefix", "workgroup", "database", "secret_arn", "copy_role_arn")
-
-TABLES = {
-{% for table in tables %}
-    {{ table.name | tojson }}: {{ (table.s3_prefix ~ "/") | tojson }},
-{% endfor %}
-}
-# The SQL files, line by line (so adding a table to the spec only adds lines here too).
-CREATE_SQL = {{ create_sql | py_lines }}
-LOAD_SQL = {{ load_sql | py_lines }}
-MERGE_SQL = {
-{% for table in tables %}
-{% set merge_sql = sql["sql/03_merge_" ~ table.name ~ ".sql"] %}
-    {{ table.name | tojson }}: {{ merge_sql | py_lines("    ") }},
-{% endfor %}
-}
-WATERMARK_SQL = {{ watermark_sql.strip() | tojson }}
-LOADED_SQL = {{ loaded_sql.strip() | tojson }}
+REQUIRED = ("landing_bucket", "config_key", "manifest_prefix", "workgroup", "database", "secret_arn", "copy_role_arn")
+CONFIG_FORMAT = 1  # the version of the config document this module reads (dwctl/render/job_config.py writes it)
 
 
 class JobError(Exception):
     """A failure the job reports as is: the run fails and Glue retries it."""
+
+
+class Config:
+    """What `dwctl render` fixed for this spec: tables, their landing prefixes and the SQL to run."""
+
+    def __init__(self, document):
+        if document.get("format") != CONFIG_FORMAT:
+            raise JobError("load job config has format %r; this job reads format %d (render and upload again)"
+                           % (document.get("format"), CONFIG_FORMAT))
+        self.full_load_prefix = document["full_load_prefix"]
+        self.tables = {name: table["prefix"] for name, table in document["tables"].items()}
+        self.create_sql = "\n".join(document["create_sql"])
+        self.load_sql = "\n".join(document["load_sql"])
+        self.merge_sql = {name: "\n".join(table["merge_sql"]) for name, table in document["tables"].items()}
+        self.watermark_sql = document["watermark_sql"]
+        self.loaded_sql = document["loaded_sql"]
+
+    @classmethod
+    def from_json(cls, text):
+        return cls(json.loads(text))
 
 
 # --- SQL text ------------------------------------------------------------------------------
@@ -95,8 +93,8 @@ def without_transaction(statements):
 
 
 # --- which files to load -------------------------------------------------------------------
-def is_full_load(key):
-    return key.rsplit("/", 1)[-1].startswith(FULL_LOAD_PREFIX)
+def is_full_load(key, full_load_prefix):
+    return key.rsplit("/", 1)[-1].startswith(full_load_prefix)
 
 
 def lookback_key(prefix, watermark, minutes=LOOKBACK_MINUTES):
@@ -111,13 +109,13 @@ def lookback_key(prefix, watermark, minutes=LOOKBACK_MINUTES):
     return max(prefix, folder + "/" + start.strftime("%Y%m%d-%H%M%S"))
 
 
-def plan_files(listed, loaded):
+def plan_files(listed, loaded, full_load_prefix):
     """New Parquet objects, full-load files first, then CDC files in name (= time) order.
 
     listed: (key, size) pairs under one table prefix; loaded: keys in the load log.
     """
     new = {key: size for key, size in listed if key.endswith(".parquet") and key not in loaded}
-    return sorted(new.items(), key=lambda item: (not is_full_load(item[0]), item[0]))
+    return sorted(new.items(), key=lambda item: (not is_full_load(item[0], full_load_prefix), item[0]))
 
 
 def manifest_document(bucket, files):
@@ -190,13 +188,13 @@ class Warehouse:
             delay = min(delay * 2, 5.0)
 
 
-def load_table(s3, warehouse, args, table, run_id):
+def load_table(s3, warehouse, config, args, table, run_id):
     """Load and merge one table's new files; returns how many files were merged."""
-    prefix = TABLES[table]
-    watermark = warehouse.query(WATERMARK_SQL, table_name=table)[0][0]
+    prefix = config.tables[table]
+    watermark = warehouse.query(config.watermark_sql, table_name=table)[0][0]
     since = lookback_key(prefix, watermark, int(args.get("lookback_minutes", LOOKBACK_MINUTES)))
-    loaded = {row[0] for row in warehouse.query(LOADED_SQL, table_name=table, since=since)}
-    files = plan_files(list_objects(s3, args["landing_bucket"], prefix, since), loaded)
+    loaded = {row[0] for row in warehouse.query(config.loaded_sql, table_name=table, since=since)}
+    files = plan_files(list_objects(s3, args["landing_bucket"], prefix, since), loaded, config.full_load_prefix)
     if not files:
         return 0
     base = "%s/%s/%s" % (args["manifest_prefix"].strip("/"), table, run_id)
@@ -207,7 +205,7 @@ def load_table(s3, warehouse, args, table, run_id):
     values = {"iam_role": args["copy_role_arn"],
               "manifest:" + table: "s3://%s/%s.manifest" % (args["landing_bucket"], base),
               "files:" + table: "s3://%s/%s.files.csv" % (args["landing_bucket"], base)}
-    statements = load_statements(LOAD_SQL, table) + without_transaction(split_statements(MERGE_SQL[table]))
+    statements = load_statements(config.load_sql, table) + without_transaction(split_statements(config.merge_sql[table]))
     warehouse.batch([substitute(s, values) for s in statements], "dwctl-load-" + table)
     return len(files)
 
@@ -227,18 +225,24 @@ def parse_args(argv):
     return args
 
 
-def run(args, s3, warehouse, log=print):
-    chosen = [t for t in args.get("tables", "").split(",") if t] or list(TABLES)
-    unknown = sorted(set(chosen) - set(TABLES))
+def read_config(s3, args):
+    """The config document `dwctl render` wrote and Terraform uploaded beside the script."""
+    body = s3.get_object(Bucket=args["landing_bucket"], Key=args["config_key"])["Body"].read()
+    return Config.from_json(body.decode("utf-8"))
+
+
+def run(args, s3, warehouse, config, log=print):
+    chosen = [t for t in args.get("tables", "").split(",") if t] or list(config.tables)
+    unknown = sorted(set(chosen) - set(config.tables))
     if unknown:
         raise JobError("unknown tables: " + ", ".join(unknown))
     run_id = re.sub(r"[^A-Za-z0-9_-]", "_", args.get("JOB_RUN_ID") or time.strftime("%Y%m%dT%H%M%S"))
-    create = split_statements(CREATE_SQL)
+    create = split_statements(config.create_sql)
     for start in range(0, len(create), MAX_BATCH):
         warehouse.batch(create[start:start + MAX_BATCH], "dwctl-create-tables")
     total = 0
     for table in chosen:
-        count = load_table(s3, warehouse, args, table, run_id)
+        count = load_table(s3, warehouse, config, args, table, run_id)
         log("%s: %d new file(s) merged" % (table, count))
         total += count
     return total
@@ -249,7 +253,8 @@ def main(argv=None):
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     warehouse = Warehouse(boto3.client("redshift-data"), args["workgroup"], args["database"], args["secret_arn"])
-    run(args, boto3.client("s3"), warehouse)
+    s3 = boto3.client("s3")
+    run(args, s3, warehouse, read_config(s3, args))
 
 
 if __name__ == "__main__":

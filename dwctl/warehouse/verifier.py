@@ -1,8 +1,9 @@
 """Run the rendered warehouse SQL on local DMS files in DuckDB, to prove the merge gives the source's state.
 
 Nothing here re-implements the load or the merge. The spec is rendered in memory; the files
-to load are chosen, and the COPY manifests written, by the functions of the rendered load job
-(iac/glue_scripts/load_merge.py, imported from its text); the statements executed are those of
+to load are chosen, and the COPY manifests written, by the functions of the load job
+(dwctl/warehouse/load_job.py, shipped as iac/glue_scripts/load_job.py) reading the rendered
+iac/glue_scripts/load_job_config.json; the statements executed are those of
 sql/01, sql/02 and sql/03_merge_<table>.sql, transpiled Redshift -> DuckDB by sqlglot with these
 documented rewrites, each the smallest DuckDB can run:
 
@@ -22,23 +23,16 @@ from __future__ import annotations
 
 import json
 import os
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
 from dwctl.errors import ToolError, UsageError
-from dwctl.spec import HISTORY_SUFFIX
+from dwctl.spec.model import HISTORY_SUFFIX
 
-JOB_SCRIPT = "iac/glue_scripts/load_merge.py"
+JOB_SCRIPT = "iac/glue_scripts/load_job.py"
+JOB_CONFIG = "iac/glue_scripts/load_job_config.json"
 VERIFY_BUCKET = "dwctl-verify"  # the bucket name in the manifests the verifier writes
 VERIFY_ROLE = "arn:aws:iam::000000000000:role/dwctl-verify"
-
-
-def job_module(script_text: str) -> types.ModuleType:
-    """The rendered load job as a module (it imports boto3 only in main())."""
-    module = types.ModuleType("dwctl_load_merge_job")
-    exec(compile(script_text, JOB_SCRIPT, "exec"), module.__dict__)  # noqa: S102 - our own rendered file
-    return module
 
 
 # --- the landed files on disk -----------------------------------------------------------------
@@ -170,7 +164,7 @@ def _duckdb_types(node):
 
 
 def _q(name: str) -> str:
-    from dwctl.render import sql_ident
+    from dwctl.render.text import sql_ident
 
     return sql_ident(name)
 
@@ -186,12 +180,14 @@ class Verifier:
 
     def __init__(self, spec, con, workdir: Path, spec_name: str = "<spec>", files: dict[str, str] | None = None):
         """files: the spec's rendered tree, when the caller has rendered it already."""
-        from dwctl.render import render
+        from dwctl.render.engine import render
+        from dwctl.warehouse import load_job
 
         self.spec, self.con, self.workdir = spec, con, workdir
         con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ shown in UTC, as Redshift shows it
         self.files = dict(files) if files is not None else render(spec, spec_name)
-        self.job = job_module(self.files[JOB_SCRIPT])
+        self.job = load_job
+        self.config = load_job.Config.from_json(self.files[JOB_CONFIG])
         self.runs = 0
         self.transpiled: dict[str, list[str]] = {}
 
@@ -211,18 +207,18 @@ class Verifier:
         spec = self.spec
         landing = LocalLanding.at(data_dir, spec.landing.prefix, {t.schema_ for t in spec.tables})
         transpile = Transpiler(self.con, landing, self.transpiled)
-        job = self.job
+        job, config = self.job, self.config
         for statement in job.split_statements(self.files["sql/01_create_tables.sql"]):
             self.execute("sql/01_create_tables.sql", statement, transpile)
         self.runs += 1
         merged = {}
         for table in spec.tables:
-            prefix = job.TABLES[table.name]
-            watermark = self.execute(JOB_SCRIPT, job.WATERMARK_SQL, transpile, {"table_name": table.name})[0][0]
+            prefix = config.tables[table.name]
+            watermark = self.execute(JOB_SCRIPT, config.watermark_sql, transpile, {"table_name": table.name})[0][0]
             since = job.lookback_key(prefix, watermark)
-            loaded = {r[0] for r in self.execute(JOB_SCRIPT, job.LOADED_SQL, transpile,
+            loaded = {r[0] for r in self.execute(JOB_SCRIPT, config.loaded_sql, transpile,
                                                  {"table_name": table.name, "since": since})}
-            files = job.plan_files(landing.list(prefix, since), loaded)
+            files = job.plan_files(landing.list(prefix, since), loaded, config.full_load_prefix)
             merged[table.name] = len(files)
             if not files:
                 continue

@@ -3,7 +3,7 @@
 The rendered AWS stack needs the AWS provider, which cannot be downloaded here, so the Terraform runs
 use provider-less fixture stacks shaped like the rendered one (same tfvars, same env files). `plan`,
 `init` and `destroy` refuse an iac/ the spec would render differently, so on fixtures those steps run
-through dwctl.deploy, the functions the commands call; `apply` and `output` run through the CLI.
+through dwctl.deploy.actions, the functions the commands call; `apply` and `output` run through the CLI.
 """
 
 from __future__ import annotations
@@ -18,44 +18,24 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dwctl import deploy, environments, plansummary, terraform, tfvars
 from dwctl.cli import cli
+from dwctl.deploy import actions as deploy
+from dwctl.deploy import plan_summary as plansummary
+from dwctl.deploy import terraform
 from dwctl.errors import ToolError, UsageError
-from dwctl.loader import load_spec
-from tests.tf_fixtures import ENVIRONMENTS, fake_terraform, read_json, spec_text, stack_config, upstream_state
+from tests.support.tf_fixtures import (
+    ENVIRONMENTS,
+    fake_terraform,
+    make_project,
+    planned,
+    read_json,
+    spec_text,
+    stack_and_driver,
+)
 
 
 def run(*args: str, env: dict | None = None):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False, env=env)
-
-
-def make_project(root: Path, extra: str = ENVIRONMENTS) -> Path:
-    """root/spec.yaml plus a fixture iac/ carrying the real terraform.tfvars.json and env files."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "spec.yaml").write_text(spec_text(extra))
-    spec = load_spec(root / "spec.yaml")
-    iac = root / "iac"
-    iac.mkdir()
-    files = {"iac/terraform.tfvars.json": tfvars.document(spec, "fixture"), **environments.files(spec, "spec.yaml")}
-    for path, text in files.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text)
-    keys = [k for name in environments.names(spec) for k in environments.values(spec, name)]
-    (iac / "main.tf").write_text(stack_config(keys, upstream_state(root)))
-    return root
-
-
-def stack_and_driver(root: Path, env: str, lines: list | None = None):
-    spec = load_spec(root / "spec.yaml")
-    stack = deploy.stack_for(spec, root, env)
-    echo = (lambda text, err: lines.append(text)) if lines is not None else None
-    return stack, deploy.driver(stack, terraform.find(), echo=echo)
-
-
-def planned(root: Path, env: str, opts: deploy.Options = deploy.Options()):
-    stack, tf = stack_and_driver(root, env)
-    deploy.init(stack, tf, echo=lambda _: None)
-    return (stack, *deploy.plan(stack, tf, opts))
 
 
 def cli_args(root: Path, *rest: str) -> list[str]:
@@ -72,7 +52,7 @@ def test_commands_are_registered_and_import_nothing_heavy():
     result = run("--help")
     for name in ("init", "plan", "apply", "destroy", "output"):
         assert f"\n  {name} " in result.output
-    code = ("import sys, dwctl.deploy_cli as m; m.plan, m.apply; "
+    code = ("import sys, dwctl.deploy.commands as m; m.plan, m.apply; "
             "print([x for x in ('python_terraform', 'pydantic', 'jinja2', 'hcl2') if x in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -324,8 +304,8 @@ def test_summary_counts_orders_and_flags_data_loss():
 
 def test_rendered_stack_carries_guards_exactly_while_protect_data(tmp_path):
     """The real templates: guards on the data-holding resources, gone with `protect_data: false`."""
-    from dwctl.guards import guards
-    from dwctl.workflow import render_to_disk
+    from dwctl.deploy.guards import guards
+    from dwctl.render.to_disk import render_to_disk
 
     found = {}
     for flag in ("true", "false"):

@@ -1,4 +1,4 @@
-"""dwctl.terraform against the real Terraform 1.0.3 on provider-less fixtures (offline), plus signals."""
+"""dwctl.deploy.terraform against the real Terraform 1.0.3 on provider-less fixtures (offline), plus signals."""
 
 from __future__ import annotations
 
@@ -9,9 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from dwctl import terraform as t
+from dwctl.deploy import terraform as t
 from dwctl.errors import ToolError
-from tests.tf_fixtures import fake_terraform, read_json, stack_config, terraform_path, upstream_state
+from tests.support.tf_fixtures import (
+    fake_terraform,
+    read_json,
+    stack_config,
+    terraform_path,
+    upstream_state,
+)
 
 
 @pytest.fixture(scope="module")

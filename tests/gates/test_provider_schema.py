@@ -1,4 +1,4 @@
-"""Tests for dwctl.provider_schema against the real hashicorp/aws 6.25.0 schema."""
+"""Tests for dwctl.gates.provider_schema against the real hashicorp/aws 6.25.0 schema."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from dwctl.provider_schema import Problem, ProviderSchemas, load_schema, validate_files
+from dwctl.gates.provider_schema import (
+    Problem,
+    ProviderSchemas,
+    load_schema,
+    validate_files,
+)
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "aws-provider-schema" / "schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "aws-provider-schema" / "schema.json"
 
 
 @pytest.fixture(scope="module")

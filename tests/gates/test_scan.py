@@ -220,7 +220,7 @@ def test_a_plan_json_is_scanned_with_the_plan_framework(tmp_path):
 
 
 def test_the_saved_plan_of_an_environment_is_scanned(tmp_path, terraform_bin):
-    from tests.test_deploy_cli import make_project, planned
+    from tests.support.tf_fixtures import make_project, planned
 
     root = make_project(tmp_path / "proj")  # provider-less: a real saved plan without AWS
     stack, code, _ = planned(root, "dev")
@@ -315,7 +315,7 @@ environments:
 
 
 def test_GATE_every_optional_feature_on_has_zero_failed_checks(tmp_path, example_text):
-    from dwctl.loader import parse_spec
+    from dwctl.spec.read import parse_spec
 
     spec_path = tmp_path / "everything.yaml"
     spec_path.write_text(every_feature(example_text), encoding="utf-8")
@@ -325,7 +325,7 @@ def test_GATE_every_optional_feature_on_has_zero_failed_checks(tmp_path, example
     rendered = CliRunner().invoke(cli, ["render", "-c", str(spec_path), "-o", str(root)], catch_exceptions=False)
     assert rendered.exit_code == 0, rendered.output
     assert 'backend "s3" {}' in (root / "iac" / "main.tf").read_text()
-    from dwctl.provider_schema import validate_files
+    from dwctl.gates.provider_schema import validate_files
     from tests.conftest import PROVIDER_SCHEMA
 
     tf = {p.relative_to(root).as_posix(): p.read_text() for p in (root / "iac").glob("*.tf")}

@@ -152,8 +152,8 @@ def test_missing_terraform_skips_and_a_bad_explicit_binary_fails(fresh, tmp_path
 
 # --- terraform validate and the installed providers' schema, on provider-less stacks --------------
 def test_terraform_validate_runs_after_dwctl_init_and_names_file_and_line(tmp_path, terraform_bin):
-    from dwctl import deploy
-    from tests.test_deploy_cli import make_project, stack_and_driver
+    from dwctl.deploy import actions as deploy
+    from tests.support.tf_fixtures import make_project, stack_and_driver
 
     root = make_project(tmp_path / "proj")  # a provider-less stack shaped like the rendered one
     stack, tf = stack_and_driver(root, "prod")
@@ -197,8 +197,8 @@ def test_plain_terraform_init_counts_as_initialised(tmp_path, terraform_bin):
 
 
 def test_the_command_module_stays_light():
-    code = ("import sys, dwctl.gates as m; m.validate, m.scan; print([x for x in "
-            "('checkov', 'python_terraform', 'pydantic', 'jinja2', 'hcl2', 'dwctl.validate') if x in sys.modules])")
+    code = ("import sys, dwctl.gates.commands as m; m.validate, m.scan; print([x for x in "
+            "('checkov', 'python_terraform', 'pydantic', 'jinja2', 'hcl2', 'dwctl.gates.validate') if x in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     helped = CliRunner().invoke(cli, ["--help"])

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from dwctl import environments, tfvars
 from dwctl.errors import SpecError, UsageError
-from dwctl.loader import parse_spec
-from tests.tf_fixtures import ENVIRONMENTS, spec_text
+from dwctl.render import environments, tfvars
+from dwctl.spec.read import parse_spec
+from tests.support.tf_fixtures import ENVIRONMENTS, spec_text
 
 BACKEND = """
 backend:

@@ -17,12 +17,11 @@ import sys
 from pathlib import Path
 
 import hcl2
-import pytest
 
-from dwctl import layout
-from dwctl.loader import parse_spec
-from dwctl.render import environment, render
-from dwctl.tfvars import OPERATIONAL, values
+from dwctl.render.engine import environment, render
+from dwctl.render.tfvars import OPERATIONAL, values
+from dwctl.spec import landed_layout as layout
+from dwctl.spec.read import parse_spec
 from tests.conftest import NEW_TABLE
 
 STACK = ["main", "variables", "outputs", "kms", "s3", "iam", "dms", "glue", "redshift", "lakeformation", "monitoring",
@@ -228,7 +227,7 @@ def test_dms_runs_private_and_encrypted_and_reads_credentials_from_secrets_manag
 
 # --- Glue ------------------------------------------------------------------------------------------
 def test_glue_has_one_table_per_spec_table_with_columns_in_landed_order(rendered, example_spec):
-    from dwctl.render import table_view
+    from dwctl.render.engine import table_view
 
     tables = resources(rendered, "iac/glue.tf", "aws_glue_catalog_table")
     assert list(tables) == [t.name for t in example_spec.tables]
@@ -355,7 +354,7 @@ def test_no_secret_is_rendered_and_the_admin_password_is_managed(rendered, examp
 
 # --- whole-stack properties ----------------------------------------------------------------------------
 def test_rendered_stack_matches_the_aws_provider_schema(rendered, provider_schema_path):
-    from dwctl.provider_schema import validate_files
+    from dwctl.gates.provider_schema import validate_files
 
     problems = validate_files({p: t for p, t in rendered.items() if p.endswith(".tf")}, provider_schema_path)
     assert [str(p) for p in problems] == []
@@ -365,7 +364,7 @@ def test_other_spec_choices_render_formatted_valid_terraform(example_text, terra
                                                              tmp_path):
     """Branches the example does not take: an include column list, source CIDRs instead of a
     security group, a named bucket, a CDC path and expiring files."""
-    from dwctl.provider_schema import validate_files
+    from dwctl.gates.provider_schema import validate_files
 
     text = (example_text
             .replace("        exclude: [email, full_name, phone]", "        include: [customer_id, country_code]")

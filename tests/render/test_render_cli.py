@@ -13,9 +13,8 @@ from click.testing import CliRunner
 
 from dwctl import __version__
 from dwctl.cli import cli
-from dwctl.output import previous_manifest
+from dwctl.render.output import previous_manifest
 from tests.conftest import EXAMPLE, NEW_TABLE, ROOT
-
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -125,7 +124,7 @@ def test_bad_spec_leaves_output_untouched(project):
 
 def test_failed_swap_restores_previous_output(project, monkeypatch):
     """An I/O error half-way through the swap (injected at the os.replace boundary) rolls every file back."""
-    import dwctl.output
+    import dwctl.render.output
 
     assert run("render").exit_code == 0
     spec = project / "config" / "pipeline.yaml"
@@ -141,7 +140,7 @@ def test_failed_swap_restores_previous_output(project, monkeypatch):
             raise OSError(5, "Input/output error", str(dst))
         return real_replace(src, dst)
 
-    monkeypatch.setattr(dwctl.output.os, "replace", replace)
+    monkeypatch.setattr(dwctl.render.output.os, "replace", replace)
     before = snapshot(project)
     result = CliRunner().invoke(cli, ["render"])
     assert result.exit_code == 2, result.output

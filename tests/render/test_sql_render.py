@@ -9,10 +9,11 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from dwctl import layout
 from dwctl.errors import SpecError
-from dwctl.loader import parse_spec
-from dwctl.render import sql_ident, table_view
+from dwctl.render.engine import table_view
+from dwctl.render.text import sql_ident
+from dwctl.spec import landed_layout as layout
+from dwctl.spec.read import parse_spec
 
 TABLES = ["customers", "products", "orders", "order_items"]
 

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from dwctl.catalog import mysql_type, pg_type, same_type
 from dwctl.errors import UsageError
-from dwctl.sources import parse_dsn
-from dwctl.types import parse_source_type
-from dwctl.yamldoc import Style, guess_style, load
+from dwctl.source.connection import parse_dsn
+from dwctl.source.introspect import mysql_type, pg_type, same_type
+from dwctl.source.yaml_roundtrip import Style, guess_style, load
+from dwctl.spec.type_mapping import parse_source_type
 from tests.conftest import EXAMPLE
 
 

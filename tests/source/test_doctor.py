@@ -8,8 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from dwctl.cli import cli
-from tests.minispec import write_spec
-
+from tests.support.minispec import write_spec
 
 PG_DOC = """
 CREATE TABLE orders (order_id bigint PRIMARY KEY, customer_id bigint NOT NULL, total numeric(12,2) NOT NULL,
@@ -249,7 +248,7 @@ def test_no_spec_runs_the_server_checks_only(pg, tmp_path, monkeypatch):
 
 
 def test_unreachable_server_fails_with_exit_1(pg, imported_pg_spec):
-    from tests.dbservers import free_port
+    from tests.support.dbservers import free_port
 
     result = run("doctor", "--dsn", f"postgresql://dms:Sup3r-Secret@127.0.0.1:{free_port()}/shop",
                  "-c", str(imported_pg_spec))

@@ -11,11 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from dwctl.cli import cli
-from dwctl.loader import load_spec, parse_spec
-from dwctl.types import map_type, parse_source_type
+from dwctl.spec.read import load_spec, parse_spec
+from dwctl.spec.type_mapping import map_type, parse_source_type
 from tests.conftest import EXAMPLE
-from tests.minispec import write_spec
-
+from tests.support.minispec import write_spec
 
 PG_SHOP = """
 CREATE TYPE order_status AS ENUM ('new', 'paid', 'shipped');
@@ -321,7 +320,7 @@ def test_no_password_and_no_terminal_says_how_to_give_one(pg, example_copy, tmp_
 
 
 def test_prompts_for_the_password_on_a_terminal(pg, example_copy, tmp_path, monkeypatch):
-    monkeypatch.setattr("dwctl.sources.can_prompt", lambda: True)
+    monkeypatch.setattr("dwctl.source.connection.can_prompt", lambda: True)
     secret = pg.passwords["importer"]
     result = run("import", "--dsn", pg.dsn("importer", "imp", password=False), "-c", str(example_copy),
                  env={"PGPASSWORD": None, "PGPASSFILE": str(tmp_path / "none")}, input=secret + "\n")
@@ -379,11 +378,11 @@ def test_dwctl_help_does_not_load_database_drivers():
     import subprocess
     import sys
 
-    mine = ("psycopg", "pymysql", "ruamel.yaml", "dwctl.sources", "dwctl.catalog", "dwctl.specmerge",
-            "dwctl.yamldoc", "dwctl.doctor_checks")
+    mine = ("psycopg", "pymysql", "ruamel.yaml", "dwctl.source.connection", "dwctl.source.introspect", "dwctl.source.spec_merge",
+            "dwctl.source.yaml_roundtrip", "dwctl.source.doctor_checks")
     code = ("import sys; from dwctl.cli import cli\n"
             "try: cli(['--help'])\nexcept SystemExit: pass\n"
-            "assert 'dwctl.dbimport' in sys.modules and 'dwctl.doctor' in sys.modules\n"
+            "assert 'dwctl.source.importer' in sys.modules and 'dwctl.source.doctor' in sys.modules\n"
             f"sys.stderr.write(repr([m for m in {mine!r} if m in sys.modules]))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
     assert done.stderr.strip() == "[]", done.stderr

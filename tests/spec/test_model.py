@@ -7,8 +7,8 @@ import re
 import pytest
 
 from dwctl.errors import SpecError
-from dwctl.loader import parse_spec
-from dwctl.spec import json_schema
+from dwctl.spec.model import json_schema
+from dwctl.spec.read import parse_spec
 
 NAME = "config/pipeline.yaml"
 

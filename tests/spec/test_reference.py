@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from dwctl.docs import spec_reference, with_reference
-from dwctl.spec import json_schema
-from dwctl.types import MAPPING
+from dwctl.spec.model import json_schema
+from dwctl.spec.reference import spec_reference, with_reference
+from dwctl.spec.type_mapping import MAPPING
 from tests.conftest import ROOT
 
 

@@ -1,6 +1,6 @@
 """Throwaway PostgreSQL and MariaDB servers for the import/doctor tests (a pytest plugin).
 
-Test modules load it with `pytest_plugins = ["tests.dbservers"]`, so each server starts
+Test modules load it with `pytest_plugins = ["tests.support.dbservers"]`, so each server starts
 once per session however many modules use it. Every server lives in its own temporary
 directory on a free loopback port and is stopped and deleted at the end. As root (CI),
 servers run as the `postgres` / `mysql` system users the Debian packages create.

@@ -1,4 +1,4 @@
-"""Write Parquet files the way DMS lands them: the column names and order come from dwctl.layout."""
+"""Write Parquet files the way DMS lands them: the column names and order come from dwctl.spec.landed_layout."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dwctl import layout
-from dwctl.render import TableView
+from dwctl.render.engine import TableView
+from dwctl.spec import landed_layout as layout
 
 FULL_LOAD_TS = "2024-01-01 00:00:00.000000"
 
@@ -66,7 +66,7 @@ class Landing:
     """A local landing bucket for one spec: write DMS files, then run the verifier on it."""
 
     def __init__(self, root: Path, spec, verifier):
-        from dwctl.render import table_view
+        from dwctl.render.engine import table_view
 
         self.root, self.spec, self.verifier = root, spec, verifier
         self.views = {t.name: table_view(spec, t) for t in spec.tables}
@@ -89,7 +89,7 @@ class Landing:
 
 def spec_with_tables(tables_yaml: str, engine: str = "postgres", name: str = "test.yaml"):
     """The example spec with its tables (and grants) replaced by `tables_yaml` (a `tables:` list body)."""
-    from dwctl.loader import parse_spec
+    from dwctl.spec.read import parse_spec
     from tests.conftest import EXAMPLE
 
     text = EXAMPLE.read_text(encoding="utf-8")

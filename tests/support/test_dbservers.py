@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests import dbservers
+from tests.support import dbservers
 
 
 def test_missing_postgres_fails_naming_the_package(monkeypatch):

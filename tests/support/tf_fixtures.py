@@ -13,6 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dwctl.deploy import actions as deploy
+from dwctl.deploy import terraform
+from dwctl.render import environments, tfvars
+from dwctl.spec.read import load_spec
 from tests.conftest import EXAMPLE
 
 ENVIRONMENTS = """
@@ -126,3 +130,33 @@ def read_json(path: Path) -> dict:
 
 def spec_text(extra: str = ENVIRONMENTS) -> str:
     return EXAMPLE.read_text(encoding="utf-8") + extra
+
+
+# --- projects for the deploy commands (a fixture iac/ with the spec's real tfvars and env files) ---
+def make_project(root: Path, extra: str = ENVIRONMENTS) -> Path:
+    """root/spec.yaml plus a fixture iac/ carrying the real terraform.tfvars.json and env files."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "spec.yaml").write_text(spec_text(extra))
+    spec = load_spec(root / "spec.yaml")
+    iac = root / "iac"
+    iac.mkdir()
+    files = {"iac/terraform.tfvars.json": tfvars.document(spec, "fixture"), **environments.files(spec, "spec.yaml")}
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    keys = [k for name in environments.names(spec) for k in environments.values(spec, name)]
+    (iac / "main.tf").write_text(stack_config(keys, upstream_state(root)))
+    return root
+
+
+def stack_and_driver(root: Path, env: str, lines: list | None = None):
+    spec = load_spec(root / "spec.yaml")
+    stack = deploy.stack_for(spec, root, env)
+    echo = (lambda text, err: lines.append(text)) if lines is not None else None
+    return stack, deploy.driver(stack, terraform.find(), echo=echo)
+
+
+def planned(root: Path, env: str, opts: deploy.Options = deploy.Options()):
+    stack, tf = stack_and_driver(root, env)
+    deploy.init(stack, tf, echo=lambda _: None)
+    return (stack, *deploy.plan(stack, tf, opts))

@@ -28,12 +28,13 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 from dwctl.errors import SpecError, ToolError
-from dwctl.loader import parse_spec
-from dwctl.render import render
-from dwctl.spec import HISTORY_COLUMNS
-from dwctl.sqlverify import Verifier, job_module
+from dwctl.render.engine import render
+from dwctl.spec.model import HISTORY_COLUMNS
+from dwctl.spec.read import parse_spec
+from dwctl.warehouse import load_job
+from dwctl.warehouse.verifier import Verifier
 from tests.conftest import ROOT
-from tests.dms_files import FULL_LOAD_TS, Landing, change, spec_with_tables
+from tests.support.dms_files import FULL_LOAD_TS, Landing, change, spec_with_tables
 
 TABLE = """
   - schema: app
@@ -392,6 +393,6 @@ def test_history_table_ddl_and_merge_statements():
     assert steps.index(("Insert", "analytics.ledger")) < update < insert < len(steps) - 2, steps
     assert steps[-2] == ("Delete", "staging.ledger"), "staging is cleared after the history read it"
     assert not any(isinstance(s, exp.Command) for s in merge)
-    job = job_module(rendered["iac/glue_scripts/load_merge.py"])
-    batch = job.without_transaction(job.split_statements(job.MERGE_SQL["ledger"]))
+    config = load_job.Config.from_json(rendered["iac/glue_scripts/load_job_config.json"])
+    batch = load_job.without_transaction(load_job.split_statements(config.merge_sql["ledger"]))
     assert len(batch) == len(merge) - 2 and any(s.startswith('UPDATE "analytics"."ledger_history"') for s in batch)

@@ -1,5 +1,6 @@
-"""The rendered load job (iac/glue_scripts/load_merge.py): its SQL is the rendered SQL, its file
-planning is right, and it drives S3 and the Redshift Data API correctly.
+"""The load job (dwctl/warehouse/load_job.py, shipped as iac/glue_scripts/load_job.py with its
+rendered config): its SQL is the rendered SQL, its file planning is right, and it drives S3 and
+the Redshift Data API correctly.
 
 AWS is the one boundary mocked, with botocore's Stubber (S3 ListObjectsV2/PutObject, Redshift
 Data API ExecuteStatement/BatchExecuteStatement/DescribeStatement/GetStatementResult): the
@@ -9,29 +10,38 @@ against DuckDB, through the same transpile step as `dwctl sql verify`.
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
 import boto3
 import duckdb
 import pytest
 import sqlglot
+from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from dwctl.sqlverify import JOB_SCRIPT, LocalLanding, Transpiler, job_module
+from dwctl.warehouse import load_job
+from dwctl.warehouse.verifier import JOB_CONFIG, JOB_SCRIPT, LocalLanding, Transpiler
 
 BUCKET = "shop-prod-landing-123456789012"
 SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redshift!shop-prod-admin-AbCdEf"
 ROLE = "arn:aws:iam::123456789012:role/shop-prod-redshift"
 ARGS = ["--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_abc", "--job-bookmark-option", "job-bookmark-disable",
-        "--landing_bucket", BUCKET, "--manifest_prefix", "raw/_dwctl_manifests", "--workgroup", "shop-prod",
+        "--landing_bucket", BUCKET, "--config_key", "_dwctl/glue_scripts/load_job_config.json", "--manifest_prefix", "raw/_dwctl_manifests", "--workgroup", "shop-prod",
         "--database", "shop", "--secret_arn", SECRET, "--copy_role_arn", ROLE, "--tables", "orders"]
 TARGET = {"WorkgroupName": "shop-prod", "Database": "shop", "SecretArn": SECRET}
 P = "raw/public/orders/"
 
 
 @pytest.fixture(scope="module")
-def job(rendered):
-    return job_module(rendered[JOB_SCRIPT])
+def job():
+    return load_job
+
+
+@pytest.fixture(scope="module")
+def config(rendered):
+    return load_job.Config.from_json(rendered[JOB_CONFIG])
 
 
 def body(rendered: dict[str, str], path: str) -> str:
@@ -39,13 +49,24 @@ def body(rendered: dict[str, str], path: str) -> str:
     return rendered[path].split("\n", 2)[2]
 
 
-def test_the_job_carries_the_rendered_sql(job, rendered, example_spec):
-    assert job.CREATE_SQL == body(rendered, "sql/01_create_tables.sql")
-    assert job.LOAD_SQL == body(rendered, "sql/02_load_staging.sql")
-    assert set(job.MERGE_SQL) == {t.name for t in example_spec.tables}
+def test_the_shipped_script_is_the_module(rendered):
+    assert body(rendered, JOB_SCRIPT) == Path(load_job.__file__).read_text(encoding="utf-8")
+
+
+def test_a_config_of_another_format_is_refused(rendered):
+    doc = json.loads(rendered[JOB_CONFIG])
+    doc["format"] = 99
+    with pytest.raises(load_job.JobError, match="format 99"):
+        load_job.Config(doc)
+
+
+def test_the_job_carries_the_rendered_sql(config, rendered, example_spec):
+    assert config.create_sql == body(rendered, "sql/01_create_tables.sql")
+    assert config.load_sql == body(rendered, "sql/02_load_staging.sql")
+    assert set(config.merge_sql) == {t.name for t in example_spec.tables}
     for table in example_spec.tables:
-        assert job.MERGE_SQL[table.name] == body(rendered, f"sql/03_merge_{table.name}.sql")
-        assert job.TABLES[table.name] == f"raw/{table.schema_}/{table.name}/"
+        assert config.merge_sql[table.name] == body(rendered, f"sql/03_merge_{table.name}.sql")
+        assert config.tables[table.name] == f"raw/{table.schema_}/{table.name}/"
 
 
 def test_statement_splitting_agrees_with_sqlglot(job, rendered):
@@ -58,18 +79,18 @@ def test_statement_splitting_agrees_with_sqlglot(job, rendered):
                 assert sqlglot.parse_one(a, read="redshift") == b
 
 
-def test_load_statements_pick_one_table(job):
-    loads = job.load_statements(job.LOAD_SQL, "order_items")
+def test_load_statements_pick_one_table(job, config):
+    loads = job.load_statements(config.load_sql, "order_items")
     assert len(loads) == 2 and all("'${files:order_items}'" in s or "'${manifest:order_items}'" in s for s in loads)
-    assert job.load_statements(job.LOAD_SQL, "order") == []
+    assert job.load_statements(config.load_sql, "order") == []
 
 
 def test_plan_puts_full_load_first_then_cdc_in_name_order(job):
     listed = [(P + "20240102-000000000.parquet", 3), (P + "LOAD00000002.parquet", 2), (P + "notes.txt", 1),
               (P + "20240101-235959999.parquet", 4), (P + "LOAD00000001.parquet", 1)]
-    assert job.plan_files(listed, {P + "LOAD00000002.parquet"}) == [
+    assert job.plan_files(listed, {P + "LOAD00000002.parquet"}, "LOAD") == [
         (P + "LOAD00000001.parquet", 1), (P + "20240101-235959999.parquet", 4), (P + "20240102-000000000.parquet", 3)]
-    assert job.plan_files(listed, {k for k, _ in listed}) == []
+    assert job.plan_files(listed, {k for k, _ in listed}, "LOAD") == []
 
 
 def test_lookback_starts_listing_before_the_newest_merged_file(job):
@@ -106,10 +127,10 @@ def test_arguments(job):
 
 
 # --- the load-log queries, run in DuckDB -------------------------------------------------------------
-def test_watermark_and_loaded_queries_against_duckdb(job, rendered, tmp_path):
+def test_watermark_and_loaded_queries_against_duckdb(job, rendered, tmp_path, config):
     con = duckdb.connect()
     transpile = Transpiler(con, LocalLanding(tmp_path, ""))
-    for statement in job.split_statements(job.CREATE_SQL):
+    for statement in job.split_statements(config.create_sql):
         for sql in transpile(statement):
             con.execute(sql)
     logged = [("orders", P + "LOAD00000001.parquet"), ("orders", P + "20240101-100000000.parquet"),
@@ -120,17 +141,17 @@ def test_watermark_and_loaded_queries_against_duckdb(job, rendered, tmp_path):
     def run(sql, **params):
         return con.execute(transpile(sql)[0], params).fetchall()
 
-    watermark = run(job.WATERMARK_SQL, table_name="orders")[0][0]
+    watermark = run(config.watermark_sql, table_name="orders")[0][0]
     assert watermark == P + "20240101-120000000.parquet"
     since = job.lookback_key(P, watermark)
-    loaded = {r[0] for r in run(job.LOADED_SQL, table_name="orders", since=since)}
+    loaded = {r[0] for r in run(config.loaded_sql, table_name="orders", since=since)}
     assert loaded == {P + "LOAD00000001.parquet", P + "20240101-113000000.parquet", P + "20240101-120000000.parquet"}
     listed = [(P + "LOAD00000001.parquet", 1), (P + "20240101-113000000.parquet", 1),
               (P + "20240101-114500000.parquet", 1), (P + "20240101-120000000.parquet", 1),
               (P + "20240101-121500000.parquet", 1)]
-    assert [k for k, _ in job.plan_files([x for x in listed if x[0] > since], loaded)] == [
+    assert [k for k, _ in job.plan_files([x for x in listed if x[0] > since], loaded, config.full_load_prefix)] == [
         P + "20240101-114500000.parquet", P + "20240101-121500000.parquet"]
-    assert run(job.WATERMARK_SQL, table_name="products") == [(None,)]
+    assert run(config.watermark_sql, table_name="products") == [(None,)]
 
 
 # --- S3 and the Data API, stubbed ----------------------------------------------------------------------
@@ -161,27 +182,36 @@ class Aws:
             {"name": k, "value": v} for k, v in sorted(params.items())]}, rows=rows)
 
 
-def expect_create(aws: Aws, job) -> None:
-    aws.statement("batch_execute_statement", {"Sqls": job.split_statements(job.CREATE_SQL),
+def expect_create(aws: Aws, job, config) -> None:
+    aws.statement("batch_execute_statement", {"Sqls": job.split_statements(config.create_sql),
                                               "StatementName": "dwctl-create-tables"})
 
 
-def run_job(job, aws: Aws, args=ARGS):
+def run_job(job, config_text: str, aws: Aws, args=ARGS):
+    """One run as main() does it: read the config from S3 (a stubbed client of its own, since
+    Stubber answers calls in order), then load and merge."""
     log: list[str] = []
     warehouse = job.Warehouse(aws.rsd, "shop-prod", "shop", SECRET, sleep=lambda s: None)
+    parsed = job.parse_args(args)
+    config_s3 = Aws().s3
+    with Stubber(config_s3) as stub:
+        data = config_text.encode()
+        stub.add_response("get_object", {"Body": StreamingBody(io.BytesIO(data), len(data))},
+                          {"Bucket": BUCKET, "Key": parsed["config_key"]})
+        config = job.read_config(config_s3, parsed)
     with aws.s3_stub, aws.rsd_stub:
-        total = job.run(job.parse_args(args), aws.s3, warehouse, log=log.append)
+        total = job.run(parsed, aws.s3, warehouse, config, log=log.append)
         aws.s3_stub.assert_no_pending_responses()
         aws.rsd_stub.assert_no_pending_responses()
     return total, log
 
 
-def test_a_run_loads_and_merges_the_new_files_in_one_batch(job):
+def test_a_run_loads_and_merges_the_new_files_in_one_batch(job, config, rendered):
     aws = Aws()
-    expect_create(aws, job)
-    aws.query(job.WATERMARK_SQL, {"table_name": "orders"}, [[{"stringValue": P + "20240101-120000000.parquet"}]])
+    expect_create(aws, job, config)
+    aws.query(config.watermark_sql, {"table_name": "orders"}, [[{"stringValue": P + "20240101-120000000.parquet"}]])
     since = P + "20240101-110000"
-    aws.query(job.LOADED_SQL, {"table_name": "orders", "since": since},
+    aws.query(config.loaded_sql, {"table_name": "orders", "since": since},
               [[{"stringValue": P + "LOAD00000001.parquet"}], [{"stringValue": P + "20240101-120000000.parquet"}]])
     aws.s3_stub.add_response("list_objects_v2", {"Contents": [
         {"Key": P + "20240101-120000000.parquet", "Size": 5}, {"Key": P + "20240101-121500000.parquet", "Size": 7},
@@ -195,31 +225,31 @@ def test_a_run_loads_and_merges_the_new_files_in_one_batch(job):
                                                 "Body": job.files_csv("orders", new).encode()})
     values = {"iam_role": ROLE, "manifest:orders": f"s3://{BUCKET}/{base}.manifest",
               "files:orders": f"s3://{BUCKET}/{base}.files.csv"}
-    merge = [s for s in job.split_statements(job.MERGE_SQL["orders"]) if s not in ("BEGIN", "COMMIT")]
-    sqls = [job.substitute(s, values) for s in job.load_statements(job.LOAD_SQL, "orders")] + merge
+    merge = [s for s in job.split_statements(config.merge_sql["orders"]) if s not in ("BEGIN", "COMMIT")]
+    sqls = [job.substitute(s, values) for s in job.load_statements(config.load_sql, "orders")] + merge
     aws.statement("batch_execute_statement", {"Sqls": sqls, "StatementName": "dwctl-load-orders"})
 
-    total, log = run_job(job, aws)
+    total, log = run_job(job, rendered[JOB_CONFIG], aws)
     assert total == 1 and log == ["orders: 1 new file(s) merged"]
     assert sqls[0].startswith('COPY "staging"."orders"') and f"FROM 's3://{BUCKET}/{base}.manifest'" in sqls[0]
     assert not any("${" in s for s in sqls) and sqls[-1] == 'DELETE FROM "staging"."orders"'
 
 
-def test_a_table_without_new_files_runs_no_sql(job):
+def test_a_table_without_new_files_runs_no_sql(job, config, rendered):
     aws = Aws()
-    expect_create(aws, job)
-    aws.query(job.WATERMARK_SQL, {"table_name": "orders"}, [[{"isNull": True}]])
-    aws.query(job.LOADED_SQL, {"table_name": "orders", "since": P}, [])
+    expect_create(aws, job, config)
+    aws.query(config.watermark_sql, {"table_name": "orders"}, [[{"isNull": True}]])
+    aws.query(config.loaded_sql, {"table_name": "orders", "since": P}, [])
     aws.s3_stub.add_response("list_objects_v2", {"IsTruncated": False}, {"Bucket": BUCKET, "Prefix": P, "StartAfter": P})
-    total, log = run_job(job, aws)
+    total, log = run_job(job, rendered[JOB_CONFIG], aws)
     assert total == 0 and log == ["orders: 0 new file(s) merged"]
 
 
-def test_a_failed_statement_stops_the_job_with_redshifts_error(job):
+def test_a_failed_statement_stops_the_job_with_redshifts_error(job, config, rendered):
     aws = Aws()
-    expect_create(aws, job)
-    aws.query(job.WATERMARK_SQL, {"table_name": "orders"}, [[{"isNull": True}]])
-    aws.query(job.LOADED_SQL, {"table_name": "orders", "since": P}, [])
+    expect_create(aws, job, config)
+    aws.query(config.watermark_sql, {"table_name": "orders"}, [[{"isNull": True}]])
+    aws.query(config.loaded_sql, {"table_name": "orders", "since": P}, [])
     aws.s3_stub.add_response("list_objects_v2", {"Contents": [{"Key": P + "LOAD00000001.parquet", "Size": 9}],
                                                  "IsTruncated": False}, {"Bucket": BUCKET, "Prefix": P, "StartAfter": P})
     aws.s3_stub.add_response("put_object", {})
@@ -231,7 +261,7 @@ def test_a_failed_statement_stops_the_job_with_redshifts_error(job):
         "SubStatements": [{"Id": "batch-1:1", "Status": "FAILED", "QueryString": 'COPY "staging"."orders" ...'},
                           {"Id": "batch-1:2", "Status": "ABORTED", "QueryString": "COPY ..."}]})
     with pytest.raises(job.JobError) as err:
-        run_job(job, aws)
+        run_job(job, rendered[JOB_CONFIG], aws)
     message = str(err.value)
     assert "dwctl-load-orders: FAILED" in message and error in message and 'COPY "staging"."orders"' in message
 
@@ -258,9 +288,9 @@ def test_a_statement_that_never_finishes_times_out(job):
         job.Warehouse(aws.rsd, "shop-prod", "shop", SECRET, sleep=lambda s: None, timeout=1).batch(["SELECT 1"], "x")
 
 
-def test_unknown_table_argument(job):
+def test_unknown_table_argument(job, config):
     with pytest.raises(job.JobError, match="unknown tables: nope"):
-        job.run(job.parse_args(ARGS[:-1] + ["nope"]), None, None)
+        job.run(job.parse_args(ARGS[:-1] + ["nope"]), None, None, config)
 
 
 # --- the Terraform that deploys it ------------------------------------------------------------------------

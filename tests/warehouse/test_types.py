@@ -1,4 +1,4 @@
-"""The documented type mapping (dwctl/types.py MAPPING): each rule, and values of every kind carried
+"""The documented type mapping (dwctl/spec/type_mapping.py MAPPING): each rule, and values of every kind carried
 from DMS-shaped Parquet through the rendered SQL (in DuckDB) into the analytics table."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from dwctl.sqlverify import Verifier
-from dwctl.types import MAPPING, map_type, mapping_table
-from tests.dms_files import FULL_LOAD_TS, Landing, change, spec_with_tables
+from dwctl.spec.type_mapping import MAPPING, map_type, mapping_table
+from dwctl.warehouse.verifier import Verifier
+from tests.support.dms_files import FULL_LOAD_TS, Landing, change, spec_with_tables
 
 
 @pytest.mark.parametrize("source, family, redshift, staging, cast", [

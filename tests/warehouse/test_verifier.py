@@ -2,7 +2,7 @@
 gives the source's final state in each case the issue names (fixed regression cases).
 
 Nothing is mocked: files are real Parquet written with the DMS column names and order
-(tests/dms_files.py, from dwctl.layout), and the SQL is the rendered SQL.
+(tests/support/dms_files.py, from dwctl.spec.landed_layout), and the SQL is the rendered SQL.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from click.testing import CliRunner
 
 from dwctl.cli import cli
 from dwctl.errors import ToolError
-from dwctl.sqlverify import Verifier
+from dwctl.warehouse.verifier import Verifier
 from tests.conftest import EXAMPLE
-from tests.dms_files import FULL_LOAD_TS, Landing, change
+from tests.support.dms_files import FULL_LOAD_TS, Landing, change
 
 WHEN = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
