@@ -41,6 +41,13 @@ CREATE TABLE IF NOT EXISTS "staging"."_dwctl_generations" (
 )
 DISTSTYLE AUTO;
 
+-- The hash of the DDL (this file) last applied: the load job runs this file only when it changed.
+CREATE TABLE IF NOT EXISTS "staging"."_dwctl_ddl" (
+  "ddl_hash" VARCHAR(64) NOT NULL,
+  "applied_at" TIMESTAMP NOT NULL
+)
+DISTSTYLE AUTO;
+
 -- Landed files the warehouse could not load, with Redshift's reason. The load job skips them
 -- (every other file and table keeps loading) until `--retry_quarantined` or `dwctl sql quarantine`.
 CREATE TABLE IF NOT EXISTS "staging"."_dwctl_quarantine" (

@@ -9,6 +9,7 @@ contract between the two files.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from dwctl.render.text import sql_ident
@@ -24,6 +25,7 @@ def queries(spec: Spec) -> dict[str, str]:
     staging = sql_ident(spec.warehouse.staging_schema)
     log = f"{staging}.{sql_ident(layout.LOAD_LOG_TABLE)}"
     quarantine = f"{staging}.{sql_ident(layout.QUARANTINE_TABLE)}"
+    ddl = f"{staging}.{sql_ident(layout.DDL_TABLE)}"
     load_like = f"'%/{layout.FULL_LOAD_PREFIX}%'"
     return {
         "known_files": f'SELECT "s3_key", "etag" FROM {log} WHERE "table_name" = :table_name '
@@ -37,6 +39,8 @@ def queries(spec: Spec) -> dict[str, str]:
         "quarantined": f'SELECT "table_name", "s3_key", "etag", "size" FROM {quarantine} '
                        f'ORDER BY "table_name", "s3_key", "etag"',
         "release_quarantine": f'DELETE FROM {quarantine} WHERE "table_name" = :table_name',
+        "ddl_applied": f'SELECT "ddl_hash" FROM {ddl}',
+        "record_ddl": [f"DELETE FROM {ddl}", f"INSERT INTO {ddl} (\"ddl_hash\", \"applied_at\") VALUES ('${{ddl_hash}}', GETDATE())"],
     }
 
 
@@ -51,5 +55,6 @@ def document(spec: Spec, sql: dict[str, str], tables, note: str) -> str:
         "tables": {t.name: {"prefix": t.s3_prefix + "/",
                             "merge_sql": sql[f"sql/03_merge_{t.name}.sql"].split("\n")} for t in tables},
         "queries": queries(spec),
+        "ddl_hash": hashlib.sha256(sql["sql/01_create_tables.sql"].encode("utf-8")).hexdigest(),
     }
     return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"

@@ -31,7 +31,8 @@ the standard library and boto3.
 
 Arguments (Glue job parameters): --landing_bucket --config_key --manifest_prefix --workgroup
 --database --secret_arn --copy_role_arn; optional --queue_url (needed by queue discovery),
---discovery queue|listing, --visibility_timeout SECONDS, --tables a,b, --retry_quarantined true.
+--discovery queue|listing, --visibility_timeout SECONDS, --concurrency N, --tables a,b,
+--retry_quarantined true.
 """
 
 import csv
@@ -67,6 +68,7 @@ class Config:
         self.load_sql = "\n".join(document["load_sql"])
         self.merge_sql = {name: "\n".join(table["merge_sql"]) for name, table in document["tables"].items()}
         self.queries = document["queries"]
+        self.ddl_hash = document["ddl_hash"]
 
     @classmethod
     def from_json(cls, text):
@@ -176,14 +178,17 @@ class ListingDiscovery:
 
     def __init__(self, storage, warehouse, config):
         self.storage, self.warehouse, self.config = storage, warehouse, config
+        self.deleted = {}  # table -> keys merged before and gone from the bucket now
 
     def new_objects(self, tables):
         found = {}
-        for table in tables:
+        for table in sorted(tables):
             listed = parquet_only(self.storage.list(self.config.tables[table]))
-            if not listed:
-                continue
             known = {(r[0], r[1]) for r in self.warehouse.query(self.config.queries["known_files"], table_name=table)}
+            present = {o.key for o in listed}
+            gone = sorted({key for key, _ in known} - present)
+            if gone:
+                self.deleted[table] = gone
             fresh = [o for o in listed if o.identity() not in known]
             if fresh:
                 found[table] = fresh
@@ -191,6 +196,14 @@ class ListingDiscovery:
 
     def done(self, objects):
         """Nothing to acknowledge: the load log and the quarantine are the record."""
+
+
+def message_kind(message):
+    """The EventBridge detail-type of an SQS message body ("Object Created", "Object Deleted")."""
+    try:
+        return json.loads(message["Body"]).get("detail-type")
+    except (ValueError, AttributeError):
+        return None
 
 
 class QueueDiscovery:
@@ -206,6 +219,7 @@ class QueueDiscovery:
         self.sqs, self.queue_url, self.config, self.max_messages = sqs, queue_url, config, max_messages
         self.visibility_timeout = int(visibility_timeout)  # longer than a run: a message is not seen twice in one
         self.unrelated = []
+        self.deleted = {}  # table -> keys DMS deleted (an "Object Deleted" event by DeleteObject)
 
     def receive(self):
         messages = []
@@ -228,7 +242,11 @@ class QueueDiscovery:
                 self.unrelated.append(message["ReceiptHandle"])
                 continue
             table = self.config.table_of(landed.key)
-            if table is None or not landed.key.endswith(".parquet"):
+            if message_kind(message) == "Object Deleted":
+                if table is not None and detail.get("reason") == "DeleteObject":  # not a lifecycle expiry
+                    self.deleted.setdefault(table, []).append(landed.key)
+                self.unrelated.append(landed.receipt)
+            elif table is None or not landed.key.endswith(".parquet"):
                 self.unrelated.append(landed.receipt)  # manifests, other folders: nothing to load
             elif table in tables:
                 found.setdefault(table, []).append(landed)
@@ -402,35 +420,67 @@ def parse_args(argv):
     return args
 
 
+def apply_ddl(warehouse, config):
+    """Create what the spec needs, only when the spec's DDL changed since it was last applied: a run
+    whose DDL is current costs one query (the DDL records its hash in the warehouse)."""
+    try:
+        applied = warehouse.query(config.queries["ddl_applied"])
+    except JobError:  # no bookkeeping table yet: a new warehouse
+        applied = []
+    if applied and applied[0][0] == config.ddl_hash:
+        return False
+    create = split_statements(config.create_sql)
+    for start in range(0, len(create), MAX_BATCH):
+        warehouse.batch(create[start:start + MAX_BATCH], "dwctl-create-tables")
+    warehouse.batch([substitute(s, {"ddl_hash": config.ddl_hash}) for s in config.queries["record_ddl"]],
+                    "dwctl-record-ddl")
+    return True
+
+
 def run(args, storage, warehouse, config, discovery, log=print):
-    """One scheduled run; returns {table: files merged}. Raises JobError after the last table when any
-    file was quarantined, so the run fails and its alarm fires, with every other table loaded."""
+    """One scheduled run; returns {table: files merged}. Tables load concurrently (--concurrency,
+    default 8; each table's batch is its own transaction). Raises JobError after the last table
+    when any file was quarantined or a merged file was deleted from the bucket, so the run fails
+    and its alarm fires, with every other table loaded."""
     chosen = [t for t in args.get("tables", "").split(",") if t] or list(config.tables)
     unknown = sorted(set(chosen) - set(config.tables))
     if unknown:
         raise JobError("unknown tables: " + ", ".join(unknown))
     run_id = re.sub(r"[^A-Za-z0-9_-]", "_", args.get("JOB_RUN_ID") or time.strftime("%Y%m%dT%H%M%S"))
-    create = split_statements(config.create_sql)
-    for start in range(0, len(create), MAX_BATCH):
-        warehouse.batch(create[start:start + MAX_BATCH], "dwctl-create-tables")
+    apply_ddl(warehouse, config)
     offered = discovery.new_objects(set(chosen))
     if args.get("retry_quarantined") == "true":
         for table, files in quarantined_files(warehouse, config, set(chosen)).items():
             offered[table] = parquet_only(offered.get(table, []) + files)
-    merged, quarantined = {}, []
-    for table in chosen:
-        files = offered.get(table, [])
-        if not files:
-            merged[table] = 0
-            continue
+
+    def load(table):
         loader = TableLoad(storage, warehouse, config, args, table, run_id, log)
-        discovery.done(loader.run(files))
-        merged[table] = len(files) - len(loader.quarantined)
-        quarantined += ["%s: %s: %s" % (table, o.key, reason[:REASON_SHOWN]) for o, reason in loader.quarantined]
+        discovery.done(loader.run(offered[table]))
+        return table, loader
+
+    merged = {table: 0 for table in chosen}
+    problems = []
+    busy = [t for t in chosen if offered.get(t)]
+    workers = max(1, min(int(args.get("concurrency", 8)), len(busy) or 1))
+    if workers == 1:
+        results = [load(t) for t in busy]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(load, busy))
+    for table, loader in results:
+        merged[table] = len(offered[table]) - len(loader.quarantined)
+        problems += ["%s: %s quarantined: %s" % (table, o.key, reason[:REASON_SHOWN]) for o, reason in loader.quarantined]
         log("%s: %d new file(s) merged" % (table, merged[table]))
-    if quarantined:
-        raise JobError("%d file(s) quarantined (the other files and tables were loaded):\n  %s"
-                       % (len(quarantined), "\n  ".join(quarantined)))
+    for table, keys in sorted(getattr(discovery, "deleted", {}).items()):
+        if table in merged:
+            problems.append("%s: %d merged file(s) were deleted from the bucket (first: %s). DMS deletes a table's "
+                            "files when the source table is truncated (HandleSourceTableTruncated): the warehouse "
+                            "still holds the rows; reload the table in DMS, which replaces them" % (table, len(keys), keys[0]))
+    if problems:
+        raise JobError("%d problem(s); the other files and tables were loaded:\n  %s"
+                       % (len(problems), "\n  ".join(problems)))
     return merged
 
 

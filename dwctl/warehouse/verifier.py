@@ -330,7 +330,7 @@ class Verifier:
         storage = VerifyStorage(landing, workdir)
         warehouse = DuckDBWarehouse(self.con, Transpiler(self.con, landing, self.transpiled, self.declared()))
         args = {"landing_bucket": VERIFY_BUCKET, "manifest_prefix": "_dwctl_manifests", "copy_role_arn": VERIFY_ROLE,
-                "JOB_RUN_ID": f"verify{self.runs:05d}", "retry_quarantined": "true" if retry_quarantined else "false"}
+                "JOB_RUN_ID": f"verify{self.runs:05d}", "concurrency": "1", "retry_quarantined": "true" if retry_quarantined else "false"}
         discovery = job.ListingDiscovery(storage, warehouse, self.config)
         try:
             return job.run(args, storage, warehouse, self.config, discovery, log=self.log.append)

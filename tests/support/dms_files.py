@@ -87,9 +87,8 @@ class Landing:
         return [dict(zip(columns, row)) for row in rows]
 
 
-def spec_with_tables(tables_yaml: str, engine: str = "postgres", name: str = "test.yaml"):
-    """The example spec with its tables (and grants) replaced by `tables_yaml` (a `tables:` list body)."""
-    from dwctl.spec.read import parse_spec
+def spec_text_with_tables(tables_yaml: str, engine: str = "postgres") -> str:
+    """The example spec's YAML with its tables (and grants) replaced by `tables_yaml` (a `tables:` list body)."""
     from tests.conftest import EXAMPLE
 
     text = EXAMPLE.read_text(encoding="utf-8")
@@ -97,4 +96,11 @@ def spec_with_tables(tables_yaml: str, engine: str = "postgres", name: str = "te
         "\ngovernance:\n  admins:\n    - arn:aws:iam::123456789012:role/DataPlatformAdmin\n")
     if engine != "postgres":
         text = text.replace("engine: postgres", f"engine: {engine}").replace("port: 5432", "port: 3306")
-    return parse_spec(text, name)
+    return text
+
+
+def spec_with_tables(tables_yaml: str, engine: str = "postgres", name: str = "test.yaml"):
+    """The example spec with its tables (and grants) replaced by `tables_yaml`, parsed."""
+    from dwctl.spec.read import parse_spec
+
+    return parse_spec(spec_text_with_tables(tables_yaml, engine), name)

@@ -305,7 +305,7 @@ def test_a_failed_merge_leaves_the_history_as_it_was(keeping):
     keeping.cdc("ledger", 1, [change("I", stamp(1), 1, **ledger_row("new"))])
     keeping.run()
     keeping.cdc("ledger", 2, [change("U", stamp(2), 2, **ledger_row("bad") | {"doc": "{not json"})])
-    with pytest.raises(ToolError, match="quarantined[\\s\\S]*ledger: raw/app/ledger/20240101-120002000.parquet"):
+    with pytest.raises(ToolError, match="ledger: raw/app/ledger/20240101-120002000.parquet quarantined"):
         keeping.run()
     assert chain(keeping) == [("new", at(1), None, True, "I")]
 

@@ -186,13 +186,32 @@ class Aws:
         return sid
 
     def query(self, sql: str, params: dict, rows: list):
-        self.statement("execute_statement", {"Sql": sql, "Parameters": [
-            {"name": k, "value": v} for k, v in sorted(params.items())]}, rows=rows)
+        named = {"Parameters": [{"name": k, "value": v} for k, v in sorted(params.items())]} if params else {}
+        self.statement("execute_statement", {"Sql": sql, **named}, rows=rows)
 
 
 def expect_create(aws: Aws, job, config) -> None:
+    """The DDL is current: one query, no DDL."""
+    aws.query(config.queries["ddl_applied"], {}, [[{"stringValue": config.ddl_hash}]])
+
+
+def test_ddl_runs_only_when_the_spec_changed(job, config):
+    aws = Aws()
+    aws.query(config.queries["ddl_applied"], {}, [[{"stringValue": "an older hash"}]])
     aws.statement("batch_execute_statement", {"Sqls": job.split_statements(config.create_sql),
                                               "StatementName": "dwctl-create-tables"})
+    record = [job.substitute(s, {"ddl_hash": config.ddl_hash}) for s in config.queries["record_ddl"]]
+    aws.statement("batch_execute_statement", {"Sqls": record, "StatementName": "dwctl-record-ddl"})
+    warehouse = job.Warehouse(aws.rsd, "shop-prod", "shop", SECRET, sleep=lambda s: None)
+    with aws.rsd_stub:
+        assert job.apply_ddl(warehouse, config) is True
+        aws.rsd_stub.assert_no_pending_responses()
+    assert f"'{config.ddl_hash}'" in record[1]
+    aws = Aws()
+    expect_create(aws, job, config)
+    with aws.rsd_stub:
+        assert job.apply_ddl(job.Warehouse(aws.rsd, "shop-prod", "shop", SECRET, sleep=lambda s: None), config) is False
+        aws.rsd_stub.assert_no_pending_responses()
 
 
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/shop-prod-landed"
@@ -320,7 +339,7 @@ def test_a_file_that_cannot_load_is_quarantined_and_the_rest_goes_on(job, config
     with pytest.raises(job.JobError) as err:
         run_job(job, rendered[JOB_CONFIG], aws, queue)
     message = str(err.value)
-    assert "1 file(s) quarantined" in message and bad.key in message and error in message
+    assert "1 problem(s)" in message and f"{bad.key} quarantined" in message and error in message
 
 
 def test_results_are_paged(job):

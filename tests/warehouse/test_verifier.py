@@ -181,7 +181,7 @@ def test_json_becomes_super_and_bad_json_fails_loudly(landing):
     docs = {r["product_id"]: r["attributes"] for r in landing.state("products")}
     assert json.loads(docs[1]) == {"size": "L", "tags": [1, 2]} and docs[2] is None
     landing.cdc("products", 1, [change("U", ts(1), 1, **product(1, "{not json"))])
-    with pytest.raises(ToolError, match=r"1 file\(s\) quarantined[\s\S]*products: raw/public/products/20240101-120001000.parquet"):
+    with pytest.raises(ToolError, match=r"1 problem\(s\)[\s\S]*products: raw/public/products/20240101-120001000.parquet quarantined"):
         landing.run()
     assert json.loads({r["product_id"]: r["attributes"] for r in landing.state("products")}[1])["size"] == "L"
 
@@ -315,5 +315,85 @@ def test_cli_failure_names_the_file_and_exits_1(tmp_path, example_spec):
     Landing(tmp_path, example_spec, None).full_load("products", [change("I", FULL_LOAD_TS, None, **product(1, "{x"))])
     result = invoke("--data", str(tmp_path))
     assert result.exit_code == 1
-    assert "quarantined" in result.output and "products: raw/public/products/LOAD00000001.parquet" in result.output
+    assert "products: raw/public/products/LOAD00000001.parquet quarantined" in result.output
     assert "JSON" in result.output and "Traceback" not in result.output
+
+
+# --- as strict as Redshift COPY (DuckDB alone would load all of these) ---------------------------------
+def rewrite_column(path: Path, name: str, array: pa.Array) -> None:
+    table = pq.read_table(path)
+    index = table.column_names.index(name)
+    pq.write_table(table.set_column(index, pa.field(name, array.type), array), path)
+
+
+def test_a_double_into_a_decimal_column_is_refused_and_quarantined(landing):
+    path = landing.full_load("orders", [change("I", FULL_LOAD_TS, None, **order(1))])
+    rewrite_column(path, "total_amount", pa.array([10.0], pa.float64()))
+    with pytest.raises(ToolError, match=r"total_amount' is Parquet double, which Redshift COPY does not load into DECIMAL"):
+        landing.run()
+    assert landing.state("orders") == [] and landing.verifier.quarantined()[0][:2] == ("orders", "raw/public/orders/LOAD00000001.parquet")
+
+
+def test_text_longer_in_bytes_than_its_varchar_is_refused(landing):
+    """65,535 is Redshift's VARCHAR maximum, counted in bytes: 70,000 bytes do not fit."""
+    long_json = '"' + "é" * 34_999 + '"'  # 70,000 bytes of UTF-8, 35,000 characters
+    landing.full_load("products", [change("I", FULL_LOAD_TS, None, **product(1, long_json))])
+    with pytest.raises(ToolError, match=r"'attributes' holds a value of 70000 bytes, longer than its VARCHAR\(65535\)"):
+        landing.run()
+
+
+def test_booleans_landed_as_text_are_refused(landing):
+    """Postgres BOOLEAN lands as a string unless mapped (AWS DMS User Guide, CHAP_Source.PostgreSQL)."""
+    path = landing.full_load("customers", [change("I", FULL_LOAD_TS, None, **customer(1))])
+    rewrite_column(path, "marketing_opt_in", pa.array(["false"], pa.string()))
+    with pytest.raises(ToolError, match=r"'marketing_opt_in' is Parquet string, which Redshift COPY does not load into BOOLEAN"):
+        landing.run()
+
+
+def test_a_file_with_a_column_more_is_refused(landing):
+    path = landing.full_load("orders", [change("I", FULL_LOAD_TS, None, **order(1))])
+    table = pq.read_table(path)
+    pq.write_table(table.append_column("added_later", pa.array(["x"])), path)
+    with pytest.raises(ToolError, match="by position"):
+        landing.run()
+
+
+def test_copy_and_merge_are_one_transaction(landing):
+    """A file whose merge fails leaves staging empty and the analytics table as it was."""
+    landing.full_load("products", [change("I", FULL_LOAD_TS, None, **product(1, '{"a": 1}'))])
+    landing.run()
+    landing.cdc("products", 1, [change("U", ts(1), 1, **product(1, "{broken"))])
+    with pytest.raises(ToolError, match="quarantined"):
+        landing.run()
+    con = landing.verifier.con
+    assert con.execute('SELECT COUNT(*) FROM staging."products"').fetchone()[0] == 0
+    assert con.execute('SELECT COUNT(*) FROM staging."products__dwctl_work"').fetchone()[0] == 0
+    assert json.loads(landing.state("products")[0]["attributes"]) == {"a": 1}
+
+
+def test_one_bad_file_does_not_stop_the_other_tables_nor_the_later_files(landing):
+    landing.full_load("orders", [change("I", FULL_LOAD_TS, None, **order(1))])
+    landing.full_load("products", [change("I", FULL_LOAD_TS, None, **product(1, "{bad"))])
+    landing.cdc("products", 5, [change("I", ts(5), 1, **product(2, '{"ok": true}'))])
+    with pytest.raises(ToolError, match="products: raw/public/products/LOAD00000001.parquet quarantined"):
+        landing.run()
+    assert statuses(landing) == {1: "new"}
+    assert [r["product_id"] for r in landing.state("products")] == [2], "the later good file still loads"
+    assert landing.run() == {t.name: 0 for t in landing.spec.tables}, "a quarantined file is not retried by itself"
+    fixed = landing.full_load("products", [change("I", FULL_LOAD_TS, None, **product(1, '{"fixed": 1}'))])
+    assert fixed.exists()
+    landing.run()  # a rewritten file is a new version: loaded
+    assert sorted(r["product_id"] for r in landing.state("products")) == [1, 2]
+
+
+def test_a_table_truncated_at_the_source_is_detected_and_a_reload_fixes_it(landing):
+    """MySQL TRUNCATE with HandleSourceTableTruncated: DMS deletes the table's files (CHAP_Target.S3)."""
+    first = landing.full_load("orders", [change("I", FULL_LOAD_TS, None, **order(1)), change("I", FULL_LOAD_TS, None, **order(2))])
+    landing.run()
+    first.unlink()
+    with pytest.raises(ToolError, match=r"orders: 1 merged file\(s\) were deleted from the bucket[\s\S]*reload the table"):
+        landing.run()
+    reload_ts = "2024-01-02 00:00:00.000000"
+    landing.full_load("orders", [change("I", reload_ts, None, **order(3))])  # the reload after the truncate
+    landing.run()
+    assert statuses(landing) == {3: "new"}
