@@ -39,6 +39,12 @@ def queries(spec: Spec) -> dict[str, str]:
         "quarantined": f'SELECT "table_name", "s3_key", "etag", "size" FROM {quarantine} '
                        f'ORDER BY "table_name", "s3_key", "etag"',
         "release_quarantine": f'DELETE FROM {quarantine} WHERE "table_name" = :table_name',
+        "quarantine_list": f'SELECT "table_name", "s3_key", "etag", "quarantined_at", "reason" FROM {quarantine} '
+                           f'ORDER BY "table_name", "s3_key", "etag"',
+        "skip_quarantined": [
+            f'INSERT INTO {log} ("table_name", "s3_key", "etag", "loaded_at") SELECT "table_name", "s3_key", "etag", '
+            f"GETDATE() FROM {quarantine} WHERE \"s3_key\" = '${{s3_key}}'",
+            f"DELETE FROM {quarantine} WHERE \"s3_key\" = '${{s3_key}}'"],
         "ddl_applied": f'SELECT "ddl_hash" FROM {ddl}',
         "record_ddl": [f"DELETE FROM {ddl}", f"INSERT INTO {ddl} (\"ddl_hash\", \"applied_at\") VALUES ('${{ddl_hash}}', GETDATE())"],
     }

@@ -27,8 +27,9 @@ def sql_group() -> None:
               help="Export format.")
 @click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True,
               help="Rows printed per table.")
+@click.option("--retry-quarantined", is_flag=True, help="Offer the quarantined files again (see `dwctl sql quarantine`).")
 def verify(spec_path: Path, data_dir: Path, database: Path | None, export_dir: Path | None,
-           fmt: str, limit: int) -> None:
+           fmt: str, limit: int, retry_quarantined: bool) -> None:
     """Run the rendered load and merge SQL on local DMS files in DuckDB and show the analytics tables.
 
     The SQL is rendered from the spec in memory, transpiled from Redshift to DuckDB, and run as
@@ -50,7 +51,7 @@ def verify(spec_path: Path, data_dir: Path, database: Path | None, export_dir: P
     try:
         with tempfile.TemporaryDirectory(prefix="dwctl-verify-") as work:
             verifier = Verifier(spec, con, Path(work), display_name(spec_path))
-            merged = verifier.run(data_dir)
+            merged = verifier.run(data_dir, retry_quarantined=retry_quarantined)
         click.echo("merged: " + ", ".join(f"{t} {n} file(s)" for t, n in merged.items()))
         if export_dir is not None:
             for path in verifier.export(export_dir, fmt):
@@ -64,6 +65,92 @@ def verify(spec_path: Path, data_dir: Path, database: Path | None, export_dir: P
                 click.echo(f"... {len(rows) - limit} more (use --export for all)")
     finally:
         con.close()
+
+
+@sql_group.command()
+@spec_option
+@click.option("--database", "database", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The DuckDB database of `dwctl sql verify --database`.")
+@click.option("--workgroup", help="Or the Redshift Serverless workgroup (through the Redshift Data API).")
+@click.option("--secret-arn", help="With --workgroup: the secret the load job uses (stack output).")
+@click.option("--skip", "skip", multiple=True, metavar="S3_KEY",
+              help="Never load this quarantined file: it is recorded as merged. Repeatable.")
+def quarantine(spec_path: Path, database: Path | None, workgroup: str | None, secret_arn: str | None,
+               skip: tuple[str, ...]) -> None:
+    """List the landed files the load job quarantined, with Redshift's reason; skip some.
+
+    To load them again after a fix: `dwctl sql verify --retry-quarantined` locally, or in AWS start
+    the load job once with the argument --retry_quarantined true.
+    """
+    from dwctl.errors import UsageError
+    from dwctl.render.engine import render
+    from dwctl.render.job_config import PATH
+    from dwctl.spec.read import display_name, load_spec
+    from dwctl.warehouse import load_job
+
+    if (database is None) == (workgroup is None):
+        raise UsageError("give exactly one of --database (a verify database) or --workgroup (Redshift)")
+    spec = load_spec(spec_path)
+    config = load_job.Config.from_json(render(spec, display_name(spec_path))[PATH])
+    try:
+        _quarantine(config, _warehouse(database, workgroup, secret_arn, spec), skip)
+    except load_job.JobError as exc:
+        from dwctl.errors import ToolError
+
+        raise ToolError(str(exc)) from None
+
+
+def _quarantine(config, target, skip) -> None:
+    from dwctl.warehouse import load_job
+
+    with target as warehouse:
+        for key in skip:
+            warehouse.batch([load_job.substitute(s, {"s3_key": key}) for s in config.queries["skip_quarantined"]],
+                            "dwctl-skip-quarantined")
+            click.echo(f"skipped {key}")
+        try:
+            rows = warehouse.query(config.queries["quarantine_list"])
+        except load_job.JobError:
+            rows = []  # no warehouse tables yet: nothing was ever quarantined
+        click.echo(f"{len(rows)} quarantined file(s)")
+        for table, key, etag, when, reason in rows:
+            click.echo(f"{table}  {key}  (ETag {etag}, {when})\n    {reason}")
+
+
+class _warehouse:
+    """The job's warehouse interface on a verify database or on Redshift (the Data API)."""
+
+    def __init__(self, database, workgroup, secret_arn, spec):
+        self.database, self.workgroup, self.secret_arn, self.spec = database, workgroup, secret_arn, spec
+        self.con = None
+
+    def __enter__(self):
+        from dwctl.errors import UsageError
+        from dwctl.warehouse import load_job
+
+        if self.database is not None:
+            import duckdb
+
+            from dwctl.warehouse.verifier import (
+                DuckDBWarehouse,
+                LocalLanding,
+                Transpiler,
+            )
+
+            self.con = duckdb.connect(str(self.database))
+            return DuckDBWarehouse(self.con, Transpiler(self.con, LocalLanding(self.database.parent, "")))
+        if not self.secret_arn:
+            raise UsageError("--workgroup needs --secret-arn (the stack's output redshift_admin_secret_arn)")
+        try:
+            import boto3
+        except ImportError:
+            raise UsageError("--workgroup needs boto3: pip install boto3") from None
+        client = boto3.client("redshift-data", region_name=self.spec.region)
+        return load_job.Warehouse(client, self.workgroup, self.spec.warehouse.database, self.secret_arn)
+
+    def __exit__(self, *exc):
+        if self.con is not None:
+            self.con.close()
 
 
 def format_rows(columns: list[str], rows: list[tuple]) -> str:

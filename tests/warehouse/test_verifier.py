@@ -397,3 +397,22 @@ def test_a_table_truncated_at_the_source_is_detected_and_a_reload_fixes_it(landi
     landing.full_load("orders", [change("I", reload_ts, None, **order(3))])  # the reload after the truncate
     landing.run()
     assert statuses(landing) == {3: "new"}
+
+
+def test_cli_lists_skips_and_retries_quarantined_files(tmp_path, example_spec):
+    data, db = tmp_path / "data", tmp_path / "wh.duckdb"
+    bad = Landing(data, example_spec, None).full_load("products", [change("I", FULL_LOAD_TS, None, **product(1, "{x"))])
+    Landing(data, example_spec, None).cdc("products", 2, [change("I", ts(2), 1, **product(2, "{y"))])
+    assert invoke("--data", str(data), "--database", str(db)).exit_code == 1
+    quarantine = ["sql", "quarantine", "-c", str(EXAMPLE), "--database", str(db)]
+    listed = CliRunner().invoke(cli, quarantine)
+    assert listed.exit_code == 0 and "2 quarantined file(s)" in listed.output
+    assert "raw/public/products/LOAD00000001.parquet" in listed.output and "JSON" in listed.output
+    skipped = CliRunner().invoke(cli, [*quarantine, "--skip", "raw/public/products/20240101-120002000.parquet"])
+    assert skipped.exit_code == 0 and "1 quarantined file(s)" in skipped.output
+    pq.write_table(pq.read_table(bad), bad)  # the same bad file: retried, quarantined again
+    retried = invoke("--data", str(data), "--database", str(db), "--retry-quarantined")
+    assert retried.exit_code == 1 and "LOAD00000001.parquet quarantined" in retried.output
+    assert "20240101-120002000" not in retried.output, "a skipped file is not offered again"
+    neither = CliRunner().invoke(cli, ["sql", "quarantine", "-c", str(EXAMPLE)])
+    assert neither.exit_code == 2 and "exactly one of --database" in neither.output
