@@ -233,7 +233,7 @@ def one_file_per_change(life_) -> Delivery:
 
 def test_a_cdc_file_delivered_twice_in_a_later_run_changes_nothing(tmp_path):
     d = one_file_per_change(life({1: "a", 2: "b"}, [(1, "U", "a2"), (2, "D", None), (1, "U", "a3")]))
-    (name, rows), twin = d.before[0], (cdc_name(1, twin=True), d.before[0][1])
+    twin = (cdc_name(1, twin=True), d.before[0][1])
     state, history = deliver(tmp_path, [d.initial_load + d.before, [twin]])
     assert notes(state) == {1: "a3"}, "the deleted key stays deleted, the newer value stays"
     assert [h[1] for h in history if h[0] == 1] == ["a", "a2", "a3"], "one history version per change"
