@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from dwctl.awsnames import too_long
 from dwctl.types import parse_source_type
 
 # --- identifier and value patterns -------------------------------------------------------
@@ -74,7 +75,11 @@ class Network(Model):
     vpc_id: Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")]
     subnet_ids: Annotated[
         list[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]],
-        Field(min_length=2, description="Private subnets in at least two AZs (DMS and Redshift need two)."),
+        # Redshift Serverless: "at least three subnets, and they must span across three Availability Zones"
+        # (https://docs.aws.amazon.com/redshift/latest/mgmt/serverless-usage-considerations.html); the
+        # stack checks the zones at plan time (redshift.tf), the spec can only count the subnets.
+        Field(min_length=3, description="Private subnets in at least three AZs (Redshift Serverless needs three; "
+              "DMS uses them too)."),
     ]
     source_security_group_id: Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")] | None = Field(
         None, description="Security group of the source database; DMS egress is opened to it."
@@ -121,6 +126,9 @@ class Source(Model):
         return self.port or (5432 if self.family == "postgres" else 3306)
 
 
+MIN_DAYS_IN_IA = 30
+
+
 class Lifecycle(Model):
     transition_to_ia_days: Annotated[int, Field(ge=30)] = 30
     transition_to_glacier_days: Annotated[int, Field(ge=60)] = 90
@@ -129,8 +137,12 @@ class Lifecycle(Model):
 
     @model_validator(mode="after")
     def _ordered(self) -> "Lifecycle":
-        if self.transition_to_glacier_days <= self.transition_to_ia_days:
-            raise ValueError("transition_to_glacier_days must be later than transition_to_ia_days")
+        # S3 keeps an object in Standard-IA at least 30 days before a lifecycle rule may move it on
+        # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-transition-general-considerations.html).
+        if self.transition_to_glacier_days < self.transition_to_ia_days + MIN_DAYS_IN_IA:
+            raise _at(("transition_to_glacier_days",), f"transition_to_glacier_days ({self.transition_to_glacier_days}) "
+                      f"must be at least {MIN_DAYS_IN_IA} days after transition_to_ia_days ({self.transition_to_ia_days}): "
+                      "S3 keeps objects in Standard-IA for 30 days before moving them to Glacier Instant Retrieval")
         if self.expire_days is not None and self.expire_days <= self.transition_to_glacier_days:
             raise ValueError("expire_days must be later than transition_to_glacier_days")
         return self
@@ -149,15 +161,29 @@ class Landing(Model):
     lifecycle: Lifecycle = Lifecycle()
 
 
+MIN_DMS_ENGINE = (3, 4, 7)
+
+
 class Dms(Model):
     instance_class: Annotated[str, StringConstraints(pattern=r"^dms\.[a-z0-9]+\.[a-z0-9]+$")] = "dms.t3.medium"
     allocated_storage: Annotated[int, Field(ge=5, le=6144)] = 50
     multi_az: bool = True
-    engine_version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")] = "3.5.4"
+    engine_version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")] = Field(
+        "3.5.4", description="Engine of a new replication instance (at least 3.4.7: Parquet with "
+        "IncludeOpForFullLoad). DMS upgrades deprecated versions itself, so the stack ignores later changes.")
     create_account_roles: bool = Field(
         False, description="Create dms-vpc-role and dms-cloudwatch-logs-role (once per account)."
     )
     log_retention_days: LogRetention = Field(365, description="CloudWatch retention of the DMS task logs.")
+
+    @model_validator(mode="after")
+    def _engine_lands_op_in_full_load(self) -> "Dms":
+        # /work/shared/reference/dms-s3-target.md (CHAP_Target.S3): IncludeOpForFullLoad with Parquet needs 3.4.7+.
+        if tuple(int(n) for n in self.engine_version.split(".")) < MIN_DMS_ENGINE:
+            raise _at(("engine_version",), f"DMS engine {self.engine_version} is older than "
+                      f"{'.'.join(map(str, MIN_DMS_ENGINE))}: Parquet files carry the Op column of full-load rows "
+                      "(IncludeOpForFullLoad) only from 3.4.7 on")
+        return self
 
 
 class Catalog(Model):
@@ -290,7 +316,12 @@ class Grant(Model):
 
 
 class Governance(Model):
-    admins: Annotated[list[Principal], Field(min_length=1)]
+    admins: Annotated[list[Principal], Field(min_length=1)] = Field(
+        description="Lake Formation administrators: set by the stack with manage_data_lake_settings, "
+        "otherwise checked after apply.")
+    manage_data_lake_settings: bool = Field(
+        False, description="Let this stack own the account-wide Lake Formation settings (admins, no "
+        "IAMAllowedPrincipals defaults). One stack per account and region at most: it replaces the admin list.")
     grants: list[Grant] = Field(default_factory=list)
 
 
@@ -306,6 +337,10 @@ DEFAULT_SKIPS: tuple[Skip, ...] = (
         "copy of the source (a DMS full load rebuilds it) and replicating it would copy personal data to a second "
         "region (data residency) at twice the storage and KMS cost; versioning, prevent_destroy and the source's "
         "own backups protect it.")),
+    Skip(id="CKV_AWS_145", reason=(
+        "The access-log bucket is encrypted with SSE-S3, not KMS: S3 server access logging supports only SSE-S3 "
+        "default encryption on its target bucket (S3 User Guide, enable-server-access-logging), so SSE-KMS there "
+        "would lose the logs; the landing bucket, which holds the data, stays SSE-KMS with the stack's key.")),
 )
 
 
@@ -463,6 +498,10 @@ class Spec(Model):
         if self.landing.bucket is None and len(f"{self.project}-{self.environment}-landing-") + 12 > 63:
             raise _at(("landing", "bucket"), "the derived bucket name <project>-<environment>-landing-<account id> "
                       "would exceed 63 characters: set landing.bucket or shorten project/environment")
+        for where, environment in [(("environment",), self.environment),
+                                   *((("environments", name), name) for name in self.environments)]:
+            if long := too_long(self.project, environment):
+                raise _at(where, "; ".join(long) + ": shorten project or environment")
         for i, skip in enumerate(self.scan.skip):
             if skip.id in [s.id for s in self.scan.skip[:i]]:
                 raise _at(("scan", "skip", i, "id"), f"duplicate scan skip {skip.id!r}")

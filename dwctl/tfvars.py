@@ -21,7 +21,7 @@ OPERATIONAL: dict[str, object] = {
     "dms_lob_max_size_kb": 64,
     "dms_cdc_max_batch_interval": 60,
     "dms_cdc_min_file_size_kb": 32000,
-    "start_replication_task": False,
+    "start_replication_task": True,
     "glue_log_retention_days": 365,
     "redshift_allowed_cidr_blocks": [],
     "redshift_allowed_security_group_ids": [],
@@ -80,6 +80,7 @@ def values(spec: Spec) -> dict:
         "redshift_admin_username": wh.admin_username,
         "redshift_log_exports": list(wh.log_exports),
         "lakeformation_admins": list(spec.governance.admins),
+        "manage_lakeformation_settings": spec.governance.manage_data_lake_settings,
         "lakeformation_grantees": grantees(spec),
     }
     return {**from_spec, **{k: _copy(v) for k, v in OPERATIONAL.items()}}

@@ -134,6 +134,13 @@ resource "aws_dms_replication_subnet_group" "this" {
   replication_subnet_group_description = "Private subnets of the ${local.name} replication instance"
   subnet_ids                           = var.subnet_ids
 
+  lifecycle {
+    precondition {
+      condition     = contains(local.dms_account_roles, "dms-vpc-role")
+      error_message = "This account has no IAM role dms-vpc-role, which DMS needs to create the replication subnet group: set dms.create_account_roles: true in the spec (once per account), or create the role as the DMS User Guide shows."
+    }
+  }
+
   depends_on = [aws_iam_role_policy_attachment.dms_vpc]
 }
 
@@ -191,6 +198,14 @@ resource "aws_dms_replication_instance" "this" {
   kms_key_arn                 = aws_kms_key.this.arn
   replication_subnet_group_id = aws_dms_replication_subnet_group.this.id
   vpc_security_group_ids      = [aws_security_group.dms.id]
+
+  # DMS upgrades an engine version it deprecates and refuses downgrades, so after such an upgrade
+  # a pinned version would make every plan try to go back and every apply fail
+  # (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_ReplicationInstance.Upgrade.html).
+  # var.dms_engine_version is the version a new instance starts with.
+  lifecycle {
+    ignore_changes = [engine_version]
+  }
 
   depends_on = [
     aws_iam_role_policy_attachment.dms_vpc,
@@ -331,6 +346,11 @@ resource "aws_dms_replication_task" "this" {
 
   lifecycle {
     prevent_destroy = true
+
+    precondition {
+      condition     = contains(local.dms_account_roles, "dms-cloudwatch-logs-role")
+      error_message = "This account has no IAM role dms-cloudwatch-logs-role, which DMS needs to write the task log: set dms.create_account_roles: true in the spec (once per account), or create the role as the DMS User Guide shows."
+    }
 
     precondition {
       condition     = length(distinct([for rule in local.dms_table_mapping_rules : rule["rule-id"]])) == length(local.dms_table_mapping_rules)

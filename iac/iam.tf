@@ -342,3 +342,16 @@ resource "aws_iam_role_policy_attachment" "dms_cloudwatch_logs" {
   role       = aws_iam_role.dms_cloudwatch_logs[0].name
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonDMSCloudWatchLogsRole"
 }
+
+# When the spec says the account already has them, look them up, so a plan on an account without
+# them stops with a message naming the fix instead of DMS failing half-way through apply. DMS
+# finds both by these exact names (https://docs.aws.amazon.com/dms/latest/userguide/security-iam.html#CHAP_Security.APIRole).
+data "aws_iam_roles" "dms_account" {
+  count = var.create_dms_account_roles ? 0 : 1
+
+  name_regex = "^dms-(vpc|cloudwatch-logs)-role$"
+}
+
+locals {
+  dms_account_roles = var.create_dms_account_roles ? ["dms-vpc-role", "dms-cloudwatch-logs-role"] : flatten([for found in data.aws_iam_roles.dms_account : tolist(found.names)])
+}

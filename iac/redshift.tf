@@ -75,6 +75,19 @@ resource "aws_redshiftserverless_namespace" "this" {
   }
 }
 
+# Redshift Serverless needs subnets in three availability zones (us-west-1: three subnets in two zones)
+# (https://docs.aws.amazon.com/redshift/latest/mgmt/serverless-usage-considerations.html).
+data "aws_subnet" "workgroup" {
+  for_each = toset(var.subnet_ids)
+
+  id = each.value
+}
+
+locals {
+  workgroup_zones      = distinct([for subnet in data.aws_subnet.workgroup : subnet.availability_zone_id])
+  workgroup_zones_need = local.region == "us-west-1" ? 2 : 3
+}
+
 resource "aws_redshiftserverless_workgroup" "this" {
   workgroup_name       = var.redshift_workgroup
   namespace_name       = aws_redshiftserverless_namespace.this.namespace_name
@@ -90,6 +103,13 @@ resource "aws_redshiftserverless_workgroup" "this" {
     content {
       parameter_key   = config_parameter.key
       parameter_value = config_parameter.value
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = length(local.workgroup_zones) >= local.workgroup_zones_need
+      error_message = "Redshift Serverless needs subnets in at least ${local.workgroup_zones_need} availability zones; subnet_ids span ${length(local.workgroup_zones)} (${join(", ", local.workgroup_zones)})."
     }
   }
 }

@@ -9,8 +9,8 @@ variable "project" {
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,30}[a-z0-9]$", var.project))
-    error_message = "project must be 2-32 characters: lower-case letters, digits and hyphens, starting with a letter."
+    condition     = length(var.project) >= 3 && length(var.project) <= 32 && can(regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", var.project))
+    error_message = "project must be 3-32 characters: lower-case letters, digits and single hyphens (DMS rejects \"--\"), starting with a letter and not ending with a hyphen."
   }
 }
 
@@ -79,12 +79,12 @@ variable "vpc_id" {
 }
 
 variable "subnet_ids" {
-  description = "Private subnets in distinct availability zones, shared by DMS and Redshift Serverless (see each service's subnet rules)."
+  description = "Private subnets in at least three availability zones, shared by DMS and Redshift Serverless (Redshift Serverless needs three zones)."
   type        = list(string)
 
   validation {
-    condition     = length(var.subnet_ids) >= 2 && alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
-    error_message = "subnet_ids needs at least two subnet ids (subnet-...)."
+    condition     = length(var.subnet_ids) >= 3 && alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "subnet_ids needs at least three subnet ids (subnet-...): Redshift Serverless needs subnets in three availability zones."
   }
 }
 
@@ -258,7 +258,7 @@ variable "lifecycle_transition_glacier_days" {
 
   validation {
     condition     = var.lifecycle_transition_glacier_days >= 60
-    error_message = "lifecycle_transition_glacier_days must be at least 60."
+    error_message = "lifecycle_transition_glacier_days must be at least 60 (and 30 after lifecycle_transition_ia_days, checked on the lifecycle rule)."
   }
 }
 
@@ -314,13 +314,13 @@ variable "dms_multi_az" {
 }
 
 variable "dms_engine_version" {
-  description = "DMS engine version."
+  description = "DMS engine version of a new replication instance (later changes are ignored: DMS upgrades deprecated versions itself)."
   type        = string
   default     = "3.5.4"
 
   validation {
-    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.dms_engine_version))
-    error_message = "dms_engine_version must look like 3.5.4."
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.dms_engine_version)) && try(tonumber(split(".", var.dms_engine_version)[0]) * 1000000 + tonumber(split(".", var.dms_engine_version)[1]) * 1000 + tonumber(split(".", var.dms_engine_version)[2]) >= 3004007, false)
+    error_message = "dms_engine_version must look like 3.5.4 and be at least 3.4.7 (Parquet with IncludeOpForFullLoad)."
   }
 }
 
@@ -375,9 +375,9 @@ variable "dms_cdc_min_file_size_kb" {
 }
 
 variable "start_replication_task" {
-  description = "Start the replication task on apply. Off by default: start it once the source has logical replication (Postgres) or binlog (MySQL) enabled."
+  description = "Keep the replication task running: start it on create and again after every change (the provider stops the task to change its table mappings and restarts it only when this is true). Needs the source ready for CDC (logical replication on Postgres, binlog on MySQL) before the first apply; false leaves a stopped task stopped."
   type        = bool
-  default     = false
+  default     = true
 }
 
 # --- Glue catalog ------------------------------------------------------------------------------
@@ -541,6 +541,12 @@ variable "lakeformation_admins" {
     condition     = length(var.lakeformation_admins) > 0 && alltrue([for p in var.lakeformation_admins : can(regex("^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:(role|user)(/[A-Za-z0-9+=,.@_-]+)+$", p))])
     error_message = "lakeformation_admins needs at least one IAM role or user ARN."
   }
+}
+
+variable "manage_lakeformation_settings" {
+  description = "Let this stack own the account-wide Lake Formation data lake settings (admins, no IAMAllowedPrincipals defaults); false reads and checks them. At most one stack per account and region may set it."
+  type        = bool
+  default     = false
 }
 
 variable "lakeformation_grantees" {
