@@ -22,6 +22,9 @@ class Derived(NamedTuple):
 # (https://docs.aws.amazon.com/dms/latest/APIReference/API_CreateReplicationInstance.html).
 # The others allow 255 or more; they are listed so the test can tell a new name was not forgotten.
 DERIVED: tuple[Derived, ...] = (
+    # S3 bucket names: 63 (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html),
+    # 12 of them the account id that follows.
+    Derived("-access-logs-", 63 - 12, "S3 access-log bucket (before the 12-digit account id)"),
     Derived("-dms-s3-target", 64, "IAM role"),
     Derived("-dms-source-secret", 64, "IAM role"),
     Derived("-redshift", 64, "IAM role"),

@@ -178,7 +178,7 @@ class Dms(Model):
 
     @model_validator(mode="after")
     def _engine_lands_op_in_full_load(self) -> "Dms":
-        # /work/shared/reference/dms-s3-target.md (CHAP_Target.S3): IncludeOpForFullLoad with Parquet needs 3.4.7+.
+        # IncludeOpForFullLoad with Parquet needs 3.4.7+ (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Target.S3.html).
         if tuple(int(n) for n in self.engine_version.split(".")) < MIN_DMS_ENGINE:
             raise _at(("engine_version",), f"DMS engine {self.engine_version} is older than "
                       f"{'.'.join(map(str, MIN_DMS_ENGINE))}: Parquet files carry the Op column of full-load rows "
@@ -495,13 +495,13 @@ class Spec(Model):
                         if col not in tables[name].column_names:
                             raise _at(("governance", "grants", i, "columns", key, k),
                                       f"table {name!r} has no column {col!r}")
-        if self.landing.bucket is None and len(f"{self.project}-{self.environment}-landing-") + 12 > 63:
-            raise _at(("landing", "bucket"), "the derived bucket name <project>-<environment>-landing-<account id> "
-                      "would exceed 63 characters: set landing.bucket or shorten project/environment")
         for where, environment in [(("environment",), self.environment),
                                    *((("environments", name), name) for name in self.environments)]:
             if long := too_long(self.project, environment):
                 raise _at(where, "; ".join(long) + ": shorten project or environment")
+        if self.landing.bucket is None and len(f"{self.project}-{self.environment}-landing-") + 12 > 63:
+            raise _at(("landing", "bucket"), "the derived bucket name <project>-<environment>-landing-<account id> "
+                      "would exceed 63 characters: set landing.bucket or shorten project/environment")
         for i, skip in enumerate(self.scan.skip):
             if skip.id in [s.id for s in self.scan.skip[:i]]:
                 raise _at(("scan", "skip", i, "id"), f"duplicate scan skip {skip.id!r}")

@@ -1,6 +1,6 @@
 """`dwctl validate`: every check passing on a fresh render, and each failing (or skipping) for its reason.
 
-Real tools throughout: the shared hashicorp/aws schema, the real terraform 1.0.3 for fmt and
+Real tools throughout: the shared hashicorp/aws schema, the real terraform on PATH for fmt and
 validate (validate on provider-less stacks, since the AWS provider cannot be installed here).
 """
 
@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from dwctl.cli import cli
 from tests.conftest import EXAMPLE
+from tests.tf_fixtures import terraform_version
 
 BOGUS = 'resource "aws_s3_bucket" "by_hand" {\n  bogus_argument = true\n}\n'
 
@@ -161,7 +162,7 @@ def test_terraform_validate_runs_after_dwctl_init_and_names_file_and_line(tmp_pa
     spec = root / "spec.yaml"
     ok = checks_of(validate(*args(root, "--format", "json", spec=spec)))
     assert ok["terraform validate"]["status"] == "pass", ok["terraform validate"]
-    assert "terraform 1.0.3" in ok["terraform validate"]["detail"]
+    assert f"terraform {terraform_version()}" in ok["terraform validate"]["detail"]
     # the installed schema (here terraform's builtin provider, for terraform_remote_state) is used
     assert ok["provider schema"]["status"] == "pass", ok["provider schema"]
     assert "`terraform providers schema -json`" in ok["provider schema"]["detail"]
