@@ -291,15 +291,17 @@ def test_GATE_rendered_example_has_zero_failed_checks_and_only_the_spec_skips(tm
 
 
 def every_feature(example_text: str) -> str:
-    """The example with every optional feature on: account-wide DMS roles, CIDR source access, a named
-    bucket with a CDC path and expiry, an include-list column grant, remote state and a second environment."""
+    """The example with every optional feature on: account-wide DMS roles and Lake Formation settings, CIDR
+    source access, a named bucket with a CDC path and expiry, an include-list column grant, remote state and a
+    second environment."""
     text = (example_text
             .replace("create_account_roles: false", "create_account_roles: true")
             .replace("  source_security_group_id: sg-0a1b2c3d4e5f60099", "  source_cidr_blocks: [10.1.0.0/16]")
             .replace("landing:\n  prefix: raw\n", "landing:\n  prefix: raw\n  bucket: shop-landing-zone\n"
                      "  cdc_path: cdc/changes\n")
             .replace("    transition_to_glacier_days: 180\n", "    transition_to_glacier_days: 180\n    expire_days: 400\n")
-            .replace("        exclude: [email, full_name, phone]", "        include: [customer_id, country_code]"))
+            .replace("        exclude: [email, full_name, phone]", "        include: [customer_id, country_code]")
+            .replace("governance:\n", "governance:\n  manage_data_lake_settings: true\n", 1))
     return text + """
 backend:
   bucket: shop-tfstate-123456789012
