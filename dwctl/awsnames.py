@@ -25,6 +25,7 @@ DERIVED: tuple[Derived, ...] = (
     # S3 bucket names: 63 (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html),
     # 12 of them the account id that follows.
     Derived("-access-logs-", 63 - 12, "S3 access-log bucket (before the 12-digit account id)"),
+    Derived("-landing-", 63 - 12, "S3 landing bucket, unless landing.bucket is set (before the account id)"),
     Derived("-dms-s3-target", 64, "IAM role"),
     Derived("-dms-source-secret", 64, "IAM role"),
     Derived("-redshift", 64, "IAM role"),

@@ -87,6 +87,16 @@ class Network(Model):
     source_cidr_blocks: list[Annotated[str, StringConstraints(pattern=CIDR)]] = Field(
         default_factory=list, description="CIDRs DMS may reach the source on (when no security group is given)."
     )
+    open_source_ingress: bool = Field(
+        True, description="Add the ingress rule on source_security_group_id that lets DMS reach the source port "
+        "(false when another stack owns that group's rules).")
+    egress: Literal["nat", "endpoints"] = Field(
+        "nat", description="How DMS and Redshift in the private subnets reach S3, Secrets Manager, KMS and "
+        "CloudWatch Logs: `nat` (checked: every subnet routes 0.0.0.0/0 through a NAT or transit gateway) or "
+        "`endpoints` (VPC endpoints; the S3 gateway endpoint can be made here, the interface endpoints are yours).")
+    s3_endpoint_route_table_ids: list[Annotated[str, StringConstraints(pattern=r"^rtb-[0-9a-f]{8,17}$")]] = Field(
+        default_factory=list, description="Route tables to attach an S3 gateway endpoint to (DMS writes and "
+        "Redshift COPY reach S3 without NAT); empty: no endpoint is made.")
 
     @model_validator(mode="after")
     def _one_path_to_source(self) -> "Network":
@@ -201,6 +211,8 @@ class Warehouse(Model):
     namespace: Name
     workgroup: Name
     base_capacity: Annotated[int, Field(ge=8, le=1024, multiple_of=8)] = 8
+    max_capacity: Annotated[int, Field(ge=8, le=1024, multiple_of=8)] = Field(
+        64, description="Most RPUs the workgroup scales to (a cost ceiling); at least base_capacity.")
     usage_limit: UsageLimit = UsageLimit(amount=64)
     database: Ident = "dev"
     admin_username: Ident = "dwadmin"
@@ -217,6 +229,9 @@ class Warehouse(Model):
     def _distinct_schemas(self) -> "Warehouse":
         if self.staging_schema == self.analytics_schema:
             raise ValueError("staging_schema and analytics_schema must differ")
+        if self.max_capacity < self.base_capacity:
+            raise _at(("max_capacity",), f"max_capacity ({self.max_capacity}) must be at least base_capacity "
+                      f"({self.base_capacity})")
         return self
 
 
@@ -395,6 +410,7 @@ class UsageLimitOverride(Model):
 
 class WarehouseOverride(Model):
     base_capacity: Annotated[int, Field(ge=8, le=1024, multiple_of=8)] | None = None
+    max_capacity: Annotated[int, Field(ge=8, le=1024, multiple_of=8)] | None = None
     usage_limit: UsageLimitOverride | None = None
 
 
@@ -499,9 +515,6 @@ class Spec(Model):
                                    *((("environments", name), name) for name in self.environments)]:
             if long := too_long(self.project, environment):
                 raise _at(where, "; ".join(long) + ": shorten project or environment")
-        if self.landing.bucket is None and len(f"{self.project}-{self.environment}-landing-") + 12 > 63:
-            raise _at(("landing", "bucket"), "the derived bucket name <project>-<environment>-landing-<account id> "
-                      "would exceed 63 characters: set landing.bucket or shorten project/environment")
         for i, skip in enumerate(self.scan.skip):
             if skip.id in [s.id for s in self.scan.skip[:i]]:
                 raise _at(("scan", "skip", i, "id"), f"duplicate scan skip {skip.id!r}")

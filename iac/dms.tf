@@ -161,6 +161,18 @@ resource "aws_vpc_security_group_egress_rule" "dms_to_source_security_group" {
   referenced_security_group_id = var.source_security_group_id
 }
 
+# The source database's side: its security group admits the replication instance.
+resource "aws_vpc_security_group_ingress_rule" "source_from_dms" {
+  count = var.source_security_group_id != null && var.open_source_ingress ? 1 : 0
+
+  security_group_id            = var.source_security_group_id
+  description                  = "DMS replication instance of ${local.name}"
+  ip_protocol                  = "tcp"
+  from_port                    = var.source_port
+  to_port                      = var.source_port
+  referenced_security_group_id = aws_security_group.dms.id
+}
+
 resource "aws_vpc_security_group_egress_rule" "dms_to_source_cidr" {
   for_each = toset(var.source_cidr_blocks)
 

@@ -59,6 +59,16 @@ resource "aws_vpc_security_group_egress_rule" "redshift_https" {
   cidr_ipv4         = each.value
 }
 
+# Redshift exports each log to /aws/redshift/<namespace>/<log type> and creates the group, without
+# retention or key, unless it exists (https://docs.aws.amazon.com/redshift/latest/mgmt/serverless-audit-logging.html).
+resource "aws_cloudwatch_log_group" "redshift" {
+  for_each = toset(var.redshift_log_exports)
+
+  name              = "/aws/redshift/${var.redshift_namespace}/${each.value}"
+  retention_in_days = var.redshift_log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+}
+
 resource "aws_redshiftserverless_namespace" "this" {
   namespace_name                   = var.redshift_namespace
   db_name                          = var.redshift_database
@@ -69,6 +79,8 @@ resource "aws_redshiftserverless_namespace" "this" {
   iam_roles                        = [aws_iam_role.redshift.arn]
   default_iam_role_arn             = aws_iam_role.redshift.arn
   log_exports                      = var.redshift_log_exports
+
+  depends_on = [aws_cloudwatch_log_group.redshift]
 
   lifecycle {
     prevent_destroy = true
@@ -92,6 +104,7 @@ resource "aws_redshiftserverless_workgroup" "this" {
   workgroup_name       = var.redshift_workgroup
   namespace_name       = aws_redshiftserverless_namespace.this.namespace_name
   base_capacity        = var.redshift_base_capacity
+  max_capacity         = var.redshift_max_capacity
   port                 = 5439
   enhanced_vpc_routing = true
   publicly_accessible  = false

@@ -110,6 +110,34 @@ variable "source_cidr_blocks" {
   }
 }
 
+variable "open_source_ingress" {
+  description = "Add the ingress rule on source_security_group_id that admits the DMS replication instance on source_port."
+  type        = bool
+  default     = true
+}
+
+variable "network_egress" {
+  description = "How the private subnets reach AWS APIs: nat (checked: a 0.0.0.0/0 route through a NAT or transit gateway) or endpoints (VPC endpoints)."
+  type        = string
+  default     = "nat"
+
+  validation {
+    condition     = contains(["nat", "endpoints"], var.network_egress)
+    error_message = "network_egress must be nat or endpoints."
+  }
+}
+
+variable "s3_endpoint_route_table_ids" {
+  description = "Route tables that get an S3 gateway endpoint (DMS and Redshift COPY reach S3 without NAT); empty makes none."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.s3_endpoint_route_table_ids : can(regex("^rtb-[0-9a-f]{8,17}$", r))])
+    error_message = "s3_endpoint_route_table_ids must be route table ids (rtb-...)."
+  }
+}
+
 variable "https_egress_cidr_blocks" {
   description = "Where DMS and Redshift may open HTTPS (443) to reach AWS APIs and S3: 0.0.0.0/0 through a NAT gateway or S3 gateway endpoint, or the VPC CIDR when interface endpoints serve every API."
   type        = list(string)
@@ -442,6 +470,28 @@ variable "redshift_base_capacity" {
   validation {
     condition     = var.redshift_base_capacity >= 8 && var.redshift_base_capacity <= 1024 && var.redshift_base_capacity % 8 == 0
     error_message = "redshift_base_capacity must be a multiple of 8 between 8 and 1024."
+  }
+}
+
+variable "redshift_max_capacity" {
+  description = "Most RPUs the workgroup scales to: a ceiling on cost per hour."
+  type        = number
+  default     = 64
+
+  validation {
+    condition     = var.redshift_max_capacity >= 8 && var.redshift_max_capacity <= 1024 && var.redshift_max_capacity % 8 == 0 && var.redshift_max_capacity >= var.redshift_base_capacity
+    error_message = "redshift_max_capacity must be a multiple of 8 between 8 and 1024, and at least redshift_base_capacity."
+  }
+}
+
+variable "redshift_log_retention_days" {
+  description = "Days the log groups of the exported Redshift logs keep events."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.redshift_log_retention_days)
+    error_message = "redshift_log_retention_days must be a CloudWatch Logs retention value (365, 400, 545, 731, ...)."
   }
 }
 

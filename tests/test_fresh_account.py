@@ -155,17 +155,17 @@ def test_6_eventbridge_may_publish_dms_events_to_the_encrypted_topic(rendered):
 # --- 7. names and combinations AWS rejects ---------------------------------------------------------------
 def derived_names(files: dict[str, str]) -> set[str]:
     """Every literal suffix the .tf files put after local.name (directly or through local.loader_name)."""
-    text = "".join(files[p] for p in STACK_FILES)
+    text = "".join(t for p, t in files.items() if p.endswith(".tf"))
     loader = re.search(r'loader_name\s+= "\$\{local\.name\}([^"]*)"', text)[1]
-    direct = set(re.findall(r'"(?:alias/)?\$\{local\.name\}(-[a-z0-9-]+)"', text))
+    direct = set(re.findall(r'"(?:alias/)?\$\{local\.name\}(-[a-z0-9-]+)(?:"|\$\{local\.account_id\}")', text))
     via_loader = {loader + s for s in re.findall(r'"(?:/aws/events/)?\$\{local\.loader_name\}(-[a-z0-9-]+)"', text)}
     return direct | via_loader | {loader}
 
 
 def test_7_every_name_the_stack_derives_has_its_aws_limit_listed(rendered):
-    buckets = {"-landing-", "-access-logs-"}  # checked separately (63 with the account id)
     listed = {d.suffix for d in awsnames.DERIVED}
-    assert derived_names(rendered) - buckets - listed == set()
+    assert derived_names(rendered) - listed == set()
+    assert {"-landing-", "-access-logs-", "-dms-source-secret", "-load-merge-failed"} <= derived_names(rendered)
 
 
 def test_7_a_derived_name_over_the_limit_is_refused_with_the_limit(example_text):
@@ -236,3 +236,62 @@ def test_9_catalog_columns_are_declared_as_glue_stores_them(rendered, example_sp
         columns = [one(c, "name") for c in one(body, "storage_descriptor")["columns"]]
         assert columns == [c.lower() for c in columns], name
         assert columns[0] == "op"
+
+
+# --- 10. network prerequisites --------------------------------------------------------------------------
+def test_10_the_source_security_group_admits_dms(rendered, example_text):
+    rule = resources(rendered, "iac/dms.tf", "aws_vpc_security_group_ingress_rule")["source_from_dms"]
+    assert one(rule, "security_group_id") == "${var.source_security_group_id}"
+    assert one(rule, "referenced_security_group_id") == "${aws_security_group.dms.id}"
+    assert (one(rule, "from_port"), one(rule, "to_port")) == ("${var.source_port}", "${var.source_port}")
+    assert 'count = var.source_security_group_id != null && var.open_source_ingress ? 1 : 0' in rendered["iac/dms.tf"]
+    off = example_text.replace("  source_security_group_id: sg-0a1b2c3d4e5f60099\n",
+                               "  source_security_group_id: sg-0a1b2c3d4e5f60099\n  open_source_ingress: false\n")
+    assert values(parse_spec(off, NAME))["open_source_ingress"] is False
+
+
+def test_10_egress_to_aws_apis_is_an_explicit_checked_choice(rendered, example_text):
+    assert values(parse_spec(example_text, NAME))["network_egress"] == "nat"
+    checks = {n: b for block in tree(rendered, "iac/network.tf")["check"] for n, b in block.items()}
+    conditions = [one(a, "condition") for a in checks["private_subnets_reach_aws_apis"]["assert"]]
+    assert any("subnets_with_default_route" in c for c in conditions)
+    assert any("subnets_with_s3_endpoint" in c for c in conditions)
+    endpoint = resources(rendered, "iac/network.tf", "aws_vpc_endpoint")["s3"]
+    assert one(endpoint, "vpc_endpoint_type") == "Gateway"
+    assert one(endpoint, "route_table_ids") == "${var.s3_endpoint_route_table_ids}"
+    chosen = example_text.replace("  source_security_group_id: sg-0a1b2c3d4e5f60099\n",
+                                  "  source_security_group_id: sg-0a1b2c3d4e5f60099\n  egress: endpoints\n"
+                                  "  s3_endpoint_route_table_ids: [rtb-0a1b2c3d4e5f60001]\n")
+    got = values(parse_spec(chosen, NAME))
+    assert (got["network_egress"], got["s3_endpoint_route_table_ids"]) == ("endpoints", ["rtb-0a1b2c3d4e5f60001"])
+
+
+# --- 12. cost and retention ---------------------------------------------------------------------------------
+def test_12_the_workgroup_has_a_capacity_ceiling(rendered, example_text):
+    workgroup = resources(rendered, "iac/redshift.tf", "aws_redshiftserverless_workgroup")["this"]
+    assert one(workgroup, "max_capacity") == "${var.redshift_max_capacity}"
+    text = example_text.replace("  base_capacity: 8\n", "  base_capacity: 32\n  max_capacity: 16\n")
+    assert "warehouse.max_capacity" in rejected(text) and "at least base_capacity" in rejected(text)
+
+
+def test_12_redshift_log_groups_exist_before_redshift_makes_them(rendered):
+    groups = resources(rendered, "iac/redshift.tf", "aws_cloudwatch_log_group")["redshift"]
+    assert one(groups, "name") == "/aws/redshift/${var.redshift_namespace}/${each.value}"
+    assert one(groups, "retention_in_days") == "${var.redshift_log_retention_days}"
+    assert one(groups, "kms_key_id") == "${aws_kms_key.this.arn}"
+    namespace = resources(rendered, "iac/redshift.tf", "aws_redshiftserverless_namespace")["this"]
+    assert one(namespace, "depends_on") == ["${aws_cloudwatch_log_group.redshift}"]
+
+
+# --- 14. smaller ---------------------------------------------------------------------------------------------
+def test_14_outputs_do_not_index_a_list_that_may_be_empty(rendered):
+    assert "endpoint[0]" not in rendered["iac/outputs.tf"]
+    assert "try(one(aws_redshiftserverless_workgroup.this.endpoint).address, null)" in rendered["iac/outputs.tf"]
+
+
+def test_14_the_readme_leads_with_s3_native_locking():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    backend = readme[readme.index("backend:                      # remote state"):]
+    assert backend.index("use_lockfile: true") < backend.index("dynamodb_table")

@@ -25,7 +25,8 @@ ADMIN = "arn:aws:iam::123456789012:role/DataPlatformAdmin"
 
 # What AWS would answer for the account the guards want: both DMS account roles present, the
 # Terraform identity and the spec's admin are Lake Formation admins, no IAMAllowedPrincipals
-# defaults, and three subnets in three zones (the mock gives each subnet its own random zone id).
+# defaults, three subnets in three zones (the mock gives each subnet its own random zone id), each
+# routing 0.0.0.0/0 through a NAT gateway.
 MOCK = f'''
 mock_provider "aws" {{
   mock_data "aws_caller_identity" {{
@@ -53,6 +54,12 @@ mock_provider "aws" {{
   mock_data "aws_iam_roles" {{
     defaults = {{
       names = ["dms-cloudwatch-logs-role", "dms-vpc-role"]
+    }}
+  }}
+  mock_data "aws_route_table" {{
+    defaults = {{
+      route_table_id = "rtb-0a1b2c3d4e5f60001"
+      routes         = [{{ cidr_block = "0.0.0.0/0", nat_gateway_id = "nat-0a1b2c3d4e5f60001", transit_gateway_id = "", network_interface_id = "" }}]
     }}
   }}
   mock_data "aws_lakeformation_data_lake_settings" {{
@@ -131,6 +138,35 @@ run "terraform_identity_is_no_lake_formation_admin" {
     values = { admins = ["__ADMIN__"] }
   }
   expect_failures = [check.lakeformation_governs_the_catalog]
+}
+
+run "private_subnets_without_nat" {
+  command = plan
+  override_data {
+    target = data.aws_route_table.subnet
+    values = { route_table_id = "rtb-0a1b2c3d4e5f60001", routes = [] }
+  }
+  expect_failures = [check.private_subnets_reach_aws_apis]
+}
+
+run "endpoints_without_the_s3_gateway" {
+  command = plan
+  variables {
+    network_egress = "endpoints"
+  }
+  expect_failures = [check.private_subnets_reach_aws_apis]
+}
+
+run "endpoints_with_the_s3_gateway" {
+  command = plan
+  variables {
+    network_egress              = "endpoints"
+    s3_endpoint_route_table_ids = ["rtb-0a1b2c3d4e5f60001"]
+  }
+  assert {
+    condition     = length(aws_vpc_endpoint.s3) == 1 && aws_vpc_endpoint.s3[0].vpc_endpoint_type == "Gateway"
+    error_message = "the S3 gateway endpoint is made on the listed route tables"
+  }
 }
 
 run "double_hyphen_in_the_project" {

@@ -114,7 +114,7 @@ def test_plaintext_password_field_does_not_exist():
         ("  certificate_arn: arn:aws:dms:eu-west-1:123456789012:cert:rds-ca-rsa2048-g1", "  ssl_mode: require",
          "source.ssl_mode", "duplicate key"),
         ("project: shop\nenvironment: prod\n", "project: a-very-long-project-name-for-x-y\nenvironment: preproductionabc\n",
-         "landing.bucket", "would exceed 63 characters"),
+         "environment", "S3 access-log bucket"),
     ],
 )
 def test_cross_references(example_text, old, new, field, message):
