@@ -179,6 +179,12 @@ data "aws_iam_policy_document" "landing_read" {
     sid       = "DecryptLandedFiles"
     actions   = ["kms:Decrypt", "kms:DescribeKey"]
     resources = [aws_kms_key.this.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.${local.dns_suffix}"]
+    }
   }
 }
 
@@ -234,8 +240,10 @@ data "aws_iam_policy_document" "crawler" {
   source_policy_documents = [data.aws_iam_policy_document.landing_read.json]
 
   statement {
+    # Read-only: the crawler logs schema drift (schema_change_policy LOG) and never writes the catalog;
+    # a folder it does not know is logged as an access error instead of becoming a table.
     sid       = "CrawlTheGlueDatabase"
-    actions   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:UpdateTable", "glue:CreateTable", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:BatchCreatePartition", "glue:UpdatePartition", "glue:GetSecurityConfiguration"]
+    actions   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:GetSecurityConfiguration"]
     resources = [local.glue_catalog_arn, local.glue_database_arn, local.glue_tables_arn]
   }
 

@@ -52,7 +52,7 @@ resource "aws_lakeformation_resource" "landing" {
 # --- the pipeline's service roles --------------------------------------------------------------------
 resource "aws_lakeformation_permissions" "crawler_database" {
   principal   = aws_iam_role.crawler.arn
-  permissions = ["ALTER", "CREATE_TABLE", "DESCRIBE"]
+  permissions = ["DESCRIBE"] # log-only crawler: it creates and alters nothing
 
   database {
     name = aws_glue_catalog_database.this.name
@@ -63,7 +63,7 @@ resource "aws_lakeformation_permissions" "crawler_database" {
 
 resource "aws_lakeformation_permissions" "crawler_tables" {
   principal   = aws_iam_role.crawler.arn
-  permissions = ["ALTER", "DESCRIBE", "SELECT"]
+  permissions = ["DESCRIBE", "SELECT"]
 
   table {
     database_name = aws_glue_catalog_database.this.name
@@ -108,6 +108,24 @@ resource "aws_lakeformation_permissions" "redshift_tables" {
 }
 
 # --- the spec's grants --------------------------------------------------------------------------------
+# A grant to a principal that does not exist fails late with an unclear Lake Formation error; the
+# grantees of this account are looked up so plan names the missing one (others cannot be seen from here).
+locals {
+  grantees_here = { for key, arn in var.lakeformation_grantees : key => split("/", arn) if split(":", arn)[4] == local.account_id }
+}
+
+data "aws_iam_role" "grantee" {
+  for_each = { for key, parts in local.grantees_here : key => parts if endswith(parts[0], ":role") }
+
+  name = element(each.value, length(each.value) - 1)
+}
+
+data "aws_iam_user" "grantee" {
+  for_each = { for key, parts in local.grantees_here : key => parts if endswith(parts[0], ":user") }
+
+  user_name = element(each.value, length(each.value) - 1)
+}
+
 # Every grantee may see the database: one grant per principal, however many grants name it.
 resource "aws_lakeformation_permissions" "grantee_database" {
   for_each = var.lakeformation_grantees

@@ -142,6 +142,25 @@ data "aws_iam_policy_document" "landing" {
     }
   }
 
+  # A request that names an encryption must name SSE-KMS (no header: the bucket default applies).
+  statement {
+    sid       = "DenyUploadsNotEncryptedWithKms"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.landing.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringNotEqualsIfExists"
+      variable = "s3:x-amz-server-side-encryption"
+      values   = ["aws:kms"]
+    }
+  }
+
   statement {
     sid       = "DenyObjectsNotEncryptedWithTheStackKey"
     effect    = "Deny"

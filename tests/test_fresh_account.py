@@ -295,3 +295,40 @@ def test_14_the_readme_leads_with_s3_native_locking():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     backend = readme[readme.index("backend:                      # remote state"):]
     assert backend.index("use_lockfile: true") < backend.index("dynamodb_table")
+
+
+# --- 11. least privilege (the IaC side) -----------------------------------------------------------------------
+def test_11_the_log_only_crawler_cannot_write_the_catalog(rendered):
+    crawler = data_sources(rendered, "iac/iam.tf", "aws_iam_policy_document")["crawler"]
+    [glue] = [s for s in crawler["statement"] if one(s, "sid") == "CrawlTheGlueDatabase"]
+    writes = [a for a in one(glue, "actions") if re.match(r"glue:(Create|Update|Delete|BatchCreate|BatchDelete)", a)]
+    assert writes == []
+    grants = resources(rendered, "iac/lakeformation.tf", "aws_lakeformation_permissions")
+    assert one(grants["crawler_database"], "permissions") == ["DESCRIBE"]
+    assert one(grants["crawler_tables"], "permissions") == ["DESCRIBE", "SELECT"]
+
+
+def test_11_landed_files_decrypt_only_through_s3(rendered):
+    landing_read = data_sources(rendered, "iac/iam.tf", "aws_iam_policy_document")["landing_read"]
+    [decrypt] = [s for s in landing_read["statement"] if one(s, "sid") == "DecryptLandedFiles"]
+    condition = one(decrypt, "condition")
+    assert (one(condition, "variable"), one(condition, "values")) == (
+        "kms:ViaService", ["s3.${local.region}.${local.dns_suffix}"])
+
+
+def test_11_the_landing_bucket_refuses_uploads_not_encrypted_with_kms(rendered):
+    policy = data_sources(rendered, "iac/s3.tf", "aws_iam_policy_document")["landing"]
+    [deny] = [s for s in policy["statement"] if one(s, "sid") == "DenyUploadsNotEncryptedWithKms"]
+    assert one(deny, "effect") == "Deny" and one(deny, "actions") == ["s3:PutObject"]
+    condition = one(deny, "condition")
+    assert (one(condition, "test"), one(condition, "variable"), one(condition, "values")) == (
+        "StringNotEqualsIfExists", "s3:x-amz-server-side-encryption", ["aws:kms"])
+
+
+# --- 13. prerequisites outside the stack ---------------------------------------------------------------------
+def test_13_grantees_of_this_account_are_looked_up_at_plan(rendered):
+    roles = data_sources(rendered, "iac/lakeformation.tf", "aws_iam_role")["grantee"]
+    assert "local.grantees_here" in one(roles, "for_each") and ":role" in one(roles, "for_each")
+    users = data_sources(rendered, "iac/lakeformation.tf", "aws_iam_user")["grantee"]
+    assert ":user" in one(users, "for_each")
+    assert "split(\":\", arn)[4] == local.account_id" in rendered["iac/lakeformation.tf"]
