@@ -37,6 +37,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "sql": "dwctl.sqlcli:sql_group",
     "validate": "dwctl.gates:validate",
     "scan": "dwctl.gates:scan",
+    "test": "dwctl.tftest:test_command",
 }
 
 

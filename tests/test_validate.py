@@ -244,9 +244,9 @@ def test_example_workflow_runs_the_gates_and_uploads_sarif():
     workflow = yaml.safe_load((ROOT / "examples" / "github-actions.yml").read_text())
     steps = workflow["jobs"]["gates"]["steps"]
     commands = [parses(s["run"]) for s in steps if str(s.get("run", "")).startswith("dwctl ")]
-    assert [c[1] for c in commands] == ["render", "validate", "scan"]
+    assert [c[1] for c in commands] == ["render", "validate", "test", "scan"]
     assert "--check" in commands[0]
-    scan_words = commands[2]
+    scan_words = commands[3]
     out_dir = scan_words[scan_words.index("--output-dir") + 1]
     upload = next(s for s in steps if str(s.get("uses", "")).startswith("github/codeql-action/upload-sarif"))
     assert upload["with"]["sarif_file"] == f"{out_dir}/results_sarif.sarif"  # the name dwctl scan writes
