@@ -426,6 +426,8 @@ class LandingOverride(Model):
 class SourceOverride(Model):
     host: Annotated[str, StringConstraints(pattern=HOSTNAME, max_length=253)] | None = None
     secret_arn: Annotated[str, StringConstraints(pattern=SECRET_ARN)] | None = None
+    certificate_arn: Annotated[str, StringConstraints(pattern=DMS_CERT_ARN)] | None = Field(
+        None, description="This environment's imported CA bundle (DMS certificates stay in their account).")
 
 
 class GovernanceOverride(Model):

@@ -43,16 +43,13 @@ data "aws_iam_policy_document" "dms_s3" {
     resources = [for p in local.dms_write_prefixes : "${aws_s3_bucket.landing.arn}/${p}/*"]
   }
 
+  # On the bucket, as the DMS prerequisites show it: `aws dms test-connection` lists the bucket
+  # itself, which a prefix condition would refuse
+  # (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Target.S3.html#CHAP_Target.S3.Prerequisites).
   statement {
-    sid       = "ListLandingPrefixes"
+    sid       = "ListLandingBucket"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.landing.arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = flatten([for p in local.dms_write_prefixes : [p, "${p}/*"]])
-    }
   }
 
   statement {

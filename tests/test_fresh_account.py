@@ -332,3 +332,29 @@ def test_13_grantees_of_this_account_are_looked_up_at_plan(rendered):
     users = data_sources(rendered, "iac/lakeformation.tf", "aws_iam_user")["grantee"]
     assert ":user" in one(users, "for_each")
     assert "split(\":\", arn)[4] == local.account_id" in rendered["iac/lakeformation.tf"]
+
+
+def test_14_an_environment_in_another_account_is_warned_about_what_still_names_the_first(tmp_path, example_text):
+    from click.testing import CliRunner
+
+    from dwctl.cli import cli
+
+    other = "210987654321"
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(example_text + f'environments:\n  dev:\n    account_id: "{other}"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["render", "-c", str(spec), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.output.splitlines() if line.startswith("warning: environments.dev:")]
+    fields = [re.search(r"but (\S+) is in account 123456789012", line)[1] for line in warned]
+    assert fields == ["source.secret_arn", "source.certificate_arn", "governance.admins[0]",
+                      "governance.grants[0].principal", "governance.grants[1].principal",
+                      "governance.grants[2].principal"]
+    fixed = example_text + (f'environments:\n  dev:\n    account_id: "{other}"\n    source:\n'
+                            f'      secret_arn: arn:aws:secretsmanager:eu-west-1:{other}:secret:shop/dms-AbCdEf\n'
+                            f'      certificate_arn: arn:aws:dms:eu-west-1:{other}:cert:rds-ca-rsa2048-g1\n'
+                            f'    governance:\n      admins: [arn:aws:iam::{other}:role/DataPlatformAdmin]\n')
+    spec.write_text(fixed, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["render", "-c", str(spec), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if line.startswith("warning:")] == [
+        line for line in warned if "grants" in line]
