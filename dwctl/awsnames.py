@@ -38,6 +38,7 @@ DERIVED: tuple[Derived, ...] = (
     Derived("-dms", 63, "DMS replication instance"),
     Derived("-source", 255, "DMS endpoint"),
     Derived("-landing", 255, "DMS endpoint"),
+    Derived("-source-ca", 255, "DMS certificate"),
     Derived("-full-load-and-cdc", 255, "DMS replication task"),
     Derived("-glue", 255, "Glue security configuration"),
     Derived("-landing-drift", 255, "Glue crawler"),

@@ -34,6 +34,7 @@ S3_PREFIX = r"^[a-z0-9][a-z0-9_/-]{0,126}[a-z0-9]$"
 SCHEDULE = r"^cron\([0-9A-Za-z*?,/# -]+\)$"
 CHECK_ID = r"^CKV2?_[A-Z0-9]+_\d+$"
 DMS_CERT_ARN = rf"^{PARTITION}:dms:[a-z0-9-]+:\d{{12}}:cert:[A-Za-z0-9-]+$"
+CA_BUNDLE_FILE = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*\.pem$"  # relative; no . or .. parts
 # CloudWatch Logs accepts only these retention periods.
 LogRetention = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                        3288, 3653]
@@ -117,14 +118,23 @@ class Source(Model):
     )
     ssl_mode: Literal["none", "require", "verify-ca", "verify-full"] = "verify-full"
     certificate_arn: Annotated[str, StringConstraints(pattern=DMS_CERT_ARN)] | None = Field(
-        None, description="DMS certificate (the imported RDS CA bundle); required by verify-ca and verify-full."
+        None, description="DMS certificate (the imported RDS CA bundle); verify-ca and verify-full need it or "
+        "ca_bundle_file."
+    )
+    ca_bundle_file: Annotated[str, StringConstraints(pattern=CA_BUNDLE_FILE, max_length=200)] | None = Field(
+        None, description="The CA bundle as a PEM file (e.g. RDS global-bundle.pem), relative to the output root: "
+        "the stack imports it as a DMS certificate instead of an ARN typed by hand."
     )
 
     @model_validator(mode="after")
     def _tls_needs_ca(self) -> "Source":
-        if self.ssl_mode in ("verify-ca", "verify-full") and self.certificate_arn is None:
+        if self.certificate_arn is not None and self.ca_bundle_file is not None:
+            raise _at(("ca_bundle_file",), "set certificate_arn or ca_bundle_file, not both")
+        if self.ssl_mode in ("verify-ca", "verify-full") and self.certificate_arn is None \
+                and self.ca_bundle_file is None:
             raise _at(("certificate_arn",), f"ssl_mode {self.ssl_mode} checks the server against a CA: set "
-                      "certificate_arn to the imported RDS CA bundle (aws_dms_certificate), or use ssl_mode: require")
+                      "certificate_arn to the imported RDS CA bundle (aws_dms_certificate), or ca_bundle_file to "
+                      "its PEM file, or use ssl_mode: require")
         return self
 
     @property

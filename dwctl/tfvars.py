@@ -58,6 +58,7 @@ def values(spec: Spec) -> dict:
         "source_secret_arn": spec.source.secret_arn,
         "source_ssl_mode": spec.source.ssl_mode,
         "source_certificate_arn": spec.source.certificate_arn,
+        "source_ca_bundle_file": spec.source.ca_bundle_file,
         "landing_bucket_name": spec.landing.bucket,
         "landing_prefix": spec.landing.prefix,
         "cdc_path": spec.landing.cdc_path,

@@ -233,7 +233,7 @@ resource "aws_dms_endpoint" "source" {
   secrets_manager_arn             = var.source_secret_arn
   secrets_manager_access_role_arn = aws_iam_role.dms_secrets.arn
   ssl_mode                        = var.source_ssl_mode
-  certificate_arn                 = var.source_certificate_arn
+  certificate_arn                 = local.source_certificate_arn
   kms_key_arn                     = aws_kms_key.this.arn
 
   # Postgres: a heartbeat keeps the replication slot advancing on idle databases (no WAL
@@ -251,10 +251,23 @@ resource "aws_dms_endpoint" "source" {
   depends_on = [aws_iam_role_policy.dms_secrets]
 }
 
+# The CA bundle imported by the stack (a PEM file beside iac/) or named by ARN
+# (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Security.SSL.html).
+resource "aws_dms_certificate" "source" {
+  count = var.source_ca_bundle_file == null ? 0 : 1
+
+  certificate_id  = "${local.name}-source-ca"
+  certificate_pem = file("${path.module}/../${var.source_ca_bundle_file}")
+}
+
+locals {
+  source_certificate_arn = var.source_ca_bundle_file == null ? var.source_certificate_arn : one(aws_dms_certificate.source[*].certificate_arn)
+}
+
 # verify-ca and verify-full check the source's certificate against an imported CA bundle.
 check "source_tls_certificate" {
   assert {
-    condition     = !contains(["verify-ca", "verify-full"], var.source_ssl_mode) || var.source_certificate_arn != null
+    condition     = !contains(["verify-ca", "verify-full"], var.source_ssl_mode) || var.source_certificate_arn != null || var.source_ca_bundle_file != null
     error_message = "source_ssl_mode is ${var.source_ssl_mode} but source_certificate_arn is not set: import the RDS CA bundle with aws_dms_certificate and set it, or the source endpoint cannot connect."
   }
 }

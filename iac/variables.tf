@@ -223,6 +223,17 @@ variable "source_certificate_arn" {
   }
 }
 
+variable "source_ca_bundle_file" {
+  description = "PEM file of the CA bundle (e.g. the RDS global bundle), relative to the directory above iac/; the stack imports it as a DMS certificate. Null: source_certificate_arn names one."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.source_ca_bundle_file == null || can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*\\.pem$", var.source_ca_bundle_file))
+    error_message = "source_ca_bundle_file must be a relative path to a .pem file, without .. parts."
+  }
+}
+
 # --- landing zone ------------------------------------------------------------------------------
 variable "landing_bucket_name" {
   description = "Landing bucket name; null derives <project>-<environment>-landing-<account id>."

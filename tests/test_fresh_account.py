@@ -358,3 +358,37 @@ def test_14_an_environment_in_another_account_is_warned_about_what_still_names_t
     assert result.exit_code == 0, result.output
     assert [line for line in result.output.splitlines() if line.startswith("warning:")] == [
         line for line in warned if "grants" in line]
+
+
+# --- 13. the DMS certificate from the CA bundle -----------------------------------------------------------------
+CA_SPEC = ("  certificate_arn: arn:aws:dms:eu-west-1:123456789012:cert:rds-ca-rsa2048-g1   # the imported RDS CA bundle",
+           "  ca_bundle_file: certs/rds-global-bundle.pem")
+
+
+def test_13_the_stack_imports_the_ca_bundle_when_the_spec_names_its_file(example_text):
+    text = example_text.replace(*CA_SPEC)
+    spec = parse_spec(text, NAME)
+    got = values(spec)
+    assert (got["source_ca_bundle_file"], got["source_certificate_arn"]) == ("certs/rds-global-bundle.pem", None)
+    files = render(spec, NAME)
+    certificate = resources(files, "iac/dms.tf", "aws_dms_certificate")["source"]
+    assert one(certificate, "certificate_pem") == '${file("${path.module}/../${var.source_ca_bundle_file}")}'
+    source = resources(files, "iac/dms.tf", "aws_dms_endpoint")["source"]
+    assert one(source, "certificate_arn") == "${local.source_certificate_arn}"
+
+
+@pytest.mark.parametrize("path", ["../etc/ca.pem", "/etc/ca.pem", "certs/../../ca.pem", "certs/ca.crt", "./ca.pem"])
+def test_13_the_ca_bundle_path_stays_relative_and_inside(example_text, path):
+    message = rejected(example_text.replace(CA_SPEC[0], f"  ca_bundle_file: {path}"))
+    assert "source.ca_bundle_file" in message
+
+
+def test_13_one_certificate_source_only(example_text):
+    text = example_text.replace(CA_SPEC[0], CA_SPEC[0] + "\n" + CA_SPEC[1])
+    assert "certificate_arn or ca_bundle_file, not both" in rejected(text)
+
+
+def test_11_dms_lists_the_landing_bucket_as_its_prerequisites_show(rendered):
+    dms = data_sources(rendered, "iac/iam.tf", "aws_iam_policy_document")["dms_s3"]
+    [listing] = [s for s in dms["statement"] if "s3:ListBucket" in one(s, "actions")]
+    assert one(listing, "resources") == ["${aws_s3_bucket.landing.arn}"] and "condition" not in listing

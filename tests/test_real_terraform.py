@@ -80,3 +80,46 @@ def test_a_guard_removed_from_the_stack_fails_its_native_test(real_provider_env,
     done = terraform(real_provider_env, iac, "test", check=False)
     assert done.returncode != 0
     assert 'run "subnets_in_one_zone"... fail' in done.stdout, done.stdout
+
+
+CA_RUN = '''
+run "the_endpoint_uses_the_imported_bundle" {
+  command = plan
+
+  override_resource {
+    target          = aws_dms_certificate.source
+    override_during = plan
+    values = { certificate_arn = "arn:aws:dms:eu-west-1:123456789012:cert:imported-by-the-stack" }
+  }
+
+  assert {
+    condition     = aws_dms_endpoint.source.certificate_arn == "arn:aws:dms:eu-west-1:123456789012:cert:imported-by-the-stack"
+    error_message = "the source endpoint must verify against the certificate the stack imported"
+  }
+
+  assert {
+    condition     = aws_dms_certificate.source[0].certificate_pem == file("${path.module}/../certs/rds-global-bundle.pem")
+    error_message = "the certificate is the PEM file the spec names"
+  }
+}
+'''
+
+
+def test_the_ca_bundle_file_becomes_the_endpoint_certificate(real_provider_env, example_text, tmp_path):
+    """Planned in memory with the rendered mocks; the certificate's ARN is what AWS would return."""
+    from tests.test_fresh_account import CA_SPEC
+
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(example_text.replace(*CA_SPEC), encoding="utf-8")
+    out = tmp_path / "out"
+    assert CliRunner().invoke(cli, ["render", "-c", str(spec), "-o", str(out)]).exit_code == 0
+    (out / "certs").mkdir()
+    (out / "certs" / "rds-global-bundle.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    iac = out / "iac"
+    guards = (iac / "tests" / "guards.tftest.hcl").read_text()
+    mocks = guards[guards.index('mock_provider "aws"'):guards.index('run "')]  # the account the guards want
+    (iac / "tests" / "guards.tftest.hcl").unlink()  # only the run below
+    (iac / "tests" / "ca.tftest.hcl").write_text(mocks + CA_RUN, encoding="utf-8")
+    init(real_provider_env, iac)
+    done = terraform(real_provider_env, iac, "test", check=False)
+    assert 'run "the_endpoint_uses_the_imported_bundle"... pass' in done.stdout, done.stdout + done.stderr
