@@ -215,6 +215,17 @@ class UsageLimit(Model):
     amount: Annotated[int, Field(ge=1)] = Field(description="RPU-hours per period.")
     period: Literal["daily", "weekly", "monthly"] = "daily"
     breach_action: Literal["log", "emit-metric", "deactivate"] = "emit-metric"
+    deactivate_amount: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="A second, hard limit in the same period: past these RPU-hours the workgroup stops "
+        "taking queries (breach action deactivate). Must exceed amount.")
+
+    @model_validator(mode="after")
+    def _hard_above_soft(self) -> "UsageLimit":
+        if self.deactivate_amount is not None and (self.deactivate_amount <= self.amount
+                                                   or self.breach_action == "deactivate"):
+            raise _at(("deactivate_amount",), f"deactivate_amount ({self.deactivate_amount}) is a hard limit above "
+                      f"a soft one: it must exceed amount ({self.amount}) with a breach_action other than deactivate")
+        return self
 
 
 class Warehouse(Model):

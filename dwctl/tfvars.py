@@ -82,6 +82,7 @@ def values(spec: Spec) -> dict:
         "redshift_usage_limit_amount": wh.usage_limit.amount,
         "redshift_usage_limit_period": wh.usage_limit.period,
         "redshift_usage_limit_breach_action": wh.usage_limit.breach_action,
+        "redshift_usage_limit_deactivate_amount": wh.usage_limit.deactivate_amount,
         "redshift_database": wh.database,
         "redshift_admin_username": wh.admin_username,
         "redshift_log_exports": list(wh.log_exports),

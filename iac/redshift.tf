@@ -134,3 +134,14 @@ resource "aws_redshiftserverless_usage_limit" "compute" {
   period        = var.redshift_usage_limit_period
   breach_action = var.redshift_usage_limit_breach_action
 }
+
+# The hard stop above the soft limit: queries are refused until the period ends.
+resource "aws_redshiftserverless_usage_limit" "compute_stop" {
+  count = var.redshift_usage_limit_deactivate_amount == null ? 0 : 1
+
+  resource_arn  = aws_redshiftserverless_workgroup.this.arn
+  usage_type    = "serverless-compute"
+  amount        = var.redshift_usage_limit_deactivate_amount
+  period        = var.redshift_usage_limit_period
+  breach_action = "deactivate"
+}

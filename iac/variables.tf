@@ -538,6 +538,17 @@ variable "redshift_usage_limit_breach_action" {
   }
 }
 
+variable "redshift_usage_limit_deactivate_amount" {
+  description = "RPU-hours per period after which the workgroup stops taking queries (a second usage limit, breach action deactivate); null: none."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.redshift_usage_limit_deactivate_amount == null || try(var.redshift_usage_limit_deactivate_amount > var.redshift_usage_limit_amount, false)
+    error_message = "redshift_usage_limit_deactivate_amount must exceed redshift_usage_limit_amount."
+  }
+}
+
 variable "redshift_database" {
   description = "Database created in the namespace."
   type        = string

@@ -392,3 +392,16 @@ def test_11_dms_lists_the_landing_bucket_as_its_prerequisites_show(rendered):
     dms = data_sources(rendered, "iac/iam.tf", "aws_iam_policy_document")["dms_s3"]
     [listing] = [s for s in dms["statement"] if "s3:ListBucket" in one(s, "actions")]
     assert one(listing, "resources") == ["${aws_s3_bucket.landing.arn}"] and "condition" not in listing
+
+
+def test_12_a_hard_usage_limit_deactivates_above_the_soft_one(example_text, rendered):
+    assert values(parse_spec(example_text, NAME))["redshift_usage_limit_deactivate_amount"] is None
+    text = example_text.replace("    breach_action: emit-metric\n", "    breach_action: emit-metric\n"
+                                "    deactivate_amount: 192\n")
+    spec = parse_spec(text, NAME)
+    assert values(spec)["redshift_usage_limit_deactivate_amount"] == 192
+    stop = resources(render(spec, NAME), "iac/redshift.tf", "aws_redshiftserverless_usage_limit")["compute_stop"]
+    assert one(stop, "breach_action") == "deactivate"
+    assert one(stop, "amount") == "${var.redshift_usage_limit_deactivate_amount}"
+    too_low = text.replace("deactivate_amount: 192", "deactivate_amount: 96")
+    assert "warehouse.usage_limit.deactivate_amount" in rejected(too_low) and "must exceed amount" in rejected(too_low)

@@ -46,6 +46,8 @@ def test_the_every_feature_spec_validates_with_the_real_provider(real_provider_e
     assert 'backend "s3" {}' in main  # -backend=false below: validate needs no state bucket
     tfvars = json.loads((out / "iac" / "terraform.tfvars.json").read_text())
     assert tfvars["create_dms_account_roles"] and tfvars["manage_lakeformation_settings"] and tfvars["cdc_path"]
+    assert tfvars["s3_endpoint_route_table_ids"] and tfvars["source_ca_bundle_file"]
+    assert tfvars["redshift_usage_limit_deactivate_amount"] == 192
     result = validate(real_provider_env, out / "iac")
     assert result["valid"], result["diagnostics"]
     assert [d for d in result["diagnostics"] if d["severity"] == "error"] == []
