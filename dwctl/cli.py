@@ -38,6 +38,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "validate": "dwctl.gates:validate",
     "scan": "dwctl.gates:scan",
     "test": "dwctl.tftest:test_command",
+    "check-grants": "dwctl.lfgrants:check_grants_command",
 }
 
 
