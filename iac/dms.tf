@@ -134,6 +134,13 @@ resource "aws_dms_replication_subnet_group" "this" {
   replication_subnet_group_description = "Private subnets of the ${local.name} replication instance"
   subnet_ids                           = var.subnet_ids
 
+  lifecycle {
+    precondition {
+      condition     = contains(local.dms_account_roles, "dms-vpc-role")
+      error_message = "This account has no IAM role dms-vpc-role, which DMS needs to create the replication subnet group: set dms.create_account_roles: true in the spec (once per account), or create the role as the DMS User Guide shows."
+    }
+  }
+
   depends_on = [aws_iam_role_policy_attachment.dms_vpc]
 }
 
@@ -152,6 +159,18 @@ resource "aws_vpc_security_group_egress_rule" "dms_to_source_security_group" {
   from_port                    = var.source_port
   to_port                      = var.source_port
   referenced_security_group_id = var.source_security_group_id
+}
+
+# The source database's side: its security group admits the replication instance.
+resource "aws_vpc_security_group_ingress_rule" "source_from_dms" {
+  count = var.source_security_group_id != null && var.open_source_ingress ? 1 : 0
+
+  security_group_id            = var.source_security_group_id
+  description                  = "DMS replication instance of ${local.name}"
+  ip_protocol                  = "tcp"
+  from_port                    = var.source_port
+  to_port                      = var.source_port
+  referenced_security_group_id = aws_security_group.dms.id
 }
 
 resource "aws_vpc_security_group_egress_rule" "dms_to_source_cidr" {
@@ -192,6 +211,14 @@ resource "aws_dms_replication_instance" "this" {
   replication_subnet_group_id = aws_dms_replication_subnet_group.this.id
   vpc_security_group_ids      = [aws_security_group.dms.id]
 
+  # DMS upgrades an engine version it deprecates and refuses downgrades, so after such an upgrade
+  # a pinned version would make every plan try to go back and every apply fail
+  # (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_ReplicationInstance.Upgrade.html).
+  # var.dms_engine_version is the version a new instance starts with.
+  lifecycle {
+    ignore_changes = [engine_version]
+  }
+
   depends_on = [
     aws_iam_role_policy_attachment.dms_vpc,
     aws_iam_role_policy_attachment.dms_cloudwatch_logs,
@@ -206,7 +233,7 @@ resource "aws_dms_endpoint" "source" {
   secrets_manager_arn             = var.source_secret_arn
   secrets_manager_access_role_arn = aws_iam_role.dms_secrets.arn
   ssl_mode                        = var.source_ssl_mode
-  certificate_arn                 = var.source_certificate_arn
+  certificate_arn                 = local.source_certificate_arn
   kms_key_arn                     = aws_kms_key.this.arn
 
   # Postgres: a heartbeat keeps the replication slot advancing on idle databases (no WAL
@@ -224,10 +251,23 @@ resource "aws_dms_endpoint" "source" {
   depends_on = [aws_iam_role_policy.dms_secrets]
 }
 
+# The CA bundle imported by the stack (a PEM file beside iac/) or named by ARN
+# (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Security.SSL.html).
+resource "aws_dms_certificate" "source" {
+  count = var.source_ca_bundle_file == null ? 0 : 1
+
+  certificate_id  = "${local.name}-source-ca"
+  certificate_pem = file("${path.module}/../${var.source_ca_bundle_file}")
+}
+
+locals {
+  source_certificate_arn = var.source_ca_bundle_file == null ? var.source_certificate_arn : one(aws_dms_certificate.source[*].certificate_arn)
+}
+
 # verify-ca and verify-full check the source's certificate against an imported CA bundle.
 check "source_tls_certificate" {
   assert {
-    condition     = !contains(["verify-ca", "verify-full"], var.source_ssl_mode) || var.source_certificate_arn != null
+    condition     = !contains(["verify-ca", "verify-full"], var.source_ssl_mode) || var.source_certificate_arn != null || var.source_ca_bundle_file != null
     error_message = "source_ssl_mode is ${var.source_ssl_mode} but source_certificate_arn is not set: import the RDS CA bundle with aws_dms_certificate and set it, or the source endpoint cannot connect."
   }
 }
@@ -331,6 +371,11 @@ resource "aws_dms_replication_task" "this" {
 
   lifecycle {
     prevent_destroy = true
+
+    precondition {
+      condition     = contains(local.dms_account_roles, "dms-cloudwatch-logs-role")
+      error_message = "This account has no IAM role dms-cloudwatch-logs-role, which DMS needs to write the task log: set dms.create_account_roles: true in the spec (once per account), or create the role as the DMS User Guide shows."
+    }
 
     precondition {
       condition     = length(distinct([for rule in local.dms_table_mapping_rules : rule["rule-id"]])) == length(local.dms_table_mapping_rules)

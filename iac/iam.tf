@@ -43,16 +43,13 @@ data "aws_iam_policy_document" "dms_s3" {
     resources = [for p in local.dms_write_prefixes : "${aws_s3_bucket.landing.arn}/${p}/*"]
   }
 
+  # On the bucket, as the DMS prerequisites show it: `aws dms test-connection` lists the bucket
+  # itself, which a prefix condition would refuse
+  # (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Target.S3.html#CHAP_Target.S3.Prerequisites).
   statement {
-    sid       = "ListLandingPrefixes"
+    sid       = "ListLandingBucket"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.landing.arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = flatten([for p in local.dms_write_prefixes : [p, "${p}/*"]])
-    }
   }
 
   statement {
@@ -179,6 +176,12 @@ data "aws_iam_policy_document" "landing_read" {
     sid       = "DecryptLandedFiles"
     actions   = ["kms:Decrypt", "kms:DescribeKey"]
     resources = [aws_kms_key.this.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.${local.dns_suffix}"]
+    }
   }
 }
 
@@ -234,8 +237,10 @@ data "aws_iam_policy_document" "crawler" {
   source_policy_documents = [data.aws_iam_policy_document.landing_read.json]
 
   statement {
+    # Read-only: the crawler logs schema drift (schema_change_policy LOG) and never writes the catalog;
+    # a folder it does not know is logged as an access error instead of becoming a table.
     sid       = "CrawlTheGlueDatabase"
-    actions   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:UpdateTable", "glue:CreateTable", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:BatchCreatePartition", "glue:UpdatePartition", "glue:GetSecurityConfiguration"]
+    actions   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:GetSecurityConfiguration"]
     resources = [local.glue_catalog_arn, local.glue_database_arn, local.glue_tables_arn]
   }
 
@@ -341,4 +346,17 @@ resource "aws_iam_role_policy_attachment" "dms_cloudwatch_logs" {
 
   role       = aws_iam_role.dms_cloudwatch_logs[0].name
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonDMSCloudWatchLogsRole"
+}
+
+# When the spec says the account already has them, look them up, so a plan on an account without
+# them stops with a message naming the fix instead of DMS failing half-way through apply. DMS
+# finds both by these exact names (https://docs.aws.amazon.com/dms/latest/userguide/security-iam.html#CHAP_Security.APIRole).
+data "aws_iam_roles" "dms_account" {
+  count = var.create_dms_account_roles ? 0 : 1
+
+  name_regex = "^dms-(vpc|cloudwatch-logs)-role$"
+}
+
+locals {
+  dms_account_roles = var.create_dms_account_roles ? ["dms-vpc-role", "dms-cloudwatch-logs-role"] : flatten([for found in data.aws_iam_roles.dms_account : tolist(found.names)])
 }

@@ -3,10 +3,42 @@
 # Lake Formation governs the catalog: admins, the registered landing prefix, the pipeline's
 # own service grants and the spec's grants (database, table and column level).
 
-# No create_database/create_table default permissions are set, so new databases and tables get
-# no IAMAllowedPrincipals grant: Lake Formation grants alone decide who reads what.
+# The data lake settings are one object per account and region: a stack that sets them replaces
+# the admin list of every other. So this stack sets them only when the spec says it owns them
+# (governance.manage_data_lake_settings), and otherwise reads them and checks them.
+# While IAMAllowedPrincipals holds a default permission, new databases and tables get a grant
+# to it and every IAM principal with Glue access reads every column: the column grants below do
+# nothing (https://docs.aws.amazon.com/lake-formation/latest/dg/change-settings.html).
 resource "aws_lakeformation_data_lake_settings" "this" {
+  count = var.manage_lakeformation_settings ? 1 : 0
+
   admins = distinct(concat(var.lakeformation_admins, [data.aws_iam_session_context.current.issuer_arn]))
+
+  # Omitted blocks are sent as empty lists: no IAMAllowedPrincipals defaults for new databases
+  # and tables. The check below confirms it against what the account reports after apply.
+}
+
+data "aws_lakeformation_data_lake_settings" "current" {
+  depends_on = [aws_lakeformation_data_lake_settings.this]
+}
+
+check "lakeformation_governs_the_catalog" {
+  assert {
+    condition     = alltrue([for p in concat(data.aws_lakeformation_data_lake_settings.current.create_database_default_permissions, data.aws_lakeformation_data_lake_settings.current.create_table_default_permissions) : p.principal != "IAM_ALLOWED_PRINCIPALS"])
+    error_message = "Lake Formation still gives IAM_ALLOWED_PRINCIPALS default permissions on new databases or tables in this account: IAM policies, not the spec's grants, decide who reads the catalog. Remove them (Lake Formation console, Data catalog settings) or set governance.manage_data_lake_settings: true."
+  }
+
+  assert {
+    condition     = contains(data.aws_lakeformation_data_lake_settings.current.admins, data.aws_iam_session_context.current.issuer_arn) && length(setsubtract(var.lakeformation_admins, data.aws_lakeformation_data_lake_settings.current.admins)) == 0
+    error_message = "The Terraform identity and every governance.admins principal must be Lake Formation administrators to create the grants: add them, or set governance.manage_data_lake_settings: true."
+  }
+}
+
+check "no_iam_allowed_principals_on_the_database" {
+  assert {
+    condition     = alltrue([for p in aws_glue_catalog_database.this.create_table_default_permission : alltrue([for principal in p.principal : principal.data_lake_principal_identifier != "IAM_ALLOWED_PRINCIPALS"])])
+    error_message = "The Glue database gives IAM_ALLOWED_PRINCIPALS a default permission on its new tables: the column-level grants do not govern them."
+  }
 }
 
 resource "aws_lakeformation_resource" "landing" {
@@ -20,7 +52,7 @@ resource "aws_lakeformation_resource" "landing" {
 # --- the pipeline's service roles --------------------------------------------------------------------
 resource "aws_lakeformation_permissions" "crawler_database" {
   principal   = aws_iam_role.crawler.arn
-  permissions = ["ALTER", "CREATE_TABLE", "DESCRIBE"]
+  permissions = ["DESCRIBE"] # log-only crawler: it creates and alters nothing
 
   database {
     name = aws_glue_catalog_database.this.name
@@ -31,7 +63,7 @@ resource "aws_lakeformation_permissions" "crawler_database" {
 
 resource "aws_lakeformation_permissions" "crawler_tables" {
   principal   = aws_iam_role.crawler.arn
-  permissions = ["ALTER", "DESCRIBE", "SELECT"]
+  permissions = ["DESCRIBE", "SELECT"]
 
   table {
     database_name = aws_glue_catalog_database.this.name
@@ -76,6 +108,24 @@ resource "aws_lakeformation_permissions" "redshift_tables" {
 }
 
 # --- the spec's grants --------------------------------------------------------------------------------
+# A grant to a principal that does not exist fails late with an unclear Lake Formation error; the
+# grantees of this account are looked up so plan names the missing one (others cannot be seen from here).
+locals {
+  grantees_here = { for key, arn in var.lakeformation_grantees : key => split("/", arn) if split(":", arn)[4] == local.account_id }
+}
+
+data "aws_iam_role" "grantee" {
+  for_each = { for key, parts in local.grantees_here : key => parts if endswith(parts[0], ":role") }
+
+  name = element(each.value, length(each.value) - 1)
+}
+
+data "aws_iam_user" "grantee" {
+  for_each = { for key, parts in local.grantees_here : key => parts if endswith(parts[0], ":user") }
+
+  user_name = element(each.value, length(each.value) - 1)
+}
+
 # Every grantee may see the database: one grant per principal, however many grants name it.
 resource "aws_lakeformation_permissions" "grantee_database" {
   for_each = var.lakeformation_grantees

@@ -7,9 +7,10 @@ terraform {
   required_version = ">= 1.5.0"
 
   required_providers {
+    # 5.x from 5.100 (the tests init the real 5.100 provider) and 6.x.
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 6.0"
+      version = ">= 5.100, < 7.0"
     }
   }
 }
@@ -27,8 +28,6 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
-data "aws_region" "current" {}
-
 # The identity running Terraform, as a role ARN (not the STS session): made a Lake Formation
 # admin so it can create the catalog tables and grants below.
 data "aws_iam_session_context" "current" {
@@ -40,7 +39,8 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
   dns_suffix = data.aws_partition.current.dns_suffix
-  region     = data.aws_region.current.region
+  # The provider's region is var.region; data.aws_region spells it .name in 5.x and .region in 6.x.
+  region = var.region
 
   landing_bucket_name = coalesce(var.landing_bucket_name, "${local.name}-landing-${local.account_id}")
   logs_bucket_name    = "${local.name}-access-logs-${local.account_id}"

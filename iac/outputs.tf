@@ -85,12 +85,12 @@ output "redshift_workgroup_name" {
 
 output "redshift_endpoint_address" {
   description = "Host name of the workgroup endpoint."
-  value       = aws_redshiftserverless_workgroup.this.endpoint[0].address
+  value       = try(one(aws_redshiftserverless_workgroup.this.endpoint).address, null)
 }
 
 output "redshift_endpoint_port" {
   description = "Port of the workgroup endpoint."
-  value       = aws_redshiftserverless_workgroup.this.endpoint[0].port
+  value       = try(one(aws_redshiftserverless_workgroup.this.endpoint).port, null)
 }
 
 output "redshift_database_name" {

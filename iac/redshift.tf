@@ -59,6 +59,16 @@ resource "aws_vpc_security_group_egress_rule" "redshift_https" {
   cidr_ipv4         = each.value
 }
 
+# Redshift exports each log to /aws/redshift/<namespace>/<log type> and creates the group, without
+# retention or key, unless it exists (https://docs.aws.amazon.com/redshift/latest/mgmt/serverless-audit-logging.html).
+resource "aws_cloudwatch_log_group" "redshift" {
+  for_each = toset(var.redshift_log_exports)
+
+  name              = "/aws/redshift/${var.redshift_namespace}/${each.value}"
+  retention_in_days = var.redshift_log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+}
+
 resource "aws_redshiftserverless_namespace" "this" {
   namespace_name                   = var.redshift_namespace
   db_name                          = var.redshift_database
@@ -70,15 +80,31 @@ resource "aws_redshiftserverless_namespace" "this" {
   default_iam_role_arn             = aws_iam_role.redshift.arn
   log_exports                      = var.redshift_log_exports
 
+  depends_on = [aws_cloudwatch_log_group.redshift]
+
   lifecycle {
     prevent_destroy = true
   }
+}
+
+# Redshift Serverless needs subnets in three availability zones (us-west-1: three subnets in two zones)
+# (https://docs.aws.amazon.com/redshift/latest/mgmt/serverless-usage-considerations.html).
+data "aws_subnet" "workgroup" {
+  for_each = toset(var.subnet_ids)
+
+  id = each.value
+}
+
+locals {
+  workgroup_zones      = distinct([for subnet in data.aws_subnet.workgroup : subnet.availability_zone_id])
+  workgroup_zones_need = local.region == "us-west-1" ? 2 : 3
 }
 
 resource "aws_redshiftserverless_workgroup" "this" {
   workgroup_name       = var.redshift_workgroup
   namespace_name       = aws_redshiftserverless_namespace.this.namespace_name
   base_capacity        = var.redshift_base_capacity
+  max_capacity         = var.redshift_max_capacity
   port                 = 5439
   enhanced_vpc_routing = true
   publicly_accessible  = false
@@ -92,6 +118,13 @@ resource "aws_redshiftserverless_workgroup" "this" {
       parameter_value = config_parameter.value
     }
   }
+
+  lifecycle {
+    precondition {
+      condition     = length(local.workgroup_zones) >= local.workgroup_zones_need
+      error_message = "Redshift Serverless needs subnets in at least ${local.workgroup_zones_need} availability zones; subnet_ids span ${length(local.workgroup_zones)} (${join(", ", local.workgroup_zones)})."
+    }
+  }
 }
 
 resource "aws_redshiftserverless_usage_limit" "compute" {
@@ -100,4 +133,15 @@ resource "aws_redshiftserverless_usage_limit" "compute" {
   amount        = var.redshift_usage_limit_amount
   period        = var.redshift_usage_limit_period
   breach_action = var.redshift_usage_limit_breach_action
+}
+
+# The hard stop above the soft limit: queries are refused until the period ends.
+resource "aws_redshiftserverless_usage_limit" "compute_stop" {
+  count = var.redshift_usage_limit_deactivate_amount == null ? 0 : 1
+
+  resource_arn  = aws_redshiftserverless_workgroup.this.arn
+  usage_type    = "serverless-compute"
+  amount        = var.redshift_usage_limit_deactivate_amount
+  period        = var.redshift_usage_limit_period
+  breach_action = "deactivate"
 }

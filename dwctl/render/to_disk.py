@@ -19,7 +19,12 @@ def rendered_files(spec_path: Path) -> dict[str, str]:
 def render_to_disk(spec_path: Path, root: Path, *, check: bool = False, show_diff: bool = False,
                    echo: Callable[[str], None] = print) -> int:
     """Exit code: 0 written or up to date; 1 with --check when stale."""
-    files = rendered_files(spec_path)
+    from dwctl.render.environments import warnings
+
+    spec = load_spec(spec_path)
+    files = render(spec, display_name(spec_path))
+    for warning in warnings(spec):
+        echo(f"warning: {warning}")
     changes = compare(root, files)
     if check or show_diff:
         if not changes.clean:

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from dwctl.spec.aws_names import too_long
 from dwctl.spec.landed_layout import LANDED_NAMES, WORK_MARK
 from dwctl.spec.type_mapping import parse_source_type
 
@@ -41,6 +42,7 @@ S3_PREFIX = r"^[a-z0-9][a-z0-9_/-]{0,126}[a-z0-9]$"
 SCHEDULE = r"^cron\([0-9A-Za-z*?,/# -]+\)$"
 CHECK_ID = r"^CKV2?_[A-Z0-9]+_\d+$"
 DMS_CERT_ARN = rf"^{PARTITION}:dms:[a-z0-9-]+:\d{{12}}:cert:[A-Za-z0-9-]+$"
+CA_BUNDLE_FILE = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*\.pem$"  # relative; no . or .. parts
 # CloudWatch Logs accepts only these retention periods.
 LogRetention = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                        3288, 3653]
@@ -82,7 +84,11 @@ class Network(Model):
     vpc_id: Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")]
     subnet_ids: Annotated[
         list[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]],
-        Field(min_length=2, description="Private subnets in at least two AZs (DMS and Redshift need two)."),
+        # Redshift Serverless: "at least three subnets, and they must span across three Availability Zones"
+        # (https://docs.aws.amazon.com/redshift/latest/mgmt/serverless-usage-considerations.html); the
+        # stack checks the zones at plan time (redshift.tf), the spec can only count the subnets.
+        Field(min_length=3, description="Private subnets in at least three AZs (Redshift Serverless needs three; "
+              "DMS uses them too)."),
     ]
     source_security_group_id: Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")] | None = Field(
         None, description="Security group of the source database; DMS egress is opened to it."
@@ -90,6 +96,16 @@ class Network(Model):
     source_cidr_blocks: list[Annotated[str, StringConstraints(pattern=CIDR)]] = Field(
         default_factory=list, description="CIDRs DMS may reach the source on (when no security group is given)."
     )
+    open_source_ingress: bool = Field(
+        True, description="Add the ingress rule on source_security_group_id that lets DMS reach the source port "
+        "(false when another stack owns that group's rules).")
+    egress: Literal["nat", "endpoints"] = Field(
+        "nat", description="How DMS and Redshift in the private subnets reach S3, Secrets Manager, KMS and "
+        "CloudWatch Logs: `nat` (checked: every subnet routes 0.0.0.0/0 through a NAT or transit gateway) or "
+        "`endpoints` (VPC endpoints; the S3 gateway endpoint can be made here, the interface endpoints are yours).")
+    s3_endpoint_route_table_ids: list[Annotated[str, StringConstraints(pattern=r"^rtb-[0-9a-f]{8,17}$")]] = Field(
+        default_factory=list, description="Route tables to attach an S3 gateway endpoint to (DMS writes and "
+        "Redshift COPY reach S3 without NAT); empty: no endpoint is made.")
 
     @model_validator(mode="after")
     def _one_path_to_source(self) -> "Network":
@@ -110,14 +126,23 @@ class Source(Model):
     )
     ssl_mode: Literal["none", "require", "verify-ca", "verify-full"] = "verify-full"
     certificate_arn: Annotated[str, StringConstraints(pattern=DMS_CERT_ARN)] | None = Field(
-        None, description="DMS certificate (the imported RDS CA bundle); required by verify-ca and verify-full."
+        None, description="DMS certificate (the imported RDS CA bundle); verify-ca and verify-full need it or "
+        "ca_bundle_file."
+    )
+    ca_bundle_file: Annotated[str, StringConstraints(pattern=CA_BUNDLE_FILE, max_length=200)] | None = Field(
+        None, description="The CA bundle as a PEM file (e.g. RDS global-bundle.pem), relative to the output root: "
+        "the stack imports it as a DMS certificate instead of an ARN typed by hand."
     )
 
     @model_validator(mode="after")
     def _tls_needs_ca(self) -> "Source":
-        if self.ssl_mode in ("verify-ca", "verify-full") and self.certificate_arn is None:
+        if self.certificate_arn is not None and self.ca_bundle_file is not None:
+            raise _at(("ca_bundle_file",), "set certificate_arn or ca_bundle_file, not both")
+        if self.ssl_mode in ("verify-ca", "verify-full") and self.certificate_arn is None \
+                and self.ca_bundle_file is None:
             raise _at(("certificate_arn",), f"ssl_mode {self.ssl_mode} checks the server against a CA: set "
-                      "certificate_arn to the imported RDS CA bundle (aws_dms_certificate), or use ssl_mode: require")
+                      "certificate_arn to the imported RDS CA bundle (aws_dms_certificate), or ca_bundle_file to "
+                      "its PEM file, or use ssl_mode: require")
         return self
 
     @property
@@ -129,6 +154,9 @@ class Source(Model):
         return self.port or (5432 if self.family == "postgres" else 3306)
 
 
+MIN_DAYS_IN_IA = 30
+
+
 class Lifecycle(Model):
     transition_to_ia_days: Annotated[int, Field(ge=30)] = 30
     transition_to_glacier_days: Annotated[int, Field(ge=60)] = 90
@@ -137,8 +165,12 @@ class Lifecycle(Model):
 
     @model_validator(mode="after")
     def _ordered(self) -> "Lifecycle":
-        if self.transition_to_glacier_days <= self.transition_to_ia_days:
-            raise ValueError("transition_to_glacier_days must be later than transition_to_ia_days")
+        # S3 keeps an object in Standard-IA at least 30 days before a lifecycle rule may move it on
+        # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-transition-general-considerations.html).
+        if self.transition_to_glacier_days < self.transition_to_ia_days + MIN_DAYS_IN_IA:
+            raise _at(("transition_to_glacier_days",), f"transition_to_glacier_days ({self.transition_to_glacier_days}) "
+                      f"must be at least {MIN_DAYS_IN_IA} days after transition_to_ia_days ({self.transition_to_ia_days}): "
+                      "S3 keeps objects in Standard-IA for 30 days before moving them to Glacier Instant Retrieval")
         if self.expire_days is not None and self.expire_days <= self.transition_to_glacier_days:
             raise ValueError("expire_days must be later than transition_to_glacier_days")
         return self
@@ -157,15 +189,29 @@ class Landing(Model):
     lifecycle: Lifecycle = Lifecycle()
 
 
+MIN_DMS_ENGINE = (3, 4, 7)
+
+
 class Dms(Model):
     instance_class: Annotated[str, StringConstraints(pattern=r"^dms\.[a-z0-9]+\.[a-z0-9]+$")] = "dms.t3.medium"
     allocated_storage: Annotated[int, Field(ge=5, le=6144)] = 50
     multi_az: bool = True
-    engine_version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")] = "3.5.4"
+    engine_version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")] = Field(
+        "3.5.4", description="Engine of a new replication instance (at least 3.4.7: Parquet with "
+        "IncludeOpForFullLoad). DMS upgrades deprecated versions itself, so the stack ignores later changes.")
     create_account_roles: bool = Field(
         False, description="Create dms-vpc-role and dms-cloudwatch-logs-role (once per account)."
     )
     log_retention_days: LogRetention = Field(365, description="CloudWatch retention of the DMS task logs.")
+
+    @model_validator(mode="after")
+    def _engine_lands_op_in_full_load(self) -> "Dms":
+        # IncludeOpForFullLoad with Parquet needs 3.4.7+ (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Target.S3.html).
+        if tuple(int(n) for n in self.engine_version.split(".")) < MIN_DMS_ENGINE:
+            raise _at(("engine_version",), f"DMS engine {self.engine_version} is older than "
+                      f"{'.'.join(map(str, MIN_DMS_ENGINE))}: Parquet files carry the Op column of full-load rows "
+                      "(IncludeOpForFullLoad) only from 3.4.7 on")
+        return self
 
 
 class Catalog(Model):
@@ -177,12 +223,25 @@ class UsageLimit(Model):
     amount: Annotated[int, Field(ge=1)] = Field(description="RPU-hours per period.")
     period: Literal["daily", "weekly", "monthly"] = "daily"
     breach_action: Literal["log", "emit-metric", "deactivate"] = "emit-metric"
+    deactivate_amount: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="A second, hard limit in the same period: past these RPU-hours the workgroup stops "
+        "taking queries (breach action deactivate). Must exceed amount.")
+
+    @model_validator(mode="after")
+    def _hard_above_soft(self) -> "UsageLimit":
+        if self.deactivate_amount is not None and (self.deactivate_amount <= self.amount
+                                                   or self.breach_action == "deactivate"):
+            raise _at(("deactivate_amount",), f"deactivate_amount ({self.deactivate_amount}) is a hard limit above "
+                      f"a soft one: it must exceed amount ({self.amount}) with a breach_action other than deactivate")
+        return self
 
 
 class Warehouse(Model):
     namespace: Name
     workgroup: Name
     base_capacity: Annotated[int, Field(ge=8, le=1024, multiple_of=8)] = 8
+    max_capacity: Annotated[int, Field(ge=8, le=1024, multiple_of=8)] = Field(
+        64, description="Most RPUs the workgroup scales to (a cost ceiling); at least base_capacity.")
     usage_limit: UsageLimit = UsageLimit(amount=64)
     database: Ident = "dev"
     admin_username: Ident = "dwadmin"
@@ -199,6 +258,9 @@ class Warehouse(Model):
     def _distinct_schemas(self) -> "Warehouse":
         if self.staging_schema == self.analytics_schema:
             raise ValueError("staging_schema and analytics_schema must differ")
+        if self.max_capacity < self.base_capacity:
+            raise _at(("max_capacity",), f"max_capacity ({self.max_capacity}) must be at least base_capacity "
+                      f"({self.base_capacity})")
         return self
 
 
@@ -306,7 +368,12 @@ class Grant(Model):
 
 
 class Governance(Model):
-    admins: Annotated[list[Principal], Field(min_length=1)]
+    admins: Annotated[list[Principal], Field(min_length=1)] = Field(
+        description="Lake Formation administrators: set by the stack with manage_data_lake_settings, "
+        "otherwise checked after apply.")
+    manage_data_lake_settings: bool = Field(
+        False, description="Let this stack own the account-wide Lake Formation settings (admins, no "
+        "IAMAllowedPrincipals defaults). One stack per account and region at most: it replaces the admin list.")
     grants: list[Grant] = Field(default_factory=list)
 
 
@@ -322,6 +389,10 @@ DEFAULT_SKIPS: tuple[Skip, ...] = (
         "copy of the source (a DMS full load rebuilds it) and replicating it would copy personal data to a second "
         "region (data residency) at twice the storage and KMS cost; versioning, prevent_destroy and the source's "
         "own backups protect it.")),
+    Skip(id="CKV_AWS_145", reason=(
+        "The access-log bucket is encrypted with SSE-S3, not KMS: S3 server access logging supports only SSE-S3 "
+        "default encryption on its target bucket (S3 User Guide, enable-server-access-logging), so SSE-KMS there "
+        "would lose the logs; the landing bucket, which holds the data, stays SSE-KMS with the stack's key.")),
 )
 
 
@@ -376,6 +447,7 @@ class UsageLimitOverride(Model):
 
 class WarehouseOverride(Model):
     base_capacity: Annotated[int, Field(ge=8, le=1024, multiple_of=8)] | None = None
+    max_capacity: Annotated[int, Field(ge=8, le=1024, multiple_of=8)] | None = None
     usage_limit: UsageLimitOverride | None = None
 
 
@@ -391,6 +463,8 @@ class LandingOverride(Model):
 class SourceOverride(Model):
     host: Annotated[str, StringConstraints(pattern=HOSTNAME, max_length=253)] | None = None
     secret_arn: Annotated[str, StringConstraints(pattern=SECRET_ARN)] | None = None
+    certificate_arn: Annotated[str, StringConstraints(pattern=DMS_CERT_ARN)] | None = Field(
+        None, description="This environment's imported CA bundle (DMS certificates stay in their account).")
 
 
 class GovernanceOverride(Model):
@@ -476,9 +550,10 @@ class Spec(Model):
                         if col not in tables[name].column_names:
                             raise _at(("governance", "grants", i, "columns", key, k),
                                       f"table {name!r} has no column {col!r}")
-        if self.landing.bucket is None and len(f"{self.project}-{self.environment}-landing-") + 12 > 63:
-            raise _at(("landing", "bucket"), "the derived bucket name <project>-<environment>-landing-<account id> "
-                      "would exceed 63 characters: set landing.bucket or shorten project/environment")
+        for where, environment in [(("environment",), self.environment),
+                                   *((("environments", name), name) for name in self.environments)]:
+            if long := too_long(self.project, environment):
+                raise _at(where, "; ".join(long) + ": shorten project or environment")
         for i, skip in enumerate(self.scan.skip):
             if skip.id in [s.id for s in self.scan.skip[:i]]:
                 raise _at(("scan", "skip", i, "id"), f"duplicate scan skip {skip.id!r}")

@@ -291,15 +291,22 @@ def test_GATE_rendered_example_has_zero_failed_checks_and_only_the_spec_skips(tm
 
 
 def every_feature(example_text: str) -> str:
-    """The example with every optional feature on: account-wide DMS roles, CIDR source access, a named
-    bucket with a CDC path and expiry, an include-list column grant, remote state and a second environment."""
+    """The example with every optional feature on: account-wide DMS roles and Lake Formation settings, CIDR
+    source access, VPC endpoints with the S3 gateway, the CA bundle imported by the stack, a hard usage limit,
+    a named bucket with a CDC path and expiry, an include-list column grant, remote state and a second
+    environment."""
     text = (example_text
             .replace("create_account_roles: false", "create_account_roles: true")
-            .replace("  source_security_group_id: sg-0a1b2c3d4e5f60099", "  source_cidr_blocks: [10.1.0.0/16]")
+            .replace("  source_security_group_id: sg-0a1b2c3d4e5f60099", "  source_cidr_blocks: [10.1.0.0/16]\n"
+                     "  egress: endpoints\n  s3_endpoint_route_table_ids: [rtb-0a1b2c3d4e5f60001]")
+            .replace("  certificate_arn: arn:aws:dms:eu-west-1:123456789012:cert:rds-ca-rsa2048-g1",
+                     "  ca_bundle_file: certs/rds-global-bundle.pem  #")
+            .replace("    breach_action: emit-metric\n", "    breach_action: emit-metric\n    deactivate_amount: 192\n")
             .replace("landing:\n  prefix: raw\n", "landing:\n  prefix: raw\n  bucket: shop-landing-zone\n"
                      "  cdc_path: cdc/changes\n")
             .replace("    transition_to_glacier_days: 180\n", "    transition_to_glacier_days: 180\n    expire_days: 400\n")
-            .replace("        exclude: [email, full_name, phone]", "        include: [customer_id, country_code]"))
+            .replace("        exclude: [email, full_name, phone]", "        include: [customer_id, country_code]")
+            .replace("governance:\n", "governance:\n  manage_data_lake_settings: true\n", 1))
     return text + """
 backend:
   bucket: shop-tfstate-123456789012

@@ -1,6 +1,6 @@
 """`dwctl validate`: every check passing on a fresh render, and each failing (or skipping) for its reason.
 
-Real tools throughout: the shared hashicorp/aws schema, the real terraform 1.0.3 for fmt and
+Real tools throughout: the shared hashicorp/aws schema, the real terraform on PATH for fmt and
 validate (validate on provider-less stacks, since the AWS provider cannot be installed here).
 """
 
@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from dwctl.cli import cli
 from tests.conftest import EXAMPLE
+from tests.support.tf_fixtures import terraform_version
 
 BOGUS = 'resource "aws_s3_bucket" "by_hand" {\n  bogus_argument = true\n}\n'
 
@@ -161,7 +162,7 @@ def test_terraform_validate_runs_after_dwctl_init_and_names_file_and_line(tmp_pa
     spec = root / "spec.yaml"
     ok = checks_of(validate(*args(root, "--format", "json", spec=spec)))
     assert ok["terraform validate"]["status"] == "pass", ok["terraform validate"]
-    assert "terraform 1.0.3" in ok["terraform validate"]["detail"]
+    assert f"terraform {terraform_version()}" in ok["terraform validate"]["detail"]
     # the installed schema (here terraform's builtin provider, for terraform_remote_state) is used
     assert ok["provider schema"]["status"] == "pass", ok["provider schema"]
     assert "`terraform providers schema -json`" in ok["provider schema"]["detail"]
@@ -243,9 +244,9 @@ def test_example_workflow_runs_the_gates_and_uploads_sarif():
     workflow = yaml.safe_load((ROOT / "examples" / "github-actions.yml").read_text())
     steps = workflow["jobs"]["gates"]["steps"]
     commands = [parses(s["run"]) for s in steps if str(s.get("run", "")).startswith("dwctl ")]
-    assert [c[1] for c in commands] == ["render", "validate", "scan"]
+    assert [c[1] for c in commands] == ["render", "validate", "test", "scan"]
     assert "--check" in commands[0]
-    scan_words = commands[2]
+    scan_words = commands[3]
     out_dir = scan_words[scan_words.index("--output-dir") + 1]
     upload = next(s for s in steps if str(s.get("uses", "")).startswith("github/codeql-action/upload-sarif"))
     assert upload["with"]["sarif_file"] == f"{out_dir}/results_sarif.sarif"  # the name dwctl scan writes

@@ -50,7 +50,7 @@ def test_env_tfvars_are_the_spec_values_with_overrides():
 def test_network_override_replaces_the_whole_network():
     s = spec(ENVIRONMENTS + """    network:
       vpc_id: vpc-0b1b2c3d4e5f60718
-      subnet_ids: [subnet-0b1b2c3d4e5f60001, subnet-0b1b2c3d4e5f60002]
+      subnet_ids: [subnet-0b1b2c3d4e5f60001, subnet-0b1b2c3d4e5f60002, subnet-0b1b2c3d4e5f60003]
       source_cidr_blocks: [10.20.0.0/16]
 """)
     dev = environments.values(s, "dev")

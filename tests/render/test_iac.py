@@ -87,12 +87,12 @@ def test_main_pins_terraform_and_the_aws_provider(rendered):
     terraform = main["terraform"][0]
     assert one(terraform, "required_version") == ">= 1.5.0"
     aws = one(one(terraform, "required_providers"), "aws")
-    assert aws == {"source": "hashicorp/aws", "version": "~> 6.0"}
+    assert aws == {"source": "hashicorp/aws", "version": ">= 5.100, < 7.0"}
     provider = main["provider"][0]["aws"]
     assert one(provider, "region") == "${var.region}"
     assert one(one(provider, "default_tags"), "tags") == "${local.tags}"
     data = {dtype for block in main["data"] for dtype in block}
-    assert {"aws_caller_identity", "aws_partition", "aws_region"} <= data
+    assert {"aws_caller_identity", "aws_partition"} <= data
 
 
 def declared_variables(files: dict[str, str]) -> dict[str, dict]:
@@ -239,8 +239,8 @@ def test_glue_has_one_table_per_spec_table_with_columns_in_landed_order(rendered
         assert one(body, "parameters")["classification"] == "parquet"
         storage = one(body, "storage_descriptor")
         columns = [(one(c, "name"), one(c, "type")) for c in storage["columns"]]
-        assert columns == [(c.name, c.glue_type) for c in view.landed]
-        assert columns[0][0] == layout.OP_COLUMN and columns[-1][0] == layout.CHANGE_SEQ_COLUMN
+        assert columns == [(c.name.lower(), c.glue_type) for c in view.landed]  # as Glue stores them
+        assert columns[0][0] == layout.OP_COLUMN.lower() and columns[-1][0] == layout.CHANGE_SEQ_COLUMN
         # s3://<bucket>/<landing prefix>/<schema>/<table>/ == s3://<bucket>/<table.s3_prefix>/
         location = one(storage, "location")
         args = re.fullmatch(r'\$\{format\("s3://%s/%s/%s/%s/",\s*(.+)\)\}', location)[1].split(",")

@@ -55,7 +55,7 @@ def test_example_loads_with_safe_defaults(example_spec):
         ("  - arn:aws:iam::123456789012:role/DataPlatformAdmin", "  - arn:aws:iam::123:role/x",
          "governance.admins[0]", "pattern"),
         ("tables: all", "tables: everything", "governance.grants[2].tables", "'all'"),
-        ("    - subnet-0a1b2c3d4e5f60002\n    - subnet-0a1b2c3d4e5f60003\n", "", "network.subnet_ids", "at least 2"),
+        ("    - subnet-0a1b2c3d4e5f60002\n    - subnet-0a1b2c3d4e5f60003\n", "", "network.subnet_ids", "at least 3"),
     ],
 )
 def test_field_errors_are_located(example_text, old, new, field, fragment):
@@ -102,8 +102,8 @@ def test_plaintext_password_field_does_not_exist():
         ("      exclude: [email, full_name, phone]", "      exclude: [email]\n        include: [customer_id]",
          "governance.grants[0].columns", "exactly one of include or exclude"),
         ("  source_security_group_id: sg-0a1b2c3d4e5f60099\n", "", "network", "so DMS can reach the source"),
-        ("transition_to_ia_days: 30", "transition_to_ia_days: 200", "landing.lifecycle",
-         "later than transition_to_ia_days"),
+        ("transition_to_ia_days: 30", "transition_to_ia_days: 200", "landing.lifecycle.transition_to_glacier_days",
+         "at least 30 days after transition_to_ia_days"),
         ("tables: all\n", "tables: all\n      database: other_db\n", "governance.grants[2].database",
          "not the catalog database"),
         ("name: order_items", "name: _dwctl_load_log", "tables[3].name", "reserved for dwctl's own"),
@@ -114,7 +114,7 @@ def test_plaintext_password_field_does_not_exist():
         ("  certificate_arn: arn:aws:dms:eu-west-1:123456789012:cert:rds-ca-rsa2048-g1", "  ssl_mode: require",
          "source.ssl_mode", "duplicate key"),
         ("project: shop\nenvironment: prod\n", "project: a-very-long-project-name-for-x-y\nenvironment: preproductionabc\n",
-         "landing.bucket", "would exceed 63 characters"),
+         "environment", "S3 access-log bucket"),
     ],
 )
 def test_cross_references(example_text, old, new, field, message):

