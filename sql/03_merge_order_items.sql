@@ -27,8 +27,9 @@
 -- LOAD files (TimestampColumnName: "when the data was transferred from the source", CHAP_Target.S3).
 --
 -- 1. LOAD files widen the latest full load's time range, or start a new full load when it is the
---    table's first or the job found a reload (a LOAD file rewritten, or LOAD numbering starting
---    again) whose files all came after the latest full load's.
+--    table's first or the job found a reload (a LOAD file rewritten, LOAD numbering starting
+--    again, or the first LOAD files after CDC files: the first load was empty) whose files all
+--    came after the latest full load's. A reload with no full load before it is number 2.
 -- 2. The batch's changes get their versions. A batch with LOAD files sweeps every live key older
 --    than the latest full load (a delete of kind 0: rows deleted while the table was not
 --    replicated disappear; a key of the new load, kind 1, wins over the sweep whenever it lands).
@@ -49,7 +50,8 @@ WHERE "staging"."_dwctl_generations"."table_name" = 'order_items' AND "staging".
   AND "batch"."first" IS NOT NULL AND NOT ('${reload:order_items}' = 'true' AND "batch"."first" > "latest"."last_load_at");
 
 INSERT INTO "staging"."_dwctl_generations" ("table_name", "generation", "started_at", "last_load_at")
-SELECT 'order_items', COALESCE("latest"."generation", 0) + 1, "batch"."first", "batch"."last"
+SELECT 'order_items', COALESCE("latest"."generation", CASE WHEN '${reload:order_items}' = 'true' THEN 1 ELSE 0 END) + 1,
+  "batch"."first", "batch"."last"
 FROM (SELECT MIN("dms_commit_ts") AS "first", MAX("dms_commit_ts") AS "last" FROM "staging"."order_items__dwctl_load") AS "batch", (SELECT MAX("generation") AS "generation", MAX("last_load_at") AS "last_load_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'order_items') AS "latest"
 WHERE "batch"."first" IS NOT NULL AND ("latest"."generation" IS NULL OR ('${reload:order_items}' = 'true' AND "batch"."first" > "latest"."last_load_at"));
 

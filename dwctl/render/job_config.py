@@ -9,7 +9,6 @@ contract between the two files.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from dwctl.render.text import sql_ident
@@ -30,8 +29,9 @@ def queries(spec: Spec) -> dict[str, str]:
     return {
         "known_files": f'SELECT "s3_key", "etag" FROM {log} WHERE "table_name" = :table_name '
                        f'UNION ALL SELECT "s3_key", "etag" FROM {quarantine} WHERE "table_name" = :table_name',
-        "newest_load_key": f'SELECT MAX("s3_key") FROM {log} WHERE "table_name" = :table_name '
-                           f'AND "s3_key" LIKE {load_like}',
+        "load_history": f'SELECT MAX(CASE WHEN "s3_key" LIKE {load_like} THEN "s3_key" END), '
+                        f'COUNT(CASE WHEN "s3_key" NOT LIKE {load_like} THEN 1 END) '
+                        f'FROM {log} WHERE "table_name" = :table_name',
         "quarantine": f'INSERT INTO {quarantine} ("table_name", "s3_key", "etag", "size", "reason", "quarantined_at") '
                       f'SELECT :table_name, :s3_key, :etag, CAST(:size AS BIGINT), :reason, GETDATE() '
                       f'WHERE NOT EXISTS (SELECT 1 FROM {quarantine} WHERE "table_name" = :table_name '
@@ -61,6 +61,5 @@ def document(spec: Spec, sql: dict[str, str], tables, note: str) -> str:
         "tables": {t.name: {"prefix": t.s3_prefix + "/",
                             "merge_sql": sql[f"sql/03_merge_{t.name}.sql"].split("\n")} for t in tables},
         "queries": queries(spec),
-        "ddl_hash": hashlib.sha256(sql["sql/01_create_tables.sql"].encode("utf-8")).hexdigest(),
     }
     return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"

@@ -35,6 +35,7 @@ DERIVED: tuple[Derived, ...] = (
     Derived("-load-merge-failed", 64, "EventBridge rule"),
     Derived("-dms-task-events", 64, "EventBridge rule"),
     Derived("-dms-instance-events", 64, "EventBridge rule"),
+    Derived("-landed", 64, "EventBridge rule (and SQS queue, limit 80)"),
     Derived("-dms", 63, "DMS replication instance"),
     Derived("-source", 255, "DMS endpoint"),
     Derived("-landing", 255, "DMS endpoint"),

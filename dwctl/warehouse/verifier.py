@@ -367,7 +367,7 @@ class Verifier:
             found[table.name] = f"SELECT * FROM {schema}.{_q(table.name)} ORDER BY {order}"
             if table.history:
                 name = table.name + HISTORY_SUFFIX
-                found[name] = f'SELECT * FROM {schema}.{_q(name)} ORDER BY {order}, "valid_from", "valid_to" NULLS LAST'
+                found[name] = f'SELECT * FROM {schema}.{_q(name)} ORDER BY {order}, "dwctl_version"'
         return found
 
     def fetch(self, name: str) -> tuple[list[str], list[tuple]]:

@@ -38,6 +38,7 @@ Arguments (Glue job parameters): --landing_bucket --config_key --manifest_prefix
 """
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -70,7 +71,7 @@ class Config:
         self.load_sql = "\n".join(document["load_sql"])
         self.merge_sql = {name: "\n".join(table["merge_sql"]) for name, table in document["tables"].items()}
         self.queries = document["queries"]
-        self.ddl_hash = document["ddl_hash"]
+        self.ddl_hash = hashlib.sha256(self.create_sql.encode("utf-8")).hexdigest()  # what apply_ddl records
 
     @classmethod
     def from_json(cls, text):
@@ -151,11 +152,15 @@ def split_kinds(objects, full_load_prefix):
     return load, [o for o in objects if not is_full_load(o.key, full_load_prefix)]
 
 
-def is_reload(load_files, newest_loaded_load_key):
+def is_reload(load_files, newest_loaded_load_key, cdc_files_merged=0):
     """A reload rewrites LOAD files: a LOAD file at or before the newest LOAD key merged (the same
-    key with a new ETag, or numbering starting again). The merge still requires the files to come
-    after everything the latest full load transferred before it starts a new one."""
-    return bool(newest_loaded_load_key) and any(o.key <= newest_loaded_load_key for o in load_files)
+    key with a new ETag, or numbering starting again). LOAD files after CDC files but no LOAD file
+    merged are a reload too: DMS lands a table's full load before its cached changes, so the first
+    load was empty (it wrote no file). The merge still requires the files to come after everything
+    the latest full load transferred before it starts a new one."""
+    if not newest_loaded_load_key:
+        return int(cdc_files_merged or 0) > 0
+    return any(o.key <= newest_loaded_load_key for o in load_files)
 
 
 def manifest_document(bucket, files):
@@ -354,8 +359,8 @@ class TableLoad:
         load, cdc = split_kinds(files, self.config.full_load_prefix)
         reload = False
         if load:
-            newest = self.warehouse.query(self.config.queries["newest_load_key"], table_name=self.table)[0][0]
-            reload = is_reload(load, newest)
+            newest, cdc_merged = self.warehouse.query(self.config.queries["load_history"], table_name=self.table)[0]
+            reload = is_reload(load, newest, cdc_merged)
         self.batches += 1
         base = "%s/%s/%s-%d" % (self.args["manifest_prefix"].strip("/"), self.table, self.run_id, self.batches)
         values = {"iam_role": self.args["copy_role_arn"], "reload:" + self.table: "true" if reload else "false"}

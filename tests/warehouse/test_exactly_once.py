@@ -8,7 +8,7 @@ delivery: CDC files split anyhow, some delivered twice under a second name, file
 some pre-reload files landing only after the reload, all of it spread over scheduled runs of
 `dwctl sql verify --database` (the CLI users run, one DuckDB file kept between runs, as the
 warehouse is). The only order kept is the one DMS documents: a table's (re)load files land before
-the changes captured after that load began.
+the changes it cached while loading (and so before any later change).
 
 After the last run the analytics table must equal a plain replay of the source, and the history
 table must equal the one the same files give delivered in order, once each: both depend only on
@@ -152,7 +152,8 @@ def deliveries(draw):
         assume(replay(initial, events[:reload_at]))  # an empty table reloads as no file at all
     d = Delivery(life, draw)
     late = [f for f in d.before if draw(st.booleans())] if reload_at is not None else []
-    phase_a = draw(st.permutations(d.initial_load + [f for f in d.before if f not in late]))
+    # DMS lands a table's full load before the changes it cached meanwhile: LOAD files first
+    phase_a = draw(st.permutations(d.initial_load)) + draw(st.permutations([f for f in d.before if f not in late]))
     # the first full load is merged before a reload rewrites its files (a cut right before phase B)
     phase_b = draw(st.permutations(d.reload)) + draw(st.permutations(d.after + late))
     order = phase_a + phase_b
