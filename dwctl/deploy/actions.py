@@ -94,9 +94,9 @@ def ensure_rendered(spec: Spec, spec_path: Path, root: Path, *, render: bool, ec
     """Refuse to run Terraform on an iac/ that the (already loaded) spec would render differently (unless --render)."""
     from dwctl.render.engine import render as render_files
     from dwctl.render.output import compare, write_tree
-    from dwctl.spec.read import display_name
+    from dwctl.render.to_disk import spec_label
 
-    changes = compare(root, render_files(spec, display_name(spec_path)))
+    changes = compare(root, render_files(spec, spec_label(spec_path, root)))
     stale = [p for p in changes.stale if p.startswith("iac/")]
     if not stale:
         return

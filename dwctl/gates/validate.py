@@ -91,9 +91,10 @@ def check_rendered(ctx: Context) -> Check:
         return Check("rendered", "skip", "the spec does not load, so there is nothing to compare with")
     from dwctl.render.engine import render
     from dwctl.render.output import compare
+    from dwctl.render.to_disk import spec_label
     from dwctl.spec.read import display_name
 
-    files = render(ctx.spec, display_name(ctx.spec_path))
+    files = render(ctx.spec, spec_label(ctx.spec_path, ctx.root))
     changes = compare(ctx.root, files)
     stale = [f"{(ctx.root / p).as_posix()} ({'changed' if (ctx.root / p).exists() else 'missing'})"
              for p in sorted(changes.write)]

@@ -7,19 +7,28 @@ from typing import Callable
 
 from dwctl.render.engine import render
 from dwctl.render.output import compare, unified_diff, write_tree
-from dwctl.spec.read import display_name, load_spec
+from dwctl.spec.read import load_spec
 
 
-def rendered_files(spec_path: Path) -> dict[str, str]:
+def spec_label(spec_path: Path, root: Path) -> str:
+    """The spec's name in the generated headers: relative to the output root when it lives under it, else its
+    file name. Never relative to the cwd, so rendering from any directory writes the same bytes."""
+    try:
+        return spec_path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return spec_path.name
+
+
+def rendered_files(spec_path: Path, root: Path) -> dict[str, str]:
     """Load, validate and render in memory; raises before anything touches the disk."""
     spec = load_spec(spec_path)
-    return render(spec, display_name(spec_path))
+    return render(spec, spec_label(spec_path, root))
 
 
 def render_to_disk(spec_path: Path, root: Path, *, check: bool = False, show_diff: bool = False,
                    echo: Callable[[str], None] = print) -> int:
     """Exit code: 0 written or up to date; 1 with --check when stale."""
-    files = rendered_files(spec_path)
+    files = rendered_files(spec_path, root)
     changes = compare(root, files)
     if check or show_diff:
         if not changes.clean:
@@ -30,6 +39,7 @@ def render_to_disk(spec_path: Path, root: Path, *, check: bool = False, show_dif
             return 1 if stale else 0
         return 0
     write_tree(root, changes)
-    echo(f"rendered {len(files)} files under {root}: {len(changes.write)} written, "
+    total = len(changes.write) + len(changes.unchanged)  # the manifest counts: it is a file dwctl writes
+    echo(f"rendered {total} files under {root}: {len(changes.write)} written, "
          f"{len(changes.delete)} deleted, {len(changes.unchanged)} unchanged")
     return 0

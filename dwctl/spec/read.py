@@ -92,11 +92,8 @@ def dotted(path: Path_) -> str:
 
 
 def display_name(spec_path: Path) -> str:
-    """The spec's name as written in headers and errors: relative to the cwd when inside it (stable across machines)."""
-    try:
-        return spec_path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return spec_path.name
+    """The spec's name in messages: the path as the user gave it, so they can open it from where they are."""
+    return spec_path.as_posix()
 
 
 def read_spec_text(spec_path: Path, missing_hint: str = "pass -c PATH, or create config/pipeline.yaml") -> tuple[str, str]:
