@@ -30,17 +30,19 @@ terraform_bin_option = click.option(
                    "[default: the installed providers' schema when iac/ is initialised].")
 @terraform_bin_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--strict", is_flag=True, help="Fail when any check was skipped (CI and hooks: every check must run).")
 def validate(spec_path: Path, output_root: Path, provider_schema: Path | None, terraform_bin: str | None,
-             fmt: str) -> None:
+             fmt: str, strict: bool) -> None:
     """Check what is on disk in iac/ and sql/: spec, freshness, fmt, provider schema, terraform validate.
 
-    Prints one row per check (pass / fail / skip, with the reason) and exits 1 when any check fails.
+    Prints one row per check (pass / fail / skip, with the reason) and exits 1 when any check fails,
+    or with --strict when any check was skipped.
     """
-    from dwctl.gates.validate import run_checks, to_json, to_text
+    from dwctl.gates.validate import ok, run_checks, to_json, to_text
 
     checks = run_checks(spec_path, output_root, provider_schema=provider_schema, terraform_bin=terraform_bin)
-    click.echo(to_json(checks) if fmt == "json" else to_text(checks))
-    sys.exit(1 if any(c.status == "fail" for c in checks) else 0)
+    click.echo(to_json(checks, strict) if fmt == "json" else to_text(checks, strict))
+    sys.exit(0 if ok(checks, strict) else 1)
 
 
 @click.command("scan")

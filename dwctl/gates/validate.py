@@ -266,7 +266,12 @@ def counts(checks: list[Check]) -> dict[str, int]:
     return {s: sum(1 for c in checks if c.status == s) for s in ("pass", "fail", "skip")}
 
 
-def to_text(checks: list[Check]) -> str:
+def ok(checks: list[Check], strict: bool = False) -> bool:
+    """No check failed; with `strict`, none skipped either (a skipped check checked nothing)."""
+    return not any(c.status == "fail" or (strict and c.status == "skip") for c in checks)
+
+
+def to_text(checks: list[Check], strict: bool = False) -> str:
     """An aligned table (FAIL in capitals), each failure's problems indented under it, then the totals."""
     width = max(len(c.name) for c in checks)
     lines = [f"{'STATUS':<6}  {'CHECK':<{width}}  DETAIL"]
@@ -275,12 +280,17 @@ def to_text(checks: list[Check]) -> str:
         lines += [f"{'':<6}  {'':<{width}}    {p}" for p in c.problems]
     n = counts(checks)
     lines.append(f"validate: {n['pass']} pass, {n['fail']} fail, {n['skip']} skip")
+    if strict and n["skip"]:
+        skipped = ", ".join(c.name for c in checks if c.status == "skip")
+        lines.append(f"strict: {n['skip']} skipped check(s) fail the run ({skipped}); make them runnable "
+                     "(`terraform -chdir=iac init -backend=false` or --provider-schema), or drop --strict")
     return "\n".join(lines)
 
 
-def to_json(checks: list[Check]) -> str:
+def to_json(checks: list[Check], strict: bool = False) -> str:
     return json.dumps({
-        "ok": not any(c.status == "fail" for c in checks),
+        "ok": ok(checks, strict),
+        "strict": strict,
         "counts": counts(checks),
         "checks": [{"name": c.name, "status": c.status, "detail": c.detail, "problems": list(c.problems)}
                    for c in checks],
