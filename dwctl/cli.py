@@ -13,6 +13,7 @@ from dwctl import __version__
 # name -> "module:function", one line per command, grouped by the stage that owns it.
 LAZY_COMMANDS: dict[str, str] = {
     "schema": "dwctl.spec.commands:schema",
+    "new": "dwctl.spec.commands:new",
     "render": "dwctl.render.commands:render",
     "init": "dwctl.deploy.commands:init",
     "plan": "dwctl.deploy.commands:plan",

@@ -28,3 +28,19 @@ def schema(out: Path | None, fmt: str) -> None:
         click.echo(text, nl=False)
     else:
         out.write_text(text, encoding="utf-8")
+
+
+@click.command("new")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False), default=".")
+@click.option("--engine", type=click.Choice(["postgres", "mysql"]), required=True, help="The source database engine.")
+@click.option("--source", metavar="PIP-SPEC",
+              help="What CI and pre-commit pip-install [default: dwctl==<this version>], e.g. a git URL at a tag.")
+@click.option("--force", is_flag=True, help="Replace files that already exist.")
+def new(directory: Path, engine: str, source: str | None, force: bool) -> None:
+    """Start a project in DIRECTORY: a commented spec, its JSON Schema, .gitignore, pre-commit config, CI workflow."""
+    from dwctl.spec import scaffold
+
+    for path in scaffold.write(directory, scaffold.files(engine, source), force=force):
+        click.echo(f"wrote {(directory / path).as_posix()}")
+    where = "" if directory == Path(".") else f"cd {directory.as_posix()} && "
+    click.echo(f"next: edit {scaffold.SPEC} (every value is an example), then `{where}dwctl render && dwctl validate`.")

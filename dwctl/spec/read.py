@@ -96,7 +96,10 @@ def display_name(spec_path: Path) -> str:
     return spec_path.as_posix()
 
 
-def read_spec_text(spec_path: Path, missing_hint: str = "pass -c PATH, or create config/pipeline.yaml") -> tuple[str, str]:
+MISSING_HINT = "start a project with `dwctl new --engine postgres|mysql`, or pass -c PATH"
+
+
+def read_spec_text(spec_path: Path, missing_hint: str = MISSING_HINT) -> tuple[str, str]:
     """(display name, text) of a spec file; a missing or unreadable file is a located SpecError."""
     name = display_name(spec_path)
     try:
