@@ -32,4 +32,4 @@ bench: setup-test
 
 docs: setup
 	$(BIN)/python -c "import pathlib, dwctl.spec.reference as d; p = pathlib.Path('README.md'); p.write_text(d.with_reference(p.read_text()))"
-	$(BIN)/dwctl schema -o dwctl-spec.schema.json
+	$(BIN)/dwctl schema --file dwctl-spec.schema.json

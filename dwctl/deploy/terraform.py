@@ -356,8 +356,11 @@ class Terraform:
         if result.code not in ok:
             tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:]
             why = diagnostics(result.stderr) or diagnostics(result.stdout) or (tail[0] if tail else "")
-            raise ToolError(f"`{self.binary.name} {command}` failed (exit {result.code}) in {self.workdir}: "
-                            f"{why or 'no message'}")
+            shown = stream and self.echo is not None  # the user has just seen terraform's error: say it once
+            error = ToolError(f"`{self.binary.name} {command}` failed (exit {result.code}) in {self.workdir}: "
+                              + ("its error is above." if shown and why else why or "no message"))
+            error.detail = why
+            raise error
         return result
 
     # -- verbs (flags exactly as Terraform >= 1.0 spells them) --

@@ -315,12 +315,12 @@ def saved_plan_json(spec: Any, root: Path, env: str | None, terraform_bin: str |
 
     from dwctl.deploy import actions as deploy
     from dwctl.deploy import terraform
-    from dwctl.errors import UsageError
+    from dwctl.errors import NotReady
 
     stack = deploy.stack_for(spec, root, env)
     planfile = stack.plan_path("plan")
     if not planfile.is_file():
-        raise UsageError(f"no saved plan for {stack.env.name}: {planfile.as_posix()} does not exist. Run "
+        raise NotReady(f"no saved plan for {stack.env.name}: {planfile.as_posix()} does not exist. Run "
                          f"`dwctl plan --env {stack.env.name}` first, or scan the configuration without --plan.")
     binary = terraform.find(terraform_bin)
     data = deploy.driver(stack, binary, echo=None).show_json(stack.rel(planfile.name))

@@ -8,12 +8,15 @@ import click
 
 
 @click.command()
-@click.option("-o", "--output", "out", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("-f", "--file", "out", type=click.Path(path_type=Path, dir_okay=False),
               help="Write to this file instead of standard output.")
+@click.option("-o", "--output", "old_out", type=click.Path(path_type=Path, dir_okay=False), hidden=True,
+              help="Old spelling of --file (-o is the output root everywhere else).")
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="json", show_default=True,
               help="JSON Schema for editors, or the Markdown reference used in the README.")
-def schema(out: Path | None, fmt: str) -> None:
+def schema(out: Path | None, old_out: Path | None, fmt: str) -> None:
     """Print the JSON Schema of the spec (for yaml-language-server and other editors)."""
+    out = out or old_out
     if fmt == "markdown":
         from dwctl.spec.reference import spec_reference
 

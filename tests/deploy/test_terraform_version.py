@@ -6,10 +6,6 @@ that dwctl stops before running anything else, whatever that binary would do.
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-
 import pytest
 from click.testing import CliRunner
 
@@ -17,23 +13,7 @@ from dwctl.cli import cli
 from dwctl.deploy import terraform as t
 from dwctl.errors import ToolError
 from tests.conftest import EXAMPLE
-
-VERSION_ONLY = '''#!{python}
-import json, sys
-if sys.argv[1:2] == ["version"]:
-    print(json.dumps({{"terraform_version": "{version}"}}))
-    sys.exit(0)
-print("stand-in asked to run " + " ".join(sys.argv[1:]), file=sys.stderr)
-sys.exit(9)
-'''
-
-
-def binary_reporting(directory: Path, version: str, name: str = "terraform") -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    path.write_text(VERSION_ONLY.format(python=sys.executable, version=version))
-    path.chmod(0o755)
-    return path
+from tests.support.standins import standin
 
 
 @pytest.mark.parametrize("version, constraint, ok", [
@@ -66,7 +46,7 @@ def test_init_refuses_a_terraform_the_stack_rules_out_before_running_it(tmp_path
     (tmp_path / "config" / "pipeline.yaml").write_text(EXAMPLE.read_text())
     runner = CliRunner()
     assert runner.invoke(cli, ["render"]).exit_code == 0
-    old = binary_reporting(tmp_path / "bin", version, name)
+    old = standin(tmp_path / "bin", version, name)
     result = runner.invoke(cli, ["init", "--terraform-bin", str(old)])
     assert result.exit_code == 1, result.output
     assert f"{name} {version} at {old} cannot run this stack: iac/main.tf requires " \
