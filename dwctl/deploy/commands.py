@@ -10,14 +10,13 @@ from pathlib import Path
 
 import click
 
-from dwctl.cli_options import format_option, json_on_failure, output_option, spec_option
+from dwctl.cli_options import color_wanted, env_option, format_option, json_on_failure, output_option, spec_option
 
 
 def _common(f):
     f = click.option("--terraform-bin", metavar="PATH",
                      help="Terraform/OpenTofu binary [default: $DWCTL_TERRAFORM, then terraform, then tofu on PATH].")(f)
-    f = click.option("--env", "env_name", metavar="NAME",
-                     help="Environment: picks its tfvars, backend config and workspace [default: the spec's].")(f)
+    f = env_option("Environment: picks its tfvars, backend config and workspace")(f)
     return spec_option(output_option(f))
 
 
@@ -74,7 +73,7 @@ def _setup(spec_path: Path, root: Path, env_name: str | None, terraform_bin: str
     binary = terraform.find(terraform_bin)
     terraform.require_stack_version(binary, stack.iac)
     _err(f"dwctl: {stack.env.name}: using {binary.describe()}")
-    tf = deploy.driver(stack, binary, color=sys.stdout.isatty() and not machine, stdout_to_stderr=machine)
+    tf = deploy.driver(stack, binary, color=color_wanted() and not machine, stdout_to_stderr=machine)
     return stack, tf
 
 

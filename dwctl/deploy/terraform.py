@@ -18,8 +18,10 @@ one SIGINT so Terraform stops cleanly and releases the state lock; it never kill
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -37,6 +39,7 @@ MIN_VERSION = (1, 0, 0)  # the flags the driver uses; the stack's own floor is i
 STACK_MIN = "1.5"  # templates/iac/main.tf.j2 renders `required_version = ">= 1.5.0"` (a test keeps them equal)
 TOFU_FIRST = (1, 6, 0)  # OpenTofu forked from Terraform 1.5/1.6: its first release, 1.6.0, is that generation
 ENV_VAR = "DWCTL_TERRAFORM"
+LOG = logging.getLogger("dwctl")  # -v prints each command line (dwctl.cli_options.set_verbosity)
 INSTALL_HINT = (f"Install Terraform >= {STACK_MIN} (https://developer.hashicorp.com/terraform/install: HashiCorp's "
                 "apt/yum repositories, `brew install hashicorp/tap/terraform`, or the zip) or OpenTofu >= "
                 f"{'.'.join(map(str, TOFU_FIRST[:2]))} (https://opentofu.org/docs/intro/install/), "
@@ -140,6 +143,7 @@ def require_stack_version(binary: Binary, iac: Path) -> None:
 def probe(path: str) -> Binary:
     """Ask the binary its version (offline: CHECKPOINT_DISABLE) and refuse one older than 1.0."""
     argv = _builder(path, None).generate_cmd_string("version", json=_flag())
+    LOG.info("running: %s", shlex.join(argv))
     try:
         done = subprocess.run(argv, capture_output=True, text=True, env=base_env(), stdin=subprocess.DEVNULL)
     except OSError as exc:
@@ -215,6 +219,7 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: dict[str, str], echo: Ec
                         show = None
         stream.close()
 
+    LOG.info("running: %s (in %s)", shlex.join(argv), cwd)
     with forward_interrupts() as forwarder:  # installed before the child exists: no interrupt is lost
         try:
             proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL,

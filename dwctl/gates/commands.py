@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from dwctl.cli_options import output_option, spec_option
+from dwctl.cli_options import color_wanted, env_option, output_option, spec_option
 
 FORMATS = ("cli", "json", "junitxml", "sarif")  # dwctl.scan.FORMATS, spelled out to keep this import light
 OUTPUT_DELIMITER = "\n--- OUTPUT DELIMITER ---\n"  # what checkov prints between formats on stdout
@@ -41,7 +41,9 @@ def validate(spec_path: Path, output_root: Path, provider_schema: Path | None, t
     from dwctl.gates.validate import ok, run_checks, to_json, to_text
 
     checks = run_checks(spec_path, output_root, provider_schema=provider_schema, terraform_bin=terraform_bin)
-    click.echo(to_json(checks, strict) if fmt == "json" else to_text(checks, strict))
+    colors = {"pass": "green", "fail": "red", "skip": "yellow"}  # click.echo drops them off a terminal / --no-color
+    paint = (lambda text, status: click.style(text, fg=colors[status], bold=status == "fail"))
+    click.echo(to_json(checks, strict) if fmt == "json" else to_text(checks, strict, paint))
     sys.exit(0 if ok(checks, strict) else 1)
 
 
@@ -58,7 +60,7 @@ def validate(spec_path: Path, output_root: Path, provider_schema: Path | None, t
               help="Scan the JSON of the plan `dwctl plan` saved for --env instead of the configuration.")
 @click.option("--plan-json", type=click.Path(path_type=Path, dir_okay=False, exists=True), metavar="FILE",
               help="Scan this plan JSON (`terraform show -json PLAN`) instead of the configuration.")
-@click.option("--env", "env_name", metavar="NAME", help="Environment of the saved plan [default: the spec's].")
+@env_option("Environment of the saved plan")
 @terraform_bin_option
 @click.pass_context
 def scan(ctx: click.Context, spec_path: Path, output_root: Path, formats: tuple[str, ...], output_dir: Path | None,
@@ -97,7 +99,7 @@ def scan(ctx: click.Context, spec_path: Path, output_root: Path, formats: tuple[
     counts = result.counts()
     to_stdout = output_dir is None
     if to_stdout:
-        texts = [scanning.render_format(result, f, quiet=quiet, color=f == "cli" and sys.stdout.isatty())
+        texts = [scanning.render_format(result, f, quiet=quiet, color=f == "cli" and color_wanted())
                  for f in formats]
         click.echo(OUTPUT_DELIMITER.join(t.rstrip("\n") for t in texts))
     else:

@@ -18,8 +18,10 @@ Offline by design: `--skip-download`, so no policy metadata is fetched from the 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import shlex
 import threading
 import time
 from dataclasses import dataclass
@@ -99,6 +101,7 @@ def run_checkov(target: Target, skips: dict[str, str], *, progress: bool = True)
         argv += ["--file", str(target.path)]
         if target.enrich is not None:
             argv += ["--repo-root-for-plan-enrichment", str(target.enrich)]
+    logging.getLogger("dwctl").info("running: checkov %s (in-process)", shlex.join(argv))
     ckv = Collect(argv)
     # Fresh runners: checkov's default runner instances cache parsed definitions between runs.
     ckv.runners = [TerraformRunner() if target.framework == "terraform" else PlanRunner()]

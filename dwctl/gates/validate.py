@@ -271,12 +271,14 @@ def ok(checks: list[Check], strict: bool = False) -> bool:
     return not any(c.status == "fail" or (strict and c.status == "skip") for c in checks)
 
 
-def to_text(checks: list[Check], strict: bool = False) -> str:
-    """An aligned table (FAIL in capitals), each failure's problems indented under it, then the totals."""
+def to_text(checks: list[Check], strict: bool = False, paint=lambda text, status: text) -> str:
+    """An aligned table (FAIL in capitals), each failure's problems indented under it, then the totals.
+    `paint(text, status)` may colour the status column (the command layer decides whether to)."""
     width = max(len(c.name) for c in checks)
     lines = [f"{'STATUS':<6}  {'CHECK':<{width}}  DETAIL"]
     for c in checks:
-        lines.append(f"{c.status.upper() if c.status == 'fail' else c.status:<6}  {c.name:<{width}}  {c.detail}")
+        status = paint(f"{c.status.upper() if c.status == 'fail' else c.status:<6}", c.status)
+        lines.append(f"{status}  {c.name:<{width}}  {c.detail}")
         lines += [f"{'':<6}  {'':<{width}}    {p}" for p in c.problems]
     n = counts(checks)
     lines.append(f"validate: {n['pass']} pass, {n['fail']} fail, {n['skip']} skip")
