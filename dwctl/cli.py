@@ -22,6 +22,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "output": "dwctl.deploy.commands:output",
     "validate": "dwctl.gates.commands:validate",
     "scan": "dwctl.gates.commands:scan",
+    "tools": "dwctl.gates.commands:tools",
     "import": "dwctl.source.importer:import_command",
     "doctor": "dwctl.source.doctor:doctor_command",
     "sql": "dwctl.warehouse.commands:sql_group",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from dwctl.cli_options import color_wanted, env_option, output_option, spec_option
+from dwctl.cli_options import color_wanted, env_option, format_option, output_option, spec_option
 
 FORMATS = ("cli", "json", "junitxml", "sarif")  # dwctl.scan.FORMATS, spelled out to keep this import light
 OUTPUT_DELIMITER = "\n--- OUTPUT DELIMITER ---\n"  # what checkov prints between formats on stdout
@@ -117,6 +117,24 @@ def scan(ctx: click.Context, spec_path: Path, output_root: Path, formats: tuple[
     if failing and soft_fail:
         say("soft fail: exit 0 despite the failures above")
     sys.exit(1 if failing and not soft_fail else 0)
+
+
+@click.command("tools")
+@output_option
+@terraform_bin_option
+@format_option()
+def tools(output_root: Path, terraform_bin: str | None, fmt: str) -> None:
+    """Check this machine can deploy: Terraform/OpenTofu version, the AWS provider, AWS credentials, checkov.
+
+    One row per tool with the fix for each problem; exits 1 when one is missing (warnings exit 0).
+    Nothing is sent anywhere; credentials are named by their source, never shown.
+    """
+    from dwctl import report
+    from dwctl.gates.tools import run_tools
+
+    rows = run_tools(terraform_bin, output_root)
+    click.echo(report.to_json(rows) if fmt == "json" else report.to_text(rows, totals="tools"))
+    sys.exit(1 if any(r.status == "fail" for r in rows) else 0)
 
 
 def _spec_for_scan(ctx: click.Context, spec_path: Path, *, needed: bool):

@@ -23,6 +23,7 @@ def doctor_command(ctx: click.Context, dsn_text: str, spec_path: Path, fmt: str)
     """Check a source database for CDC readiness and drift from the spec."""
     import sys
 
+    from dwctl import report
     from dwctl.errors import UsageError
     from dwctl.source.connection import connect, parse_dsn
     from dwctl.source.doctor_checks import (
@@ -48,38 +49,9 @@ def doctor_command(ctx: click.Context, dsn_text: str, spec_path: Path, fmt: str)
         else:
             checks += table_checks(conn, spec)
     if fmt == "json":
-        click.echo(to_json(dsn.masked(), checks))
+        click.echo(report.to_json(checks, dsn=dsn.masked()))
     else:
         click.echo(f"dwctl doctor {dsn.masked()}" + (f" against {name}" if spec else ""))
-        click.echo(to_text(checks))
+        click.echo(report.to_text(checks))
     sys.exit(1 if any(c.status == "fail" for c in checks) else 0)
 
-
-def counts(checks) -> dict[str, int]:
-    return {s: sum(1 for c in checks if c.status == s) for s in ("pass", "warn", "fail")}
-
-
-def to_text(checks) -> str:
-    """An aligned table, then a totals line, then one fix per problem."""
-    width = max(len(c.name) for c in checks)
-    lines = [f"{'STATUS':<6}  {'CHECK':<{width}}  DETAIL"]
-    lines += [f"{c.status.upper() if c.status == 'fail' else c.status:<6}  {c.name:<{width}}  {c.detail}"
-              for c in checks]
-    n = counts(checks)
-    lines.append(f"checks: {n['pass']} pass, {n['warn']} warn, {n['fail']} fail")
-    fixes = [c for c in checks if c.fix and c.status != "pass"]
-    if fixes:
-        lines.append("fixes:")
-        lines += [f"  {c.status} {c.name}: {c.fix}" for c in fixes]
-    return "\n".join(lines)
-
-
-def to_json(dsn: str, checks) -> str:
-    import json
-
-    return json.dumps({
-        "dsn": dsn,
-        "ok": not any(c.status == "fail" for c in checks),
-        "counts": counts(checks),
-        "checks": [{"name": c.name, "status": c.status, "detail": c.detail, "fix": c.fix} for c in checks],
-    }, indent=2)
