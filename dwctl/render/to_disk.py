@@ -26,20 +26,33 @@ def rendered_files(spec_path: Path, root: Path) -> dict[str, str]:
 
 
 def render_to_disk(spec_path: Path, root: Path, *, check: bool = False, show_diff: bool = False,
-                   echo: Callable[[str], None] = print) -> int:
-    """Exit code: 0 written or up to date; 1 with --check when stale."""
+                   echo: Callable[[str], None] = print, as_json: bool = False) -> int:
+    """Exit code: 0 written or up to date; 1 with --check when stale. `as_json`: one JSON document, no diff."""
     files = rendered_files(spec_path, root)
     changes = compare(root, files)
+    stale = len(changes.stale)
     if check or show_diff:
-        if not changes.clean:
+        if as_json:
+            echo(_json(root, changes, ok=not (check and stale), written=False))
+        elif not changes.clean:
             echo(unified_diff(root, files, changes).rstrip("\n"))
-        if check:
-            stale = len(changes.stale)
+        if check and not as_json:
             echo(f"{stale} file(s) stale under {root}; run `dwctl render`." if stale else "up to date")
-            return 1 if stale else 0
-        return 0
+        return 1 if check and stale else 0
     write_tree(root, changes)
     total = len(changes.write) + len(changes.unchanged)  # the manifest counts: it is a file dwctl writes
-    echo(f"rendered {total} files under {root}: {len(changes.write)} written, "
-         f"{len(changes.delete)} deleted, {len(changes.unchanged)} unchanged")
+    if as_json:
+        echo(_json(root, changes, ok=True, written=True))
+    else:
+        echo(f"rendered {total} files under {root}: {len(changes.write)} written, "
+             f"{len(changes.delete)} deleted, {len(changes.unchanged)} unchanged")
     return 0
+
+
+def _json(root: Path, changes, *, ok: bool, written: bool) -> str:
+    import json
+
+    key = "written" if written else "would_write"
+    return json.dumps({"ok": ok, "root": root.as_posix(), key: sorted(changes.write),
+                       ("deleted" if written else "would_delete"): changes.delete,
+                       "unchanged": len(changes.unchanged)}, indent=2)

@@ -224,3 +224,18 @@ def test_the_render_summary_adds_up(project):
         line = run("render").output.strip()
         total, written, deleted, unchanged = map(int, re.findall(r"\d+", line.split("under")[0] + line.split(":")[-1]))
         assert total == written + unchanged == len(previous_manifest(project)) + 1, line  # + the manifest
+
+
+def test_format_json_reports_what_render_did_and_what_check_finds(project):
+    written = json.loads(run("render", "--format", "json").stdout)
+    assert written["ok"] is True and "iac/main.tf" in written["written"] and written["unchanged"] == 0
+    assert json.loads(run("render", "--check", "--format", "json").stdout) == {
+        "ok": True, "root": ".", "would_write": [], "would_delete": [], "unchanged": len(written["written"])}
+    (project / "iac" / "main.tf").write_text("# edited by hand\n")
+    stale = CliRunner().invoke(cli, ["render", "--check", "--format", "json"])
+    assert stale.exit_code == 1 and json.loads(stale.stdout)["would_write"] == ["iac/main.tf"]
+    (project / "config" / "pipeline.yaml").write_text("project: [unclosed\n")
+    broken = CliRunner().invoke(cli, ["render", "--format", "json"])
+    assert broken.exit_code == 2
+    doc = json.loads(broken.stdout)
+    assert doc["ok"] is False and doc["exit_code"] == 2 and doc["error"].startswith("config/pipeline.yaml:")
