@@ -3,6 +3,7 @@ importing the root group (dwctl.cli sits on top and imports the stages lazily)."
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -114,3 +115,17 @@ def json_on_failure(enabled: bool, exit_code: int | None = None, **context):
                 doc["detail"] = exc.detail
             click.echo(json.dumps(doc, indent=2))
         raise
+
+
+def json_failures(enabled):
+    """json_on_failure as a decorator: `enabled(params)` says, from the command's parameters, whether stdout is JSON."""
+
+    def decorate(f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            with json_on_failure(enabled(kwargs)):
+                return f(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

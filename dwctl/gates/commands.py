@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from dwctl.cli_options import color_wanted, env_option, format_option, output_option, spec_option
+from dwctl.cli_options import color_wanted, env_option, format_option, json_failures, output_option, spec_option
 
 FORMATS = ("cli", "json", "junitxml", "sarif")  # dwctl.scan.FORMATS, spelled out to keep this import light
 OUTPUT_DELIMITER = "\n--- OUTPUT DELIMITER ---\n"  # what checkov prints between formats on stdout
@@ -63,6 +63,7 @@ def validate(spec_path: Path, output_root: Path, provider_schema: Path | None, t
 @env_option("Environment of the saved plan")
 @terraform_bin_option
 @click.pass_context
+@json_failures(lambda p: p["output_dir"] is None and p["formats"] == ("json",))
 def scan(ctx: click.Context, spec_path: Path, output_root: Path, formats: tuple[str, ...], output_dir: Path | None,
          soft_fail: bool, quiet: bool, use_plan: bool, plan_json: Path | None, env_name: str | None,
          terraform_bin: str | None) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from dwctl.cli_options import spec_option
+from dwctl.cli_options import json_failures, spec_option
 
 
 @click.command("doctor")
@@ -19,6 +19,7 @@ from dwctl.cli_options import spec_option
 @spec_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
+@json_failures(lambda p: p["fmt"] == "json")
 def doctor_command(ctx: click.Context, dsn_text: str, spec_path: Path, fmt: str) -> None:
     """Check a source database for CDC readiness and drift from the spec."""
     import sys

@@ -73,3 +73,14 @@ def test_schema_writes_a_file_with_f_and_keeps_the_old_o(tmp_path):
     assert run("schema", "-f", str(tmp_path / "a.json")).exit_code == 0
     assert run("schema", "-o", str(tmp_path / "b.json")).exit_code == 0
     assert (tmp_path / "a.json").read_text() == (tmp_path / "b.json").read_text() == run("schema").output
+
+
+@pytest.mark.parametrize("args", [["scan", "--format", "json", "-c", "missing.yaml"],
+                                  ["doctor", "--format", "json", "--dsn", "postgresql://u@127.0.0.1:1/db"],
+                                  ["validate", "--format", "json", "-c", "missing.yaml"],
+                                  ["tools", "--format", "json", "--terraform-bin", "/nonexistent"]])
+def test_every_json_report_is_json_also_when_the_command_fails(tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code in (1, 2), result.output
+    assert json.loads(result.stdout)["ok"] is False
