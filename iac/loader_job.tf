@@ -38,6 +38,62 @@ resource "aws_s3_object" "loader_config" {
   kms_key_id             = aws_kms_key.this.arn
 }
 
+# --- discovery: every object created under the landing prefix, queued for the job ----------------------
+# The landing bucket sends its events to EventBridge (s3.tf); this rule puts "Object Created" events
+# under the landing prefix on a queue the job drains, so a file that lands any time later, or is
+# rewritten under the same key (a reload: a new event, a new ETag), is found without listing.
+# Events reach EventBridge "at least once" (S3 User Guide, EventBridge.html), which the merge
+# tolerates; SQS keeps a message at most 14 days, so after a longer outage run the job once with
+# --discovery listing. SSE-SQS encryption: EventBridge needs no key grant to send to it.
+resource "aws_sqs_queue" "landed" {
+  name                       = "${local.name}-landed"
+  message_retention_seconds  = 1209600
+  visibility_timeout_seconds = var.loader_timeout_minutes * 60 + 300
+  sqs_managed_sse_enabled    = true
+}
+
+resource "aws_cloudwatch_event_rule" "landed" {
+  name        = "${local.name}-landed"
+  description = "Files DMS lands for ${local.name}, queued for the load job"
+  event_pattern = jsonencode({
+    source        = ["aws.s3"]
+    "detail-type" = ["Object Created"]
+    detail = {
+      bucket = { name = [aws_s3_bucket.landing.id] }
+      object = { key = [{ prefix = "${var.landing_prefix}/" }] }
+    }
+  })
+}
+
+resource "aws_cloudwatch_event_target" "landed" {
+  rule = aws_cloudwatch_event_rule.landed.name
+  arn  = aws_sqs_queue.landed.arn
+}
+
+data "aws_iam_policy_document" "landed_queue" {
+  statement {
+    sid       = "EventBridgeSendsLandedFileEvents"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.landed.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.landed.arn]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "landed" {
+  queue_url = aws_sqs_queue.landed.id
+  policy    = data.aws_iam_policy_document.landed_queue.json
+}
+
 # --- the job's role: read the script and the landed keys, write manifests, talk to the Data API ----------
 resource "aws_iam_role" "loader" {
   name                 = "${local.name}-glue-loader"
@@ -81,6 +137,12 @@ data "aws_iam_policy_document" "loader" {
       variable = "kms:ViaService"
       values   = ["s3.${local.region}.${local.dns_suffix}", "secretsmanager.${local.region}.${local.dns_suffix}"]
     }
+  }
+
+  statement {
+    sid       = "DrainLandedFileEvents"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+    resources = [aws_sqs_queue.landed.arn]
   }
 
   statement {
@@ -157,15 +219,17 @@ resource "aws_glue_job" "loader" {
   }
 
   default_arguments = {
-    "--job-language"     = "python"
-    "--landing_bucket"   = aws_s3_bucket.landing.id
-    "--config_key"       = aws_s3_object.loader_config.key
-    "--manifest_prefix"  = local.loader_manifest_prefix
-    "--workgroup"        = aws_redshiftserverless_workgroup.this.workgroup_name
-    "--database"         = var.redshift_database
-    "--secret_arn"       = aws_redshiftserverless_namespace.this.admin_password_secret_arn
-    "--copy_role_arn"    = aws_iam_role.redshift.arn
-    "--lookback_minutes" = tostring(var.loader_lookback_minutes)
+    "--job-language"       = "python"
+    "--landing_bucket"     = aws_s3_bucket.landing.id
+    "--config_key"         = aws_s3_object.loader_config.key
+    "--manifest_prefix"    = local.loader_manifest_prefix
+    "--workgroup"          = aws_redshiftserverless_workgroup.this.workgroup_name
+    "--database"           = var.redshift_database
+    "--secret_arn"         = aws_redshiftserverless_namespace.this.admin_password_secret_arn
+    "--copy_role_arn"      = aws_iam_role.redshift.arn
+    "--discovery"          = var.loader_discovery
+    "--queue_url"          = aws_sqs_queue.landed.url
+    "--visibility_timeout" = tostring(var.loader_timeout_minutes * 60 + 300)
   }
 
   depends_on = [aws_iam_role_policy.loader]

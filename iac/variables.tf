@@ -611,13 +611,13 @@ variable "loader_timeout_minutes" {
   }
 }
 
-variable "loader_lookback_minutes" {
-  description = "S3 is listed from this long before the newest CDC file merged, so a file that lands late is still loaded."
-  type        = number
-  default     = 60
+variable "loader_discovery" {
+  description = "How the load job finds new landed files: queue (S3 events via EventBridge into SQS, drained each run) or listing (every object of each table's prefix against the load log: complete, one List call per 1,000 objects)."
+  type        = string
+  default     = "queue"
 
   validation {
-    condition     = var.loader_lookback_minutes >= 0
-    error_message = "loader_lookback_minutes must not be negative."
+    condition     = contains(["queue", "listing"], var.loader_discovery)
+    error_message = "loader_discovery must be queue or listing."
   }
 }

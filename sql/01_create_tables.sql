@@ -11,23 +11,49 @@
 CREATE SCHEMA IF NOT EXISTS "staging";
 CREATE SCHEMA IF NOT EXISTS "analytics";
 
--- Every landed file already merged; the load job lists only objects not in here.
+-- Every landed file version merged (an object rewritten under the same key has a new ETag).
 CREATE TABLE IF NOT EXISTS "staging"."_dwctl_load_log" (
   "table_name" VARCHAR(127) NOT NULL,
   "s3_key" VARCHAR(1024) NOT NULL,
+  "etag" VARCHAR(128) NOT NULL,
   "loaded_at" TIMESTAMP NOT NULL,
-  PRIMARY KEY ("table_name", "s3_key")
+  PRIMARY KEY ("table_name", "s3_key", "etag")
 )
 DISTSTYLE AUTO;
 
 -- Files COPYed into staging and not merged yet; the merge moves them to the load log.
 CREATE TABLE IF NOT EXISTS "staging"."_dwctl_staged_files" (
   "table_name" VARCHAR(127) NOT NULL,
-  "s3_key" VARCHAR(1024) NOT NULL
+  "s3_key" VARCHAR(1024) NOT NULL,
+  "etag" VARCHAR(128) NOT NULL
 )
 DISTSTYLE AUTO;
 
--- public.customers: landed rows (raw/public/customers/)
+-- Every full load of a table (its first load, then each reload), numbered in order, with the
+-- earliest and latest transfer timestamps of its LOAD files. A change follows the latest full
+-- load that began at or before its timestamp; see 03_merge_<table>.sql.
+CREATE TABLE IF NOT EXISTS "staging"."_dwctl_generations" (
+  "table_name" VARCHAR(127) NOT NULL,
+  "generation" BIGINT NOT NULL,
+  "started_at" VARCHAR(26) NOT NULL,
+  "last_load_at" VARCHAR(26) NOT NULL,
+  PRIMARY KEY ("table_name", "generation")
+)
+DISTSTYLE AUTO;
+
+-- Landed files the warehouse could not load, with Redshift's reason. The load job skips them
+-- (every other file and table keeps loading) until `--retry_quarantined` or `dwctl sql quarantine`.
+CREATE TABLE IF NOT EXISTS "staging"."_dwctl_quarantine" (
+  "table_name" VARCHAR(127) NOT NULL,
+  "s3_key" VARCHAR(1024) NOT NULL,
+  "etag" VARCHAR(128) NOT NULL,
+  "size" BIGINT NOT NULL,
+  "reason" VARCHAR(4096) NOT NULL,
+  "quarantined_at" TIMESTAMP NOT NULL
+)
+DISTSTYLE AUTO;
+
+-- public.customers: landed rows (raw/public/customers/), CDC files in customers, full-load files in customers__dwctl_load
 CREATE TABLE IF NOT EXISTS "staging"."customers" (
   "Op" CHAR(1),
   "dms_commit_ts" VARCHAR(26),
@@ -40,6 +66,57 @@ CREATE TABLE IF NOT EXISTS "staging"."customers" (
   "created_at" TIMESTAMPTZ,
   "updated_at" TIMESTAMPTZ,
   "dms_change_seq" VARCHAR(50)
+)
+DISTKEY("customer_id");
+
+CREATE TABLE IF NOT EXISTS "staging"."customers__dwctl_load" (
+  "Op" CHAR(1),
+  "dms_commit_ts" VARCHAR(26),
+  "customer_id" BIGINT,
+  "email" VARCHAR(1280),
+  "full_name" VARCHAR(800),
+  "phone" VARCHAR(128),
+  "country_code" VARCHAR(8),
+  "marketing_opt_in" BOOLEAN,
+  "created_at" TIMESTAMPTZ,
+  "updated_at" TIMESTAMPTZ,
+  "dms_change_seq" VARCHAR(50)
+)
+DISTKEY("customer_id");
+
+-- public.customers: the version of every key ever seen; a deleted key stays, as a tombstone
+CREATE TABLE IF NOT EXISTS "staging"."customers__dwctl_keys" (
+  "customer_id" BIGINT NOT NULL,
+  "dwctl_version" VARCHAR(61) NOT NULL,
+  "dwctl_deleted" BOOLEAN NOT NULL
+)
+DISTKEY("customer_id");
+
+-- public.customers: one merge's changes with their versions (empty between merges)
+CREATE TABLE IF NOT EXISTS "staging"."customers__dwctl_work" (
+  "Op" CHAR(1),
+  "dms_commit_ts" VARCHAR(26),
+  "customer_id" BIGINT,
+  "email" VARCHAR(1280),
+  "full_name" VARCHAR(800),
+  "phone" VARCHAR(128),
+  "country_code" VARCHAR(8),
+  "marketing_opt_in" BOOLEAN,
+  "created_at" TIMESTAMPTZ,
+  "updated_at" TIMESTAMPTZ,
+  "dms_change_seq" VARCHAR(50),
+  "dwctl_version" VARCHAR(61) NOT NULL,
+  "dwctl_rank" BIGINT NOT NULL,
+  "dwctl_copy" BIGINT NOT NULL,
+  "dwctl_apply" BOOLEAN NOT NULL
+)
+DISTKEY("customer_id");
+
+-- public.customers: every delete (history: true), each ending the version before it
+CREATE TABLE IF NOT EXISTS "staging"."customers__dwctl_deletes" (
+  "customer_id" BIGINT NOT NULL,
+  "dwctl_version" VARCHAR(61) NOT NULL,
+  "dwctl_commit_ts" VARCHAR(26) NOT NULL
 )
 DISTKEY("customer_id");
 
@@ -59,11 +136,12 @@ DISTKEY("customer_id")
 SORTKEY("created_at");
 
 -- public.customers: every version (history: true), kept by 03_merge_customers.sql.
--- One row per staged insert or update, valid from its commit timestamp (UTC; a full-load row's is the
--- transfer time) until the key's next change (NULL while current); dwctl_op is the I or U that began it,
--- so a reinsert after a delete is told from an update. A key's versions within one commit timestamp
--- are zero-length (valid_from = valid_to). No PRIMARY KEY: Redshift trusts it and a key repeats here.
--- Distributed and sorted like the current-state table.
+-- One row per distinct insert or update landed (a change delivered twice is stored once: key and
+-- dwctl_version identify it), valid from its commit timestamp (UTC; a full-load row's is the
+-- transfer time) until the key's next change in version order (NULL while current); dwctl_op is the
+-- I or U that began it, so a reinsert after a delete is told from an update. Versions within one
+-- commit timestamp are zero-length (valid_from = valid_to). No PRIMARY KEY: Redshift trusts it and a
+-- key repeats here. Distributed and sorted like the current-state table.
 CREATE TABLE IF NOT EXISTS "analytics"."customers_history" (
   "customer_id" BIGINT NOT NULL,
   "email" VARCHAR(1280) NOT NULL,
@@ -76,12 +154,13 @@ CREATE TABLE IF NOT EXISTS "analytics"."customers_history" (
   "valid_from" TIMESTAMP NOT NULL,
   "valid_to" TIMESTAMP,
   "is_current" BOOLEAN NOT NULL,
-  "dwctl_op" CHAR(1) NOT NULL
+  "dwctl_op" CHAR(1) NOT NULL,
+  "dwctl_version" VARCHAR(61) NOT NULL
 )
 DISTKEY("customer_id")
 SORTKEY("created_at");
 
--- public.products: landed rows (raw/public/products/)
+-- public.products: landed rows (raw/public/products/), CDC files in products, full-load files in products__dwctl_load
 CREATE TABLE IF NOT EXISTS "staging"."products" (
   "Op" CHAR(1),
   "dms_commit_ts" VARCHAR(26),
@@ -94,6 +173,49 @@ CREATE TABLE IF NOT EXISTS "staging"."products" (
   "active" BOOLEAN,
   "updated_at" TIMESTAMPTZ,
   "dms_change_seq" VARCHAR(50)
+)
+DISTSTYLE AUTO;
+
+CREATE TABLE IF NOT EXISTS "staging"."products__dwctl_load" (
+  "Op" CHAR(1),
+  "dms_commit_ts" VARCHAR(26),
+  "product_id" BIGINT,
+  "sku" VARCHAR(256),
+  "title" VARCHAR(65535),
+  "category" VARCHAR(400),
+  "unit_price" DECIMAL(12,2),
+  "attributes" VARCHAR(65535),
+  "active" BOOLEAN,
+  "updated_at" TIMESTAMPTZ,
+  "dms_change_seq" VARCHAR(50)
+)
+DISTSTYLE AUTO;
+
+-- public.products: the version of every key ever seen; a deleted key stays, as a tombstone
+CREATE TABLE IF NOT EXISTS "staging"."products__dwctl_keys" (
+  "product_id" BIGINT NOT NULL,
+  "dwctl_version" VARCHAR(61) NOT NULL,
+  "dwctl_deleted" BOOLEAN NOT NULL
+)
+DISTSTYLE AUTO;
+
+-- public.products: one merge's changes with their versions (empty between merges)
+CREATE TABLE IF NOT EXISTS "staging"."products__dwctl_work" (
+  "Op" CHAR(1),
+  "dms_commit_ts" VARCHAR(26),
+  "product_id" BIGINT,
+  "sku" VARCHAR(256),
+  "title" VARCHAR(65535),
+  "category" VARCHAR(400),
+  "unit_price" DECIMAL(12,2),
+  "attributes" VARCHAR(65535),
+  "active" BOOLEAN,
+  "updated_at" TIMESTAMPTZ,
+  "dms_change_seq" VARCHAR(50),
+  "dwctl_version" VARCHAR(61) NOT NULL,
+  "dwctl_rank" BIGINT NOT NULL,
+  "dwctl_copy" BIGINT NOT NULL,
+  "dwctl_apply" BOOLEAN NOT NULL
 )
 DISTSTYLE AUTO;
 
@@ -112,7 +234,7 @@ CREATE TABLE IF NOT EXISTS "analytics"."products" (
 DISTSTYLE AUTO
 SORTKEY("product_id");
 
--- public.orders: landed rows (raw/public/orders/)
+-- public.orders: landed rows (raw/public/orders/), CDC files in orders, full-load files in orders__dwctl_load
 CREATE TABLE IF NOT EXISTS "staging"."orders" (
   "Op" CHAR(1),
   "dms_commit_ts" VARCHAR(26),
@@ -124,6 +246,47 @@ CREATE TABLE IF NOT EXISTS "staging"."orders" (
   "placed_at" TIMESTAMPTZ,
   "updated_at" TIMESTAMPTZ,
   "dms_change_seq" VARCHAR(50)
+)
+DISTKEY("customer_id");
+
+CREATE TABLE IF NOT EXISTS "staging"."orders__dwctl_load" (
+  "Op" CHAR(1),
+  "dms_commit_ts" VARCHAR(26),
+  "order_id" BIGINT,
+  "customer_id" BIGINT,
+  "status" VARCHAR(80),
+  "total_amount" DECIMAL(14,2),
+  "currency" VARCHAR(12),
+  "placed_at" TIMESTAMPTZ,
+  "updated_at" TIMESTAMPTZ,
+  "dms_change_seq" VARCHAR(50)
+)
+DISTKEY("customer_id");
+
+-- public.orders: the version of every key ever seen; a deleted key stays, as a tombstone
+CREATE TABLE IF NOT EXISTS "staging"."orders__dwctl_keys" (
+  "order_id" BIGINT NOT NULL,
+  "dwctl_version" VARCHAR(61) NOT NULL,
+  "dwctl_deleted" BOOLEAN NOT NULL
+)
+DISTSTYLE AUTO;
+
+-- public.orders: one merge's changes with their versions (empty between merges)
+CREATE TABLE IF NOT EXISTS "staging"."orders__dwctl_work" (
+  "Op" CHAR(1),
+  "dms_commit_ts" VARCHAR(26),
+  "order_id" BIGINT,
+  "customer_id" BIGINT,
+  "status" VARCHAR(80),
+  "total_amount" DECIMAL(14,2),
+  "currency" VARCHAR(12),
+  "placed_at" TIMESTAMPTZ,
+  "updated_at" TIMESTAMPTZ,
+  "dms_change_seq" VARCHAR(50),
+  "dwctl_version" VARCHAR(61) NOT NULL,
+  "dwctl_rank" BIGINT NOT NULL,
+  "dwctl_copy" BIGINT NOT NULL,
+  "dwctl_apply" BOOLEAN NOT NULL
 )
 DISTKEY("customer_id");
 
@@ -141,7 +304,7 @@ CREATE TABLE IF NOT EXISTS "analytics"."orders" (
 DISTKEY("customer_id")
 SORTKEY("placed_at");
 
--- public.order_items: landed rows (raw/public/order_items/)
+-- public.order_items: landed rows (raw/public/order_items/), CDC files in order_items, full-load files in order_items__dwctl_load
 CREATE TABLE IF NOT EXISTS "staging"."order_items" (
   "Op" CHAR(1),
   "dms_commit_ts" VARCHAR(26),
@@ -152,6 +315,46 @@ CREATE TABLE IF NOT EXISTS "staging"."order_items" (
   "unit_price" DECIMAL(12,2),
   "discount" DECIMAL(12,2),
   "dms_change_seq" VARCHAR(50)
+)
+DISTKEY("order_id");
+
+CREATE TABLE IF NOT EXISTS "staging"."order_items__dwctl_load" (
+  "Op" CHAR(1),
+  "dms_commit_ts" VARCHAR(26),
+  "order_id" BIGINT,
+  "line_no" INTEGER,
+  "product_id" BIGINT,
+  "quantity" INTEGER,
+  "unit_price" DECIMAL(12,2),
+  "discount" DECIMAL(12,2),
+  "dms_change_seq" VARCHAR(50)
+)
+DISTKEY("order_id");
+
+-- public.order_items: the version of every key ever seen; a deleted key stays, as a tombstone
+CREATE TABLE IF NOT EXISTS "staging"."order_items__dwctl_keys" (
+  "order_id" BIGINT NOT NULL,
+  "line_no" INTEGER NOT NULL,
+  "dwctl_version" VARCHAR(61) NOT NULL,
+  "dwctl_deleted" BOOLEAN NOT NULL
+)
+DISTKEY("order_id");
+
+-- public.order_items: one merge's changes with their versions (empty between merges)
+CREATE TABLE IF NOT EXISTS "staging"."order_items__dwctl_work" (
+  "Op" CHAR(1),
+  "dms_commit_ts" VARCHAR(26),
+  "order_id" BIGINT,
+  "line_no" INTEGER,
+  "product_id" BIGINT,
+  "quantity" INTEGER,
+  "unit_price" DECIMAL(12,2),
+  "discount" DECIMAL(12,2),
+  "dms_change_seq" VARCHAR(50),
+  "dwctl_version" VARCHAR(61) NOT NULL,
+  "dwctl_rank" BIGINT NOT NULL,
+  "dwctl_copy" BIGINT NOT NULL,
+  "dwctl_apply" BOOLEAN NOT NULL
 )
 DISTKEY("order_id");
 

@@ -59,6 +59,24 @@ class TableView:
     def non_key_columns(self) -> tuple[ColumnView, ...]:
         return tuple(c for c in self.columns if c.name not in self.primary_key)
 
+    @property
+    def key_columns(self) -> tuple[ColumnView, ...]:
+        """The primary key's columns, in key order."""
+        by_name = {c.name: c for c in self.columns}
+        return tuple(by_name[k] for k in self.primary_key)
+
+    @property
+    def landed_keys(self) -> tuple[LandedColumn, ...]:
+        """The primary key's landed (staging-typed) columns, in key order."""
+        by_name = {c.name: c for c in self.landed if c.source}
+        return tuple(by_name[k] for k in self.primary_key)
+
+    @property
+    def version_length(self) -> int:
+        from dwctl.spec.landed_layout import VERSION_LENGTH
+
+        return VERSION_LENGTH
+
 
 def table_view(spec: Spec, table: Table) -> TableView:
     columns = []

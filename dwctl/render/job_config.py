@@ -3,7 +3,8 @@
 The job itself (dwctl/warehouse/load_job.py) is the same Python for every spec; this document
 carries what varies: each table's landing prefix and merge SQL, the create and load SQL (the
 very text of the rendered sql/ files, one string per line so a diff shows changed lines), and
-the two load-log queries. `format` versions the contract between the two files.
+the job's bookkeeping queries on the load log and the quarantine. `format` versions the
+contract between the two files.
 """
 
 from __future__ import annotations
@@ -14,19 +15,28 @@ from dwctl.render.text import sql_ident
 from dwctl.spec import landed_layout as layout
 from dwctl.spec.model import Spec
 
-FORMAT = 1  # dwctl.warehouse.load_job.CONFIG_FORMAT reads this
+FORMAT = 2  # dwctl.warehouse.load_job.CONFIG_FORMAT reads this
 PATH = "iac/glue_scripts/load_job_config.json"
 
 
-def load_log_queries(spec: Spec) -> dict[str, str]:
-    """The newest CDC file merged per table (the listing's watermark), and the files merged since."""
-    log = f"{sql_ident(spec.warehouse.staging_schema)}.{sql_ident(layout.LOAD_LOG_TABLE)}"
+def queries(spec: Spec) -> dict[str, str]:
+    """The job's own statements (Data API named parameters :name)."""
+    staging = sql_ident(spec.warehouse.staging_schema)
+    log = f"{staging}.{sql_ident(layout.LOAD_LOG_TABLE)}"
+    quarantine = f"{staging}.{sql_ident(layout.QUARANTINE_TABLE)}"
     load_like = f"'%/{layout.FULL_LOAD_PREFIX}%'"
     return {
-        "watermark_sql": f'SELECT MAX("s3_key") FROM {log} WHERE "table_name" = :table_name '
-                         f'AND "s3_key" NOT LIKE {load_like}',
-        "loaded_sql": f'SELECT "s3_key" FROM {log} WHERE "table_name" = :table_name '
-                      f'AND ("s3_key" >= :since OR "s3_key" LIKE {load_like})',
+        "known_files": f'SELECT "s3_key", "etag" FROM {log} WHERE "table_name" = :table_name '
+                       f'UNION ALL SELECT "s3_key", "etag" FROM {quarantine} WHERE "table_name" = :table_name',
+        "newest_load_key": f'SELECT MAX("s3_key") FROM {log} WHERE "table_name" = :table_name '
+                           f'AND "s3_key" LIKE {load_like}',
+        "quarantine": f'INSERT INTO {quarantine} ("table_name", "s3_key", "etag", "size", "reason", "quarantined_at") '
+                      f'SELECT :table_name, :s3_key, :etag, CAST(:size AS BIGINT), :reason, GETDATE() '
+                      f'WHERE NOT EXISTS (SELECT 1 FROM {quarantine} WHERE "table_name" = :table_name '
+                      f'AND "s3_key" = :s3_key AND "etag" = :etag)',
+        "quarantined": f'SELECT "table_name", "s3_key", "etag", "size" FROM {quarantine} '
+                       f'ORDER BY "table_name", "s3_key", "etag"',
+        "release_quarantine": f'DELETE FROM {quarantine} WHERE "table_name" = :table_name',
     }
 
 
@@ -40,6 +50,6 @@ def document(spec: Spec, sql: dict[str, str], tables, note: str) -> str:
         "load_sql": sql["sql/02_load_staging.sql"].split("\n"),
         "tables": {t.name: {"prefix": t.s3_prefix + "/",
                             "merge_sql": sql[f"sql/03_merge_{t.name}.sql"].split("\n")} for t in tables},
-        **load_log_queries(spec),
+        "queries": queries(spec),
     }
     return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"

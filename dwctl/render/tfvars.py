@@ -30,7 +30,7 @@ OPERATIONAL: dict[str, object] = {
     "loader_schedule": "cron(*/15 * * * ? *)",
     "loader_max_retries": 1,
     "loader_timeout_minutes": 60,
-    "loader_lookback_minutes": 60,
+    "loader_discovery": "queue",
 }
 
 

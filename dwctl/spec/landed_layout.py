@@ -39,6 +39,26 @@ def landed_columns(source_columns: list[tuple[str, str, str]]) -> list[LandedCol
     ]
 
 
+LANDED_NAMES = (OP_COLUMN, TIMESTAMP_COLUMN, CHANGE_SEQ_COLUMN)  # a source column may not be spelled like these
+
+
 # --- warehouse bookkeeping for landed files (the SQL templates, the job and the verifier share these) ---
-LOAD_LOG_TABLE = "_dwctl_load_log"  # every landed file already merged: (table_name, s3_key, loaded_at)
+LOAD_LOG_TABLE = "_dwctl_load_log"  # every landed file version merged: (table_name, s3_key, etag, loaded_at)
 STAGED_FILES_TABLE = "_dwctl_staged_files"  # files COPYed into staging but not merged yet
+GENERATIONS_TABLE = "_dwctl_generations"  # per table, when each full load (first load or reload) began
+QUARANTINE_TABLE = "_dwctl_quarantine"  # landed files the warehouse could not load, with the reason
+# Per spec table T, in the staging schema: T holds the CDC files of a batch, T + LOAD_SUFFIX its
+# full-load files (so a row's origin is known by its file), T + KEYS_SUFFIX every key's version
+# (deleted keys stay as tombstones), T + WORK_SUFFIX the batch's changes with their versions,
+# T + DELETES_SUFFIX every delete (history tables only: a delete ends the version before it).
+WORK_MARK = "__dwctl"  # no spec table name may contain it
+LOAD_SUFFIX = WORK_MARK + "_load"
+KEYS_SUFFIX = WORK_MARK + "_keys"
+WORK_SUFFIX = WORK_MARK + "_work"
+DELETES_SUFFIX = WORK_MARK + "_deletes"
+GENERATION_DIGITS = 10  # a table's full loads are numbered 1, 2, ... (zero-padded in versions)
+# A change's version: its generation (the full load it follows, 0 before any) + kind (0 a reload's
+# sweep, 1 a full-load row, 2 a CDC row) + the change sequence, each zero-padded to a fixed width,
+# so text order is version order.
+VERSION_LENGTH = GENERATION_DIGITS + 1 + CHANGE_SEQ_LENGTH
+

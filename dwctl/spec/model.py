@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from dwctl.spec.landed_layout import LANDED_NAMES, WORK_MARK
 from dwctl.spec.type_mapping import parse_source_type
 
 # --- identifier and value patterns -------------------------------------------------------
@@ -50,7 +51,7 @@ Name = Annotated[str, StringConstraints(pattern=NAME, min_length=3, max_length=3
 Principal = Annotated[str, StringConstraints(pattern=IAM_PRINCIPAL)]
 # A table with `history: true` also gets <analytics_schema>.<name>_history with these columns after its own.
 HISTORY_SUFFIX = "_history"
-HISTORY_COLUMNS = ("valid_from", "valid_to", "is_current", "dwctl_op")
+HISTORY_COLUMNS = ("valid_from", "valid_to", "is_current", "dwctl_op", "dwctl_version")
 
 
 class Model(BaseModel):
@@ -237,8 +238,16 @@ class Table(Model):
             if value.startswith(RESERVED_PREFIX):
                 raise _at((field,), f"names starting with {RESERVED_PREFIX!r} are reserved for dwctl's own "
                           "tables and folders (load log, manifests)")
+        if WORK_MARK in self.name:
+            raise _at(("name",), f"table names containing {WORK_MARK!r} are reserved for dwctl's work tables in staging")
         by_name: dict[str, Column] = {}
+        landed = {name.lower(): name for name in LANDED_NAMES}
         for j, column in enumerate(self.columns):
+            if column.name.lower() in landed:
+                raise _at(("columns", j, "name"), f"column {column.name!r} would collide with the column "
+                          f"{landed[column.name.lower()]!r} that DMS adds to every landed file "
+                          f"({', '.join(LANDED_NAMES)}, compared without case), and Parquet, Glue and Redshift "
+                          "could not tell the two apart: rename the column at the source")
             if column.name in by_name:
                 raise _at(("columns", j, "name"), f"duplicate column {column.name!r}")
             by_name[column.name] = column

@@ -1,16 +1,20 @@
 """Run the rendered warehouse SQL on local DMS files in DuckDB, to prove the merge gives the source's state.
 
-Nothing here re-implements the load or the merge. The spec is rendered in memory; the files
-to load are chosen, and the COPY manifests written, by the functions of the load job
-(dwctl/warehouse/load_job.py, shipped as iac/glue_scripts/load_job.py) reading the rendered
-iac/glue_scripts/load_job_config.json; the statements executed are those of
-sql/01, sql/02 and sql/03_merge_<table>.sql, transpiled Redshift -> DuckDB by sqlglot with these
-documented rewrites, each the smallest DuckDB can run:
+Nothing here re-implements the load or the merge. The spec is rendered in memory, and a run
+is the load job's own `run` (dwctl/warehouse/load_job.py, shipped as iac/glue_scripts/load_job.py)
+reading the rendered iac/glue_scripts/load_job_config.json, with listing discovery, a folder as
+the landing bucket (ETag: the MD5 of the file, as S3 gives for a single-part upload) and DuckDB
+as the warehouse: each table's COPY and merge run in ONE transaction, as in the Data API batch.
+The statements executed are those of sql/01, sql/02 and sql/03_merge_<table>.sql, transpiled
+Redshift -> DuckDB by sqlglot with these documented rewrites, each the smallest DuckDB can run:
 
   COPY ... FORMAT PARQUET MANIFEST  -> INSERT INTO t (all columns) SELECT the same names FROM
-                                       read_parquet(the manifest's files), after checking each
-                                       file's columns are the table's, in order (Redshift maps
-                                       Parquet columns by position)
+                                       read_parquet(the manifest's files), after checking what
+                                       Redshift COPY checks and DuckDB would not: each file's
+                                       columns are the table's, in number and order (COPY maps
+                                       Parquet columns by position), each Parquet type is one
+                                       Redshift loads into the column's type, and no text is
+                                       longer in bytes than its VARCHAR/CHAR
   COPY ... (cols) FORMAT CSV        -> INSERT INTO t (cols) SELECT FROM read_csv(the file)
   SUPER                             -> JSON (JSON_PARSE becomes json(), which also validates)
   VARBYTE(n)                        -> BLOB
@@ -59,8 +63,12 @@ class LocalLanding:
             raise ToolError(f"{key}: not under {self.key_prefix or 'the bucket root'}")
         return self.root / key[len(self.key_prefix):]
 
-    def list(self, prefix: str, start_after: str) -> list[tuple[str, int]]:
-        """(key, size) under prefix, after start_after, in key order: what S3 ListObjectsV2 returns."""
+    def list(self, prefix: str):
+        """The job's storage interface: every object under prefix, as S3 ListObjectsV2 gives it."""
+        import hashlib
+
+        from dwctl.warehouse.load_job import Landed
+
         folder = self.path(prefix)
         if not folder.is_dir():
             return []
@@ -69,9 +77,8 @@ class LocalLanding:
             for name in names:
                 full = Path(dirpath) / name
                 key = self.key_prefix + full.relative_to(self.root).as_posix()
-                if key > start_after:
-                    found.append((key, full.stat().st_size))
-        return sorted(found)
+                found.append(Landed(key, full.stat().st_size, hashlib.md5(full.read_bytes()).hexdigest()))
+        return sorted(found, key=lambda o: o.key)
 
     def resolve_url(self, url: str) -> Path:
         head = f"s3://{VERIFY_BUCKET}/"
@@ -84,9 +91,12 @@ class LocalLanding:
 class Transpiler:
     """Turns one Redshift statement into DuckDB statements (see the module docstring for the rewrites)."""
 
-    def __init__(self, con, landing: LocalLanding, cache: dict[str, list[str]] | None = None):
+    def __init__(self, con, landing: LocalLanding, cache: dict[str, list[str]] | None = None,
+                 declared: dict[tuple[str, str], list[tuple[str, str]]] | None = None):
+        """declared: (schema, table) -> [(column, Redshift type)] of the staging tables COPY loads."""
         self.con, self.landing = con, landing
         self.cache = {} if cache is None else cache  # statements without COPY transpile the same every run
+        self.declared = declared or {}
 
     def __call__(self, sql: str) -> list[str]:
         import sqlglot
@@ -131,6 +141,7 @@ class Transpiler:
             files = [str(self.landing.resolve_url(e["url"])) for e in entries]
             for path in files:
                 self.check_layout(path, table_columns, name)
+                self.check_types(path, self.declared.get((table.db, table.name), []), name)
             listing = "[" + ", ".join(_lit(p) for p in files) + "]"
             return f"INSERT INTO {name} ({select}) SELECT {select} FROM read_parquet({listing}, union_by_name = true)"
         if fmt == "CSV" and "MANIFEST" not in params:
@@ -150,6 +161,69 @@ class Transpiler:
         if [c.lower() for c in found] != [c.lower() for c in columns]:
             raise ToolError(f"{path}: columns {found} do not match {name} {columns}: "
                             f"Redshift COPY maps Parquet columns by position")
+
+
+    def check_types(self, path: str, declared: list[tuple[str, str]], name: str) -> None:
+        """What Redshift COPY refuses and DuckDB would load: a Parquet type the column's type does
+        not accept, or text longer in bytes than its VARCHAR/CHAR (Redshift counts bytes)."""
+        import pyarrow.parquet as pq
+
+        arrow = pq.read_schema(path)
+        for (column, redshift), field in zip(declared, arrow):
+            if not parquet_type_fits(redshift, field.type):
+                raise ToolError(f"{path}: column {column!r} is Parquet {field.type}, which Redshift COPY does not "
+                                f"load into {redshift} ({name})")
+            if length := _char_length(redshift):
+                longest = self.con.execute(f"SELECT MAX(strlen({_q(field.name)})) FROM read_parquet({_lit(path)})").fetchone()[0]
+                if longest is not None and longest > length:
+                    raise ToolError(f"{path}: column {column!r} holds a value of {longest} bytes, longer than its "
+                                    f"{redshift} ({name}): Redshift COPY fails on it")
+
+
+# What COPY loads from each Parquet type, per the Redshift Database Developer Guide (COPY from columnar
+# data formats, which reads Parquet through Redshift Spectrum, and Spectrum's Parquet type mapping):
+# integers into integer columns at least as wide, floats into REAL/DOUBLE PRECISION, DECIMAL into a
+# DECIMAL of the same scale and no less precision, strings into VARCHAR/CHAR, and so on. Anything
+# else (a DOUBLE into a DECIMAL, a string into a BOOLEAN) is an error in Redshift, so here too.
+_INT_BITS = {"SMALLINT": 16, "INTEGER": 32, "BIGINT": 64}
+
+
+def parquet_type_fits(redshift: str, arrow_type) -> bool:
+    import re
+
+    import pyarrow as pa
+
+    t = redshift.upper().strip()
+    if t.startswith(("VARCHAR", "CHAR")):
+        return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    if t in _INT_BITS:
+        if pa.types.is_signed_integer(arrow_type):
+            return arrow_type.bit_width <= _INT_BITS[t]
+        return pa.types.is_unsigned_integer(arrow_type) and arrow_type.bit_width < _INT_BITS[t]
+    if t == "BOOLEAN":
+        return pa.types.is_boolean(arrow_type)
+    if t == "REAL":
+        return pa.types.is_float32(arrow_type)
+    if t == "DOUBLE PRECISION":
+        return pa.types.is_float32(arrow_type) or pa.types.is_float64(arrow_type)
+    if m := re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", t):
+        return pa.types.is_decimal(arrow_type) and arrow_type.scale == int(m[2]) and arrow_type.precision <= int(m[1])
+    if t == "DATE":
+        return pa.types.is_date32(arrow_type)
+    if t == "TIMESTAMP":
+        return pa.types.is_timestamp(arrow_type) and arrow_type.tz is None
+    if t == "TIMESTAMPTZ":
+        return pa.types.is_timestamp(arrow_type)
+    if t.startswith("VARBYTE"):
+        return pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type)
+    return False
+
+
+def _char_length(redshift: str) -> int | None:
+    import re
+
+    m = re.fullmatch(r"(?:VARCHAR|CHAR)\((\d+)\)", redshift.upper().strip())
+    return int(m[1]) if m else None
 
 
 def _duckdb_types(node):
@@ -175,6 +249,60 @@ def _lit(text: str) -> str:
 
 
 # --- the run ----------------------------------------------------------------------------------
+class VerifyStorage:
+    """The job's storage: the landed files from the folder, manifests written to a work folder."""
+
+    def __init__(self, landing: LocalLanding, workdir: Path):
+        self.landing, self.workdir = landing, workdir
+
+    def list(self, prefix: str):
+        return self.landing.list(prefix)
+
+    def put(self, key: str, body: str, content_type: str) -> str:
+        path = self.workdir / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body, encoding="utf-8")
+        return str(path)
+
+
+class DuckDBWarehouse:
+    """The job's warehouse interface on DuckDB: statements transpiled, a batch in one transaction."""
+
+    def __init__(self, con, transpile: Transpiler):
+        self.con, self.transpile = con, transpile
+
+    def statements(self, sql: str, params: dict) -> list:
+        rows: list = []
+        for statement in self.transpile(sql):
+            used = {k: v for k, v in params.items() if f"${k}" in statement}
+            rows = self.con.execute(statement, used or None).fetchall()
+        return rows
+
+    def query(self, sql: str, **params) -> list[list]:
+        from dwctl.warehouse.load_job import JobError
+
+        try:
+            return [list(r) for r in self.statements(sql, params)]
+        except Exception as exc:  # duckdb.Error: the SQL or the data is wrong; say which
+            raise JobError(f"failed in DuckDB: {exc}\n  statement: {sql[:600]}") from None
+
+    def execute(self, sql: str, **params) -> None:
+        self.query(sql, **params)
+
+    def batch(self, statements: list[str], name: str) -> None:
+        """One transaction, as a Data API batch: all statements or none."""
+        from dwctl.warehouse.load_job import JobError
+
+        self.con.execute("BEGIN TRANSACTION")
+        for statement in statements:
+            try:
+                self.statements(statement, {})
+            except Exception as exc:  # duckdb.Error or a Redshift check the verifier adds (ToolError)
+                _rollback(self.con)
+                raise JobError(f"{name}: failed: {exc}\n  statement: {statement[:600]}") from None
+        self.con.execute("COMMIT")
+
+
 class Verifier:
     """One DuckDB database playing the warehouse; `run` is one scheduled run of the load job."""
 
@@ -190,50 +318,44 @@ class Verifier:
         self.config = load_job.Config.from_json(self.files[JOB_CONFIG])
         self.runs = 0
         self.transpiled: dict[str, list[str]] = {}
+        self.log: list[str] = []
 
-    def execute(self, path: str, sql: str, transpile: Transpiler, params: dict | None = None) -> list:
-        rows: list = []
-        for statement in transpile(sql):
-            used = {k: v for k, v in (params or {}).items() if f"${k}" in statement}
-            try:
-                rows = self.con.execute(statement, used or None).fetchall()
-            except Exception as exc:  # duckdb.Error: the SQL or the data is wrong; say which
-                _rollback(self.con)
-                raise ToolError(f"{path}: failed in DuckDB: {exc}\n  statement: {statement[:600]}") from None
-        return rows
-
-    def run(self, data_dir: Path) -> dict[str, int]:
-        """Load and merge every file not loaded before; returns table -> files merged."""
-        spec = self.spec
+    def run(self, data_dir: Path, retry_quarantined: bool = False) -> dict[str, int]:
+        """One run of the load job on the folder; returns table -> files merged. Quarantined files
+        make it raise ToolError after every other table is loaded, as the job fails in AWS."""
+        spec, job = self.spec, self.job
         landing = LocalLanding.at(data_dir, spec.landing.prefix, {t.schema_ for t in spec.tables})
-        transpile = Transpiler(self.con, landing, self.transpiled)
-        job, config = self.job, self.config
-        for statement in job.split_statements(self.files["sql/01_create_tables.sql"]):
-            self.execute("sql/01_create_tables.sql", statement, transpile)
         self.runs += 1
-        merged = {}
-        for table in spec.tables:
-            prefix = config.tables[table.name]
-            watermark = self.execute(JOB_SCRIPT, config.watermark_sql, transpile, {"table_name": table.name})[0][0]
-            since = job.lookback_key(prefix, watermark)
-            loaded = {r[0] for r in self.execute(JOB_SCRIPT, config.loaded_sql, transpile,
-                                                 {"table_name": table.name, "since": since})}
-            files = job.plan_files(landing.list(prefix, since), loaded, config.full_load_prefix)
-            merged[table.name] = len(files)
-            if not files:
-                continue
-            base = self.workdir / f"run{self.runs:05d}-{table.name}"
-            manifest, listing = base.with_suffix(".manifest"), base.with_suffix(".files.csv")
-            manifest.write_text(job.manifest_document(VERIFY_BUCKET, files), encoding="utf-8")
-            listing.write_text(job.files_csv(table.name, files), encoding="utf-8")
-            values = {"iam_role": VERIFY_ROLE, f"manifest:{table.name}": str(manifest),
-                      f"files:{table.name}": str(listing)}
-            for statement in job.load_statements(self.files["sql/02_load_staging.sql"], table.name):
-                self.execute("sql/02_load_staging.sql", job.substitute(statement, values), transpile)
-            merge = f"sql/03_merge_{table.name}.sql"
-            for statement in job.split_statements(self.files[merge]):
-                self.execute(merge, statement, transpile)
-        return merged
+        workdir = self.workdir / f"run{self.runs:05d}"
+        storage = VerifyStorage(landing, workdir)
+        warehouse = DuckDBWarehouse(self.con, Transpiler(self.con, landing, self.transpiled, self.declared()))
+        args = {"landing_bucket": VERIFY_BUCKET, "manifest_prefix": "_dwctl_manifests", "copy_role_arn": VERIFY_ROLE,
+                "JOB_RUN_ID": f"verify{self.runs:05d}", "retry_quarantined": "true" if retry_quarantined else "false"}
+        discovery = job.ListingDiscovery(storage, warehouse, self.config)
+        try:
+            return job.run(args, storage, warehouse, self.config, discovery, log=self.log.append)
+        except job.JobError as exc:
+            raise ToolError(str(exc)) from None
+
+    def declared(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """The staging tables' columns and Redshift types, as the rendered DDL declares them."""
+        from dwctl.render.engine import table_view
+        from dwctl.spec.landed_layout import LOAD_SUFFIX
+
+        out = {}
+        for table in self.spec.tables:
+            columns = [(c.name, c.staging_type) for c in table_view(self.spec, table).landed]
+            for name in (table.name, table.name + LOAD_SUFFIX):
+                out[(self.spec.warehouse.staging_schema, name)] = columns
+        return out
+
+    def quarantined(self) -> list[tuple]:
+        """(table, s3_key, reason) of every quarantined file."""
+        staging = _q(self.spec.warehouse.staging_schema)
+        from dwctl.spec.landed_layout import QUARANTINE_TABLE
+
+        return self.con.execute(f'SELECT "table_name", "s3_key", "reason" FROM {staging}.{_q(QUARANTINE_TABLE)} '
+                                'ORDER BY 1, 2').fetchall()
 
     def queries(self) -> dict[str, str]:
         """Analytics table name -> a SELECT of its rows in a stable order: every table of the spec, each

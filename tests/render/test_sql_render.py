@@ -87,17 +87,20 @@ def test_analytics_tables_have_types_keys_and_layout(rendered, example_spec):
     assert '"staging"."_dwctl_load_log"' in text and '"s3_key"' in text and '"loaded_at"' in text
 
 
-def test_load_staging_copies_each_table_from_a_manifest(rendered, example_spec):
+def test_load_staging_copies_each_table_from_two_manifests_and_a_file_list(rendered, example_spec):
     statements = sqlglot.parse(rendered["sql/02_load_staging.sql"], read="redshift")
     copies = [s for s in statements if isinstance(s, exp.Copy)]
-    assert len(copies) == 2 * len(example_spec.tables)
-    for table, data, files in zip(example_spec.tables, copies[::2], copies[1::2]):
-        assert data.this.name == table.name and data.this.db == "staging"
-        assert data.args["files"][0].name == f"${{manifest:{table.name}}}"
-        params = {p.this.name.upper(): p for p in data.args["params"]}
-        assert "MANIFEST" in params and params["FORMAT"].expression.name.upper() == "PARQUET"
-        assert data.args["credentials"].args["iam_role"].name == "${iam_role}"
+    assert len(copies) == 3 * len(example_spec.tables)
+    for table, load, cdc, files in zip(example_spec.tables, copies[::3], copies[1::3], copies[2::3]):
+        assert (load.this.db, load.this.name) == ("staging", table.name + "__dwctl_load"), "full-load files apart"
+        assert (cdc.this.db, cdc.this.name) == ("staging", table.name)
+        for data, kind in ((load, "load"), (cdc, "cdc")):
+            assert data.args["files"][0].name == f"${{manifest:{table.name}:{kind}}}"
+            params = {p.this.name.upper(): p for p in data.args["params"]}
+            assert "MANIFEST" in params and params["FORMAT"].expression.name.upper() == "PARQUET"
+            assert data.args["credentials"].args["iam_role"].name == "${iam_role}"
         assert files.args["files"][0].name == f"${{files:{table.name}}}"
+        assert [c.name for c in files.this.expressions] == ["table_name", "s3_key", "etag"]
 
 
 def test_merge_is_one_transaction_without_truncate(rendered):

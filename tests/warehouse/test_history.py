@@ -305,7 +305,7 @@ def test_a_failed_merge_leaves_the_history_as_it_was(keeping):
     keeping.cdc("ledger", 1, [change("I", stamp(1), 1, **ledger_row("new"))])
     keeping.run()
     keeping.cdc("ledger", 2, [change("U", stamp(2), 2, **ledger_row("bad") | {"doc": "{not json"})])
-    with pytest.raises(ToolError, match="03_merge_ledger.sql"):
+    with pytest.raises(ToolError, match="quarantined[\\s\\S]*ledger: raw/app/ledger/20240101-120002000.parquet"):
         keeping.run()
     assert chain(keeping) == [("new", at(1), None, True, "I")]
 
@@ -348,8 +348,10 @@ def test_history_off_renders_the_committed_sql(example_spec, example_text):
         committed = (ROOT / path).read_text(encoding="utf-8")
         if path == "sql/01_create_tables.sql" or path.removeprefix("sql/03_merge_")[:-4] in keeping:
             added = additions(text, committed)
-            assert len(added) == (len(keeping) if path.startswith("sql/01") else 1), path
-            assert all("_history" in block for block in added), path
+            # per table with history: its history table and its deletes table; in its merge, the history
+            # steps and their line in the header comment
+            assert len(added) == 2 * (len(keeping) if path.startswith("sql/01") else 1), path
+            assert all("history" in block.lower() or "__dwctl_deletes" in block for block in added), path
         else:
             assert text == committed, path
     explicit = plain.replace("    primary_key:", "    history: false\n    primary_key:")
@@ -379,8 +381,8 @@ def test_history_table_ddl_and_merge_statements():
     table, history = creates["analytics.ledger"], creates["analytics.ledger_history"]
     assert column_defs(history) == column_defs(table) + [
         ("valid_from", "TIMESTAMP", True), ("valid_to", "TIMESTAMP", False),
-        ("is_current", "BOOLEAN", True), ("dwctl_op", "CHAR(1)", True)]
-    assert [name for name, _, _ in column_defs(history)][-4:] == list(HISTORY_COLUMNS)
+        ("is_current", "BOOLEAN", True), ("dwctl_op", "CHAR(1)", True), ("dwctl_version", "VARCHAR(61)", True)]
+    assert [name for name, _, _ in column_defs(history)][-5:] == list(HISTORY_COLUMNS)
     assert history.find(exp.PrimaryKey) is None, "versions repeat a key: no (trusted) primary key"
     props = history.args["properties"].expressions
     assert [p.this.name for p in props if isinstance(p, exp.DistKeyProperty)] == ["id"]
@@ -388,10 +390,10 @@ def test_history_table_ddl_and_merge_statements():
     merge = [s for s in sqlglot.parse(rendered["sql/03_merge_ledger.sql"], read="redshift") if s is not None]
     assert isinstance(merge[0], exp.Transaction) and isinstance(merge[-1], exp.Commit)
     steps = [(type(s).__name__, written(s)) for s in merge]
-    update = steps.index(("Update", "analytics.ledger_history"))
     insert = steps.index(("Insert", "analytics.ledger_history"))
-    assert steps.index(("Insert", "analytics.ledger")) < update < insert < len(steps) - 2, steps
-    assert steps[-2] == ("Delete", "staging.ledger"), "staging is cleared after the history read it"
+    update = steps.index(("Update", "analytics.ledger_history"))
+    assert steps.index(("Insert", "analytics.ledger")) < insert < update < len(steps) - 2, steps
+    assert steps[-2] == ("Delete", "staging.ledger__dwctl_work"), "work is cleared after the history read it"
     assert not any(isinstance(s, exp.Command) for s in merge)
     config = load_job.Config.from_json(rendered["iac/glue_scripts/load_job_config.json"])
     batch = load_job.without_transaction(load_job.split_statements(config.merge_sql["ledger"]))

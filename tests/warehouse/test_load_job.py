@@ -79,26 +79,39 @@ def test_statement_splitting_agrees_with_sqlglot(job, rendered):
                 assert sqlglot.parse_one(a, read="redshift") == b
 
 
-def test_load_statements_pick_one_table(job, config):
-    loads = job.load_statements(config.load_sql, "order_items")
-    assert len(loads) == 2 and all("'${files:order_items}'" in s or "'${manifest:order_items}'" in s for s in loads)
+def test_load_statements_pick_one_table_and_the_kinds_of_file_it_has(job, config):
+    both = job.load_statements(config.load_sql, "order_items")
+    assert [s.split("\n")[1] for s in both] == [
+        "FROM '${manifest:order_items:load}'", "FROM '${manifest:order_items:cdc}'", "FROM '${files:order_items}'"]
+    cdc_only = job.load_statements(config.load_sql, "order_items", kinds=("cdc",))
+    assert [s.split("\n")[0] for s in cdc_only] == ['COPY "staging"."order_items"',
+                                                    'COPY "staging"."_dwctl_staged_files" ("table_name", "s3_key", "etag")']
     assert job.load_statements(config.load_sql, "order") == []
 
 
-def test_plan_puts_full_load_first_then_cdc_in_name_order(job):
-    listed = [(P + "20240102-000000000.parquet", 3), (P + "LOAD00000002.parquet", 2), (P + "notes.txt", 1),
-              (P + "20240101-235959999.parquet", 4), (P + "LOAD00000001.parquet", 1)]
-    assert job.plan_files(listed, {P + "LOAD00000002.parquet"}, "LOAD") == [
-        (P + "LOAD00000001.parquet", 1), (P + "20240101-235959999.parquet", 4), (P + "20240102-000000000.parquet", 3)]
-    assert job.plan_files(listed, {k for k, _ in listed}, "LOAD") == []
+def L(name: str, size: int = 1, etag: str = "e1"):
+    return load_job.Landed(P + name, size, etag)
 
 
-def test_lookback_starts_listing_before_the_newest_merged_file(job):
-    assert job.lookback_key(P, None) == P
-    assert job.lookback_key(P, P + "20240101-003000123.parquet") == P + "20231231-233000"
-    assert job.lookback_key(P, P + "20240101-003000123.parquet", minutes=0) == P + "20240101-003000"
-    assert job.lookback_key(P, P + "20240101-0030001234.parquet") == P + "20231231-233000"  # 4 fraction digits
-    assert job.lookback_key(P, P + "odd-name.parquet") == P
+def test_full_load_and_cdc_files_are_told_apart_by_name(job):
+    files = job.parquet_only([L("20240102-000000000.parquet"), L("LOAD00000002.parquet"), L("notes.txt"),
+                              L("LOAD00000001.parquet"), L("LOAD00000001.parquet")])
+    load, cdc = job.split_kinds(files, "LOAD")
+    assert [o.key for o in load] == [P + "LOAD00000001.parquet", P + "LOAD00000002.parquet"]
+    assert [o.key for o in cdc] == [P + "20240102-000000000.parquet"], "one per (key, ETag), Parquet only"
+
+
+def test_a_reload_is_a_load_file_at_or_before_the_newest_merged(job):
+    assert not job.is_reload([L("LOAD00000001.parquet")], None), "the first full load"
+    assert not job.is_reload([L("LOAD00000003.parquet")], P + "LOAD00000002.parquet"), "the same load, later file"
+    assert job.is_reload([L("LOAD00000002.parquet", etag="e2")], P + "LOAD00000002.parquet"), "rewritten"
+    assert job.is_reload([L("LOAD00000001.parquet")], P + "LOAD00000002.parquet"), "numbering starts again"
+
+
+def test_the_config_knows_each_tables_folder(config):
+    assert config.table_of(P + "LOAD00000001.parquet") == "orders"
+    assert config.table_of("raw/public/orders_x/LOAD00000001.parquet") is None
+    assert config.table_of("raw/_dwctl_manifests/orders/x.manifest") is None
 
 
 def test_substitute_quotes_values_and_refuses_missing_ones(job):
@@ -111,12 +124,13 @@ def test_substitute_quotes_values_and_refuses_missing_ones(job):
 
 
 def test_manifest_and_file_list(job):
-    files = [(P + "LOAD00000001.parquet", 10), (P + "20240101-000000000.parquet", 20)]
+    files = [L("LOAD00000001.parquet", 10), L("20240101-000000000.parquet", 20, '"abc"')]
     doc = json.loads(job.manifest_document(BUCKET, files))
     assert doc == {"entries": [
         {"url": f"s3://{BUCKET}/{P}LOAD00000001.parquet", "mandatory": True, "meta": {"content_length": 10}},
         {"url": f"s3://{BUCKET}/{P}20240101-000000000.parquet", "mandatory": True, "meta": {"content_length": 20}}]}
-    assert job.files_csv("orders", files) == f"orders,{P}LOAD00000001.parquet\norders,{P}20240101-000000000.parquet\n"
+    assert job.files_csv("orders", files) == (f"orders,{P}LOAD00000001.parquet,e1\n"
+                                              f"orders,{P}20240101-000000000.parquet,abc\n"), "ETag quotes dropped"
 
 
 def test_arguments(job):
@@ -126,32 +140,26 @@ def test_arguments(job):
         job.parse_args(ARGS[:-8])
 
 
-# --- the load-log queries, run in DuckDB -------------------------------------------------------------
-def test_watermark_and_loaded_queries_against_duckdb(job, rendered, tmp_path, config):
+# --- the job's own queries, run in DuckDB -------------------------------------------------------------
+def test_bookkeeping_queries_against_duckdb(job, tmp_path, config):
+    from dwctl.warehouse.verifier import DuckDBWarehouse
+
     con = duckdb.connect()
-    transpile = Transpiler(con, LocalLanding(tmp_path, ""))
-    for statement in job.split_statements(config.create_sql):
-        for sql in transpile(statement):
-            con.execute(sql)
-    logged = [("orders", P + "LOAD00000001.parquet"), ("orders", P + "20240101-100000000.parquet"),
-              ("orders", P + "20240101-113000000.parquet"), ("orders", P + "20240101-120000000.parquet"),
-              ("customers", "raw/public/customers/20240105-000000000.parquet")]
-    con.executemany("INSERT INTO staging._dwctl_load_log VALUES (?, ?, now())", logged)
-
-    def run(sql, **params):
-        return con.execute(transpile(sql)[0], params).fetchall()
-
-    watermark = run(config.watermark_sql, table_name="orders")[0][0]
-    assert watermark == P + "20240101-120000000.parquet"
-    since = job.lookback_key(P, watermark)
-    loaded = {r[0] for r in run(config.loaded_sql, table_name="orders", since=since)}
-    assert loaded == {P + "LOAD00000001.parquet", P + "20240101-113000000.parquet", P + "20240101-120000000.parquet"}
-    listed = [(P + "LOAD00000001.parquet", 1), (P + "20240101-113000000.parquet", 1),
-              (P + "20240101-114500000.parquet", 1), (P + "20240101-120000000.parquet", 1),
-              (P + "20240101-121500000.parquet", 1)]
-    assert [k for k, _ in job.plan_files([x for x in listed if x[0] > since], loaded, config.full_load_prefix)] == [
-        P + "20240101-114500000.parquet", P + "20240101-121500000.parquet"]
-    assert run(config.watermark_sql, table_name="products") == [(None,)]
+    warehouse = DuckDBWarehouse(con, Transpiler(con, LocalLanding(tmp_path, "")))
+    warehouse.batch(job.split_statements(config.create_sql), "create")
+    logged = [("orders", P + "LOAD00000001.parquet", "a"), ("orders", P + "20240101-100000000.parquet", "b"),
+              ("customers", "raw/public/customers/LOAD00000009.parquet", "c")]
+    con.executemany("INSERT INTO staging._dwctl_load_log VALUES (?, ?, ?, now())", logged)
+    assert warehouse.query(config.queries["newest_load_key"], table_name="orders") == [[P + "LOAD00000001.parquet"]]
+    assert warehouse.query(config.queries["newest_load_key"], table_name="products") == [[None]]
+    for _ in range(2):  # quarantining twice keeps one row
+        warehouse.execute(config.queries["quarantine"], table_name="orders", s3_key=P + "bad.parquet", etag="x",
+                          size=3, reason="Spectrum Scan Error")
+    known = sorted(tuple(r) for r in warehouse.query(config.queries["known_files"], table_name="orders"))
+    assert known == [(P + "20240101-100000000.parquet", "b"), (P + "LOAD00000001.parquet", "a"), (P + "bad.parquet", "x")]
+    assert warehouse.query(config.queries["quarantined"]) == [["orders", P + "bad.parquet", "x", 3]]
+    warehouse.execute(config.queries["release_quarantine"], table_name="orders")
+    assert warehouse.query(config.queries["quarantined"]) == []
 
 
 # --- S3 and the Data API, stubbed ----------------------------------------------------------------------
@@ -187,9 +195,39 @@ def expect_create(aws: Aws, job, config) -> None:
                                               "StatementName": "dwctl-create-tables"})
 
 
-def run_job(job, config_text: str, aws: Aws, args=ARGS):
+QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/shop-prod-landed"
+
+
+def event(key: str, size: int, etag: str) -> dict:
+    """An SQS message carrying an EventBridge "Object Created" event of the landing bucket (key URL-encoded)."""
+    from urllib.parse import quote_plus
+
+    body = {"source": "aws.s3", "detail-type": "Object Created",
+            "detail": {"bucket": {"name": BUCKET}, "object": {"key": quote_plus(key, safe="/"), "size": size, "etag": etag}}}
+    return {"MessageId": key, "ReceiptHandle": "rh-" + key, "Body": json.dumps(body)}
+
+
+class Queue:
+    """A stubbed SQS client (botocore Stubber: requests are checked against the real API model)."""
+
+    def __init__(self, messages: list[dict]):
+        creds = dict(region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.sqs = boto3.client("sqs", **creds)
+        self.stub = Stubber(self.sqs)
+        receive = {"QueueUrl": QUEUE, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 0, "VisibilityTimeout": 3900}
+        for start in range(0, len(messages), 10):
+            self.stub.add_response("receive_message", {"Messages": messages[start:start + 10]}, receive)
+        self.stub.add_response("receive_message", {}, receive)
+
+    def expect_delete(self, receipts: list[str]):
+        self.stub.add_response("delete_message_batch", {"Successful": [{"Id": str(i)} for i in range(len(receipts))],
+                                                        "Failed": []},
+                               {"QueueUrl": QUEUE, "Entries": [{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts)]})
+
+
+def run_job(job, config_text: str, aws: Aws, queue: Queue, args=ARGS):
     """One run as main() does it: read the config from S3 (a stubbed client of its own, since
-    Stubber answers calls in order), then load and merge."""
+    Stubber answers calls in order), then discover, load and merge."""
     log: list[str] = []
     warehouse = job.Warehouse(aws.rsd, "shop-prod", "shop", SECRET, sleep=lambda s: None)
     parsed = job.parse_args(args)
@@ -199,71 +237,90 @@ def run_job(job, config_text: str, aws: Aws, args=ARGS):
         stub.add_response("get_object", {"Body": StreamingBody(io.BytesIO(data), len(data))},
                           {"Bucket": BUCKET, "Key": parsed["config_key"]})
         config = job.read_config(config_s3, parsed)
-    with aws.s3_stub, aws.rsd_stub:
-        total = job.run(parsed, aws.s3, warehouse, config, log=log.append)
-        aws.s3_stub.assert_no_pending_responses()
-        aws.rsd_stub.assert_no_pending_responses()
-    return total, log
+    storage = job.S3Storage(aws.s3, BUCKET)
+    with aws.s3_stub, aws.rsd_stub, queue.stub:
+        try:
+            return job.run(parsed, storage, warehouse, config, job.QueueDiscovery(queue.sqs, QUEUE, config),
+                           log=log.append), log
+        finally:
+            aws.s3_stub.assert_no_pending_responses()
+            aws.rsd_stub.assert_no_pending_responses()
+            queue.stub.assert_no_pending_responses()
 
 
-def test_a_run_loads_and_merges_the_new_files_in_one_batch(job, config, rendered):
-    aws = Aws()
-    expect_create(aws, job, config)
-    aws.query(config.watermark_sql, {"table_name": "orders"}, [[{"stringValue": P + "20240101-120000000.parquet"}]])
-    since = P + "20240101-110000"
-    aws.query(config.loaded_sql, {"table_name": "orders", "since": since},
-              [[{"stringValue": P + "LOAD00000001.parquet"}], [{"stringValue": P + "20240101-120000000.parquet"}]])
-    aws.s3_stub.add_response("list_objects_v2", {"Contents": [
-        {"Key": P + "20240101-120000000.parquet", "Size": 5}, {"Key": P + "20240101-121500000.parquet", "Size": 7},
-        {"Key": P + "LOAD00000001.parquet", "Size": 9}], "IsTruncated": False},
-        {"Bucket": BUCKET, "Prefix": P, "StartAfter": since})
-    base = "raw/_dwctl_manifests/orders/jr_abc"
-    new = [(P + "20240101-121500000.parquet", 7)]
-    aws.s3_stub.add_response("put_object", {}, {"Bucket": BUCKET, "Key": base + ".manifest", "ContentType": "application/json",
-                                                "Body": job.manifest_document(BUCKET, new).encode()})
+def expect_manifests(aws: Aws, job, base: str, load: list, cdc: list) -> dict:
+    values = {"iam_role": ROLE, "reload:orders": "false"}
+    for kind, files in (("load", load), ("cdc", cdc)):
+        if files:
+            aws.s3_stub.add_response("put_object", {}, {"Bucket": BUCKET, "Key": f"{base}.{kind}.manifest",
+                                                        "ContentType": "application/json",
+                                                        "Body": job.manifest_document(BUCKET, files).encode()})
+            values[f"manifest:orders:{kind}"] = f"s3://{BUCKET}/{base}.{kind}.manifest"
     aws.s3_stub.add_response("put_object", {}, {"Bucket": BUCKET, "Key": base + ".files.csv", "ContentType": "text/csv",
-                                                "Body": job.files_csv("orders", new).encode()})
-    values = {"iam_role": ROLE, "manifest:orders": f"s3://{BUCKET}/{base}.manifest",
-              "files:orders": f"s3://{BUCKET}/{base}.files.csv"}
-    merge = [s for s in job.split_statements(config.merge_sql["orders"]) if s not in ("BEGIN", "COMMIT")]
-    sqls = [job.substitute(s, values) for s in job.load_statements(config.load_sql, "orders")] + merge
+                                                "Body": job.files_csv("orders", sorted(load + cdc, key=lambda o: o.key)).encode()})
+    values["files:orders"] = f"s3://{BUCKET}/{base}.files.csv"
+    return values
+
+
+def test_a_run_merges_the_queued_files_in_one_batch_and_only_then_deletes_their_messages(job, config, rendered):
+    aws = Aws()
+    queue = Queue([event(P + "20240101-121500000.parquet", 7, '"c1"'), event(P + "LOAD00000001.parquet", 9, '"l1"'),
+                   event("raw/_dwctl_manifests/orders/x.manifest", 3, '"m"'),
+                   event("raw/public/customers/20240101-121500000.parquet", 4, '"k"')])
+    queue.expect_delete(["rh-raw/_dwctl_manifests/orders/x.manifest"])  # nothing to load: acknowledged at once
+    expect_create(aws, job, config)
+    aws.query(config.queries["newest_load_key"], {"table_name": "orders"}, [[{"isNull": True}]])
+    load, cdc = [L("LOAD00000001.parquet", 9, "l1")], [L("20240101-121500000.parquet", 7, "c1")]
+    values = expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-1", load, cdc)
+    merge = job.without_transaction(job.split_statements(config.merge_sql["orders"]))
+    sqls = [job.substitute(s, values) for s in job.load_statements(config.load_sql, "orders") + merge]
     aws.statement("batch_execute_statement", {"Sqls": sqls, "StatementName": "dwctl-load-orders"})
+    queue.expect_delete(["rh-" + P + "20240101-121500000.parquet", "rh-" + P + "LOAD00000001.parquet"])
 
-    total, log = run_job(job, rendered[JOB_CONFIG], aws)
-    assert total == 1 and log == ["orders: 1 new file(s) merged"]
-    assert sqls[0].startswith('COPY "staging"."orders"') and f"FROM 's3://{BUCKET}/{base}.manifest'" in sqls[0]
-    assert not any("${" in s for s in sqls) and sqls[-1] == 'DELETE FROM "staging"."orders"'
+    merged, log = run_job(job, rendered[JOB_CONFIG], aws, queue)
+    assert merged == {"orders": 2} and log == ["orders: 2 new file(s) merged"]
+    assert not any("${" in s for s in sqls) and "'false' = 'true'" in "".join(sqls), "not a reload"
+    assert sqls[-1] == 'DELETE FROM "staging"."orders__dwctl_work"'
+    # the customers event is for a table this run was not asked for: its message stays on the queue
 
 
-def test_a_table_without_new_files_runs_no_sql(job, config, rendered):
+def test_a_table_without_new_files_costs_no_redshift_call(job, config, rendered):
     aws = Aws()
+    queue = Queue([])
     expect_create(aws, job, config)
-    aws.query(config.watermark_sql, {"table_name": "orders"}, [[{"isNull": True}]])
-    aws.query(config.loaded_sql, {"table_name": "orders", "since": P}, [])
-    aws.s3_stub.add_response("list_objects_v2", {"IsTruncated": False}, {"Bucket": BUCKET, "Prefix": P, "StartAfter": P})
-    total, log = run_job(job, rendered[JOB_CONFIG], aws)
-    assert total == 0 and log == ["orders: 0 new file(s) merged"]
+    merged, log = run_job(job, rendered[JOB_CONFIG], aws, queue, args=ARGS[:-2])
+    assert merged == {t: 0 for t in config.tables} and log == []
 
 
-def test_a_failed_statement_stops_the_job_with_redshifts_error(job, config, rendered):
+def test_a_file_that_cannot_load_is_quarantined_and_the_rest_goes_on(job, config, rendered):
     aws = Aws()
+    queue = Queue([event(P + "20240101-120000000.parquet", 5, '"good"'), event(P + "20240101-121500000.parquet", 7, '"bad"')])
     expect_create(aws, job, config)
-    aws.query(config.watermark_sql, {"table_name": "orders"}, [[{"isNull": True}]])
-    aws.query(config.loaded_sql, {"table_name": "orders", "since": P}, [])
-    aws.s3_stub.add_response("list_objects_v2", {"Contents": [{"Key": P + "LOAD00000001.parquet", "Size": 9}],
-                                                 "IsTruncated": False}, {"Bucket": BUCKET, "Prefix": P, "StartAfter": P})
-    aws.s3_stub.add_response("put_object", {})
-    aws.s3_stub.add_response("put_object", {})
+    good, bad = L("20240101-120000000.parquet", 5, "good"), L("20240101-121500000.parquet", 7, "bad")
     error = "ERROR: Spectrum Scan Error. Parquet column 'total_amount' has type DOUBLE, table has DECIMAL(14,2)"
-    aws.rsd_stub.add_response("batch_execute_statement", {"Id": "batch-1"})
-    aws.rsd_stub.add_response("describe_statement", {
-        "Id": "batch-1", "Status": "FAILED", "Error": error,
-        "SubStatements": [{"Id": "batch-1:1", "Status": "FAILED", "QueryString": 'COPY "staging"."orders" ...'},
-                          {"Id": "batch-1:2", "Status": "ABORTED", "QueryString": "COPY ..."}]})
+
+    def failed_batch(n: int):
+        aws.rsd_stub.add_response("batch_execute_statement", {"Id": f"batch-{n}"})
+        aws.rsd_stub.add_response("describe_statement", {
+            "Id": f"batch-{n}", "Status": "FAILED", "Error": error,
+            "SubStatements": [{"Id": f"batch-{n}:1", "Status": "FAILED", "QueryString": 'COPY "staging"."orders" ...'}]})
+
+    expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-1", [], [good, bad])
+    failed_batch(1)  # the batch of both fails: each file is tried alone
+    values = expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-2", [], [good])
+    merge = job.without_transaction(job.split_statements(config.merge_sql["orders"]))
+    sqls = [job.substitute(s, values) for s in job.load_statements(config.load_sql, "orders", ("cdc",)) + merge]
+    aws.statement("batch_execute_statement", {"Sqls": sqls, "StatementName": "dwctl-load-orders"})
+    expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-3", [], [bad])
+    failed_batch(3)
+    aws.statement("execute_statement", {"Sql": config.queries["quarantine"], "Parameters": [
+        {"name": "etag", "value": "bad"}, {"name": "reason", "value": f"dwctl-load-orders: FAILED: {error}\n  in: COPY \"staging\".\"orders\" ..."},
+        {"name": "s3_key", "value": bad.key}, {"name": "size", "value": "7"}, {"name": "table_name", "value": "orders"}]})
+    queue.expect_delete(["rh-" + good.key, "rh-" + bad.key])
     with pytest.raises(job.JobError) as err:
-        run_job(job, rendered[JOB_CONFIG], aws)
+        run_job(job, rendered[JOB_CONFIG], aws, queue)
     message = str(err.value)
-    assert "dwctl-load-orders: FAILED" in message and error in message and 'COPY "staging"."orders"' in message
+    assert "1 file(s) quarantined" in message and bad.key in message and error in message
 
 
 def test_results_are_paged(job):
@@ -284,13 +341,15 @@ def test_a_statement_that_never_finishes_times_out(job):
     aws.rsd_stub.add_response("batch_execute_statement", {"Id": "b"})
     for _ in range(4):
         aws.rsd_stub.add_response("describe_statement", {"Id": "b", "Status": "STARTED"})
-    with aws.rsd_stub, pytest.raises(job.JobError, match="still STARTED"):
+    aws.rsd_stub.add_response("cancel_statement", {"Status": True}, {"Id": "b"})
+    with aws.rsd_stub, pytest.raises(job.JobError, match="still STARTED after 1s; cancelled"):
         job.Warehouse(aws.rsd, "shop-prod", "shop", SECRET, sleep=lambda s: None, timeout=1).batch(["SELECT 1"], "x")
+    aws.rsd_stub.assert_no_pending_responses()
 
 
 def test_unknown_table_argument(job, config):
     with pytest.raises(job.JobError, match="unknown tables: nope"):
-        job.run(job.parse_args(ARGS[:-1] + ["nope"]), None, None, config)
+        job.run(job.parse_args(ARGS[:-1] + ["nope"]), None, None, config, None)
 
 
 # --- the Terraform that deploys it ------------------------------------------------------------------------
@@ -309,7 +368,7 @@ def test_the_job_resource_passes_exactly_the_arguments_the_script_needs(job, ren
     assert command["name"] == ["pythonshell"] and command["python_version"] == ["3.9"]
     assert command["script_location"] == ["s3://${aws_s3_object.loader_script.bucket}/${aws_s3_object.loader_script.key}"]
     passed = {k[2:] for k in glue["default_arguments"][0]} - {"job-language"}
-    assert set(job.REQUIRED) <= passed and passed <= set(job.REQUIRED) | {"lookback_minutes", "tables"}
+    assert set(job.REQUIRED) <= passed and passed <= set(job.REQUIRED) | {"queue_url", "discovery", "visibility_timeout", "tables"}
     assert glue["max_retries"] == ["${var.loader_max_retries}"]
     assert glue["execution_property"][0]["max_concurrent_runs"] == [1]
     assert glue["security_configuration"] == ["${aws_glue_security_configuration.this.name}"]

@@ -181,7 +181,7 @@ def test_json_becomes_super_and_bad_json_fails_loudly(landing):
     docs = {r["product_id"]: r["attributes"] for r in landing.state("products")}
     assert json.loads(docs[1]) == {"size": "L", "tags": [1, 2]} and docs[2] is None
     landing.cdc("products", 1, [change("U", ts(1), 1, **product(1, "{not json"))])
-    with pytest.raises(ToolError, match="sql/03_merge_products.sql"):
+    with pytest.raises(ToolError, match=r"1 file\(s\) quarantined[\s\S]*products: raw/public/products/20240101-120001000.parquet"):
         landing.run()
     assert json.loads({r["product_id"]: r["attributes"] for r in landing.state("products")}[1])["size"] == "L"
 
@@ -204,21 +204,22 @@ def test_files_in_the_wrong_column_order_are_refused(landing):
 
 
 def mutate(landing: Landing, table: str, old: str, new: str) -> None:
-    path = f"sql/03_merge_{table}.sql"
-    assert old in landing.verifier.files[path]
-    landing.verifier.files[path] = landing.verifier.files[path].replace(old, new)
+    """Break the merge SQL the job ships (its config carries the rendered sql/ files)."""
+    config = landing.verifier.config
+    assert old in config.merge_sql[table]
+    config.merge_sql[table] = config.merge_sql[table].replace(old, new)
 
 
 def test_wrong_shipped_sql_shows_up_ordering(landing):
     """The verifier runs the rendered SQL, not its own merge: break the SQL and the result breaks."""
-    mutate(landing, "orders", '"dms_change_seq" DESC', '"dms_change_seq" ASC')
+    mutate(landing, "orders", 'ORDER BY "versioned"."dwctl_version" DESC', 'ORDER BY "versioned"."dwctl_version" ASC')
     landing.cdc("orders", 5, [change("U", ts(5), 30, **order(1, "a")), change("U", ts(5), 50, **order(1, "b"))])
     landing.run()
     assert statuses(landing) == {1: "a"}
 
 
 def test_wrong_shipped_sql_shows_up_deletes(landing):
-    mutate(landing, "orders", "AND COALESCE(\"Op\", 'I') <> 'D'", "")
+    mutate(landing, "orders", "WHERE \"dwctl_apply\" AND COALESCE(\"Op\", 'I') <> 'D'", "WHERE \"dwctl_apply\"")
     landing.cdc("orders", 5, [change("I", ts(5), 1, **order(1)), change("D", ts(6), 2, **order(1))])
     landing.run()
     assert statuses(landing) == {1: "new"}
@@ -278,9 +279,10 @@ def test_cli_prints_and_exports_history_tables(tmp_path, example_spec):
     assert titles[:3] == ["analytics.customers: 1 row(s)", "analytics.customers_history: 2 row(s)",
                           "analytics.products: 0 row(s)"]
     block = result.output.split("analytics.customers_history: 2 row(s)\n")[1].split("\n\n")[0].splitlines()
-    assert block[0].split()[-4:] == ["valid_from", "valid_to", "is_current", "dwctl_op"]
-    assert block[2].split()[-5:] == ["00:00:00", "2024-01-01", "12:00:01", "False", "I"]
-    assert block[3].split()[-4:] == ["12:00:01", "NULL", "True", "U"]
+    assert block[0].split()[-5:] == ["valid_from", "valid_to", "is_current", "dwctl_op", "dwctl_version"]
+    assert block[2].split()[-6:-1] == ["00:00:00", "2024-01-01", "12:00:01", "False", "I"]
+    assert block[3].split()[-5:-1] == ["12:00:01", "NULL", "True", "U"]
+    assert block[2].split()[-1] < block[3].split()[-1], "versions: the full-load row's before the change's"
 
     result = invoke("--data", str(tmp_path), "--export", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
@@ -313,4 +315,5 @@ def test_cli_failure_names_the_file_and_exits_1(tmp_path, example_spec):
     Landing(tmp_path, example_spec, None).full_load("products", [change("I", FULL_LOAD_TS, None, **product(1, "{x"))])
     result = invoke("--data", str(tmp_path))
     assert result.exit_code == 1
-    assert "sql/03_merge_products.sql: failed in DuckDB" in result.output and "Traceback" not in result.output
+    assert "quarantined" in result.output and "products: raw/public/products/LOAD00000001.parquet" in result.output
+    assert "JSON" in result.output and "Traceback" not in result.output
