@@ -46,6 +46,9 @@ def test_verbose_prints_each_command_line_dwctl_runs(project):
     assert f"dwctl: running: {tf} version -json" in loud.stderr
     assert f"dwctl: running: {tf} fmt -check -recursive -no-color (in iac)" in loud.stderr
     assert "dwctl: running:" not in invoke("validate", "--terraform-bin", str(tf)).output  # not sticky
+    debug = invoke("-vv", "validate", "--terraform-bin", str(tf), env={"TF_VAR_db_password": "hunter2-secret"})
+    assert "dwctl: environment: CHECKPOINT_DISABLE=1 TF_INPUT=0 TF_IN_AUTOMATION=1" in debug.stderr
+    assert "hunter2-secret" not in debug.output
 
 
 def test_DWCTL_CONFIG_and_DWCTL_ENV_stand_in_for_the_options(project, tmp_path_factory):

@@ -40,6 +40,8 @@ STACK_MIN = "1.5"  # templates/iac/main.tf.j2 renders `required_version = ">= 1.
 TOFU_FIRST = (1, 6, 0)  # OpenTofu forked from Terraform 1.5/1.6: its first release, 1.6.0, is that generation
 ENV_VAR = "DWCTL_TERRAFORM"
 LOG = logging.getLogger("dwctl")  # -v prints each command line (dwctl.cli_options.set_verbosity)
+# What -vv shows of a child's environment: only the variables dwctl itself sets (TF_VAR_* can hold secrets).
+SHOWN_ENV = {"TF_IN_AUTOMATION", "CHECKPOINT_DISABLE", "TF_INPUT", "TF_DATA_DIR", "TF_WORKSPACE", "TF_PLUGIN_CACHE_DIR"}
 INSTALL_HINT = (f"Install Terraform >= {STACK_MIN} (https://developer.hashicorp.com/terraform/install: HashiCorp's "
                 "apt/yum repositories, `brew install hashicorp/tap/terraform`, or the zip) or OpenTofu >= "
                 f"{'.'.join(map(str, TOFU_FIRST[:2]))} (https://opentofu.org/docs/intro/install/), "
@@ -220,6 +222,7 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: dict[str, str], echo: Ec
         stream.close()
 
     LOG.info("running: %s (in %s)", shlex.join(argv), cwd)
+    LOG.debug("environment: %s", " ".join(f"{k}={env[k]}" for k in sorted(SHOWN_ENV) if k in env))
     with forward_interrupts() as forwarder:  # installed before the child exists: no interrupt is lost
         try:
             proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
