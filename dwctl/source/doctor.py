@@ -14,15 +14,23 @@ from dwctl.cli_options import json_failures, spec_option
 
 
 @click.command("doctor")
-@click.option("--dsn", "dsn_text", required=True, metavar="DSN",
+@click.option("--dsn", "dsn_text", metavar="DSN",
               help="postgresql://user@host:5432/db or mysql://user@host:3306/db (password as for dwctl import).")
 @spec_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--tools", "check_tools", is_flag=True,
+              help="Check this machine's deploy tools instead (Terraform, AWS provider and credentials, checkov).")
 @click.pass_context
 @json_failures(lambda p: p["fmt"] == "json")
-def doctor_command(ctx: click.Context, dsn_text: str, spec_path: Path, fmt: str) -> None:
-    """Check a source database for CDC readiness and drift from the spec."""
+def doctor_command(ctx: click.Context, dsn_text: str | None, spec_path: Path, fmt: str, check_tools: bool) -> None:
+    """Check a source database for CDC readiness and drift from the spec (--dsn), or this machine's tools (--tools)."""
     import sys
+
+    if check_tools:  # `dwctl tools` belongs to the gates stage: reached through the root group, not imported
+        root = ctx.find_root()
+        return ctx.invoke(root.command.get_command(root, "tools"), fmt=fmt)
+    if not dsn_text:
+        raise click.UsageError("give --dsn DSN (the source database), or --tools (this machine's deploy tools)")
 
     from dwctl import report
     from dwctl.errors import UsageError

@@ -65,3 +65,14 @@ def test_missing_provider_and_credentials_warn_with_their_fixes(home, tmp_path):
     (home / ".aws" / "config").write_text("[default]\nregion = eu-west-1\n")
     assert rows(tools(home, "--format", "json", "--terraform-bin", str(standin(tmp_path / "bin"))))[
         "aws credentials"]["status"] == "pass"
+
+
+def test_doctor_tools_is_the_same_check(home, tmp_path):
+    tf = str(standin(tmp_path / "bin"))
+    assert rows(tools(home, "--format", "json", "--terraform-bin", tf)) == rows(
+        CliRunner().invoke(cli, ["doctor", "--tools", "--format", "json"],
+                           env={"HOME": str(home), "DWCTL_TERRAFORM": tf, "XDG_DATA_DIRS": str(home / "none"),
+                                "AWS_PROFILE": None, "AWS_ACCESS_KEY_ID": None, "TF_CLI_CONFIG_FILE": None,
+                                "TF_PLUGIN_CACHE_DIR": None, "XDG_DATA_HOME": None}))
+    missing = CliRunner().invoke(cli, ["doctor"])
+    assert missing.exit_code == 2 and "give --dsn DSN" in missing.output and "--tools" in missing.output
