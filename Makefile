@@ -1,23 +1,31 @@
 # Two commands for a fresh machine: `make render` (the bundled example) and `make test`.
+# `make render` installs dwctl's runtime dependencies only; `make test` adds the test tools
+# and, when missing, the PostgreSQL/MariaDB server packages the tests start (apt-get, as root or sudo -n).
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup render test bench docs
+.PHONY: setup setup-test render test bench docs
 setup: $(VENV)/.installed
+setup-test: $(VENV)/.installed-test
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	touch $@
 
 render: setup
 	$(BIN)/dwctl render -c config/pipeline.yaml
 
-test: setup
+test: setup-test
+	$(BIN)/python tests/support/server_packages.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
-bench: setup
+bench: setup-test
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/bench_render.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/bench_verify.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/bench_gates.py
@@ -25,4 +33,4 @@ bench: setup
 
 docs: setup
 	$(BIN)/python -c "import pathlib, dwctl.spec.reference as d; p = pathlib.Path('README.md'); p.write_text(d.with_reference(p.read_text()))"
-	$(BIN)/dwctl schema -o dwctl-spec.schema.json
+	$(BIN)/dwctl schema --file dwctl-spec.schema.json

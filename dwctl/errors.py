@@ -28,6 +28,13 @@ class SpecError(UsageError):
         super().__init__("\n".join(problems))
 
 
+class NotReady(DwctlError):
+    """The project is not in the state the command needs (not initialised, a stale iac/ or plan, no saved plan).
+    The command could not be carried out, so exit 1 on every command; 2 stays for usage and spec errors."""
+
+    exit_code = 1
+
+
 class OutputError(DwctlError):
     """The rendered tree cannot be written; nothing on disk was changed."""
 

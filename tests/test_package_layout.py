@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dwctl"
-COMMON = {"dwctl", "dwctl.errors", "dwctl.cli_options"}  # the package's version, errors, shared options
+COMMON = {"dwctl", "dwctl.errors", "dwctl.cli_options", "dwctl.report"}  # version, errors, shared options, checklists
 ALLOWED = {
     "spec": set(),
     "render": {"spec"},

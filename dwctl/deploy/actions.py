@@ -19,7 +19,7 @@ from typing import Callable
 
 from dwctl.deploy import plan_summary as plansummary
 from dwctl.deploy.terraform import Binary, Terraform
-from dwctl.errors import DwctlError, ToolError, UsageError
+from dwctl.errors import DwctlError, NotReady, ToolError, UsageError
 from dwctl.render.environments import EnvTarget, target
 from dwctl.spec.model import Spec
 
@@ -94,9 +94,9 @@ def ensure_rendered(spec: Spec, spec_path: Path, root: Path, *, render: bool, ec
     """Refuse to run Terraform on an iac/ that the (already loaded) spec would render differently (unless --render)."""
     from dwctl.render.engine import render as render_files
     from dwctl.render.output import compare, write_tree
-    from dwctl.spec.read import display_name
+    from dwctl.render.to_disk import spec_label
 
-    changes = compare(root, render_files(spec, display_name(spec_path)))
+    changes = compare(root, render_files(spec, spec_label(spec_path, root)))
     stale = [p for p in changes.stale if p.startswith("iac/")]
     if not stale:
         return
@@ -105,7 +105,7 @@ def ensure_rendered(spec: Spec, spec_path: Path, root: Path, *, render: bool, ec
         echo(f"rendered: {len(changes.write)} file(s) written, {len(changes.delete)} deleted under {root}")
         return
     shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
-    raise UsageError(f"{root / 'iac'} is stale: {len(stale)} file(s) differ from what {spec_path} renders "
+    raise NotReady(f"{root / 'iac'} is stale: {len(stale)} file(s) differ from what {spec_path} renders "
                      f"({shown}). Run `dwctl render` first, or pass --render.")
 
 
@@ -147,7 +147,7 @@ def _write_log(stack: Stack, verb: str, tf: Terraform) -> None:
 def _require_inputs(stack: Stack) -> None:
     for rel in (stack.env.var_file, stack.env.backend_file):
         if rel and not (stack.iac / rel).is_file():
-            raise UsageError(f"{stack.iac / rel} is missing: run `dwctl render` (it renders one tfvars file and "
+            raise NotReady(f"{stack.iac / rel} is missing: run `dwctl render` (it renders one tfvars file and "
                              f"one backend config per environment).")
 
 
@@ -188,10 +188,10 @@ def require_init(stack: Stack) -> None:
     try:
         record = json.loads((stack.dir / "init.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise UsageError(f"environment {stack.env.name!r} is not initialised in {stack.iac}: {hint}.") from None
+        raise NotReady(f"environment {stack.env.name!r} is not initialised in {stack.iac}: {hint}.") from None
     now = _sha256(stack.iac / stack.env.backend_file) if stack.env.backend_file else None
     if record.get("backend_file") != stack.env.backend_file or record.get("backend_sha256") != now:
-        raise UsageError(f"the backend configuration of {stack.env.name!r} changed since it was initialised: {hint} "
+        raise NotReady(f"the backend configuration of {stack.env.name!r} changed since it was initialised: {hint} "
                          "(add `-- -migrate-state` to move existing state, as Terraform will ask).")
 
 
@@ -275,7 +275,7 @@ def apply(stack: Stack, tf: Terraform, opts: Options = Options(), *, yes: bool =
     record = _saved(stack, "plan")
     reasons = stale_reasons(stack, tf.binary, record)
     if reasons:
-        raise UsageError(f"refusing to apply the saved plan for {stack.env.name}: it is stale: "
+        raise NotReady(f"refusing to apply the saved plan for {stack.env.name}: it is stale: "
                          f"{'; '.join(reasons)}. Run `dwctl plan --env {stack.env.name}` again.")
     summary = plansummary.Summary.from_dict(record["summary"])
     show_summary(stack, summary, echo, warn)
@@ -296,7 +296,7 @@ def _saved(stack: Stack, kind: str) -> dict:
     try:
         return json.loads(stack.fingerprint_path(kind).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise UsageError(f"no saved plan for {stack.env.name}: run `dwctl plan --env {stack.env.name}` first "
+        raise NotReady(f"no saved plan for {stack.env.name}: run `dwctl plan --env {stack.env.name}` first "
                          "(apply only applies a plan that dwctl plan saved).") from None
 
 
@@ -315,9 +315,8 @@ def _confirm(question: str, yes: bool, confirm: Callable[[str], bool] | None, *,
 
 
 # --- destroy ------------------------------------------------------------------------------------
-def destroy(stack: Stack, tf: Terraform, opts: Options = Options(), *, yes: bool = False,
-            ask: Callable[[str], str] | None = None, echo: Echo = print, warn: Echo = print) -> int:
-    """Refuse while data is guarded; plan the destroy, show it, have the user type the env name, apply."""
+def refuse_guarded(stack: Stack) -> None:
+    """Refuse while the spec or prevent_destroy guards protect data (checked before any terraform is needed)."""
     from dwctl.deploy.guards import guards
 
     if stack.protect_data:
@@ -332,6 +331,12 @@ def destroy(stack: Stack, tf: Terraform, opts: Options = Options(), *, yes: bool
                          f"prevent_destroy guards: {listed}. They hold data. To destroy them and their data, set "
                          "`protect_data: false` in the spec, run `dwctl render` and `dwctl destroy` again "
                          "(guards you wrote yourself you must remove yourself).")
+
+
+def destroy(stack: Stack, tf: Terraform, opts: Options = Options(), *, yes: bool = False,
+            ask: Callable[[str], str] | None = None, echo: Echo = print, warn: Echo = print) -> int:
+    """Refuse while data is guarded; plan the destroy, show it, have the user type the env name, apply."""
+    refuse_guarded(stack)
     require_init(stack)
     code, summary = plan(stack, tf, opts, kind="destroy")
     show_summary(stack, summary, echo, warn)

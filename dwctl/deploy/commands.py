@@ -10,14 +10,20 @@ from pathlib import Path
 
 import click
 
-from dwctl.cli_options import output_option, spec_option
+from dwctl.cli_options import (
+    color_wanted,
+    env_option,
+    format_option,
+    json_on_failure,
+    output_option,
+    spec_option,
+)
 
 
 def _common(f):
     f = click.option("--terraform-bin", metavar="PATH",
                      help="Terraform/OpenTofu binary [default: $DWCTL_TERRAFORM, then terraform, then tofu on PATH].")(f)
-    f = click.option("--env", "env_name", metavar="NAME",
-                     help="Environment: picks its tfvars, backend config and workspace [default: the spec's].")(f)
+    f = env_option("Environment: picks its tfvars, backend config and workspace")(f)
     return spec_option(output_option(f))
 
 
@@ -56,11 +62,11 @@ def _loud(text: str) -> None:
 
 
 def _setup(spec_path: Path, root: Path, env_name: str | None, terraform_bin: str | None, *,
-           render: bool | None = None, machine: bool = False):
+           render: bool | None = None, machine: bool = False, destroying: bool = False):
     """Spec -> environment -> fresh iac/ (for commands that read the configuration) -> binary -> driver."""
     from dwctl.deploy import actions as deploy
     from dwctl.deploy import terraform
-    from dwctl.errors import UsageError
+    from dwctl.errors import NotReady
     from dwctl.spec.read import load_spec
 
     spec = load_spec(spec_path)
@@ -68,10 +74,13 @@ def _setup(spec_path: Path, root: Path, env_name: str | None, terraform_bin: str
     if render is not None:
         deploy.ensure_rendered(spec, spec_path, root, render=render, echo=_err)
     if not stack.iac.is_dir():
-        raise UsageError(f"{stack.iac} does not exist: run `dwctl render` first.")
+        raise NotReady(f"{stack.iac} does not exist: run `dwctl render` first.")
+    if destroying:
+        deploy.refuse_guarded(stack)
     binary = terraform.find(terraform_bin)
+    terraform.require_stack_version(binary, stack.iac)
     _err(f"dwctl: {stack.env.name}: using {binary.describe()}")
-    tf = deploy.driver(stack, binary, color=sys.stdout.isatty() and not machine, stdout_to_stderr=machine)
+    tf = deploy.driver(stack, binary, color=color_wanted() and not machine, stdout_to_stderr=machine)
     return stack, tf
 
 
@@ -119,27 +128,31 @@ def _exit_1_on_error(call, *args, **kwargs):
 @click.command(cls=_DetailedExitCommand)
 @_common
 @_render
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (terraform's output goes to stderr).")
+@format_option(json_alias=True)
 @_lock
 @_parallelism
 @_targets
 @_extra
-def plan(spec_path, output_root, env_name, terraform_bin, render, as_json, lock_timeout, parallelism, targets, extra):
+def plan(spec_path, output_root, env_name, terraform_bin, render, fmt, as_json, lock_timeout, parallelism, targets,
+         extra):
     """Plan to a saved plan file and summarise it; refuses a stale iac/ unless --render.
 
     Exit code as `terraform plan -detailed-exitcode`: 0 no changes, 2 changes, 1 any error
     (including a stale iac/ or a bad spec).
     Deletes or replaces of data-holding resources are flagged. Apply it with `dwctl apply`.
+    With --format json, terraform's own output goes to stderr and stdout holds one JSON document.
     """
     import json
 
     from dwctl.deploy import actions as deploy
 
-    stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, render=render, machine=as_json)
-    code, summary = deploy.plan(stack, tf, _options(lock_timeout, parallelism, targets, extra))
+    machine = as_json or fmt == "json"
+    with json_on_failure(machine, exit_code=1):
+        stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, render=render, machine=machine)
+        code, summary = deploy.plan(stack, tf, _options(lock_timeout, parallelism, targets, extra))
     planfile = stack.plan_path("plan")
-    if as_json:
-        click.echo(json.dumps(deploy.report(stack, code, summary), indent=2))
+    if machine:
+        click.echo(json.dumps({"ok": True, **deploy.report(stack, code, summary)}, indent=2))
     else:
         click.echo("")
         deploy.show_summary(stack, summary, click.echo, _loud)
@@ -178,7 +191,7 @@ def destroy(spec_path, output_root, env_name, terraform_bin, render, yes, lock_t
     """Destroy an environment: refused while data is guarded (`protect_data`); asks you to type its name."""
     from dwctl.deploy import actions as deploy
 
-    stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, render=render)
+    stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, render=render, destroying=True)
     ask = (lambda q: click.prompt(q, err=True)) if sys.stdin.isatty() else None
     deploy.destroy(stack, tf, _options(lock_timeout, parallelism, targets, extra), yes=yes, ask=ask,
                    echo=click.echo, warn=_loud)
@@ -186,10 +199,13 @@ def destroy(spec_path, output_root, env_name, terraform_bin, render, yes, lock_t
 
 @click.command()
 @_common
-@click.option("--json", "as_json", is_flag=True, help="terraform output -json.")
-def output(spec_path, output_root, env_name, terraform_bin, as_json):
-    """Print the environment's Terraform outputs."""
+@format_option(json_alias=True)
+def output(spec_path, output_root, env_name, terraform_bin, fmt, as_json):
+    """Print the environment's Terraform outputs (--format json: `terraform output -json`)."""
     from dwctl.deploy import actions as deploy
 
-    stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, machine=as_json)
-    click.echo(deploy.output(stack, tf, as_json=as_json), nl=False)
+    machine = as_json or fmt == "json"
+    with json_on_failure(machine):
+        stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, machine=machine)
+        text = deploy.output(stack, tf, as_json=machine)
+    click.echo(text, nl=False)

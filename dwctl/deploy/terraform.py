@@ -18,8 +18,10 @@ one SIGINT so Terraform stops cleanly and releases the state lock; it never kill
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -33,11 +35,17 @@ import click
 
 from dwctl.errors import ToolError
 
-MIN_VERSION = (1, 0, 0)
+MIN_VERSION = (1, 0, 0)  # the flags the driver uses; the stack's own floor is its required_version (below)
+STACK_MIN = "1.5"  # templates/iac/main.tf.j2 renders `required_version = ">= 1.5.0"` (a test keeps them equal)
+TOFU_FIRST = (1, 6, 0)  # OpenTofu forked from Terraform 1.5/1.6: its first release, 1.6.0, is that generation
 ENV_VAR = "DWCTL_TERRAFORM"
-INSTALL_HINT = ("Install Terraform >= 1.5 (the rendered stack needs it) from HashiCorp's packages "
-                "(https://developer.hashicorp.com/terraform/install), or OpenTofu (`tofu`). "
-                "Or point --terraform-bin or DWCTL_TERRAFORM at a binary.")
+LOG = logging.getLogger("dwctl")  # -v prints each command line (dwctl.cli_options.set_verbosity)
+# What -vv shows of a child's environment: only the variables dwctl itself sets (TF_VAR_* can hold secrets).
+SHOWN_ENV = {"TF_IN_AUTOMATION", "CHECKPOINT_DISABLE", "TF_INPUT", "TF_DATA_DIR", "TF_WORKSPACE", "TF_PLUGIN_CACHE_DIR"}
+INSTALL_HINT = (f"Install Terraform >= {STACK_MIN} (https://developer.hashicorp.com/terraform/install: HashiCorp's "
+                "apt/yum repositories, `brew install hashicorp/tap/terraform`, or the zip) or OpenTofu >= "
+                f"{'.'.join(map(str, TOFU_FIRST[:2]))} (https://opentofu.org/docs/intro/install/), "
+                "or point --terraform-bin or DWCTL_TERRAFORM at one.")
 
 
 class Interrupted(ToolError):
@@ -99,9 +107,45 @@ def check_version(path: str, version: tuple[int, int, int] | None) -> tuple[int,
     return version
 
 
+REQUIRED_VERSION = re.compile(r'^\s*required_version\s*=\s*"([^"]*)"', re.M)
+CLAUSE = re.compile(r"^\s*(~>|>=|<=|!=|=|>|<)?\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?\s*$")
+
+
+def satisfies(version: tuple[int, int, int], constraint: str) -> bool:
+    """Terraform's version-constraint syntax (comma-separated `op X.Y.Z`); an unparsable clause is not enforced.
+    https://developer.hashicorp.com/terraform/language/expressions/version-constraints"""
+    for clause in constraint.split(","):
+        match = CLAUSE.match(clause)
+        if not match:
+            continue
+        op, given = match[1] or "=", [int(n) for n in match.groups()[1:] if n is not None]
+        wanted = tuple(given + [0] * (3 - len(given)))
+        if op == "~>":  # the rightmost given component may grow: ~> 1.5 is >= 1.5, < 2.0
+            upper = (given[0] + 1, 0, 0) if len(given) <= 2 else (given[0], given[1] + 1, 0)
+            ok = wanted <= version < upper
+        else:
+            ok = {"=": version == wanted, "!=": version != wanted, ">": version > wanted, ">=": version >= wanted,
+                  "<": version < wanted, "<=": version <= wanted}[op]
+        if not ok:
+            return False
+    return True
+
+
+def require_stack_version(binary: Binary, iac: Path) -> None:
+    """Refuse, before Terraform prints dozens of errors about `check` blocks, a binary the stack's
+    `required_version` (its terraform block) rules out; OpenTofu must also be of the matching generation."""
+    for path in sorted(Path(iac).glob("*.tf")):
+        for constraint in REQUIRED_VERSION.findall(path.read_text(encoding="utf-8", errors="replace")):
+            too_old_tofu = binary.name == "tofu" and binary.version < TOFU_FIRST
+            if too_old_tofu or not satisfies(binary.version, constraint):
+                raise ToolError(f"{binary.describe()} cannot run this stack: {path.as_posix()} requires "
+                                f"required_version \"{constraint}\". {INSTALL_HINT}")
+
+
 def probe(path: str) -> Binary:
     """Ask the binary its version (offline: CHECKPOINT_DISABLE) and refuse one older than 1.0."""
     argv = _builder(path, None).generate_cmd_string("version", json=_flag())
+    LOG.info("running: %s", shlex.join(argv))
     try:
         done = subprocess.run(argv, capture_output=True, text=True, env=base_env(), stdin=subprocess.DEVNULL)
     except OSError as exc:
@@ -177,6 +221,8 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: dict[str, str], echo: Ec
                         show = None
         stream.close()
 
+    LOG.info("running: %s (in %s)", shlex.join(argv), cwd)
+    LOG.debug("environment: %s", " ".join(f"{k}={env[k]}" for k in sorted(SHOWN_ENV) if k in env))
     with forward_interrupts() as forwarder:  # installed before the child exists: no interrupt is lost
         try:
             proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
@@ -318,8 +364,11 @@ class Terraform:
         if result.code not in ok:
             tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:]
             why = diagnostics(result.stderr) or diagnostics(result.stdout) or (tail[0] if tail else "")
-            raise ToolError(f"`{self.binary.name} {command}` failed (exit {result.code}) in {self.workdir}: "
-                            f"{why or 'no message'}")
+            shown = stream and self.echo is not None  # the user has just seen terraform's error: say it once
+            error = ToolError(f"`{self.binary.name} {command}` failed (exit {result.code}) in {self.workdir}: "
+                              + ("its error is above." if shown and why else why or "no message"))
+            error.detail = why
+            raise error
         return result
 
     # -- verbs (flags exactly as Terraform >= 1.0 spells them) --

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import click
 
-from dwctl.cli_options import output_option, spec_option
+from dwctl.cli_options import (
+    color_wanted,
+    env_option,
+    format_option,
+    json_failures,
+    output_option,
+    spec_option,
+)
 
 FORMATS = ("cli", "json", "junitxml", "sarif")  # dwctl.scan.FORMATS, spelled out to keep this import light
 OUTPUT_DELIMITER = "\n--- OUTPUT DELIMITER ---\n"  # what checkov prints between formats on stdout
@@ -30,17 +37,21 @@ terraform_bin_option = click.option(
                    "[default: the installed providers' schema when iac/ is initialised].")
 @terraform_bin_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--strict", is_flag=True, help="Fail when any check was skipped (CI and hooks: every check must run).")
 def validate(spec_path: Path, output_root: Path, provider_schema: Path | None, terraform_bin: str | None,
-             fmt: str) -> None:
+             fmt: str, strict: bool) -> None:
     """Check what is on disk in iac/ and sql/: spec, freshness, fmt, provider schema, terraform validate.
 
-    Prints one row per check (pass / fail / skip, with the reason) and exits 1 when any check fails.
+    Prints one row per check (pass / fail / skip, with the reason) and exits 1 when any check fails,
+    or with --strict when any check was skipped.
     """
-    from dwctl.gates.validate import run_checks, to_json, to_text
+    from dwctl.gates.validate import ok, run_checks, to_json, to_text
 
     checks = run_checks(spec_path, output_root, provider_schema=provider_schema, terraform_bin=terraform_bin)
-    click.echo(to_json(checks) if fmt == "json" else to_text(checks))
-    sys.exit(1 if any(c.status == "fail" for c in checks) else 0)
+    colors = {"pass": "green", "fail": "red", "skip": "yellow"}  # click.echo drops them off a terminal / --no-color
+    paint = (lambda text, status: click.style(text, fg=colors[status], bold=status == "fail"))
+    click.echo(to_json(checks, strict) if fmt == "json" else to_text(checks, strict, paint))
+    sys.exit(0 if ok(checks, strict) else 1)
 
 
 @click.command("scan")
@@ -56,9 +67,10 @@ def validate(spec_path: Path, output_root: Path, provider_schema: Path | None, t
               help="Scan the JSON of the plan `dwctl plan` saved for --env instead of the configuration.")
 @click.option("--plan-json", type=click.Path(path_type=Path, dir_okay=False, exists=True), metavar="FILE",
               help="Scan this plan JSON (`terraform show -json PLAN`) instead of the configuration.")
-@click.option("--env", "env_name", metavar="NAME", help="Environment of the saved plan [default: the spec's].")
+@env_option("Environment of the saved plan")
 @terraform_bin_option
 @click.pass_context
+@json_failures(lambda p: p["output_dir"] is None and p["formats"] == ("json",))
 def scan(ctx: click.Context, spec_path: Path, output_root: Path, formats: tuple[str, ...], output_dir: Path | None,
          soft_fail: bool, quiet: bool, use_plan: bool, plan_json: Path | None, env_name: str | None,
          terraform_bin: str | None) -> None:
@@ -95,7 +107,7 @@ def scan(ctx: click.Context, spec_path: Path, output_root: Path, formats: tuple[
     counts = result.counts()
     to_stdout = output_dir is None
     if to_stdout:
-        texts = [scanning.render_format(result, f, quiet=quiet, color=f == "cli" and sys.stdout.isatty())
+        texts = [scanning.render_format(result, f, quiet=quiet, color=f == "cli" and color_wanted())
                  for f in formats]
         click.echo(OUTPUT_DELIMITER.join(t.rstrip("\n") for t in texts))
     else:
@@ -113,6 +125,24 @@ def scan(ctx: click.Context, spec_path: Path, output_root: Path, formats: tuple[
     if failing and soft_fail:
         say("soft fail: exit 0 despite the failures above")
     sys.exit(1 if failing and not soft_fail else 0)
+
+
+@click.command("tools")
+@output_option
+@terraform_bin_option
+@format_option()
+def tools(output_root: Path, terraform_bin: str | None, fmt: str) -> None:
+    """Check this machine can deploy: Terraform/OpenTofu version, the AWS provider, AWS credentials, checkov.
+
+    One row per tool with the fix for each problem; exits 1 when one is missing (warnings exit 0).
+    Nothing is sent anywhere; credentials are named by their source, never shown.
+    """
+    from dwctl import report
+    from dwctl.gates.tools import run_tools
+
+    rows = run_tools(terraform_bin, output_root)
+    click.echo(report.to_json(rows) if fmt == "json" else report.to_text(rows, totals="tools"))
+    sys.exit(1 if any(r.status == "fail" for r in rows) else 0)
 
 
 def _spec_for_scan(ctx: click.Context, spec_path: Path, *, needed: bool):

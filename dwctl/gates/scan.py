@@ -18,8 +18,10 @@ Offline by design: `--skip-download`, so no policy metadata is fetched from the 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import shlex
 import threading
 import time
 from dataclasses import dataclass
@@ -99,6 +101,7 @@ def run_checkov(target: Target, skips: dict[str, str], *, progress: bool = True)
         argv += ["--file", str(target.path)]
         if target.enrich is not None:
             argv += ["--repo-root-for-plan-enrichment", str(target.enrich)]
+    logging.getLogger("dwctl").info("running: checkov %s (in-process)", shlex.join(argv))
     ckv = Collect(argv)
     # Fresh runners: checkov's default runner instances cache parsed definitions between runs.
     ckv.runners = [TerraformRunner() if target.framework == "terraform" else PlanRunner()]
@@ -315,12 +318,12 @@ def saved_plan_json(spec: Any, root: Path, env: str | None, terraform_bin: str |
 
     from dwctl.deploy import actions as deploy
     from dwctl.deploy import terraform
-    from dwctl.errors import UsageError
+    from dwctl.errors import NotReady
 
     stack = deploy.stack_for(spec, root, env)
     planfile = stack.plan_path("plan")
     if not planfile.is_file():
-        raise UsageError(f"no saved plan for {stack.env.name}: {planfile.as_posix()} does not exist. Run "
+        raise NotReady(f"no saved plan for {stack.env.name}: {planfile.as_posix()} does not exist. Run "
                          f"`dwctl plan --env {stack.env.name}` first, or scan the configuration without --plan.")
     binary = terraform.find(terraform_bin)
     data = deploy.driver(stack, binary, echo=None).show_json(stack.rel(planfile.name))

@@ -91,9 +91,10 @@ def check_rendered(ctx: Context) -> Check:
         return Check("rendered", "skip", "the spec does not load, so there is nothing to compare with")
     from dwctl.render.engine import render
     from dwctl.render.output import compare
+    from dwctl.render.to_disk import spec_label
     from dwctl.spec.read import display_name
 
-    files = render(ctx.spec, display_name(ctx.spec_path))
+    files = render(ctx.spec, spec_label(ctx.spec_path, ctx.root))
     changes = compare(ctx.root, files)
     stale = [f"{(ctx.root / p).as_posix()} ({'changed' if (ctx.root / p).exists() else 'missing'})"
              for p in sorted(changes.write)]
@@ -265,21 +266,33 @@ def counts(checks: list[Check]) -> dict[str, int]:
     return {s: sum(1 for c in checks if c.status == s) for s in ("pass", "fail", "skip")}
 
 
-def to_text(checks: list[Check]) -> str:
-    """An aligned table (FAIL in capitals), each failure's problems indented under it, then the totals."""
+def ok(checks: list[Check], strict: bool = False) -> bool:
+    """No check failed; with `strict`, none skipped either (a skipped check checked nothing)."""
+    return not any(c.status == "fail" or (strict and c.status == "skip") for c in checks)
+
+
+def to_text(checks: list[Check], strict: bool = False, paint=lambda text, status: text) -> str:
+    """An aligned table (FAIL in capitals), each failure's problems indented under it, then the totals.
+    `paint(text, status)` may colour the status column (the command layer decides whether to)."""
     width = max(len(c.name) for c in checks)
     lines = [f"{'STATUS':<6}  {'CHECK':<{width}}  DETAIL"]
     for c in checks:
-        lines.append(f"{c.status.upper() if c.status == 'fail' else c.status:<6}  {c.name:<{width}}  {c.detail}")
+        status = paint(f"{c.status.upper() if c.status == 'fail' else c.status:<6}", c.status)
+        lines.append(f"{status}  {c.name:<{width}}  {c.detail}")
         lines += [f"{'':<6}  {'':<{width}}    {p}" for p in c.problems]
     n = counts(checks)
     lines.append(f"validate: {n['pass']} pass, {n['fail']} fail, {n['skip']} skip")
+    if strict and n["skip"]:
+        skipped = ", ".join(c.name for c in checks if c.status == "skip")
+        lines.append(f"strict: {n['skip']} skipped check(s) fail the run ({skipped}); make them runnable "
+                     "(`terraform -chdir=iac init -backend=false` or --provider-schema), or drop --strict")
     return "\n".join(lines)
 
 
-def to_json(checks: list[Check]) -> str:
+def to_json(checks: list[Check], strict: bool = False) -> str:
     return json.dumps({
-        "ok": not any(c.status == "fail" for c in checks),
+        "ok": ok(checks, strict),
+        "strict": strict,
         "counts": counts(checks),
         "checks": [{"name": c.name, "status": c.status, "detail": c.detail, "problems": list(c.problems)}
                    for c in checks],

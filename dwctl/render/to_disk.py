@@ -7,34 +7,51 @@ from typing import Callable
 
 from dwctl.render.engine import render
 from dwctl.render.output import compare, unified_diff, write_tree
-from dwctl.spec.read import display_name, load_spec
+from dwctl.spec.read import load_spec
 
 
-def rendered_files(spec_path: Path) -> dict[str, str]:
-    """Load, validate and render in memory; raises before anything touches the disk."""
-    spec = load_spec(spec_path)
-    return render(spec, display_name(spec_path))
+def spec_label(spec_path: Path, root: Path) -> str:
+    """The spec's name in the generated headers: relative to the output root when it lives under it, else its
+    file name. Never relative to the cwd, so rendering from any directory writes the same bytes."""
+    try:
+        return spec_path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return spec_path.name
 
 
 def render_to_disk(spec_path: Path, root: Path, *, check: bool = False, show_diff: bool = False,
-                   echo: Callable[[str], None] = print) -> int:
-    """Exit code: 0 written or up to date; 1 with --check when stale."""
+                   echo: Callable[[str], None] = print, as_json: bool = False) -> int:
+    """Exit code: 0 written or up to date; 1 with --check when stale. `as_json`: one JSON document, no diff."""
     from dwctl.render.environments import warnings
 
     spec = load_spec(spec_path)
-    files = render(spec, display_name(spec_path))
-    for warning in warnings(spec):
+    files = render(spec, spec_label(spec_path, root))
+    for warning in [] if as_json else warnings(spec):
         echo(f"warning: {warning}")
     changes = compare(root, files)
+    stale = len(changes.stale)
     if check or show_diff:
-        if not changes.clean:
+        if as_json:
+            echo(_json(root, changes, ok=not (check and stale), written=False))
+        elif not changes.clean:
             echo(unified_diff(root, files, changes).rstrip("\n"))
-        if check:
-            stale = len(changes.stale)
+        if check and not as_json:
             echo(f"{stale} file(s) stale under {root}; run `dwctl render`." if stale else "up to date")
-            return 1 if stale else 0
-        return 0
+        return 1 if check and stale else 0
     write_tree(root, changes)
-    echo(f"rendered {len(files)} files under {root}: {len(changes.write)} written, "
-         f"{len(changes.delete)} deleted, {len(changes.unchanged)} unchanged")
+    total = len(changes.write) + len(changes.unchanged)  # the manifest counts: it is a file dwctl writes
+    if as_json:
+        echo(_json(root, changes, ok=True, written=True))
+    else:
+        echo(f"rendered {total} files under {root}: {len(changes.write)} written, "
+             f"{len(changes.delete)} deleted, {len(changes.unchanged)} unchanged")
     return 0
+
+
+def _json(root: Path, changes, *, ok: bool, written: bool) -> str:
+    import json
+
+    key = "written" if written else "would_write"
+    return json.dumps({"ok": ok, "root": root.as_posix(), key: sorted(changes.write),
+                       ("deleted" if written else "would_delete"): changes.delete,
+                       "unchanged": len(changes.unchanged)}, indent=2)

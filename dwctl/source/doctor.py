@@ -10,19 +10,29 @@ from pathlib import Path
 
 import click
 
-from dwctl.cli_options import spec_option
+from dwctl.cli_options import json_failures, spec_option
 
 
 @click.command("doctor")
-@click.option("--dsn", "dsn_text", required=True, metavar="DSN",
+@click.option("--dsn", "dsn_text", metavar="DSN",
               help="postgresql://user@host:5432/db or mysql://user@host:3306/db (password as for dwctl import).")
 @spec_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--tools", "check_tools", is_flag=True,
+              help="Check this machine's deploy tools instead (Terraform, AWS provider and credentials, checkov).")
 @click.pass_context
-def doctor_command(ctx: click.Context, dsn_text: str, spec_path: Path, fmt: str) -> None:
-    """Check a source database for CDC readiness and drift from the spec."""
+@json_failures(lambda p: p["fmt"] == "json")
+def doctor_command(ctx: click.Context, dsn_text: str | None, spec_path: Path, fmt: str, check_tools: bool) -> None:
+    """Check a source database for CDC readiness and drift from the spec (--dsn), or this machine's tools (--tools)."""
     import sys
 
+    if check_tools:  # `dwctl tools` belongs to the gates stage: reached through the root group, not imported
+        root = ctx.find_root()
+        return ctx.invoke(root.command.get_command(root, "tools"), fmt=fmt)
+    if not dsn_text:
+        raise click.UsageError("give --dsn DSN (the source database), or --tools (this machine's deploy tools)")
+
+    from dwctl import report
     from dwctl.errors import UsageError
     from dwctl.source.connection import connect, parse_dsn
     from dwctl.source.doctor_checks import (
@@ -48,38 +58,9 @@ def doctor_command(ctx: click.Context, dsn_text: str, spec_path: Path, fmt: str)
         else:
             checks += table_checks(conn, spec)
     if fmt == "json":
-        click.echo(to_json(dsn.masked(), checks))
+        click.echo(report.to_json(checks, dsn=dsn.masked()))
     else:
         click.echo(f"dwctl doctor {dsn.masked()}" + (f" against {name}" if spec else ""))
-        click.echo(to_text(checks))
+        click.echo(report.to_text(checks))
     sys.exit(1 if any(c.status == "fail" for c in checks) else 0)
 
-
-def counts(checks) -> dict[str, int]:
-    return {s: sum(1 for c in checks if c.status == s) for s in ("pass", "warn", "fail")}
-
-
-def to_text(checks) -> str:
-    """An aligned table, then a totals line, then one fix per problem."""
-    width = max(len(c.name) for c in checks)
-    lines = [f"{'STATUS':<6}  {'CHECK':<{width}}  DETAIL"]
-    lines += [f"{c.status.upper() if c.status == 'fail' else c.status:<6}  {c.name:<{width}}  {c.detail}"
-              for c in checks]
-    n = counts(checks)
-    lines.append(f"checks: {n['pass']} pass, {n['warn']} warn, {n['fail']} fail")
-    fixes = [c for c in checks if c.fix and c.status != "pass"]
-    if fixes:
-        lines.append("fixes:")
-        lines += [f"  {c.status} {c.name}: {c.fix}" for c in fixes]
-    return "\n".join(lines)
-
-
-def to_json(dsn: str, checks) -> str:
-    import json
-
-    return json.dumps({
-        "dsn": dsn,
-        "ok": not any(c.status == "fail" for c in checks),
-        "counts": counts(checks),
-        "checks": [{"name": c.name, "status": c.status, "detail": c.detail, "fix": c.fix} for c in checks],
-    }, indent=2)

@@ -8,21 +8,11 @@ servers, so the fix names the right knob for each).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
 
+from dwctl.report import Check
 from dwctl.source.connection import Connection
 
-Status = Literal["pass", "warn", "fail"]
 MIN_BINLOG_HOURS = 24  # AWS recommends at least a day so a stopped task can resume
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: Status
-    detail: str
-    fix: str | None = None
 
 
 def _free(name: str, setting: str, maximum: int, used: int, rds: bool, each: str) -> Check:

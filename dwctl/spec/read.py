@@ -92,14 +92,14 @@ def dotted(path: Path_) -> str:
 
 
 def display_name(spec_path: Path) -> str:
-    """The spec's name as written in headers and errors: relative to the cwd when inside it (stable across machines)."""
-    try:
-        return spec_path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return spec_path.name
+    """The spec's name in messages: the path as the user gave it, so they can open it from where they are."""
+    return spec_path.as_posix()
 
 
-def read_spec_text(spec_path: Path, missing_hint: str = "pass -c PATH, or create config/pipeline.yaml") -> tuple[str, str]:
+MISSING_HINT = "start a project with `dwctl new --engine postgres|mysql`, or pass -c PATH"
+
+
+def read_spec_text(spec_path: Path, missing_hint: str = MISSING_HINT) -> tuple[str, str]:
     """(display name, text) of a spec file; a missing or unreadable file is a located SpecError."""
     name = display_name(spec_path)
     try:

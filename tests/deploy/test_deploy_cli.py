@@ -127,7 +127,7 @@ def test_stale_plans_are_refused_saying_what_changed(project, tmp_path):
     var_file.write_text(original.replace('"redshift_base_capacity": 16', '"redshift_base_capacity": 24'))
     (project / "iac/extra.tf").write_text("")
     result = run(*cli_args(project, "apply", "--env", "dev", "--yes"))
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "refusing to apply the saved plan for dev: it is stale" in result.output
     assert "env/dev.tfvars.json (changed), extra.tf (added)" in result.output
     assert "Run `dwctl plan --env dev` again." in result.output
@@ -137,25 +137,25 @@ def test_stale_plans_are_refused_saying_what_changed(project, tmp_path):
     changed_spec = project / "spec.yaml"
     changed_spec.write_text(changed_spec.read_text().replace("CostCenter: \"4711\"", "CostCenter: \"4712\""))
     result = run(*cli_args(project, "apply", "--env", "dev", "--yes"))
-    assert result.exit_code == 2 and "the spec changed" in result.output
+    assert result.exit_code == 1 and "the spec changed" in result.output
     changed_spec.write_text(spec_text())
 
     other = tmp_path / "bin" / "terraform"
     other.parent.mkdir()
     other.symlink_to(terraform.find().path)
     result = run(*cli_args(project, "apply", "--env", "dev", "--yes", "--terraform-bin", str(other)))
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert f"now terraform {terraform_version()} at {other}" in result.output
 
     stack.plan_path("plan").write_bytes(stack.plan_path("plan").read_bytes() + b"x")
     result = run(*cli_args(project, "apply", "--env", "dev", "--yes"))
-    assert result.exit_code == 2 and "plan.tfplan is missing or was modified" in result.output
+    assert result.exit_code == 1 and "plan.tfplan is missing or was modified" in result.output
     assert "Apply complete" not in result.output
 
 
 def test_commands_need_an_initialised_environment(project):
     result = run(*cli_args(project, "output", "--env", "dev"))
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "environment 'dev' is not initialised" in result.output and "dwctl init --env dev" in result.output
     assert run(*cli_args(project, "apply", "--env", "qa")).output.count("unknown environment 'qa'") == 1
 
@@ -169,11 +169,11 @@ def test_plan_refuses_iac_the_spec_would_render_differently(project, tmp_path):
     assert not (project / "iac/.dwctl/dev/plan.tfplan").exists()
     assert run(*cli_args(project, "plan", "--env", "qa")).exit_code == 1
     assert run(*cli_args(project, "plan", "--no-such-option")).exit_code == 1
-    assert run(*cli_args(project, "apply", "--env", "qa")).exit_code == 2  # other commands keep usage = 2
+    assert run(*cli_args(project, "apply", "--env", "qa")).exit_code == 2  # an unknown environment is a spec error: 2 (plan alone maps it to 1)
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     (fresh / "spec.yaml").write_text(spec_text(""))
-    assert run(*cli_args(fresh, "init")).exit_code == 2
+    assert run(*cli_args(fresh, "init")).exit_code == 1
     assert not (fresh / "iac").exists()  # refused before anything was written
 
 

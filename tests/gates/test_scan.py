@@ -246,7 +246,7 @@ def test_plan_needs_a_saved_plan(tmp_path):
     root = tmp_path / "root"
     (root / "iac").mkdir(parents=True)
     result = scan("-c", str(EXAMPLE), "-o", str(root), "--plan")
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # not ready (no saved plan): the operation cannot run
     assert "no saved plan for prod" in result.output and "dwctl plan --env prod" in result.output
     assert "Traceback" not in result.output
     both = scan("-c", str(EXAMPLE), "-o", str(root), "--plan", "--plan-json", str(EXAMPLE))

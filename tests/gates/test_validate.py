@@ -133,7 +133,7 @@ def test_a_bad_spec_fails_with_its_located_problems(fresh, tmp_path):
     assert result.exit_code == 1
     checks = checks_of(result)
     assert checks["spec"]["status"] == "fail"
-    assert any(p.startswith("bad.yaml:") and ": project: " in p for p in checks["spec"]["problems"])
+    assert any(p.startswith(f"{spec.as_posix()}:") and ": project: " in p for p in checks["spec"]["problems"])
     assert checks["rendered"]["status"] == "skip" and "does not load" in checks["rendered"]["detail"]
     text = validate(*args(fresh, spec=spec)).stdout
     assert "FAIL    spec" in text and "project:" in text

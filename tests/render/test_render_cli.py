@@ -54,8 +54,37 @@ def test_render_is_deterministic_across_roots(project, tmp_path_factory):
     assert run("render").exit_code == 0
     first = snapshot(project / "iac") | snapshot(project / "sql")
     other = tmp_path_factory.mktemp("other")
-    assert run("render", "-o", str(other)).exit_code == 0
+    shutil.copytree(project / "config", other / "config")
+    assert run("render", "-c", str(other / "config" / "pipeline.yaml"), "-o", str(other)).exit_code == 0
     assert snapshot(other / "iac") | snapshot(other / "sql") == first
+
+
+def test_the_header_does_not_depend_on_the_working_directory(project):
+    """Rendering from the parent directory writes nothing new; --check agrees from either directory."""
+    assert run("render").exit_code == 0
+    first = snapshot(project)
+    os.chdir(project.parent)
+    spec, root = f"{project.name}/config/pipeline.yaml", project.name
+    result = run("render", "-c", spec, "-o", root)
+    assert result.exit_code == 0 and ": 0 written, 0 deleted" in result.output, result.output
+    assert snapshot(project) == first
+    assert run("render", "--check", "-c", spec, "-o", root).output.strip() == "up to date"
+    os.chdir(project / "config")
+    assert run("render", "--check", "-c", "pipeline.yaml", "-o", "..").output.strip() == "up to date"
+
+
+def test_a_spec_outside_the_output_root_is_named_by_its_file_name(project, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    assert run("render", "-o", str(out)).exit_code == 0
+    assert "from pipeline.yaml." in (out / "iac" / "main.tf").read_text().splitlines()[0]
+
+
+def test_errors_name_the_spec_as_given_even_outside_the_cwd(project, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "broken.yaml"
+    elsewhere.write_text("project: [unclosed\n")
+    result = run("render", "-c", str(elsewhere))
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {elsewhere.as_posix()}:"), result.output
 
 
 def test_check_and_diff(project):
@@ -186,3 +215,27 @@ def test_help_lists_commands():
     result = run("--help")
     assert "render" in result.output and "schema" in result.output
     assert shutil.which("dwctl"), "the console script is installed"
+
+
+def test_the_render_summary_adds_up(project):
+    import re
+
+    for _ in range(2):  # first everything is written, then everything is unchanged
+        line = run("render").output.strip()
+        total, written, deleted, unchanged = map(int, re.findall(r"\d+", line.split("under")[0] + line.split(":")[-1]))
+        assert total == written + unchanged == len(previous_manifest(project)) + 1, line  # + the manifest
+
+
+def test_format_json_reports_what_render_did_and_what_check_finds(project):
+    written = json.loads(run("render", "--format", "json").stdout)
+    assert written["ok"] is True and "iac/main.tf" in written["written"] and written["unchanged"] == 0
+    assert json.loads(run("render", "--check", "--format", "json").stdout) == {
+        "ok": True, "root": ".", "would_write": [], "would_delete": [], "unchanged": len(written["written"])}
+    (project / "iac" / "main.tf").write_text("# edited by hand\n")
+    stale = CliRunner().invoke(cli, ["render", "--check", "--format", "json"])
+    assert stale.exit_code == 1 and json.loads(stale.stdout)["would_write"] == ["iac/main.tf"]
+    (project / "config" / "pipeline.yaml").write_text("project: [unclosed\n")
+    broken = CliRunner().invoke(cli, ["render", "--format", "json"])
+    assert broken.exit_code == 2
+    doc = json.loads(broken.stdout)
+    assert doc["ok"] is False and doc["exit_code"] == 2 and doc["error"].startswith("config/pipeline.yaml:")

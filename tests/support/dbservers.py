@@ -11,7 +11,6 @@ so a skip would hide a broken setup.
 from __future__ import annotations
 
 import atexit
-import glob
 import os
 import pwd
 import secrets
@@ -25,6 +24,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from tests.support import server_packages
 
 IS_ROOT = os.geteuid() == 0
 PG_PACKAGES = "apt-get install -y postgresql (Debian 12: /usr/lib/postgresql/15/bin)"
@@ -74,10 +75,7 @@ def _tail(path: Path) -> str:
 # --- PostgreSQL ----------------------------------------------------------------------
 
 def pg_bindir() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
+    initdb = server_packages.pg_initdb()
     if initdb:
         return Path(initdb).parent
     pytest.fail(f"PostgreSQL server binaries (initdb, pg_ctl) not found: {PG_PACKAGES}", pytrace=False)
@@ -153,8 +151,7 @@ def start_postgres(settings: dict[str, str]) -> PgServer:
 # --- MariaDB -------------------------------------------------------------------------
 
 def _mariadb_bins() -> tuple[str, str]:
-    server = shutil.which("mariadbd") or shutil.which("mysqld") or next(
-        (p for p in ("/usr/sbin/mariadbd", "/usr/sbin/mysqld") if os.path.exists(p)), None)
+    server = server_packages.mariadb_server()
     install = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
     if not server or not install:
         pytest.fail(f"MariaDB server binaries (mariadbd, mariadb-install-db) not found: {MARIADB_PACKAGES}",

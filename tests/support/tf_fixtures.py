@@ -108,7 +108,7 @@ import json, os, signal, sys
 
 args = sys.argv[1:]
 if args[:1] == ["version"]:
-    print(json.dumps({{"terraform_version": "1.0.3"}}))
+    print(json.dumps({{"terraform_version": "1.11.4"}}))  # new enough for the rendered stack
     sys.exit(0)
 record = os.environ["FAKE_TF_RECORD"]
 signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGINT, signal.SIGTERM}})
