@@ -79,7 +79,7 @@ resource "aws_glue_catalog_table" "customers" {
 
     columns {
       name = "marketing_opt_in"
-      type = "boolean"
+      type = "string"
     }
 
     columns {
@@ -170,7 +170,7 @@ resource "aws_glue_catalog_table" "products" {
 
     columns {
       name = "active"
-      type = "boolean"
+      type = "string"
     }
 
     columns {

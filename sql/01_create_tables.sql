@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS "staging"."customers" (
   "full_name" VARCHAR(800),
   "phone" VARCHAR(128),
   "country_code" VARCHAR(8),
-  "marketing_opt_in" BOOLEAN,
+  "marketing_opt_in" VARCHAR(5),
   "created_at" TIMESTAMPTZ,
   "updated_at" TIMESTAMPTZ,
   "dms_change_seq" VARCHAR(50)
@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS "staging"."customers__dwctl_load" (
   "full_name" VARCHAR(800),
   "phone" VARCHAR(128),
   "country_code" VARCHAR(8),
-  "marketing_opt_in" BOOLEAN,
+  "marketing_opt_in" VARCHAR(5),
   "created_at" TIMESTAMPTZ,
   "updated_at" TIMESTAMPTZ,
   "dms_change_seq" VARCHAR(50)
@@ -108,7 +108,7 @@ CREATE TABLE IF NOT EXISTS "staging"."customers__dwctl_work" (
   "full_name" VARCHAR(800),
   "phone" VARCHAR(128),
   "country_code" VARCHAR(8),
-  "marketing_opt_in" BOOLEAN,
+  "marketing_opt_in" VARCHAR(5),
   "created_at" TIMESTAMPTZ,
   "updated_at" TIMESTAMPTZ,
   "dms_change_seq" VARCHAR(50),
@@ -177,7 +177,7 @@ CREATE TABLE IF NOT EXISTS "staging"."products" (
   "category" VARCHAR(400),
   "unit_price" DECIMAL(12,2),
   "attributes" VARCHAR(65535),
-  "active" BOOLEAN,
+  "active" VARCHAR(5),
   "updated_at" TIMESTAMPTZ,
   "dms_change_seq" VARCHAR(50)
 )
@@ -192,7 +192,7 @@ CREATE TABLE IF NOT EXISTS "staging"."products__dwctl_load" (
   "category" VARCHAR(400),
   "unit_price" DECIMAL(12,2),
   "attributes" VARCHAR(65535),
-  "active" BOOLEAN,
+  "active" VARCHAR(5),
   "updated_at" TIMESTAMPTZ,
   "dms_change_seq" VARCHAR(50)
 )
@@ -216,7 +216,7 @@ CREATE TABLE IF NOT EXISTS "staging"."products__dwctl_work" (
   "category" VARCHAR(400),
   "unit_price" DECIMAL(12,2),
   "attributes" VARCHAR(65535),
-  "active" BOOLEAN,
+  "active" VARCHAR(5),
   "updated_at" TIMESTAMPTZ,
   "dms_change_seq" VARCHAR(50),
   "dwctl_version" VARCHAR(61) NOT NULL,

@@ -107,7 +107,7 @@ SELECT
   "full_name",
   "phone",
   "country_code",
-  "marketing_opt_in",
+  CASE LOWER("marketing_opt_in") WHEN 'true' THEN TRUE WHEN 't' THEN TRUE WHEN 'false' THEN FALSE WHEN 'f' THEN FALSE END,
   "created_at",
   "updated_at"
 FROM "staging"."customers__dwctl_work"
@@ -129,7 +129,7 @@ SELECT
   "w"."full_name",
   "w"."phone",
   "w"."country_code",
-  "w"."marketing_opt_in",
+  CASE LOWER("w"."marketing_opt_in") WHEN 'true' THEN TRUE WHEN 't' THEN TRUE WHEN 'false' THEN FALSE WHEN 'f' THEN FALSE END,
   "w"."created_at",
   "w"."updated_at",
   CAST("w"."dms_commit_ts" AS TIMESTAMP),

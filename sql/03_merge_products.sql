@@ -106,7 +106,7 @@ SELECT
   "category",
   "unit_price",
   JSON_PARSE("attributes"),
-  "active",
+  CASE LOWER("active") WHEN 'true' THEN TRUE WHEN 't' THEN TRUE WHEN 'false' THEN FALSE WHEN 'f' THEN FALSE END,
   "updated_at"
 FROM "staging"."products__dwctl_work"
 WHERE "dwctl_apply" AND COALESCE("Op", 'I') <> 'D';

@@ -40,6 +40,7 @@ class ColumnView:
     staging_type: str
     glue_type: str
     cast: str
+    dms_type: tuple = ()  # a DMS change-data-type (see spec.type_mapping.Mapped)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def table_view(spec: Spec, table: Table) -> TableView:
         mapped = map_type(column.type, spec.source.family)
         redshift = column.redshift_type.upper() if column.redshift_type else mapped.redshift
         columns.append(ColumnView(column.name, column.type, column.nullable, redshift,
-                                  mapped.staging, mapped.glue, mapped.cast))
+                                  mapped.staging, mapped.glue, mapped.cast, mapped.dms_type))
     landed = landed_columns([(c.name, c.staging_type, c.glue_type) for c in columns])
     return TableView(
         name=table.name,

@@ -30,7 +30,8 @@ def queries(spec: Spec) -> dict[str, str]:
         "known_files": f'SELECT "s3_key", "etag" FROM {log} WHERE "table_name" = :table_name '
                        f'UNION ALL SELECT "s3_key", "etag" FROM {quarantine} WHERE "table_name" = :table_name',
         "load_history": f'SELECT MAX(CASE WHEN "s3_key" LIKE {load_like} THEN "s3_key" END), '
-                        f'COUNT(CASE WHEN "s3_key" NOT LIKE {load_like} THEN 1 END) '
+                        f'COUNT(CASE WHEN "s3_key" NOT LIKE {load_like} THEN 1 END), '
+                        f'(SELECT COUNT(*) FROM {quarantine} WHERE "table_name" = :table_name AND "s3_key" LIKE {load_like}) '
                         f'FROM {log} WHERE "table_name" = :table_name',
         "quarantine": f'INSERT INTO {quarantine} ("table_name", "s3_key", "etag", "size", "reason", "quarantined_at") '
                       f'SELECT :table_name, :s3_key, :etag, CAST(:size AS BIGINT), :reason, GETDATE() '

@@ -40,11 +40,14 @@ class Mapped:
     staging: str  # staging column type (the landed Parquet value as Redshift reads it)
     glue: str  # Glue catalog (Hive) type of the landed Parquet column
     cast: str = "{}"  # staging -> analytics expression; {} is the quoted staging column
+    # A DMS change-data-type for the column (type, then length, or precision and scale), when what
+    # DMS lands by default is not something Redshift COPY loads into the staging type.
+    dms_type: tuple = ()
 
 
 # (families, source base names, rule). A rule maps the parsed type to a Mapped.
-def _fixed(redshift: str, glue: str, staging: str | None = None, cast: str = "{}"):
-    return lambda t: Mapped(redshift, staging or redshift, glue, cast)
+def _fixed(redshift: str, glue: str, staging: str | None = None, cast: str = "{}", dms_type: tuple = ()):
+    return lambda t: Mapped(redshift, staging or redshift, glue, cast, dms_type)
 
 
 def _chars(t: SourceType) -> Mapped:
@@ -60,13 +63,20 @@ def _decimal(t: SourceType) -> Mapped:
     return Mapped(f"DECIMAL({p},{s})", f"DECIMAL({p},{s})", f"decimal({p},{s})")
 
 
+# MySQL UNSIGNED lands as unsigned Parquet integers (AWS DMS User Guide, CHAP_Target.S3, Parquet
+# data types), which Redshift COPY does not load into its signed columns: DMS is told to land the
+# next wider signed type (a change-data-type transformation), and BIGINT UNSIGNED as NUMERIC(20,0).
+_SIGNED = {"SMALLINT": "int2", "INTEGER": "int4", "BIGINT": "int8"}
+
+
 def _int(width: str, glue: str, wider: str, wider_glue: str):
-    return lambda t: Mapped(wider, wider, wider_glue) if t.unsigned else Mapped(width, width, glue)
+    return lambda t: Mapped(wider, wider, wider_glue, dms_type=(_SIGNED[wider],)) if t.unsigned \
+        else Mapped(width, width, glue)
 
 
 def _bigint(t: SourceType) -> Mapped:
     if t.unsigned:
-        return Mapped("DECIMAL(20,0)", "DECIMAL(20,0)", "decimal(20,0)")
+        return Mapped("DECIMAL(20,0)", "DECIMAL(20,0)", "decimal(20,0)", dms_type=("numeric", 20, 0))
     return Mapped("BIGINT", "BIGINT", "bigint")
 
 
@@ -91,7 +101,12 @@ MAPPING: list[tuple[tuple[Family, ...], tuple[str, ...], object, str]] = [
      "DECIMAL(p,s); no precision: DECIMAL(28,6) as DMS lands it; p > 38: VARCHAR"),
     (BOTH, ("real", "float4", "float"), _fixed("REAL", "float"), "REAL"),
     (BOTH, ("double precision", "float8", "double"), _fixed("DOUBLE PRECISION", "double"), "DOUBLE PRECISION"),
-    (BOTH, ("boolean", "bool"), _fixed("BOOLEAN", "boolean"), "BOOLEAN"),
+    # Postgres BOOLEAN lands as the string true/false (CHAP_Source.PostgreSQL: "CHAR (5)"); MySQL's
+    # BOOLEAN is TINYINT(1) and lands as an integer: both become BOOLEAN in the merge.
+    (PG, ("boolean", "bool"), _fixed("BOOLEAN", "string", staging="VARCHAR(5)", cast="CASE LOWER({}) WHEN 'true' THEN TRUE WHEN 't' THEN TRUE WHEN 'false' THEN FALSE WHEN 'f' THEN FALSE END"),
+     "BOOLEAN (landed as the text true/false)"),
+    (MY, ("boolean", "bool"), _fixed("BOOLEAN", "smallint", staging="SMALLINT", cast="({} <> 0)"),
+     "BOOLEAN (landed as TINYINT(1))"),
     (BOTH, ("varchar", "character varying", "char", "character", "bpchar"), _chars,
      "VARCHAR(4 x n bytes, max 65535): sources count characters, Redshift counts bytes"),
     (BOTH, ("text", "citext", "tinytext", "mediumtext", "longtext"), _TEXT, "VARCHAR(65535)"),
@@ -101,7 +116,11 @@ MAPPING: list[tuple[tuple[Family, ...], tuple[str, ...], object, str]] = [
     (PG, ("timestamptz", "timestamp with time zone"), _fixed("TIMESTAMPTZ", "timestamp"), "TIMESTAMPTZ (UTC)"),
     (MY, ("datetime",), _fixed("TIMESTAMP", "timestamp"), "TIMESTAMP"),
     (MY, ("timestamp",), _fixed("TIMESTAMPTZ", "timestamp"), "TIMESTAMPTZ (MySQL stores UTC)"),
-    (BOTH, ("time", "time without time zone"), _fixed("VARCHAR(32)", "string"), "VARCHAR(32) (DMS lands time as text)"),
+    # Postgres TIME lands as Parquet TIME (CHAP_Target.S3), which Redshift COPY does not load into
+    # VARCHAR: DMS is told to land it as text, as it lands MySQL's.
+    (PG, ("time", "time without time zone"), _fixed("VARCHAR(32)", "string", dms_type=("string", 32)),
+     "VARCHAR(32) (landed as text by a DMS change-data-type)"),
+    (MY, ("time",), _fixed("VARCHAR(32)", "string"), "VARCHAR(32) (DMS lands MySQL time as text)"),
     (PG, ("interval",), _fixed("VARCHAR(64)", "string"), "VARCHAR(64)"),
     (BOTH, ("json", "jsonb"), _JSON, "SUPER via JSON_PARSE (landed as text)"),
     (PG, ("bytea",), _binary, "VARBYTE(1024000)"),

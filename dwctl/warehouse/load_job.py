@@ -150,14 +150,14 @@ def split_kinds(objects, full_load_prefix):
     return load, [o for o in objects if not is_full_load(o.key, full_load_prefix)]
 
 
-def is_reload(load_files, newest_loaded_load_key, cdc_files_merged=0):
+def is_reload(load_files, newest_loaded_load_key, cdc_files_merged=0, load_files_quarantined=0):
     """A reload rewrites LOAD files: a LOAD file at or before the newest LOAD key merged (the same
-    key with a new ETag, or numbering starting again). LOAD files after CDC files but no LOAD file
-    merged are a reload too: DMS lands a table's full load before its cached changes, so the first
-    load was empty (it wrote no file). The merge still requires the files to come after everything
-    the latest full load transferred before it starts a new one."""
+    key with a new ETag, or numbering starting again). LOAD files after CDC files, with no LOAD file
+    merged or quarantined, are a reload too: DMS lands a table's full load before its cached
+    changes, so the first load was empty (it wrote no file). The merge still requires the files to
+    come after everything the latest full load transferred before it starts a new one."""
     if not newest_loaded_load_key:
-        return int(cdc_files_merged or 0) > 0
+        return int(cdc_files_merged or 0) > 0 and int(load_files_quarantined or 0) == 0
     return any(o.key <= newest_loaded_load_key for o in load_files)
 
 
@@ -357,8 +357,9 @@ class TableLoad:
         load, cdc = split_kinds(files, self.config.full_load_prefix)
         reload = False
         if load:
-            newest, cdc_merged = self.warehouse.query(self.config.queries["load_history"], table_name=self.table)[0]
-            reload = is_reload(load, newest, cdc_merged)
+            newest, cdc_merged, load_quarantined = self.warehouse.query(
+                self.config.queries["load_history"], table_name=self.table)[0]
+            reload = is_reload(load, newest, cdc_merged, load_quarantined)
         self.batches += 1
         base = "%s/%s/%s-%d" % (self.args["manifest_prefix"].strip("/"), self.table, self.run_id, self.batches)
         values = {"iam_role": self.args["copy_role_arn"], "reload:" + self.table: "true" if reload else "false"}

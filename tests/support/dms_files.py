@@ -39,9 +39,16 @@ def write(path: Path, table: TableView, rows: list[dict]) -> Path:
     """rows: dicts with Op, dms_commit_ts, dms_change_seq and source columns (missing -> NULL)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sch = schema(table)
-    columns = {f.name: [row.get(f.name) for row in rows] for f in sch}
+    columns = {f.name: [landed_value(row.get(f.name), f.type) for row in rows] for f in sch}
     pq.write_table(pa.table(columns, schema=sch), path)
     return path
+
+
+def landed_value(value, arrow: pa.DataType):
+    """A value as DMS lands it: a Python bool in a text column is DMS's true/false (Postgres BOOLEAN)."""
+    if isinstance(value, bool) and pa.types.is_string(arrow):
+        return "true" if value else "false"
+    return value
 
 
 def change(op: str, ts: str, seq: int | None, **values) -> dict:

@@ -150,6 +150,9 @@ def deliveries(draw):
     initial, events, reload_at = life
     if reload_at is not None:
         assume(replay(initial, events[:reload_at]))  # an empty table reloads as no file at all
+        # A first full load that wrote no file, then a reload seen together with older changes: the
+        # warehouse cannot tell those changes from the reload's cached ones (README: limits).
+        assume(initial)
     d = Delivery(life, draw)
     late = [f for f in d.before if draw(st.booleans())] if reload_at is not None else []
     # DMS lands a table's full load before the changes it cached meanwhile: LOAD files first

@@ -107,6 +107,7 @@ def test_a_reload_is_a_load_file_at_or_before_the_newest_merged(job):
     assert job.is_reload([L("LOAD00000002.parquet", etag="e2")], P + "LOAD00000002.parquet"), "rewritten"
     assert job.is_reload([L("LOAD00000001.parquet")], P + "LOAD00000002.parquet"), "numbering starts again"
     assert job.is_reload([L("LOAD00000001.parquet")], None, "3"), "after CDC files: the first load was empty"
+    assert not job.is_reload([L("LOAD00000001.parquet")], None, "3", "1"), "the first load's file was quarantined"
 
 
 def test_the_config_knows_each_tables_folder(config):
@@ -151,8 +152,8 @@ def test_bookkeeping_queries_against_duckdb(job, tmp_path, config):
     logged = [("orders", P + "LOAD00000001.parquet", "a"), ("orders", P + "20240101-100000000.parquet", "b"),
               ("customers", "raw/public/customers/LOAD00000009.parquet", "c")]
     con.executemany("INSERT INTO staging._dwctl_load_log VALUES (?, ?, ?, now())", logged)
-    assert warehouse.query(config.queries["load_history"], table_name="orders") == [[P + "LOAD00000001.parquet", 1]]
-    assert warehouse.query(config.queries["load_history"], table_name="products") == [[None, 0]]
+    assert warehouse.query(config.queries["load_history"], table_name="orders") == [[P + "LOAD00000001.parquet", 1, 0]]
+    assert warehouse.query(config.queries["load_history"], table_name="products") == [[None, 0, 0]]
     for _ in range(2):  # quarantining twice keeps one row
         warehouse.execute(config.queries["quarantine"], table_name="orders", s3_key=P + "bad.parquet", etag="x",
                           size=3, reason="Spectrum Scan Error")
@@ -289,7 +290,7 @@ def test_a_run_merges_the_queued_files_in_one_batch_and_only_then_deletes_their_
                    event("raw/public/customers/20240101-121500000.parquet", 4, '"k"')])
     queue.expect_delete(["rh-raw/_dwctl_manifests/orders/x.manifest"])  # nothing to load: acknowledged at once
     expect_create(aws, job, config)
-    aws.query(config.queries["load_history"], {"table_name": "orders"}, [[{"isNull": True}, {"longValue": 0}]])
+    aws.query(config.queries["load_history"], {"table_name": "orders"}, [[{"isNull": True}, {"longValue": 0}, {"longValue": 0}]])
     load, cdc = [L("LOAD00000001.parquet", 9, "l1")], [L("20240101-121500000.parquet", 7, "c1")]
     values = expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-1", load, cdc)
     merge = job.without_transaction(job.split_statements(config.merge_sql["orders"]))

@@ -28,7 +28,11 @@ from tests.support.dms_files import FULL_LOAD_TS, Landing, change, spec_with_tab
     ("timestamp with time zone", "postgres", "TIMESTAMPTZ", "TIMESTAMPTZ", "{}"),
     ("datetime", "mysql", "TIMESTAMP", "TIMESTAMP", "{}"),
     ("timestamp", "mysql", "TIMESTAMPTZ", "TIMESTAMPTZ", "{}"),  # MySQL TIMESTAMP is stored in UTC
-    ("boolean", "postgres", "BOOLEAN", "BOOLEAN", "{}"),
+    # Postgres BOOLEAN lands as the text true/false; MySQL's BOOLEAN is TINYINT(1) and lands as an integer
+    ("boolean", "postgres", "BOOLEAN", "VARCHAR(5)",
+     "CASE LOWER({}) WHEN 'true' THEN TRUE WHEN 't' THEN TRUE WHEN 'false' THEN FALSE WHEN 'f' THEN FALSE END"),
+    ("boolean", "mysql", "BOOLEAN", "SMALLINT", "({} <> 0)"),
+    ("time", "postgres", "VARCHAR(32)", "VARCHAR(32)", "{}"),
     ("jsonb", "postgres", "SUPER", "VARCHAR(65535)", "JSON_PARSE({})"),
     ("json", "mysql", "SUPER", "VARCHAR(65535)", "JSON_PARSE({})"),
     ("uuid", "postgres", "VARCHAR(36)", "VARCHAR(36)", "{}"),
@@ -46,6 +50,31 @@ from tests.support.dms_files import FULL_LOAD_TS, Landing, change, spec_with_tab
 def test_mapping_rules(source, family, redshift, staging, cast):
     mapped = map_type(source, family)
     assert (mapped.redshift, mapped.staging, mapped.cast) == (redshift, staging, cast)
+
+
+@pytest.mark.parametrize("source, family, dms_type", [
+    ("time", "postgres", ("string", 32)),  # Postgres TIME lands as Parquet TIME, which COPY does not load into text
+    ("smallint unsigned", "mysql", ("int4",)),  # MySQL UNSIGNED lands as unsigned Parquet integers
+    ("int unsigned", "mysql", ("int8",)),
+    ("bigint unsigned", "mysql", ("numeric", 20, 0)),
+    ("time", "mysql", ()),
+    ("integer", "mysql", ()),
+])
+def test_dms_is_told_to_land_what_copy_loads(source, family, dms_type):
+    assert map_type(source, family).dms_type == dms_type
+
+
+def test_change_data_type_rules_reach_the_dms_table_mapping():
+    spec = spec_with_tables(MYSQL_TYPES.replace("      - {name: yr, type: year}\n",
+                                                "      - {name: yr, type: year}\n      - {name: big, type: bigint unsigned}\n"),
+                            engine="mysql")
+    from dwctl.render.engine import render
+
+    dms = render(spec, "x.yaml")["iac/dms.tf"]
+    rule = dms.split('"rule-name"   = "data-type-shop-legacy-big"')[1].split("},\n    {")[0]
+    assert '"rule-action" = "change-data-type"' in rule and '"column-name" = "big"' in rule
+    assert '"type" = "numeric"' in rule and '"precision" = 20' in rule and '"scale"     = 0' in rule
+    assert '"data-type-shop-legacy-id"' in dms, "int unsigned: landed as int8"
 
 
 @pytest.mark.parametrize("source, family, message", [

@@ -342,11 +342,18 @@ def test_text_longer_in_bytes_than_its_varchar_is_refused(landing):
         landing.run()
 
 
-def test_booleans_landed_as_text_are_refused(landing):
-    """Postgres BOOLEAN lands as a string unless mapped (AWS DMS User Guide, CHAP_Source.PostgreSQL)."""
+def test_postgres_booleans_land_as_text_and_become_booleans(landing):
+    """Postgres BOOLEAN lands as the string true/false (AWS DMS User Guide, CHAP_Source.PostgreSQL)."""
     path = landing.full_load("customers", [change("I", FULL_LOAD_TS, None, **customer(1))])
-    rewrite_column(path, "marketing_opt_in", pa.array(["false"], pa.string()))
-    with pytest.raises(ToolError, match=r"'marketing_opt_in' is Parquet string, which Redshift COPY does not load into BOOLEAN"):
+    assert pq.read_schema(path).field("marketing_opt_in").type == pa.string()
+    landing.run()
+    assert landing.state("customers")[0]["marketing_opt_in"] is False
+
+
+def test_a_parquet_boolean_where_text_lands_is_refused(landing):
+    path = landing.full_load("customers", [change("I", FULL_LOAD_TS, None, **customer(1))])
+    rewrite_column(path, "marketing_opt_in", pa.array([False], pa.bool_()))
+    with pytest.raises(ToolError, match=r"'marketing_opt_in' is Parquet bool, which Redshift COPY does not load into VARCHAR\(5\)"):
         landing.run()
 
 
