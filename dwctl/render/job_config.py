@@ -16,6 +16,9 @@ from dwctl.spec import landed_layout as layout
 from dwctl.spec.model import Spec
 
 FORMAT = 2  # dwctl.warehouse.load_job.CONFIG_FORMAT reads this
+# "The maximum query statement size is 100 KB" (Amazon Redshift Management Guide, data-api.html,
+# "Considerations when calling the Amazon Redshift Data API").
+MAX_STATEMENT_BYTES = 100_000
 PATH = "iac/glue_scripts/load_job_config.json"
 
 
@@ -51,8 +54,26 @@ def queries(spec: Spec) -> dict[str, str]:
     }
 
 
+def check_statement_sizes(spec: Spec, sql: dict[str, str]) -> None:
+    """Every statement the job sends must fit the Data API: say which table is too wide, at render time."""
+    from dwctl.errors import SpecError
+
+    problems = []
+    for i, table in enumerate(spec.tables):
+        for path in (f"sql/03_merge_{table.name}.sql",):
+            # statements end with ";" at a line's end (comment lines count too: an upper bound)
+            longest = max(len(s.encode("utf-8")) for s in sql[path].split(";\n"))
+            if longest > MAX_STATEMENT_BYTES:
+                problems.append(f"tables[{i}]: {path} has a statement of {longest:,} bytes; the Redshift Data API "
+                                f"takes at most {MAX_STATEMENT_BYTES:,} bytes per statement: split the table's "
+                                "columns, or shorten their names")
+    if problems:
+        raise SpecError(problems)
+
+
 def document(spec: Spec, sql: dict[str, str], tables, note: str) -> str:
     """The config JSON; `sql` holds the rendered sql/ bodies (without headers), `tables` the table views."""
+    check_statement_sizes(spec, sql)
     doc = {
         "//": note,
         "format": FORMAT,

@@ -150,3 +150,18 @@ def test_every_identifier_in_the_sql_is_quoted(rendered):
         for stmt in sqlglot.parse(text, read="redshift"):
             for ident in stmt.find_all(exp.Identifier):
                 assert ident.quoted, f"{path}: unquoted identifier {ident.name!r}"
+
+
+def test_a_table_too_wide_for_the_data_api_is_refused_at_render_time():
+    """No statement the job sends may exceed the Data API's 100 KB (data-api.html)."""
+    from dwctl.render.engine import render
+    from tests.support.dms_files import spec_with_tables
+
+    def wide(n: int) -> str:
+        columns = "".join(f"      - {{name: a_rather_long_column_name_number_{i:04d}, type: text}}\n" for i in range(n))
+        return ("\n  - schema: app\n    name: wide\n    columns:\n      - {name: id, type: bigint, nullable: false}\n"
+                + columns + "    primary_key: [id]\n    history: true\n")
+
+    render(spec_with_tables(wide(100)), "x")  # a wide table that fits
+    with pytest.raises(SpecError, match=r"tables\[0\]: sql/03_merge_wide.sql has a statement of [\d,]+ bytes"):
+        render(spec_with_tables(wide(1200)), "x")
