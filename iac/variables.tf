@@ -381,9 +381,9 @@ variable "dms_log_retention_days" {
 }
 
 variable "dms_lob_max_size_kb" {
-  description = "Largest LOB (text, json, bytea) DMS replicates in limited LOB mode; longer values fail the table rather than truncate."
+  description = "Largest LOB (text, json, bytea) DMS replicates in limited LOB mode. Postgres sources fail the task on a longer value; MySQL truncates it silently, so the default exceeds every staging column (VARCHAR 65535, VARBYTE 1024000 bytes): a truncated value never fits its column and the load job quarantines its file, loudly."
   type        = number
-  default     = 64
+  default     = 1001
 
   validation {
     condition     = var.dms_lob_max_size_kb >= 1 && var.dms_lob_max_size_kb <= 102400

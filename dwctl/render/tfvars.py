@@ -18,7 +18,10 @@ OPERATIONAL: dict[str, object] = {
     "kms_deletion_window_in_days": 30,
     "https_egress_cidr_blocks": ["0.0.0.0/0"],
     "source_secret_kms_key_arn": None,
-    "dms_lob_max_size_kb": 64,
+    # > VARBYTE_MAX (1,024,000 bytes) and VARCHAR_MAX: a LOB MySQL truncates in limited LOB mode ("LOBs that
+    # exceed the maximum LOB size are truncated", CHAP_Tasks.LOBSupport; S3 targets have no full LOB mode)
+    # is still longer than its staging column, so COPY refuses its file instead of loading a cut value.
+    "dms_lob_max_size_kb": 1001,
     "dms_cdc_max_batch_interval": 60,
     "dms_cdc_min_file_size_kb": 32000,
     "start_replication_task": True,

@@ -173,8 +173,9 @@ class Transpiler:
             if not parquet_type_fits(redshift, field.type):
                 raise ToolError(f"{path}: column {column!r} is Parquet {field.type}, which Redshift COPY does not "
                                 f"load into {redshift} ({name})")
-            if length := _char_length(redshift):
-                longest = self.con.execute(f"SELECT MAX(strlen({_q(field.name)})) FROM read_parquet({_lit(path)})").fetchone()[0]
+            if length := _byte_length(redshift):
+                size = "octet_length" if redshift.upper().startswith("VARBYTE") else "strlen"
+                longest = self.con.execute(f"SELECT MAX({size}({_q(field.name)})) FROM read_parquet({_lit(path)})").fetchone()[0]
                 if longest is not None and longest > length:
                     raise ToolError(f"{path}: column {column!r} holds a value of {longest} bytes, longer than its "
                                     f"{redshift} ({name}): Redshift COPY fails on it")
@@ -219,10 +220,11 @@ def parquet_type_fits(redshift: str, arrow_type) -> bool:
     return False
 
 
-def _char_length(redshift: str) -> int | None:
+def _byte_length(redshift: str) -> int | None:
+    """The byte limit of a VARCHAR(n), CHAR(n) or VARBYTE(n) column (Redshift counts bytes)."""
     import re
 
-    m = re.fullmatch(r"(?:VARCHAR|CHAR)\((\d+)\)", redshift.upper().strip())
+    m = re.fullmatch(r"(?:VARCHAR|CHAR|VARBYTE)\((\d+)\)", redshift.upper().strip())
     return int(m[1]) if m else None
 
 

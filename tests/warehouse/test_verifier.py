@@ -423,3 +423,17 @@ def test_cli_lists_skips_and_retries_quarantined_files(tmp_path, example_spec):
     assert "20240101-120002000" not in retried.output, "a skipped file is not offered again"
     neither = CliRunner().invoke(cli, ["sql", "quarantine", "-c", str(EXAMPLE)])
     assert neither.exit_code == 2 and "exactly one of --database" in neither.output
+
+
+def test_a_lob_mysql_truncated_at_the_limit_never_fits_its_column(landing, example_spec):
+    """DMS truncates a MySQL LOB at LobMaxSize; the default (1001 KB) exceeds every staging column, so a
+    truncated value is refused by COPY (quarantined), never loaded cut."""
+    from dwctl.render.tfvars import values
+    from dwctl.spec.type_mapping import VARBYTE_MAX, VARCHAR_MAX
+
+    limit = values(example_spec)["dms_lob_max_size_kb"] * 1024
+    assert limit > VARBYTE_MAX and limit > VARCHAR_MAX
+    cut = '"' + "x" * (limit - 2) + '"'  # what DMS would land for a longer JSON value
+    landing.full_load("products", [change("I", FULL_LOAD_TS, None, **product(1, cut))])
+    with pytest.raises(ToolError, match=r"'attributes' holds a value of 1025024 bytes, longer than its VARCHAR\(65535\)"):
+        landing.run()
