@@ -10,24 +10,25 @@ import click
 
 from dwctl import __version__
 
-# name -> "module:function", one line per command, grouped by the stage that owns it.
-LAZY_COMMANDS: dict[str, str] = {
-    "schema": "dwctl.spec.commands:schema",
-    "new": "dwctl.spec.commands:new",
-    "render": "dwctl.render.commands:render",
-    "init": "dwctl.deploy.commands:init",
-    "plan": "dwctl.deploy.commands:plan",
-    "apply": "dwctl.deploy.commands:apply",
-    "destroy": "dwctl.deploy.commands:destroy",
-    "output": "dwctl.deploy.commands:output",
-    "check-grants": "dwctl.deploy.check_grants:check_grants_command",
-    "validate": "dwctl.gates.commands:validate",
-    "scan": "dwctl.gates.commands:scan",
-    "test": "dwctl.gates.tftest:test_command",
-    "tools": "dwctl.gates.commands:tools",
-    "import": "dwctl.source.importer:import_command",
-    "doctor": "dwctl.source.doctor:doctor_command",
-    "sql": "dwctl.warehouse.commands:sql_group",
+# name -> ("module:function", its short help), one line per command, grouped by the stage that owns it.
+# The short help is repeated here so `dwctl --help` imports no command module (a test keeps them equal).
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "schema": ("dwctl.spec.commands:schema", "Print the JSON Schema of the spec (for yaml-language-server and other editors)."),
+    "new": ("dwctl.spec.commands:new", "Start a project in DIRECTORY: a commented spec, its JSON Schema, .gitignore, pre-commit config, CI workflow."),
+    "render": ("dwctl.render.commands:render", "Render iac/ (Terraform) and sql/ (warehouse SQL) from the spec."),
+    "init": ("dwctl.deploy.commands:init", "Initialise Terraform for an environment: its S3 backend (from the spec) and its workspace."),
+    "plan": ("dwctl.deploy.commands:plan", "Plan to a saved plan file and summarise it; refuses a stale iac/ unless --render."),
+    "apply": ("dwctl.deploy.commands:apply", "Apply exactly the plan `dwctl plan` saved for the environment, after confirmation."),
+    "destroy": ("dwctl.deploy.commands:destroy", "Destroy an environment: refused while data is guarded (`protect_data`); asks you to type its name."),
+    "output": ("dwctl.deploy.commands:output", "Print the environment's Terraform outputs (--format json: `terraform output -json`)."),
+    "check-grants": ("dwctl.deploy.check_grants:check_grants_command", "After apply: fail when IAM_ALLOWED_PRINCIPALS still has permissions on the catalog (grants would not govern)."),
+    "validate": ("dwctl.gates.commands:validate", "Check what is on disk in iac/ and sql/: spec, freshness, fmt, provider schema, terraform validate."),
+    "scan": ("dwctl.gates.commands:scan", "Run checkov on the rendered iac/ (or a saved plan) with the spec's skips and their reasons."),
+    "test": ("dwctl.gates.tftest:test_command", "Run iac/tests/*.tftest.hcl with `terraform test` (mocked AWS: no credentials, no account)."),
+    "tools": ("dwctl.gates.commands:tools", "Check this machine can deploy: Terraform/OpenTofu version, the AWS provider, AWS credentials, checkov."),
+    "import": ("dwctl.source.importer:import_command", "Import table definitions from a Postgres or MySQL catalog into the spec."),
+    "doctor": ("dwctl.source.doctor:doctor_command", "Check a source database for CDC readiness and drift from the spec (--dsn), or this machine's tools (--tools)."),
+    "sql": ("dwctl.warehouse.commands:sql_group", "Check the warehouse SQL that `dwctl render` writes to sql/."),
 }
 
 
@@ -41,9 +42,20 @@ class LazyGroup(click.Group):
         if name in LAZY_COMMANDS:
             import importlib
 
-            module, attr = LAZY_COMMANDS[name].split(":")
+            module, attr = LAZY_COMMANDS[name][0].split(":")
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Click's command list, with the lazy commands' short help from LAZY_COMMANDS (no imports)."""
+        from click.utils import make_default_short_help
+
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = [(n, make_default_short_help(LAZY_COMMANDS[n][1], limit) if n in LAZY_COMMANDS
+                 else click.Group.get_command(self, ctx, n).get_short_help_str(limit)) for n in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -55,7 +55,7 @@ def test_a_stage_imports_only_the_stages_below_it(stage):
 def test_the_root_group_names_every_stage_command_and_nothing_imports_it():
     from dwctl.cli import LAZY_COMMANDS
 
-    assert {target.split(".")[1] for target in LAZY_COMMANDS.values()} == set(ALLOWED)
+    assert {target.split(".")[1] for target, _ in LAZY_COMMANDS.values()} == set(ALLOWED)
     users = [p for p in PACKAGE.rglob("*.py") if p.name != "cli.py" and "dwctl.cli" in imports(p)]
     assert users == []
 
@@ -69,3 +69,24 @@ def test_the_load_job_needs_only_the_standard_library_and_boto3():
     import sys
 
     assert modules - set(sys.stdlib_module_names) == {"boto3"}
+
+
+def test_the_root_groups_short_help_is_each_commands_own():
+    """`dwctl --help` lists the lazy commands from LAZY_COMMANDS, without importing them: same text."""
+    import importlib
+
+    from dwctl.cli import LAZY_COMMANDS
+
+    for name, (target, short_help) in LAZY_COMMANDS.items():
+        module, attr = target.split(":")
+        assert getattr(importlib.import_module(module), attr).get_short_help_str(limit=10_000) == short_help, name
+
+
+def test_help_imports_no_command_module():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.argv = ['dwctl', '--help']\nimport dwctl.cli\ntry:\n    dwctl.cli.main()\n"
+            "except SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.startswith('dwctl.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "['dwctl.cli']"
