@@ -39,9 +39,10 @@ resource "aws_s3_object" "loader_config" {
 }
 
 # --- discovery: every object created under the landing prefix, queued for the job ----------------------
-# The landing bucket sends its events to EventBridge (s3.tf); this rule puts "Object Created" events
-# under the landing prefix on a queue the job drains, so a file that lands any time later, or is
-# rewritten under the same key (a reload: a new event, a new ETag), is found without listing.
+# The landing bucket sends its events to EventBridge (s3.tf); this rule puts "Object Created" and
+# "Object Deleted" events under the landing prefix on a queue the job drains, so a file that lands
+# any time later, or is rewritten under the same key (a reload: a new event, a new ETag), is found
+# without listing, and a table whose files DMS deletes (a source TRUNCATE) raises an alarm.
 # Events reach EventBridge "at least once" (S3 User Guide, EventBridge.html), which the merge
 # tolerates; SQS keeps a message at most 14 days, so after a longer outage run the job once with
 # --discovery listing. SSE-SQS encryption: EventBridge needs no key grant to send to it.
@@ -57,7 +58,7 @@ resource "aws_cloudwatch_event_rule" "landed" {
   description = "Files DMS lands for ${local.name}, queued for the load job"
   event_pattern = jsonencode({
     source        = ["aws.s3"]
-    "detail-type" = ["Object Created"]
+    "detail-type" = ["Object Created", "Object Deleted"]
     detail = {
       bucket = { name = [aws_s3_bucket.landing.id] }
       object = { key = [{ prefix = "${var.landing_prefix}/" }] }

@@ -411,3 +411,25 @@ def test_a_schedule_runs_the_job_and_a_failed_run_reaches_the_alarm_topic(render
     alarm = res["aws_cloudwatch_metric_alarm.loader_failed"]
     assert (alarm["metric_name"], alarm["namespace"]) == (metric["name"], metric["namespace"])
     assert alarm["alarm_actions"] == [["${aws_sns_topic.alarms.arn}"]]
+
+
+def test_deleted_files_reach_the_job_and_fail_the_run_with_the_fix(job, config, rendered):
+    """A source TRUNCATE (MySQL, HandleSourceTableTruncated): DMS deletes the table's files."""
+    aws = Aws()
+    deleted = event(P + "LOAD00000001.parquet", 0, "")
+    deleted["Body"] = deleted["Body"].replace('"Object Created"', '"Object Deleted"').replace(
+        '"detail": {', '"detail": {"reason": "DeleteObject", ')
+    expired = event(P + "20240101-000000000.parquet", 0, "")
+    expired["Body"] = expired["Body"].replace('"Object Created"', '"Object Deleted"').replace(
+        '"detail": {', '"detail": {"reason": "Lifecycle Expiration", ')
+    queue = Queue([deleted, expired])
+    queue.expect_delete([deleted["ReceiptHandle"], expired["ReceiptHandle"]])
+    expect_create(aws, job, config)
+    with pytest.raises(job.JobError, match=r"orders: 1 merged file\(s\) were deleted[\s\S]*reload the table in DMS"):
+        run_job(job, rendered[JOB_CONFIG], aws, queue)
+
+
+def test_the_queue_receives_created_and_deleted_landed_files(rendered):
+    rule = rendered["iac/loader_job.tf"].split('resource "aws_cloudwatch_event_rule" "landed"')[1].split("\n}\n")[0]
+    assert '"detail-type" = ["Object Created", "Object Deleted"]' in rule
+    assert 'prefix = "${var.landing_prefix}/"' in rule
