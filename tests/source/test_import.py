@@ -381,7 +381,8 @@ def test_dwctl_help_does_not_load_database_drivers():
     mine = ("psycopg", "pymysql", "ruamel.yaml", "dwctl.source.connection", "dwctl.source.introspect", "dwctl.source.spec_merge",
             "dwctl.source.yaml_roundtrip", "dwctl.source.doctor_checks")
     code = ("import sys; from dwctl.cli import cli\n"
-            "try: cli(['--help'])\nexcept SystemExit: pass\n"
+            "for args in (['--help'], ['import', '--help'], ['doctor', '--help']):\n"
+            "    try: cli(args)\n    except SystemExit: pass\n"
             "assert 'dwctl.source.importer' in sys.modules and 'dwctl.source.doctor' in sys.modules\n"
             f"sys.stderr.write(repr([m for m in {mine!r} if m in sys.modules]))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
