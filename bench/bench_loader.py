@@ -31,7 +31,12 @@ from dwctl.render.job_config import PATH  # noqa: E402
 from dwctl.spec import landed_layout as layout  # noqa: E402
 from dwctl.spec.read import parse_spec  # noqa: E402
 from dwctl.warehouse import load_job  # noqa: E402
-from dwctl.warehouse.verifier import VERIFY_BUCKET, LocalLanding, Transpiler  # noqa: E402
+from dwctl.warehouse.verifier import (  # noqa: E402
+    VERIFY_BUCKET,
+    DuckDBWarehouse,
+    LocalLanding,
+    Transpiler,
+)
 
 BUCKET = VERIFY_BUCKET  # manifest entries name it; the verifier's transpiler maps it to the local folder
 
@@ -79,37 +84,27 @@ class FakeDataApi:
     """ExecuteStatement / BatchExecuteStatement run at once in DuckDB; DescribeStatement says FINISHED."""
 
     def __init__(self, calls: Calls, con, transpile):
-        self.calls, self.con, self.transpile = calls, con, transpile
-        self.lock = threading.Lock()
+        self.calls, self.duck = calls, DuckDBWarehouse(con, transpile)  # the verifier's warehouse runs the SQL
+        self.lock = threading.Lock()  # one DuckDB connection, several worker threads
         self.results: dict[str, list] = {}
         self.n = 0
 
-    def _run(self, sqls: list[str], params: dict) -> tuple[str, list]:
-        with self.lock:
-            self.n += 1
-            rows: list = []
-            self.con.execute("BEGIN TRANSACTION")
-            try:
-                for sql in sqls:
-                    for statement in self.transpile(sql):
-                        used = {k: v for k, v in params.items() if f"${k}" in statement}
-                        rows = self.con.execute(statement, used or None).fetchall()
-                self.con.execute("COMMIT")
-            except Exception:
-                self.con.execute("ROLLBACK")
-                raise
-            return f"s{self.n}", rows
+    def _id(self) -> str:
+        self.n += 1
+        return f"s{self.n}"
 
     def execute_statement(self, Sql, Parameters=(), **kw):  # noqa: N803
         self.calls.charge("redshift-data:ExecuteStatement")
-        sid, rows = self._run([Sql], {p["name"]: p["value"] for p in Parameters})
-        self.results[sid] = rows
+        with self.lock:
+            sid = self._id()
+            self.results[sid] = self.duck.query(Sql, **{p["name"]: p["value"] for p in Parameters})
         return {"Id": sid}
 
-    def batch_execute_statement(self, Sqls, **kw):  # noqa: N803
+    def batch_execute_statement(self, Sqls, StatementName="batch", **kw):  # noqa: N803
         self.calls.charge("redshift-data:BatchExecuteStatement")
-        sid, _ = self._run(Sqls, {})
-        return {"Id": sid}
+        with self.lock:
+            self.duck.batch(Sqls, StatementName)
+            return {"Id": self._id()}
 
     def describe_statement(self, Id):  # noqa: N803
         self.calls.charge("redshift-data:DescribeStatement")

@@ -292,13 +292,18 @@ class Warehouse:
         self.client, self.sleep, self.timeout = client, sleep, timeout
         self.target = {"WorkgroupName": workgroup, "Database": database, "SecretArn": secret_arn}
 
-    def query(self, sql, **params):
-        """Rows of a SELECT, as lists of strings (None for NULL)."""
+    def start(self, sql, params):
+        """ExecuteStatement with named parameters; returns the statement id once it has finished."""
         args = dict(self.target, Sql=sql)
         if params:
             args["Parameters"] = [{"name": k, "value": str(v)} for k, v in sorted(params.items())]
         statement_id = self.client.execute_statement(**args)["Id"]
         self.wait(statement_id, sql)
+        return statement_id
+
+    def query(self, sql, **params):
+        """Rows of a SELECT, as lists of strings (None for NULL)."""
+        statement_id = self.start(sql, params)
         rows, token = [], None
         while True:
             page = self.client.get_statement_result(Id=statement_id, **({"NextToken": token} if token else {}))
@@ -309,10 +314,7 @@ class Warehouse:
 
     def execute(self, sql, **params):
         """Run one statement that returns no rows."""
-        args = dict(self.target, Sql=sql)
-        if params:
-            args["Parameters"] = [{"name": k, "value": str(v)} for k, v in sorted(params.items())]
-        self.wait(self.client.execute_statement(**args)["Id"], sql)
+        self.start(sql, params)
 
     def batch(self, statements, name):
         """Run statements as one transaction (all or nothing)."""
@@ -479,7 +481,7 @@ def run(args, storage, warehouse, config, discovery, log=print):
         merged[table] = len(offered[table]) - len(loader.quarantined)
         problems += ["%s: %s quarantined: %s" % (table, o.key, reason[:REASON_SHOWN]) for o, reason in loader.quarantined]
         log("%s: %d new file(s) merged" % (table, merged[table]))
-    for table, keys in sorted(getattr(discovery, "deleted", {}).items()):
+    for table, keys in sorted(discovery.deleted.items()):
         if table in merged:
             problems.append("%s: %d merged file(s) were deleted from the bucket (first: %s). DMS deletes a table's "
                             "files when the source table is truncated (HandleSourceTableTruncated): the warehouse "
