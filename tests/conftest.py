@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+# No test may reach an address but loopback: botocore and Terraform's AWS provider must never ask the
+# EC2 instance metadata service for credentials (tests that call AWS APIs stub them, and say so).
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 # Throwaway PostgreSQL / MariaDB servers for the import and doctor tests (started on first use).
 pytest_plugins = ["tests.support.dbservers"]
