@@ -18,7 +18,9 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from dwctl.errors import DwctlError, ToolError, UsageError
-from dwctl.source.options import DEFAULT_TIMEOUT as CONNECT_TIMEOUT  # for connecting and for each query
+from dwctl.source.options import (
+    DEFAULT_TIMEOUT as CONNECT_TIMEOUT,  # for connecting and for each query
+)
 
 Family = Literal["postgres", "mysql"]
 SCHEMES: dict[str, Family] = {"postgresql": "postgres", "postgres": "postgres", "mysql": "mysql", "mariadb": "mysql"}
