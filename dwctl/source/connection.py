@@ -281,7 +281,7 @@ def _connect_mysql(dsn: Dsn, password: str | None, timeout: int) -> Any:
         "host": dsn.host or "localhost",
         "port": dsn.port or DEFAULT_PORTS["mysql"],
         "user": dsn.user or os.environ.get("USER") or "root",
-        "password": password or "",
+        "password": (password or "").encode("utf-8"),  # PyMySQL would encode a str as latin-1 and fail on others
         "database": dsn.database,
         "connect_timeout": _seconds(params.pop("connect_timeout", str(timeout))),
         # PyMySQL waits for the server's greeting and every reply without a limit unless read_timeout is set.
