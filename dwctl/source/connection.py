@@ -259,9 +259,13 @@ def _connect_postgres(dsn: Dsn, password: str | None, timeout: int) -> Any:
     except psycopg.ProgrammingError as exc:  # a bad libpq option in the DSN query string
         raise UsageError(f"--dsn {dsn.masked()}: {dsn.scrub(_first_line(exc), password)}") from None
     conn.autocommit = True
-    conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")  # dwctl only ever reads
-    # libpq has no read timeout: the server cancels a query (a lock wait included) after `timeout`.
-    conn.execute(f"SET statement_timeout = {int(timeout) * 1000}")
+    try:
+        conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")  # dwctl only ever reads
+        # libpq has no read timeout: the server cancels a query (a lock wait included) after `timeout`.
+        conn.execute(f"SET statement_timeout = {int(timeout) * 1000}")
+    except psycopg.Error as exc:
+        conn.close()
+        raise SourceError(f"cannot set up the session on {dsn.masked()}: {dsn.scrub(_first_line(exc), password)}") from None
     return conn
 
 

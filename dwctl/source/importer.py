@@ -68,7 +68,8 @@ def import_command(dsn_text: str, schema: str | None, tables_text: str | None, s
     if not report.changed:
         for line in report.lines():
             click.echo(line)
-        click.echo(f"{name} is up to date; nothing written")
+        click.echo(f"{name} is up to date; nothing written" if report.unchanged or not report.skipped
+                   else f"nothing imported; {name} not written")
         return
     merged = doc.dump()
     try:
