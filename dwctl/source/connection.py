@@ -232,7 +232,8 @@ def _no_answer(dsn: Dsn, timeout: int) -> SourceError:
     server = "a PostgreSQL" if dsn.family == "postgres" else "a MySQL/MariaDB"
     return SourceError(f"cannot connect to {dsn.masked()}: no answer within {timeout} s (--timeout): the host "
                        f"accepts connections but does not answer as {server} server would (a wrong port, a proxy "
-                       "or a firewall that holds connections); check the host and port, or raise --timeout")
+                       "or firewall that holds connections, or a server too busy or locked to start a session); "
+                       "check the host and port, or raise --timeout")
 
 
 def _connect_postgres(dsn: Dsn, password: str | None, timeout: int) -> Any:

@@ -232,6 +232,29 @@ def test_the_timeout_can_come_from_the_environment(tmp_path):
     spec = write_spec(tmp_path, "mysql", "shop")
     with silent_server() as port:
         result = CliRunner().invoke(cli, ["import", "--dsn", f"mysql://dms@127.0.0.1:{port}/shop", "-c", str(spec)],
-                                    env={"DWCTL_SOURCE_TIMEOUT": "1", "MYSQL_PWD": None})
+                                    env={"DWCTL_SOURCE_TIMEOUT": "2", "MYSQL_PWD": None})
     assert result.exit_code == 1
-    assert "no answer within 1 s (--timeout)" in result.output
+    assert "no answer within 2 s (--timeout)" in result.output
+
+
+@pytest.mark.parametrize("command", ["import", "doctor"])
+def test_a_query_that_waits_on_a_lock_ends_within_the_timeout(pg, command, tmp_path):
+    """libpq has no read timeout: statement_timeout makes the server cancel a catalog read a lock holds up
+    (pg_inherits: read when looking for partitions, not when a session starts)."""
+    import psycopg
+
+    spec = write_spec(tmp_path, "postgres", "robust", ONE_TABLE.replace("robust", "public"))
+    timeout = 2
+    holder = psycopg.connect(host="127.0.0.1", port=pg.port, user="postgres", password=pg.password, dbname="robust")
+    try:
+        holder.execute("LOCK TABLE pg_catalog.pg_inherits IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        result = run(command, "--dsn", pg.dsn(db="robust"), "-c", str(spec), "--timeout", str(timeout))
+        elapsed = time.monotonic() - started
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.exit_code == 1, result.output
+    assert elapsed < 2 * timeout + 2, f"took {elapsed:.1f} s with --timeout {timeout}"
+    assert "query failed: canceling statement due to statement timeout (no answer within 2 s" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
