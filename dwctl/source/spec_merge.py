@@ -171,7 +171,7 @@ def _spec_refuses(block, family: Family) -> str | None:
             located = (err.get("ctx") or {}).get("error")
             if isinstance(located, LocatedError):
                 loc, message = loc + located.loc, str(located)
-            elif err.get("ctx", {}).get("pattern") == IDENT:
+            elif (err.get("ctx") or {}).get("pattern") == IDENT:
                 message = f"{err['input']!r} is not a spec identifier (lower-case letters, digits and _, at most 63)"
             problems.append(f"{_where(loc, plain)}: {message}")
         return "the spec would refuse it: " + "; ".join(dict.fromkeys(problems))
