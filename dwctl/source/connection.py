@@ -11,18 +11,21 @@ functions so `dwctl --help` stays fast.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from dwctl.errors import DwctlError, ToolError, UsageError
+from dwctl.source.options import (
+    DEFAULT_TIMEOUT as CONNECT_TIMEOUT,  # for connecting and for each query
+)
 
 Family = Literal["postgres", "mysql"]
 SCHEMES: dict[str, Family] = {"postgresql": "postgres", "postgres": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}
 MYSQL_PARAMS = {"unix_socket", "ssl_ca", "ssl_cert", "ssl_key", "ssl_disabled", "connect_timeout", "charset"}
-CONNECT_TIMEOUT = 10
 
 
 class SourceError(DwctlError):
@@ -66,17 +69,26 @@ class Dsn:
 
 
 def parse_dsn(text: str) -> Dsn:
-    """postgresql://user[:pw]@host[:port]/db[?libpq params] or mysql://user[:pw]@host[:port]/db."""
+    """postgresql://user[:pw]@host[:port]/db[?libpq params] or mysql://user[:pw]@host[:port]/db.
+
+    No message built here quotes the DSN or a parser's complaint about it: in a DSN that cannot be read
+    the password may sit anywhere (an unencoded `#`, `/` or `?` moves it into the host, port or path).
+    """
+    text = text.strip()
+    _refuse_unencoded_userinfo(text)
     try:
-        parts = urlsplit(text.strip())
+        parts = urlsplit(text)
         port = parts.port
+        host = parts.hostname
     except ValueError as exc:
-        raise UsageError(f"--dsn: cannot read the DSN ({_strip_secret(str(exc), text)}); "
+        reason = ("the port is not a number from 0 to 65535" if "port" in str(exc).lower()
+                  else "the host is malformed (an IPv6 address goes in [brackets])")
+        raise UsageError(f"--dsn: cannot read the DSN: {reason}; "
                          "expected postgresql://user@host:5432/db or mysql://user@host:3306/db") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
-        raise UsageError(f"--dsn: unknown scheme {parts.scheme + '://' if parts.scheme else '(none)'}; "
-                         "use postgresql:// or mysql:// (mariadb:// works too)")
+        shown = parts.scheme + "://" if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,19}", parts.scheme) else "(none)"
+        raise UsageError(f"--dsn: unknown scheme {shown}; use postgresql:// or mysql:// (mariadb:// works too)")
     family = SCHEMES[scheme]
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     if family == "mysql":
@@ -92,19 +104,25 @@ def parse_dsn(text: str) -> Dsn:
         scheme=scheme,
         user=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password is not None else None,
-        host=unquote(parts.hostname) if parts.hostname else None,
+        host=unquote(host) if host else None,
         port=port,
         database=path,
         params=params,
     )
 
 
-def _strip_secret(message: str, dsn_text: str) -> str:
-    try:
-        secret = urlsplit(dsn_text).password
-    except ValueError:
-        secret = None
-    return message.replace(secret, "***") if secret else message
+def _refuse_unencoded_userinfo(text: str) -> None:
+    """A `user:password@` holding `#`, `/` or `?` cannot be split right (RFC 3986 ends the authority at the
+    first of them), so the password would land in the host, port or path: refuse it, quoting nothing."""
+    _, sep, rest = text.partition("://")
+    if not sep or "@" not in rest:
+        return
+    userinfo = rest.rsplit("@", 1)[0]
+    if ":" in userinfo and any(c in userinfo for c in "#/?"):
+        raise UsageError(
+            "--dsn: cannot read the DSN: the part before the last @ (user:password) holds a character URLs "
+            "reserve; percent-encode the password (# as %23, / as %2F, ? as %3F, @ as %40, % as %25) or leave it "
+            "out of the DSN (PGPASSWORD, ~/.pgpass, MYSQL_PWD or a prompt); an @ in an option value is %40 too")
 
 
 def can_prompt() -> bool:
@@ -115,10 +133,11 @@ def can_prompt() -> bool:
 class Connection:
     """An open, read-only connection: `rows(sql, params)` for both engines, plus the DSN it came from."""
 
-    def __init__(self, dsn: Dsn, raw: Any):
+    def __init__(self, dsn: Dsn, raw: Any, timeout: int = CONNECT_TIMEOUT):
         self.dsn = dsn
         self.family: Family = dsn.family
         self.raw = raw
+        self.timeout = timeout
 
     def rows(self, sql: str, params: tuple | list = ()) -> list[tuple]:
         """Run one query; a driver error becomes SourceError with the password scrubbed."""
@@ -127,7 +146,11 @@ class Connection:
             cur.execute(sql, params or None)  # no params: a literal % stays a %
             return list(cur.fetchall()) if cur.description else []
         except Exception as exc:  # driver errors: one paragraph for the user, no traceback
-            raise SourceError(f"{self.dsn.masked()}: query failed: {self.dsn.scrub(_first_line(exc))}") from None
+            message = self.dsn.scrub(_first_line(exc))
+            if _timed_out(message):
+                message += (f" (no answer within {self.timeout} s: the server is overloaded, a lock holds the "
+                            "catalog, or the connection hangs; raise --timeout if the server is only slow)")
+            raise SourceError(f"{self.dsn.masked()}: query failed: {message}") from None
         finally:
             cur.close()
 
@@ -151,21 +174,28 @@ class Connection:
         self.close()
 
 
-def connect(dsn: Dsn) -> Connection:
-    """Open a read-only connection, asking for a password (on a terminal) when the server wants one."""
-    opener = _connect_postgres if dsn.family == "postgres" else _connect_mysql
+def connect(dsn: Dsn, timeout: int = CONNECT_TIMEOUT) -> Connection:
+    """Open a read-only connection, asking for a password (on a terminal) when the server wants one.
+
+    `timeout` (seconds) bounds connecting and each query, so a host that accepts TCP and never answers
+    ends the command with a message instead of hanging it.
+    """
+    def opener(password: str | None) -> Any:
+        open_ = _connect_postgres if dsn.family == "postgres" else _connect_mysql
+        return open_(dsn, password, timeout)
+
     password = dsn.password
     if password is None and dsn.family == "mysql":
         password = os.environ.get("MYSQL_PWD") or None
     try:
-        return Connection(dsn, opener(dsn, password))
+        return Connection(dsn, opener(password), timeout)
     except _AuthNeeded as exc:
         if dsn.password is None and can_prompt():
             import click
 
             typed = click.prompt(f"Password for {dsn.masked()}", hide_input=True, err=True)
             try:
-                return Connection(dsn, opener(dsn, typed))
+                return Connection(dsn, opener(typed), timeout)
             except _AuthNeeded as again:
                 raise SourceError(f"cannot connect to {dsn.masked()}: {dsn.scrub(again.message, typed)}") from None
         if dsn.family == "postgres":
@@ -192,12 +222,27 @@ def _first_line(exc: BaseException) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def _connect_postgres(dsn: Dsn, password: str | None) -> Any:
+def _timed_out(message: str) -> bool:
+    """libpq says "timeout expired", PyMySQL "timed out", the server "statement timeout" / "max_statement_time"."""
+    lowered = message.lower()
+    return any(s in lowered for s in ("timeout expired", "timed out", "statement timeout", "max_statement_time"))
+
+
+def _no_answer(dsn: Dsn, timeout: int) -> SourceError:
+    server = "a PostgreSQL" if dsn.family == "postgres" else "a MySQL/MariaDB"
+    return SourceError(f"cannot connect to {dsn.masked()}: no answer within {timeout} s (--timeout): the host "
+                       f"accepts connections but does not answer as {server} server would (a wrong port, a proxy "
+                       "or firewall that holds connections, or a server too busy or locked to start a session); "
+                       "check the host and port, or raise --timeout")
+
+
+def _connect_postgres(dsn: Dsn, password: str | None, timeout: int) -> Any:
     try:
         import psycopg
     except ImportError:
         raise ToolError("psycopg is not installed: pip install 'psycopg[binary]'") from None
-    kwargs: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT, "application_name": "dwctl", **dsn.params}
+    # libpq's connect_timeout bounds the whole start-up, TCP to authentication; a DSN's own value wins.
+    kwargs: dict[str, Any] = {"connect_timeout": timeout, "application_name": "dwctl", **dsn.params}
     for key, value in (("host", dsn.host), ("port", dsn.port), ("user", dsn.user), ("dbname", dsn.database)):
         if value is not None:
             kwargs[key] = value
@@ -209,15 +254,29 @@ def _connect_postgres(dsn: Dsn, password: str | None) -> Any:
         message = dsn.scrub(_first_line(exc), password)
         if "password" in message.lower() and ("no password supplied" in message or "authentication failed" in message):
             raise _AuthNeeded(message) from None
+        if _timed_out(message):
+            raise _no_answer(dsn, timeout) from None
         raise SourceError(f"cannot connect to {dsn.masked()}: {message}") from None
     except psycopg.ProgrammingError as exc:  # a bad libpq option in the DSN query string
         raise UsageError(f"--dsn {dsn.masked()}: {dsn.scrub(_first_line(exc), password)}") from None
     conn.autocommit = True
-    conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")  # dwctl only ever reads
+    try:
+        conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")  # dwctl only ever reads
+        # libpq has no read timeout: the server cancels a query (a lock wait included) after `timeout`.
+        conn.execute(f"SET statement_timeout = {int(timeout) * 1000}")
+    except psycopg.Error as exc:
+        conn.close()
+        raise SourceError(f"cannot set up the session on {dsn.masked()}: {dsn.scrub(_first_line(exc), password)}") from None
     return conn
 
 
-def _connect_mysql(dsn: Dsn, password: str | None) -> Any:
+def _seconds(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError("--dsn: connect_timeout must be a whole number of seconds, at least 1")
+    return int(text)
+
+
+def _connect_mysql(dsn: Dsn, password: str | None, timeout: int) -> Any:
     try:
         import pymysql
     except ImportError:
@@ -227,9 +286,12 @@ def _connect_mysql(dsn: Dsn, password: str | None) -> Any:
         "host": dsn.host or "localhost",
         "port": dsn.port or DEFAULT_PORTS["mysql"],
         "user": dsn.user or os.environ.get("USER") or "root",
-        "password": password or "",
+        "password": (password or "").encode("utf-8"),  # PyMySQL would encode a str as latin-1 and fail on others
         "database": dsn.database,
-        "connect_timeout": int(params.pop("connect_timeout", CONNECT_TIMEOUT)),
+        "connect_timeout": _seconds(params.pop("connect_timeout", str(timeout))),
+        # PyMySQL waits for the server's greeting and every reply without a limit unless read_timeout is set.
+        "read_timeout": timeout,
+        "write_timeout": timeout,
         "charset": params.pop("charset", "utf8mb4"),
         "autocommit": True,
     }
@@ -247,6 +309,8 @@ def _connect_mysql(dsn: Dsn, password: str | None) -> Any:
         message = dsn.scrub(_first_line(exc), password)
         if code == 1045:  # access denied: wrong or missing password
             raise _AuthNeeded(message) from None
+        if _timed_out(message):
+            raise _no_answer(dsn, timeout) from None
         raise SourceError(f"cannot connect to {dsn.masked()}: {message}") from None
     except pymysql.err.MySQLError as exc:
         raise SourceError(f"cannot connect to {dsn.masked()}: {dsn.scrub(_first_line(exc), password)}") from None

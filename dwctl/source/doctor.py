@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from dwctl.cli_options import json_failures, spec_option
+from dwctl.source.options import timeout_option
 
 
 @click.command("doctor")
@@ -20,9 +21,11 @@ from dwctl.cli_options import json_failures, spec_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--tools", "check_tools", is_flag=True,
               help="Check this machine's deploy tools instead (Terraform, AWS provider and credentials, checkov).")
+@timeout_option
 @click.pass_context
 @json_failures(lambda p: p["fmt"] == "json")
-def doctor_command(ctx: click.Context, dsn_text: str | None, spec_path: Path, fmt: str, check_tools: bool) -> None:
+def doctor_command(ctx: click.Context, dsn_text: str | None, spec_path: Path, fmt: str, check_tools: bool,
+                   timeout: int) -> None:
     """Check a source database for CDC readiness and drift from the spec (--dsn), or this machine's tools (--tools)."""
     import sys
 
@@ -51,7 +54,7 @@ def doctor_command(ctx: click.Context, dsn_text: str | None, spec_path: Path, fm
         spec = load_spec(spec_path)
         if spec.source.family != dsn.family:
             raise UsageError(f"--dsn is a {dsn.family} database but {name} says source.engine: {spec.source.engine}")
-    with connect(dsn) as conn:
+    with connect(dsn, timeout) as conn:
         checks = postgres_checks(conn) if dsn.family == "postgres" else mysql_checks(conn)
         if spec is None:
             checks.append(Check("spec", "warn", f"{name} not found: table checks skipped", "pass -c PATH"))

@@ -8,6 +8,7 @@ servers, so the fix names the right knob for each).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from dwctl.report import Check
 from dwctl.source.connection import Connection
@@ -145,43 +146,183 @@ def _mysql_grants(conn: Connection) -> Check:
 # --- tables against the spec ---------------------------------------------------------
 
 def table_checks(conn: Connection, spec) -> list[Check]:
-    """Every spec table: exists, has the spec's primary key, same columns, types dwctl can map."""
-    from dwctl.source.introspect import read_tables, same_type
+    """Every spec table: exists, has the spec's primary key, same columns, types dwctl can map; on Postgres
+    also whether logical decoding carries its changes (logged, a replica identity that holds the key)."""
+    from dwctl.source.introspect import read_tables, read_unreplicated, same_type
 
     family = spec.source.family
     checks: list[Check] = []
     by_schema: dict[str, dict] = {}
+    others: dict[str, dict] = {}
+    cdc: dict[str, dict] = {}
     for table in spec.tables:
         if table.schema_ not in by_schema:
+            access = _schema_access(conn, table.schema_)
+            if access:
+                checks.append(access)
             by_schema[table.schema_] = read_tables(conn, table.schema_)
+            others[table.schema_] = read_unreplicated(conn, table.schema_)
+            cdc[table.schema_] = _pg_cdc_facts(conn, table.schema_) if family == "postgres" else {}
         found = by_schema[table.schema_].get(table.name)
         label = f"{table.schema_}.{table.name}"
         if found is None:
-            checks.append(Check(f"table {label}", "fail", "not in the source (or not visible to this user)",
-                                "create it in the source, grant SELECT on it, or remove it from the spec "
-                                "(dwctl import --prune)"))
+            thing = others[table.schema_].get(table.name)
+            if thing is not None:
+                checks.append(Check(f"table {label}", "fail", f"not replicated: {thing.reason}", thing.fix))
+            else:
+                checks.append(Check(f"table {label}", "fail", "not in the source (or not visible to this user)",
+                                    "create it in the source, grant SELECT on it, or remove it from the spec "
+                                    "(dwctl import --prune)"))
             continue
+        facts = cdc[table.schema_].get(table.name)
         if not found.primary_key:
-            checks.append(Check(f"table {label}", "fail", "no primary key: CDC cannot apply updates and deletes",
-                                f"ALTER TABLE {label} ADD PRIMARY KEY ({', '.join(table.primary_key)});"))
+            if facts and facts.identity_carries(table.primary_key):
+                checks.append(Check(f"table {label}", "warn", "no primary key; its replica identity "
+                                    f"({facts.describe()}) carries the spec's key, a workaround DMS asks to test "
+                                    "with care", f"ALTER TABLE {label} ADD PRIMARY KEY ({', '.join(table.primary_key)});"))
+            else:
+                why = "no primary key: CDC cannot apply updates and deletes"
+                if facts and facts.identity == "d":  # DEFAULT logs the primary key, so here nothing
+                    why += (" (REPLICA IDENTITY DEFAULT without a primary key: a delete carries no key; "
+                            "REPLICA IDENTITY FULL would carry whole rows, a workaround DMS asks to test with care)")
+                checks.append(Check(f"table {label}", "fail", why,
+                                    f"ALTER TABLE {label} ADD PRIMARY KEY ({', '.join(table.primary_key)});"))
         elif found.primary_key != list(table.primary_key):
             checks.append(Check(f"table {label}", "fail",
                                 f"primary key ({', '.join(found.primary_key)}) in the source, "
                                 f"({', '.join(table.primary_key)}) in the spec",
                                 "run dwctl import to take the source's key"))
-        elif family == "postgres" and not conn.rows("SELECT has_table_privilege(%s, 'SELECT')",
-                                                     (f'"{table.schema_}"."{table.name}"',))[0][0]:
+        elif facts is not None and not facts.can_select:
             checks.append(Check(f"table {label}", "fail", "this user cannot SELECT it (the full load reads it)",
-                                f"GRANT SELECT ON {label} TO <dms user>;"))
+                                f"GRANT SELECT ON {label} TO {facts.user};"))
         else:
             checks.append(Check(f"table {label}", "pass", f"primary key ({', '.join(found.primary_key)})"))
+        if facts is not None:
+            checks.append(_pg_cdc_check(label, table, found, facts))
         checks.append(_columns_check(label, table, found, family, same_type))
         unknown = [f"{c.name} ({c.native})" for c in found.columns if c.type is None]
         if unknown:
             checks.append(Check(f"types {label}", "warn", "outside the documented mapping: " + ", ".join(unknown),
                                 "DMS may land these as text or drop them: cast them in the source (a generated "
                                 "column) or leave them out of the spec"))
+    for schema, things in others.items():
+        checks += _unreplicated_check(schema, things, {t.name for t in spec.tables if t.schema_ == schema})
+    if family == "postgres" and spec.tables:
+        # https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Source.PostgreSQL.html (Limitations):
+        # "AWS DMS ignores an attempt to update a primary key segment."
+        checks.append(Check("key updates", "warn", "DMS ignores an UPDATE that changes a primary-key value on a "
+                            "PostgreSQL source (DMS user guide, PostgreSQL source limitations): that change never "
+                            "reaches the warehouse",
+                            "change a key as DELETE then INSERT at the source, or reload the table after one"))
     return checks
+
+
+def _schema_access(conn: Connection, schema: str) -> Check | None:
+    """A FAIL row with the GRANT when this user cannot use the schema (else the table checks would all fail)."""
+    if conn.family == "postgres":
+        rows = conn.rows("SELECT has_schema_privilege(n.oid, 'USAGE'), quote_ident(n.nspname), quote_ident(current_user) "
+                         "FROM pg_namespace n WHERE n.nspname = %s", (schema,))
+        if not rows:
+            return Check(f"schema {schema}", "fail", "no such schema in this database",
+                         "create it, or correct the tables' schema in the spec")
+        usage, quoted, user = rows[0]
+        if not usage:
+            return Check(f"schema {schema}", "fail", f"{conn.rows('SELECT current_user')[0][0]} has no USAGE on it: "
+                         "the full load and the catalog reads cannot reach its tables",
+                         f"GRANT USAGE ON SCHEMA {quoted} TO {user};")
+        return None
+    if conn.rows("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (schema,)):
+        return None
+    user = str(conn.rows("SELECT CURRENT_USER()")[0][0])
+    account = "'{}'@'{}'".format(*user.rsplit("@", 1)) if "@" in user else f"'{user}'"
+    quoted = "`" + schema.replace("`", "``") + "`"
+    return Check(f"schema {schema}", "fail", f"{user} cannot see this database (it does not exist, or the user has "
+                 "no privilege on it)", f"GRANT SELECT ON {quoted}.* TO {account};")
+
+
+def _unreplicated_check(schema: str, things: dict, in_spec: set[str]) -> list[Check]:
+    """One row naming what the schema holds that is not replicated, so nothing is left out silently."""
+    by_kind: dict[str, list[str]] = {}
+    for name, thing in things.items():
+        if name not in in_spec and not thing.by_name_only:
+            by_kind.setdefault(thing.kind, []).append(name)
+    if not by_kind:
+        return []
+    detail = "; ".join(f"{kind}s: {', '.join(names)}" for kind, names in by_kind.items())
+    return [Check(f"not replicated {schema}", "warn", detail,
+                  "dwctl replicates base tables; these have no changes DMS CDC can read "
+                  "(dwctl import names the reason for each)")]
+
+
+# --- Postgres: does logical decoding carry the table's changes? -----------------------
+
+PG_CDC_FACTS = """
+SELECT c.relname, c.relpersistence, c.relreplident, has_table_privilege(c.oid, 'SELECT'), quote_ident(current_user),
+       ri.relname,
+       (SELECT array_agg(a.attname::text ORDER BY k.ord)
+          FROM unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum)
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_index x ON x.indrelid = c.oid AND x.indisreplident
+LEFT JOIN pg_class ri ON ri.oid = x.indexrelid
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p')
+"""
+_IDENTITY = {"d": "DEFAULT", "n": "NOTHING", "f": "FULL", "i": "USING INDEX"}
+
+
+@dataclass(frozen=True)
+class PgCdcFacts:
+    """What decides whether a table's changes reach DMS: persistence, replica identity, SELECT for the full load."""
+
+    unlogged: bool
+    identity: str  # d n f i (pg_class.relreplident)
+    can_select: bool
+    user: str
+    index: str | None
+    index_columns: tuple[str, ...]
+
+    def describe(self) -> str:
+        text = "REPLICA IDENTITY " + _IDENTITY.get(self.identity, self.identity)
+        return text + (f" {self.index} ({', '.join(self.index_columns)})" if self.identity == "i" else "")
+
+    def identity_carries(self, key) -> bool:
+        """Does a delete's WAL record hold every key column? FULL: the whole row; USING INDEX: its columns."""
+        return self.identity == "f" or (self.identity == "i" and set(key) <= set(self.index_columns))
+
+
+def _pg_cdc_facts(conn: Connection, schema: str) -> dict[str, PgCdcFacts]:
+    return {name: PgCdcFacts(persistence == "u", identity, bool(select), user, index, tuple(columns or ()))
+            for name, persistence, identity, select, user, index, columns in conn.rows(PG_CDC_FACTS, (schema,))}
+
+
+def _pg_cdc_check(label: str, table, found, facts: PgCdcFacts) -> Check:
+    """UNLOGGED tables write no WAL, so logical decoding never sees their changes; a delete carries only the
+    replica identity's columns (PostgreSQL docs, ALTER TABLE REPLICA IDENTITY:
+    https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-REPLICA-IDENTITY), and
+    DMS needs the key in it ("If a table doesn't have a primary key, AWS DMS ignores DELETE and UPDATE record
+    operations": https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Source.PostgreSQL.html, Limitations)."""
+    fails: list[str] = []
+    fixes: list[str] = []
+    if facts.unlogged:
+        fails.append("UNLOGGED: its changes are not written to the WAL, so logical decoding (and DMS CDC) never "
+                     "sees them")
+        fixes.append(f"ALTER TABLE {label} SET LOGGED;")
+    key = list(table.primary_key)
+    back = "DEFAULT" if found.primary_key and set(key) == set(found.primary_key) else "FULL"
+    if facts.identity == "n":
+        fails.append("REPLICA IDENTITY NOTHING: a delete carries no key, so the warehouse cannot apply it")
+        fixes.append(f"ALTER TABLE {label} REPLICA IDENTITY {back};")
+    elif facts.identity == "i" and not facts.identity_carries(key):
+        fails.append(f"{facts.describe()} does not hold the key ({', '.join(key)}): a delete carries only the "
+                     "index's columns")
+        fixes.append(f"ALTER TABLE {label} REPLICA IDENTITY {back};")
+    if fails:
+        return Check(f"cdc {label}", "fail", "; ".join(fails), " ".join(fixes))
+    if facts.identity == "d" and not found.primary_key:
+        return Check(f"cdc {label}", "warn", "logged; REPLICA IDENTITY DEFAULT logs no key without a primary key "
+                     f"(see table {label})")
+    return Check(f"cdc {label}", "pass", f"logged, {facts.describe()}")
 
 
 def _columns_check(label: str, table, found, family, same_type) -> Check:

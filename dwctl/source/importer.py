@@ -1,8 +1,10 @@
 """`dwctl import`: read tables from the source database and merge them into the spec file.
 
-Typing column lists by hand is where specs go wrong; the catalog knows. The merge is
-all-or-nothing: the merged text must validate as a spec before it replaces the file
-(atomically), and `--dry-run` only shows the diff. Heavy modules load inside the command.
+Typing column lists by hand is where specs go wrong; the catalog knows. A table that cannot be
+imported is skipped with its reason (spec_merge.plan_table) and the rest merge; the merged text
+must then validate as a whole before it replaces the file (atomically), else nothing is written.
+The summary is printed only after the write, so nothing reads "added" that is not in the file;
+`--dry-run` shows the diff and what would change. Heavy modules load inside the command.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import click
 
 from dwctl.cli_options import spec_option
+from dwctl.source.options import timeout_option
 
 
 @click.command("import")
@@ -24,14 +27,15 @@ from dwctl.cli_options import spec_option
 @spec_option
 @click.option("--prune", is_flag=True, help="Remove spec tables of this schema that the source no longer has.")
 @click.option("--dry-run", is_flag=True, help="Print the diff and the summary; write nothing.")
+@timeout_option
 def import_command(dsn_text: str, schema: str | None, tables_text: str | None, spec_path: Path,
-                   prune: bool, dry_run: bool) -> None:
+                   prune: bool, dry_run: bool, timeout: int) -> None:
     """Import table definitions from a Postgres or MySQL catalog into the spec."""
     import difflib
 
     from dwctl.errors import SpecError, UsageError
     from dwctl.source.connection import SourceError, connect, parse_dsn
-    from dwctl.source.introspect import read_tables
+    from dwctl.source.introspect import read_tables, read_unreplicated
     from dwctl.source.spec_merge import merge
     from dwctl.source.yaml_roundtrip import load
     from dwctl.spec.read import parse_spec, read_spec_text
@@ -50,20 +54,22 @@ def import_command(dsn_text: str, schema: str | None, tables_text: str | None, s
     if only is not None and not only:
         raise UsageError("--tables: give at least one table name")
 
-    with connect(dsn) as conn:
+    with connect(dsn, timeout) as conn:
         source = read_tables(conn, schema)
-    if not source and only is None:
+        unreplicated = read_unreplicated(conn, schema)
+    if not source and not unreplicated and only is None:
         raise SourceError(f"{dsn.masked()}: schema {schema!r} has no tables this user can see "
                           "(wrong --schema, or missing privileges); nothing was changed")
-    report = merge(doc.data, source, schema, dsn.family, only=only, prune=prune)
+    report = merge(doc.data, source, schema, dsn.family, only=only, prune=prune, unreplicated=unreplicated)
 
     click.echo(f"import {dsn.masked()} schema {schema} -> {name}")
     if dsn.database and isinstance(spec_db, str) and spec_db != dsn.database:
         click.echo(f"note: the DSN names database {dsn.database}, the spec's source.database is {spec_db}")
-    for line in report.lines():
-        click.echo(line)
     if not report.changed:
-        click.echo(f"{name} is up to date; nothing written")
+        for line in report.lines():
+            click.echo(line)
+        click.echo(f"{name} is up to date; nothing written" if report.unchanged or not report.skipped
+                   else f"nothing imported; {name} not written")
         return
     merged = doc.dump()
     try:
@@ -77,9 +83,13 @@ def import_command(dsn_text: str, schema: str | None, tables_text: str | None, s
     if not doc.exact:
         click.echo("note: this file's indentation could not be reproduced exactly; the diff shows every change")
     if dry_run:
+        for line in report.lines(written=False):
+            click.echo(line)
         click.echo("dry run: nothing written")
         return
     write_atomically(spec_path, merged)
+    for line in report.lines():
+        click.echo(line)
     click.echo(f"wrote {name}")
 
 

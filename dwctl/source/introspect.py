@@ -237,3 +237,84 @@ def same_type(a: str, b: str, family: Family) -> bool:
     if None in (ca[4], cb[4]):
         return ca[:4] == cb[:4]
     return ca == cb
+
+
+# --- what is not replicated ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Unreplicated:
+    """A schema object that looks like a table but that dwctl does not replicate, and why (import and doctor say so)."""
+
+    schema: str
+    name: str
+    kind: str  # "view", "foreign table", "system-versioned table", "partition", ...
+    reason: str
+    fix: str
+    by_name_only: bool = False  # partitions: reported only when named (--tables, the spec), their parent carries them
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+PG_UNREPLICATED = """
+SELECT c.relname, c.relkind, c.relispartition, p.relname
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND c.relispartition
+LEFT JOIN pg_class p ON p.oid = i.inhparent
+WHERE n.nspname = %s AND (c.relkind IN ('v', 'm', 'f') OR c.relispartition)
+ORDER BY c.relname
+"""
+MY_UNREPLICATED = """
+SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES
+WHERE TABLE_SCHEMA = %s AND TABLE_TYPE NOT IN ('BASE TABLE', 'TEMPORARY', 'LOCAL TEMPORARY')
+ORDER BY TABLE_NAME
+"""
+_OUT = "take it out of the spec (or leave it out of --tables)"
+# Logical decoding emits changes only for ordinary logged tables: views, materialized views and foreign
+# tables have no changes of their own in the WAL (PostgreSQL docs, CREATE PUBLICATION: "Temporary tables,
+# unlogged tables, foreign tables, materialized views, and regular views cannot be part of a publication";
+# https://www.postgresql.org/docs/current/sql-createpublication.html). DMS reads views only in a full load
+# with table-type view (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Troubleshooting.html).
+_PG_KINDS = {
+    "v": ("view", "a view: logical decoding emits no changes for it, so CDC cannot follow it; "
+                  "import the tables it reads instead"),
+    "m": ("materialized view", "a materialized view: logical decoding emits no changes for it (REFRESH is not "
+                               "replicated); import the tables it reads instead"),
+    "f": ("foreign table", "a foreign table: its rows live on another server and logical decoding sees no "
+                           "change to them; replicate it from the server that holds it"),
+}
+# https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Source.MySQL.html (Limitations): "Temporal data tables or
+# system-versioned tables are not supported on MariaDB source ..."; "AWS DMS currently doesn't support views
+# migration for MariaDB"; on MySQL a view has no rows of its own in the binlog either.
+_MY_KINDS = {
+    "VIEW": ("view", "a view: it has no changes of its own in the binlog and DMS does not migrate MariaDB views; "
+                     "import the tables it reads instead", _OUT),
+    "SYSTEM VERSIONED": ("system-versioned table", "a system-versioned table: DMS does not support them on "
+                         "MariaDB sources", "ALTER TABLE ... REMOVE SYSTEM VERSIONING (this drops the row history), "
+                         "or " + _OUT),
+    "SEQUENCE": ("sequence", "a sequence, not a table", _OUT),
+}
+
+
+def read_unreplicated(conn: Connection, schema: str) -> dict[str, Unreplicated]:
+    """Views, foreign tables, partitions, system-versioned tables ... of one schema, by name: what
+    read_tables leaves out, so that nothing is left out silently."""
+    found: dict[str, Unreplicated] = {}
+    if conn.family == "postgres":
+        for name, relkind, is_partition, parent in conn.rows(PG_UNREPLICATED, (schema,)):
+            if is_partition:
+                found[name] = Unreplicated(
+                    schema, name, "partition", f"a partition of {schema}.{parent}: its rows are replicated "
+                    f"with {parent}", f"list the partitioned table {schema}.{parent} instead", by_name_only=True)
+            else:
+                kind, reason = _PG_KINDS[relkind]
+                found[name] = Unreplicated(schema, name, kind, reason, _OUT)
+    else:
+        for name, table_type in conn.rows(MY_UNREPLICATED, (schema,)):
+            name, table_type = _text(name), _text(table_type).upper()
+            kind, reason, fix = _MY_KINDS.get(table_type, (table_type.lower(), f"a {table_type.lower()}, "
+                                                                            "not a base table", _OUT))
+            found[name] = Unreplicated(schema, name, kind, reason, fix)
+    return found

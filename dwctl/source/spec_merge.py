@@ -15,9 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dwctl.source.connection import Family
-from dwctl.source.introspect import SourceTable, same_type
+from dwctl.source.introspect import SourceTable, Unreplicated, same_type
 
 _PLAIN_TYPE = re.compile(r"^[a-z][a-z0-9 ]*(\(\d+\))?$")  # safe unquoted inside a {flow: mapping}
+
+
+class CannotImport(Exception):
+    """Raised while a table's block is planned: this table is skipped with this reason, the others merge."""
 
 
 @dataclass
@@ -36,11 +40,14 @@ class Report:
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.pruned)
 
-    def lines(self) -> list[str]:
-        out = [f"  added      {name}" for name in self.added]
+    def lines(self, written: bool = True) -> list[str]:
+        """The summary; `written` False (a dry run) says what would change, since nothing did."""
+        add, update, remove = ("added", "updated", "removed") if written else (
+            "would add", "would update", "would remove")
+        out = [f"  {add:<10} {name}" for name in self.added]
         for name, changes in self.updated.items():
-            out.append(f"  updated    {name}: " + "; ".join(changes))
-        out += [f"  removed    {name}: gone from the source (--prune)" for name in self.pruned]
+            out.append(f"  {update:<10} {name}: " + "; ".join(changes))
+        out += [f"  {remove:<10} {name}: gone from the source (--prune)" for name in self.pruned]
         out += [f"  vanished   {name}: no longer in the source; kept in the spec (--prune removes it)"
                 for name in self.vanished]
         out += [f"  skipped    {name}: not imported: {why}" for name, why in self.skipped.items()]
@@ -51,8 +58,13 @@ class Report:
 
 
 def merge(data: Any, source: dict[str, SourceTable], schema: str, family: Family, *,
-          only: list[str] | None = None, prune: bool = False) -> Report:
-    """Merge `source` (one schema's tables) into the round-trip document `data`; return what changed."""
+          only: list[str] | None = None, prune: bool = False,
+          unreplicated: dict[str, Unreplicated] | None = None) -> Report:
+    """Merge `source` (one schema's tables) into the round-trip document `data`; return what changed.
+
+    A table that cannot be imported (see plan_table) is skipped with its reason; the others still merge.
+    `unreplicated` (views, foreign tables, ...) are reported as skipped, never silently left out.
+    """
     from ruamel.yaml.comments import CommentedSeq
 
     report = Report()
@@ -63,7 +75,11 @@ def merge(data: Any, source: dict[str, SourceTable], schema: str, family: Family
         tables.fa.set_block_style()  # `tables: []` grows into a normal block list
     wanted = sorted(source) if only is None else [n for n in only if n in source]
     in_spec = {t.get("name"): t for t in tables if isinstance(t, dict)}
-    report.missing = [n for n in only or [] if n not in source and n not in in_spec]
+    unreplicated = unreplicated or {}
+    for name, thing in unreplicated.items():
+        if (only is None and not thing.by_name_only) or (only is not None and name in only):
+            report.skipped[thing.qualified] = thing.reason
+    report.missing = [n for n in only or [] if n not in source and n not in in_spec and n not in unreplicated]
     flow = _columns_are_flow(tables)
     for name in wanted:
         table = source[name]
@@ -72,16 +88,17 @@ def merge(data: Any, source: dict[str, SourceTable], schema: str, family: Family
             report.skipped[table.qualified] = (f"the spec already has a table {name!r} from schema "
                                                f"{node.get('schema', 'public')!r} (table names are unique)")
             continue
-        why = table.problem()
-        if why:
-            report.skipped[table.qualified] = why + ("; the spec's entry is left as it is" if node is not None else "")
+        try:
+            block = plan_table(table, node, family, flow, data)
+        except CannotImport as why:
+            report.skipped[table.qualified] = str(why) + ("; the spec's entry is left as it is" if node else "")
             continue
         if node is None:
-            _append(tables, _new_table(table, flow))
+            _append(tables, block)
             report.added.append(f"{table.qualified} ({len(table.columns)} columns, "
                                 f"primary key {', '.join(table.primary_key)})")
             continue
-        changes = _update_table(node, table, family, flow)
+        changes = _update_table(node, table, family, flow)  # the planned copy passed; now change the file's own
         if changes:
             report.updated[table.qualified] = changes
         else:
@@ -99,6 +116,96 @@ def merge(data: Any, source: dict[str, SourceTable], schema: str, family: Family
         else:
             report.vanished.insert(0, f"{schema}.{name}")
     return report
+
+
+def plan_table(table: SourceTable, node, family: Family, flow: bool, data: Any):
+    """The block this import would write for `table` (a new one, or an updated copy of the spec's `node`),
+    or CannotImport("why") when the table cannot be imported.
+
+    The one place that decides: the source side first (SourceTable.problem: names, key, types), then the
+    spec's own rules for one table, checked on the very block the merge would write, so an import never
+    writes a table that `dwctl render` would refuse (a reserved `_dwctl` name, an upper-case schema, ...).
+    """
+    why = table.problem()
+    if why:
+        raise CannotImport(why)
+    if node is None:
+        block = _new_table(table, flow)
+    else:
+        block = copy.deepcopy(node)
+        _update_table(block, table, family, flow)
+    why = _spec_refuses(block, family) or _grants_refuse(block, data)
+    if why:
+        raise CannotImport(why)
+    return block
+
+
+def _plain(node):
+    """A ruamel node as plain dicts, lists and scalars, as the spec loader would build it."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    for kind in (str, int, float):
+        if isinstance(node, kind):
+            return kind(node)
+    return node
+
+
+def _spec_refuses(block, family: Family) -> str | None:
+    """Why the spec would refuse this one table block (its own fields and rules, its column types), or None."""
+    from pydantic import ValidationError
+
+    from dwctl.spec.model import IDENT, LocatedError, Table
+    from dwctl.spec.type_mapping import parse_source_type
+
+    plain = _plain(block)
+    try:
+        Table.model_validate(plain)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc, message = tuple(err["loc"]), err["msg"].removeprefix("Value error, ")
+            located = (err.get("ctx") or {}).get("error")
+            if isinstance(located, LocatedError):
+                loc, message = loc + located.loc, str(located)
+            elif (err.get("ctx") or {}).get("pattern") == IDENT:
+                message = f"{err['input']!r} is not a spec identifier (lower-case letters, digits and _, at most 63)"
+            problems.append(f"{_where(loc, plain)}: {message}")
+        return "the spec would refuse it: " + "; ".join(dict.fromkeys(problems))
+    for column in plain["columns"]:
+        try:
+            parse_source_type(column["type"], family)
+        except ValueError as exc:
+            return f"the spec would refuse it: column {column['name']}: {exc}"
+    return None
+
+
+def _where(loc: tuple, plain: dict) -> str:
+    """("columns", 2, "name") -> "column Foo name"; ("schema",) -> "schema"."""
+    if len(loc) >= 2 and loc[0] == "columns" and isinstance(loc[1], int) and loc[1] < len(plain.get("columns", [])):
+        rest = " ".join(str(p) for p in loc[2:])
+        return f"column {plain['columns'][loc[1]].get('name')}" + (f" {rest}" if rest else "")
+    return " ".join(str(p) for p in loc)
+
+
+def _grants_refuse(block, data: Any) -> str | None:
+    """A column a grant names must stay in the table: else the update would break governance.grants."""
+    governance = data.get("governance") if isinstance(data, dict) else None
+    grants = governance.get("grants") if isinstance(governance, dict) else None
+    names = {c.get("name") for c in block.get("columns", []) if isinstance(c, dict)}
+    for i, grant in enumerate(grants if isinstance(grants, list) else []):
+        if not isinstance(grant, dict) or not isinstance(grant.get("tables"), list) \
+                or block.get("name") not in grant["tables"] or not isinstance(grant.get("columns"), dict):
+            continue
+        for key in ("include", "exclude"):
+            gone = [c for c in grant["columns"].get(key) or [] if c not in names]
+            if gone:
+                return (f"governance.grants[{i}].columns.{key} names {', '.join(map(str, gone))}, which the source "
+                        "no longer has: take it out of the grant, then import again")
+    return None
 
 
 def _columns_are_flow(tables: list) -> bool:

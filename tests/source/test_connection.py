@@ -25,6 +25,27 @@ def test_masked_dsn_never_shows_the_password(password):
     assert password not in dsn.scrub(f"FATAL: password {password} rejected")
 
 
+@pytest.mark.parametrize("text", [
+    "postgresql://dms:Sec#retPass@db.example.com:5432/shop",
+    "postgresql://dms:Sec/retPass@db.example.com/shop",
+    "mysql://dms:Sec?retPass@db.example.com/shop",
+    "mysql://dms:Sec@ret/Pass@db.example.com/shop",
+    "postgresql://dms:SecretPass@db.example.com:SecretPort/shop",
+    "postgresql://dms:SecretPass@[db.example.com/shop",
+])
+def test_a_dsn_it_cannot_read_is_refused_without_quoting_it(text):
+    with pytest.raises(UsageError) as info:
+        parse_dsn(text)
+    message = str(info.value)
+    assert "cannot read the DSN" in message
+    assert "Sec" not in message and "ret" not in message and "Pass" not in message and "db.example" not in message
+
+
+def test_a_password_with_at_signs_and_colons_still_parses():
+    dsn = parse_dsn("postgresql://dms:p@ss:w@rd@db.example.com/shop")
+    assert (dsn.user, dsn.password, dsn.host, dsn.database) == ("dms", "p@ss:w@rd", "db.example.com", "shop")
+
+
 def test_dsn_parts_and_defaults():
     dsn = parse_dsn("mysql://app@10.0.0.5/shop")
     assert (dsn.family, dsn.user, dsn.password, dsn.host, dsn.port, dsn.database) == (

@@ -136,13 +136,17 @@ def test_ready_postgres_and_an_imported_spec_pass(pg, imported_pg_spec):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[1].split() == ["STATUS", "CHECK", "DETAIL"]
-    rows = {ln[8:].split("  ")[0].strip(): ln[:6].strip() for ln in lines[2:] if ln[:6].strip() in ("pass", "warn", "FAIL")}
+    table = lines[2:lines.index(next(ln for ln in lines if ln.startswith("checks:")))]
+    rows = {ln[8:].split("  ")[0].strip(): ln[:6].strip() for ln in table}
     assert rows == {"server": "pass", "wal_level": "pass", "replication slots": "pass", "wal senders": "pass",
                     "replication privilege": "pass", "table public.order_items": "pass",
-                    "columns public.order_items": "pass", "table public.orders": "pass", "columns public.orders": "pass"}
+                    "cdc public.order_items": "pass", "columns public.order_items": "pass",
+                    "table public.orders": "pass", "cdc public.orders": "pass", "columns public.orders": "pass",
+                    "key updates": "warn"}
     assert "primary key (order_id, line_no)" in result.output
-    assert "checks: 9 pass, 0 warn, 0 fail" in result.output
-    assert "fixes:" not in result.output
+    assert "logged, REPLICA IDENTITY DEFAULT" in result.output
+    assert "checks: 11 pass, 1 warn, 0 fail" in result.output
+    assert result.output.split("fixes:\n", 1)[1].startswith("  warn key updates: change a key as DELETE then INSERT")
 
 
 def test_wal_level_replica_fails_with_the_fix(pg_rep, tmp_path):

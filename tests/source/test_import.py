@@ -199,6 +199,7 @@ def test_prune_that_would_break_a_grant_writes_nothing(pg, example_copy):
     assert result.exit_code == 2
     assert "the merged spec would not validate, so nothing was written" in result.output
     assert "no table named 'products'" in result.output
+    assert "added" not in result.output and "removed" not in result.output, "nothing reads as done that was not"
     assert example_copy.read_bytes() == before
     assert not [p for p in example_copy.parent.iterdir() if p.name != example_copy.name], "no temp file left"
 
