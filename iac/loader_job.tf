@@ -261,11 +261,12 @@ resource "aws_redshiftdata_statement" "loader_grant" {
 # /error, not to the account-wide /aws-glue/python-jobs/* groups (a job run's LogGroupName, Glue API
 # https://docs.aws.amazon.com/glue/latest/dg/aws-glue-api-jobs-runs.html: "/aws-glue/jobs/" plus the
 # role and SecurityConfiguration names). Both names carry this stack's role and configuration, so no
-# other stack owns them; created here, before the first run, they get retention and the key.
+# other stack owns them; created here, before the first run, they get retention and the key. The
+# role has the default path, "/".
 resource "aws_cloudwatch_log_group" "loader" {
   for_each = toset(["output", "error"])
 
-  name              = "/aws-glue/python-jobs/${aws_glue_security_configuration.this.name}-role${aws_iam_role.loader.path}${aws_iam_role.loader.name}/${each.key}"
+  name              = "/aws-glue/python-jobs/${aws_glue_security_configuration.this.name}-role/${aws_iam_role.loader.name}/${each.key}"
   retention_in_days = var.glue_log_retention_days
   kms_key_id        = aws_kms_key.this.arn
 }

@@ -72,8 +72,9 @@ def test_12_the_load_job_log_groups_exist_with_retention_and_the_key(rendered):
     groups = resources(rendered, "iac/loader_job.tf", "aws_cloudwatch_log_group")
     job_logs = groups["loader"]
     assert one(job_logs, "for_each") == "${toset(['output', 'error'])}"
-    assert one(job_logs, "name") == ("/aws-glue/python-jobs/${aws_glue_security_configuration.this.name}-role"
-                                     "${aws_iam_role.loader.path}${aws_iam_role.loader.name}/${each.key}")
+    assert one(job_logs, "name") == ("/aws-glue/python-jobs/${aws_glue_security_configuration.this.name}-role/"
+                                     "${aws_iam_role.loader.name}/${each.key}")
+    assert "path" not in resources(rendered, "iac/loader_job.tf", "aws_iam_role")["loader"]  # the default, "/"
     assert one(job_logs, "retention_in_days") == "${var.glue_log_retention_days}"
     assert one(job_logs, "kms_key_id") == "${aws_kms_key.this.arn}"
     job = resources(rendered, "iac/loader_job.tf", "aws_glue_job")["loader"]
