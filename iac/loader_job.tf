@@ -218,6 +218,11 @@ locals {
   }
   loader_grants = merge(
     { copy_role = "GRANT ASSUMEROLE ON '${aws_iam_role.redshift.arn}' TO ${local.loader_db_user} FOR COPY" },
+    # sql/01 starts with CREATE SCHEMA IF NOT EXISTS for both schemas; PostgreSQL, which Redshift
+    # derives from, checks CREATE on the database before it finds the schema exists. A schema the
+    # job could create that way would be its own and empty: no other schema's data is reachable.
+    # (var.redshift_database is a lower-case identifier, validated, so the quoted name is exact.)
+    { database = "GRANT CREATE ON DATABASE \"${var.redshift_database}\" TO ${local.loader_db_user}" },
     { for key, schema in local.loader_schemas : "${key}_schema" => "GRANT USAGE, CREATE ON SCHEMA ${schema} TO ${local.loader_db_user}" },
     { for key, schema in local.loader_schemas : "${key}_tables" => "GRANT SELECT, INSERT, UPDATE, DELETE, REFERENCES, ALTER, DROP, TRUNCATE ON ALL TABLES IN SCHEMA ${schema} TO ${local.loader_db_user}" },
   )

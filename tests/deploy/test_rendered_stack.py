@@ -131,7 +131,7 @@ run "apply" {
   }
 
   assert {
-    condition     = length(aws_redshiftdata_statement.loader_grant) == 5 && !contains(keys(aws_glue_job.loader.default_arguments), "--secret_arn")
+    condition     = length(aws_redshiftdata_statement.loader_grant) == 6 && !contains(keys(aws_glue_job.loader.default_arguments), "--secret_arn")
     error_message = "The load job must get its own database user and no admin secret."
   }
 }

@@ -47,6 +47,7 @@ def test_11_terraform_creates_the_job_user_with_rights_on_the_two_schemas_only(r
     grants = text.split("loader_grants = merge(", 1)[1].split("\n  )\n", 1)[0]
     assert "ON SCHEMA ${schema}" in grants and "ON ALL TABLES IN SCHEMA ${schema}" in grants
     assert "FOR COPY" in grants and "ALL PRIVILEGES" not in grants and "SUPERUSER" not in text
+    assert 'GRANT CREATE ON DATABASE \\"${var.redshift_database}\\" TO' in grants  # for sql/01's CREATE SCHEMA IF NOT EXISTS
     job = resources(rendered, "iac/loader_job.tf", "aws_glue_job")["loader"]
     assert "${aws_redshiftdata_statement.loader_grant}" in one(job, "depends_on")
 
