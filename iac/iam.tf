@@ -12,6 +12,14 @@ locals {
 }
 
 # --- DMS: write Parquet into the landing prefix ---------------------------------------------------
+# DMS (3.4.7 and later, which the spec requires) passes aws:SourceAccount and aws:SourceArn when it
+# assumes a role (https://docs.aws.amazon.com/dms/latest/userguide/cross-service-confused-deputy-prevention.html).
+# The ARN is a pattern of this account's DMS resources in this region, not the endpoint's own ARN:
+# the endpoint names the role, so naming the endpoint here would be a dependency cycle.
+locals {
+  dms_source_arn_pattern = "arn:${local.partition}:dms:${local.region}:${local.account_id}:*"
+}
+
 data "aws_iam_policy_document" "dms_assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -25,6 +33,12 @@ data "aws_iam_policy_document" "dms_assume" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [local.dms_source_arn_pattern]
     }
   }
 }
@@ -91,6 +105,12 @@ data "aws_iam_policy_document" "dms_secrets_assume" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [local.dms_source_arn_pattern]
     }
   }
 }

@@ -136,7 +136,7 @@ data "aws_iam_policy_document" "loader" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["s3.${local.region}.${local.dns_suffix}", "secretsmanager.${local.region}.${local.dns_suffix}"]
+      values   = ["s3.${local.region}.${local.dns_suffix}"]
     }
   }
 
@@ -146,10 +146,12 @@ data "aws_iam_policy_document" "loader" {
     resources = [aws_sqs_queue.landed.arn]
   }
 
+  # No secret: the Data API signs the job in with temporary credentials of this role, as the
+  # database user "IAMR:<role name>" (https://docs.aws.amazon.com/redshift/latest/mgmt/data-api-access.html).
   statement {
-    sid       = "ReadTheWarehouseSecret"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_redshiftserverless_namespace.this.admin_password_secret_arn]
+    sid       = "SignInAsItsOwnDatabaseUser"
+    actions   = ["redshift-serverless:GetCredentials"]
+    resources = [aws_redshiftserverless_workgroup.this.arn]
   }
 
   statement {
@@ -198,6 +200,82 @@ resource "aws_iam_role_policy" "loader" {
   policy = data.aws_iam_policy_document.loader.json
 }
 
+# --- the job's own database user: the staging and analytics schemas, nothing else --------------------------
+# The job's database user is the one the Data API derives from its role, "IAMR:<role name>"
+# (data-api-access.html, "Temporary credentials"). Terraform creates it once, as the admin through
+# the admin secret (the job itself never reads that secret), before the job can run: a user with
+# no password and no superuser rights, owning the staging and analytics schemas (so it creates and
+# alters the spec's tables there), with every table privilege on tables already in them (a stack
+# whose admin created them before), and allowed to use the COPY role for COPY only
+# (https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_USER.html, r_GRANT.html: ASSUMEROLE).
+# IAM role names cannot contain a double quote (IAM User Guide, reference_iam-quotas.html: [\w+=,.@-]),
+# so the quoted user name is exact; the schema names are quoted by dwctl.
+locals {
+  loader_db_user = "\"IAMR:${aws_iam_role.loader.name}\""
+  loader_schemas = {
+    staging   = "\"staging\""
+    analytics = "\"analytics\""
+  }
+  loader_grants = merge(
+    { copy_role = "GRANT ASSUMEROLE ON '${aws_iam_role.redshift.arn}' TO ${local.loader_db_user} FOR COPY" },
+    # sql/01 starts with CREATE SCHEMA IF NOT EXISTS for both schemas; PostgreSQL, which Redshift
+    # derives from, checks CREATE on the database before it finds the schema exists. A schema the
+    # job could create that way would be its own and empty: no other schema's data is reachable.
+    # (var.redshift_database is a lower-case identifier, validated, so the quoted name is exact.)
+    { database = "GRANT CREATE ON DATABASE \"${var.redshift_database}\" TO ${local.loader_db_user}" },
+    { for key, schema in local.loader_schemas : "${key}_schema" => "GRANT USAGE, CREATE ON SCHEMA ${schema} TO ${local.loader_db_user}" },
+    { for key, schema in local.loader_schemas : "${key}_tables" => "GRANT SELECT, INSERT, UPDATE, DELETE, REFERENCES, ALTER, DROP, TRUNCATE ON ALL TABLES IN SCHEMA ${schema} TO ${local.loader_db_user}" },
+  )
+}
+
+resource "aws_redshiftdata_statement" "loader_user" {
+  workgroup_name = aws_redshiftserverless_workgroup.this.workgroup_name
+  database       = var.redshift_database
+  secret_arn     = aws_redshiftserverless_namespace.this.admin_password_secret_arn
+  statement_name = "dwctl-loader-user"
+  sql            = "CREATE USER ${local.loader_db_user} PASSWORD DISABLE"
+}
+
+resource "aws_redshiftdata_statement" "loader_schema" {
+  for_each = local.loader_schemas
+
+  workgroup_name = aws_redshiftserverless_workgroup.this.workgroup_name
+  database       = var.redshift_database
+  secret_arn     = aws_redshiftserverless_namespace.this.admin_password_secret_arn
+  statement_name = "dwctl-loader-schema-${each.key}"
+  sql            = "CREATE SCHEMA IF NOT EXISTS ${each.value} AUTHORIZATION ${local.loader_db_user}"
+
+  depends_on = [aws_redshiftdata_statement.loader_user]
+}
+
+resource "aws_redshiftdata_statement" "loader_grant" {
+  for_each = local.loader_grants
+
+  workgroup_name = aws_redshiftserverless_workgroup.this.workgroup_name
+  database       = var.redshift_database
+  secret_arn     = aws_redshiftserverless_namespace.this.admin_password_secret_arn
+  statement_name = "dwctl-loader-grant-${replace(each.key, "_", "-")}"
+  sql            = each.value
+
+  depends_on = [aws_redshiftdata_statement.loader_schema]
+}
+
+# --- the job's logs: this stack's own groups, with retention and the stack's key ---------------------------
+# A Python shell job with a security configuration that encrypts CloudWatch Logs writes stdout and
+# stderr to /aws-glue/python-jobs/<security configuration>-role<role path><role name>/output and
+# /error, not to the account-wide /aws-glue/python-jobs/* groups (a job run's LogGroupName, Glue API
+# https://docs.aws.amazon.com/glue/latest/dg/aws-glue-api-jobs-runs.html: "/aws-glue/jobs/" plus the
+# role and SecurityConfiguration names). Both names carry this stack's role and configuration, so no
+# other stack owns them; created here, before the first run, they get retention and the key. The
+# role has the default path, "/".
+resource "aws_cloudwatch_log_group" "loader" {
+  for_each = toset(["output", "error"])
+
+  name              = "/aws-glue/python-jobs/${aws_glue_security_configuration.this.name}-role/${aws_iam_role.loader.name}/${each.key}"
+  retention_in_days = var.glue_log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+}
+
 # --- the job, its workflow and schedule -------------------------------------------------------------------
 resource "aws_glue_job" "loader" {
   name                   = local.loader_name
@@ -226,14 +304,13 @@ resource "aws_glue_job" "loader" {
     "--manifest_prefix"    = local.loader_manifest_prefix
     "--workgroup"          = aws_redshiftserverless_workgroup.this.workgroup_name
     "--database"           = var.redshift_database
-    "--secret_arn"         = aws_redshiftserverless_namespace.this.admin_password_secret_arn
     "--copy_role_arn"      = aws_iam_role.redshift.arn
     "--discovery"          = var.loader_discovery
     "--queue_url"          = aws_sqs_queue.landed.url
     "--visibility_timeout" = tostring(var.loader_timeout_minutes * 60 + 300)
   }
 
-  depends_on = [aws_iam_role_policy.loader]
+  depends_on = [aws_iam_role_policy.loader, aws_redshiftdata_statement.loader_grant, aws_cloudwatch_log_group.loader]
 }
 
 resource "aws_glue_workflow" "loader" {

@@ -208,6 +208,9 @@ def plan(stack: Stack, tf: Terraform, opts: Options = Options(), *, kind: str = 
         code = tf.plan(stack.rel(planfile.name), var_files=[stack.env.var_file] if stack.env.var_file else [],
                        targets=opts.targets, lock_timeout=opts.lock_timeout, parallelism=opts.parallelism,
                        destroy=kind == "destroy", extra=opts.extra)
+    except DwctlError:
+        planfile.unlink(missing_ok=True)  # Terraform also saves a plan that errored: leave none behind
+        raise
     finally:
         _write_log(stack, kind, tf)
     summary = plansummary.summarize(tf.show_json(stack.rel(planfile.name)))

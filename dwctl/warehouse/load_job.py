@@ -30,9 +30,14 @@ as the bucket: this file is what the verifier proves. It runs on Glue's Python 3
 the standard library and boto3.
 
 Arguments (Glue job parameters): --landing_bucket --config_key --manifest_prefix --workgroup
---database --secret_arn --copy_role_arn; optional --queue_url (needed by queue discovery),
+--database --copy_role_arn; optional --queue_url (needed by queue discovery),
 --discovery queue|listing, --visibility_timeout SECONDS, --concurrency N, --tables a,b,
---retry_quarantined true.
+--retry_quarantined true, --secret_arn (run as that secret's user instead of the job's own).
+
+The job signs in as its own database user, not the admin: with no secret, the Data API takes
+temporary credentials for the job's IAM role from the workgroup (redshift-serverless:GetCredentials),
+as the database user "IAMR:<role name>", which Terraform created with rights on the staging and
+analytics schemas only (loader_job.tf).
 """
 
 import csv
@@ -46,7 +51,7 @@ from urllib.parse import unquote_plus
 
 PLACEHOLDER = re.compile(r"'\$\{([a-z0-9_:]+)\}'")
 MAX_BATCH = 40  # statements per BatchExecuteStatement
-REQUIRED = ("landing_bucket", "config_key", "manifest_prefix", "workgroup", "database", "secret_arn", "copy_role_arn")
+REQUIRED = ("landing_bucket", "config_key", "manifest_prefix", "workgroup", "database", "copy_role_arn")
 CONFIG_FORMAT = 2  # the version of the config document this module reads (dwctl/render/job_config.py writes it)
 REASON_LIMIT = 4000  # characters of Redshift's error kept with a quarantined file (the column holds 4096)
 REASON_SHOWN = 600  # characters of it in the run's error
@@ -286,11 +291,22 @@ class S3Storage:
 
 
 class Warehouse:
-    """The Redshift Data API, one statement or batch at a time, waiting for each."""
+    """The Redshift Data API, one statement or batch at a time, waiting for each.
 
-    def __init__(self, client, workgroup, database, secret_arn, sleep=time.sleep, timeout=3600):
+    Without `secret_arn` the Data API signs in with temporary credentials of the caller's IAM
+    identity: for a serverless workgroup, WorkgroupName and Database only, the database user being
+    derived from the identity ("IAMR:<role>" for a role) and the caller needing
+    redshift-serverless:GetCredentials
+    (https://docs.aws.amazon.com/redshift/latest/mgmt/data-api-access.html, "Temporary credentials";
+    https://docs.aws.amazon.com/redshift-serverless/latest/APIReference/API_GetCredentials.html).
+    With a secret (`dwctl sql quarantine --secret-arn`, run by a person) it signs in as the secret's user.
+    """
+
+    def __init__(self, client, workgroup, database, secret_arn=None, sleep=time.sleep, timeout=3600):
         self.client, self.sleep, self.timeout = client, sleep, timeout
-        self.target = {"WorkgroupName": workgroup, "Database": database, "SecretArn": secret_arn}
+        self.target = {"WorkgroupName": workgroup, "Database": database}
+        if secret_arn:
+            self.target["SecretArn"] = secret_arn
 
     def start(self, sql, params):
         """ExecuteStatement with named parameters; returns the statement id once it has finished."""
@@ -504,7 +520,7 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     s3 = boto3.client("s3")
     config = read_config(s3, args)
-    warehouse = Warehouse(boto3.client("redshift-data"), args["workgroup"], args["database"], args["secret_arn"])
+    warehouse = Warehouse(boto3.client("redshift-data"), args["workgroup"], args["database"], args.get("secret_arn"))
     storage = S3Storage(s3, args["landing_bucket"])
     if args.get("discovery", "queue") == "queue":
         if not args.get("queue_url"):

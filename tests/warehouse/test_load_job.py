@@ -29,8 +29,9 @@ SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redshift!shop-pro
 ROLE = "arn:aws:iam::123456789012:role/shop-prod-redshift"
 ARGS = ["--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_abc", "--job-bookmark-option", "job-bookmark-disable",
         "--landing_bucket", BUCKET, "--config_key", "_dwctl/glue_scripts/load_job_config.json", "--manifest_prefix", "raw/_dwctl_manifests", "--workgroup", "shop-prod",
-        "--database", "shop", "--secret_arn", SECRET, "--copy_role_arn", ROLE, "--tables", "orders"]
-TARGET = {"WorkgroupName": "shop-prod", "Database": "shop", "SecretArn": SECRET}
+        "--database", "shop", "--copy_role_arn", ROLE, "--tables", "orders"]
+# No SecretArn: the job signs in as its own IAM role (temporary credentials), never as the admin.
+TARGET = {"WorkgroupName": "shop-prod", "Database": "shop"}
 P = "raw/public/orders/"
 
 
@@ -138,8 +139,22 @@ def test_manifest_and_file_list(job):
 def test_arguments(job):
     args = job.parse_args(ARGS)
     assert args["landing_bucket"] == BUCKET and args["tables"] == "orders" and args["JOB_RUN_ID"] == "jr_abc"
-    with pytest.raises(job.JobError, match="--secret_arn, --copy_role_arn"):
-        job.parse_args(ARGS[:-8])
+    with pytest.raises(job.JobError, match="--database, --copy_role_arn$"):
+        job.parse_args(ARGS[:-6])
+
+
+def test_the_job_signs_in_as_its_own_role_not_the_admin(job):
+    """No secret argument: every Data API call carries only the workgroup and database, so the Data
+    API uses the job role's temporary credentials ("IAMR:<role>"); a secret, when given (a person
+    running `dwctl sql quarantine --secret-arn`), is passed as SecretArn."""
+    assert "secret_arn" not in job.REQUIRED and "secret_arn" not in job.parse_args(ARGS)
+    for secret, target in ((None, TARGET), (SECRET, {**TARGET, "SecretArn": SECRET})):
+        aws = Aws()
+        aws.rsd_stub.add_response("execute_statement", {"Id": "q"}, {**target, "Sql": "SELECT 1"})
+        aws.rsd_stub.add_response("describe_statement", {"Id": "q", "Status": "FINISHED"}, {"Id": "q"})
+        with aws.rsd_stub:
+            job.Warehouse(aws.rsd, "shop-prod", "shop", secret, sleep=lambda s: None).execute("SELECT 1")
+            aws.rsd_stub.assert_no_pending_responses()
 
 
 # --- the job's own queries, run in DuckDB -------------------------------------------------------------
@@ -204,7 +219,7 @@ def test_ddl_runs_only_when_the_spec_changed(job, config):
                                               "StatementName": "dwctl-create-tables"})
     record = [job.substitute(s, {"ddl_hash": config.ddl_hash}) for s in config.queries["record_ddl"]]
     aws.statement("batch_execute_statement", {"Sqls": record, "StatementName": "dwctl-record-ddl"})
-    warehouse = job.Warehouse(aws.rsd, "shop-prod", "shop", SECRET, sleep=lambda s: None)
+    warehouse = job.Warehouse(aws.rsd, "shop-prod", "shop", sleep=lambda s: None)
     with aws.rsd_stub:
         assert job.apply_ddl(warehouse, config) is True
         aws.rsd_stub.assert_no_pending_responses()
@@ -212,7 +227,7 @@ def test_ddl_runs_only_when_the_spec_changed(job, config):
     aws = Aws()
     expect_create(aws, job, config)
     with aws.rsd_stub:
-        assert job.apply_ddl(job.Warehouse(aws.rsd, "shop-prod", "shop", SECRET, sleep=lambda s: None), config) is False
+        assert job.apply_ddl(job.Warehouse(aws.rsd, "shop-prod", "shop", sleep=lambda s: None), config) is False
         aws.rsd_stub.assert_no_pending_responses()
 
 
@@ -250,7 +265,7 @@ def run_job(job, config_text: str, aws: Aws, queue: Queue, args=ARGS):
     """One run as main() does it: read the config from S3 (a stubbed client of its own, since
     Stubber answers calls in order), then discover, load and merge."""
     log: list[str] = []
-    warehouse = job.Warehouse(aws.rsd, "shop-prod", "shop", SECRET, sleep=lambda s: None)
+    warehouse = job.Warehouse(aws.rsd, "shop-prod", "shop", sleep=lambda s: None)
     parsed = job.parse_args(args)
     config_s3 = Aws().s3
     with Stubber(config_s3) as stub:
@@ -353,7 +368,7 @@ def test_results_are_paged(job):
     aws.rsd_stub.add_response("get_statement_result", {"Records": [[{"isNull": True}], [{"longValue": 3}]]},
                               {"Id": "q", "NextToken": "t"})
     with aws.rsd_stub:
-        rows = job.Warehouse(aws.rsd, "shop-prod", "shop", SECRET, sleep=lambda s: None).query("SELECT 1")
+        rows = job.Warehouse(aws.rsd, "shop-prod", "shop", sleep=lambda s: None).query("SELECT 1")
     assert rows == [["a"], [None], [3]]
 
 
@@ -364,7 +379,7 @@ def test_a_statement_that_never_finishes_times_out(job):
         aws.rsd_stub.add_response("describe_statement", {"Id": "b", "Status": "STARTED"})
     aws.rsd_stub.add_response("cancel_statement", {"Status": True}, {"Id": "b"})
     with aws.rsd_stub, pytest.raises(job.JobError, match="still STARTED after 1s; cancelled"):
-        job.Warehouse(aws.rsd, "shop-prod", "shop", SECRET, sleep=lambda s: None, timeout=1).batch(["SELECT 1"], "x")
+        job.Warehouse(aws.rsd, "shop-prod", "shop", sleep=lambda s: None, timeout=1).batch(["SELECT 1"], "x")
     aws.rsd_stub.assert_no_pending_responses()
 
 

@@ -1,0 +1,83 @@
+"""Issue 12, items 11 and 12 (the parts landed last): the load job's own database identity, the DMS
+trust policies' source conditions, and the load job's log groups. The rendered stack is read with
+hcl2 (checkov's parser); nothing is mocked.
+"""
+
+from __future__ import annotations
+
+from tests.render.test_fresh_account import data_sources, render_text
+from tests.render.test_iac import one, resources
+
+JOB_USER = '\\"IAMR:${aws_iam_role.loader.name}\\"'
+
+
+def loader_statements(files: dict[str, str]) -> dict[str, dict]:
+    policy = data_sources(files, "iac/loader_job.tf", "aws_iam_policy_document")["loader"]
+    return {one(s, "sid"): s for s in policy["statement"]}
+
+
+# --- 11. the load job is not the admin ----------------------------------------------------------------------
+def test_11_the_job_signs_in_with_its_role_and_never_reads_the_admin_secret(rendered):
+    job = resources(rendered, "iac/loader_job.tf", "aws_glue_job")["loader"]
+    arguments = one(job, "default_arguments")
+    assert "--secret_arn" not in arguments and "--workgroup" in arguments and "--database" in arguments
+    statements = loader_statements(rendered)
+    actions = {a for s in statements.values() for a in one(s, "actions")}
+    assert not [a for a in actions if a.startswith("secretsmanager:")]
+    assert one(statements["SignInAsItsOwnDatabaseUser"], "actions") == ["redshift-serverless:GetCredentials"]
+    assert one(statements["SignInAsItsOwnDatabaseUser"], "resources") == ["${aws_redshiftserverless_workgroup.this.arn}"]
+    via = one(one(statements["EncryptManifestsReadScript"], "condition"), "values")
+    assert not [v for v in via if v.startswith("secretsmanager.")], "no secret to decrypt any more"
+
+
+def test_11_terraform_creates_the_job_user_with_rights_on_the_two_schemas_only(rendered):
+    text = rendered["iac/loader_job.tf"]
+    assert f"loader_db_user = \"{JOB_USER}\"" in text
+    assert 'staging   = "\\"staging\\""' in text and 'analytics = "\\"analytics\\""' in text
+    made = resources(rendered, "iac/loader_job.tf", "aws_redshiftdata_statement")
+    assert set(made) == {"loader_user", "loader_schema", "loader_grant"}
+    for body in made.values():  # run as the admin, through its secret, by Terraform
+        assert one(body, "secret_arn") == "${aws_redshiftserverless_namespace.this.admin_password_secret_arn}"
+        assert one(body, "workgroup_name") == "${aws_redshiftserverless_workgroup.this.workgroup_name}"
+    assert one(made["loader_user"], "sql") == "CREATE USER ${local.loader_db_user} PASSWORD DISABLE"
+    assert one(made["loader_schema"], "sql") == \
+        "CREATE SCHEMA IF NOT EXISTS ${each.value} AUTHORIZATION ${local.loader_db_user}"
+    assert one(made["loader_schema"], "depends_on") == ["${aws_redshiftdata_statement.loader_user}"]
+    assert one(made["loader_grant"], "depends_on") == ["${aws_redshiftdata_statement.loader_schema}"]
+    grants = text.split("loader_grants = merge(", 1)[1].split("\n  )\n", 1)[0]
+    assert "ON SCHEMA ${schema}" in grants and "ON ALL TABLES IN SCHEMA ${schema}" in grants
+    assert "FOR COPY" in grants and "ALL PRIVILEGES" not in grants and "SUPERUSER" not in text
+    assert 'GRANT CREATE ON DATABASE \\"${var.redshift_database}\\" TO' in grants  # for sql/01's CREATE SCHEMA IF NOT EXISTS
+    job = resources(rendered, "iac/loader_job.tf", "aws_glue_job")["loader"]
+    assert "${aws_redshiftdata_statement.loader_grant}" in one(job, "depends_on")
+
+
+def test_11_schema_names_from_the_spec_are_quoted_in_the_grants(example_text):
+    files = render_text(example_text.replace("staging_schema: staging", "staging_schema: land_stage"))
+    assert 'staging   = "\\"land_stage\\""' in files["iac/loader_job.tf"]
+
+
+def test_11_dms_roles_trust_only_this_accounts_dms_resources(rendered):
+    policies = data_sources(rendered, "iac/iam.tf", "aws_iam_policy_document")
+    text = rendered["iac/iam.tf"]
+    assert 'dms_source_arn_pattern = "arn:${local.partition}:dms:${local.region}:${local.account_id}:*"' in text
+    for name in ("dms_assume", "dms_secrets_assume"):
+        conditions = {one(c, "variable"): c for c in one(policies[name], "statement")["condition"]}
+        assert one(conditions["aws:SourceAccount"], "values") == ["${local.account_id}"]
+        assert one(conditions["aws:SourceArn"], "test") == "ArnLike"
+        assert one(conditions["aws:SourceArn"], "values") == ["${local.dms_source_arn_pattern}"]
+
+
+# --- 12. the load job's logs ---------------------------------------------------------------------------------
+def test_12_the_load_job_log_groups_exist_with_retention_and_the_key(rendered):
+    groups = resources(rendered, "iac/loader_job.tf", "aws_cloudwatch_log_group")
+    job_logs = groups["loader"]
+    assert one(job_logs, "for_each") == "${toset(['output', 'error'])}"
+    assert one(job_logs, "name") == ("/aws-glue/python-jobs/${aws_glue_security_configuration.this.name}-role/"
+                                     "${aws_iam_role.loader.name}/${each.key}")
+    assert "path" not in resources(rendered, "iac/loader_job.tf", "aws_iam_role")["loader"]  # the default, "/"
+    assert one(job_logs, "retention_in_days") == "${var.glue_log_retention_days}"
+    assert one(job_logs, "kms_key_id") == "${aws_kms_key.this.arn}"
+    job = resources(rendered, "iac/loader_job.tf", "aws_glue_job")["loader"]
+    assert one(job, "security_configuration") == "${aws_glue_security_configuration.this.name}"
+    assert "${aws_cloudwatch_log_group.loader}" in one(job, "depends_on")
