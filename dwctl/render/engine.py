@@ -13,10 +13,10 @@ from pathlib import Path
 
 from dwctl import __version__
 from dwctl.render.text import (
+    dms_pattern,
     hcl_list,
     hcl_string,
     header,
-    dms_pattern,
     sql_ident,
     sql_string,
     to_json,

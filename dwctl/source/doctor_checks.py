@@ -154,8 +154,9 @@ def table_checks(conn: Connection, spec) -> list[Check]:
     for table in spec.tables:
         if table.schema_ not in by_schema:
             by_schema[table.schema_] = read_tables(conn, table.schema_)
-        found = by_schema[table.schema_].get(table.name)
-        label = f"{table.schema_}.{table.name}"
+        found = by_schema[table.schema_].get(table.source)  # the source's own spelling
+        label = f"{table.schema_}.{table.source}"
+        source_key = [next(c.source for c in table.columns if c.name == k) for k in table.primary_key]
         if found is None:
             checks.append(Check(f"table {label}", "fail", "not in the source (or not visible to this user)",
                                 "create it in the source, grant SELECT on it, or remove it from the spec "
@@ -164,19 +165,20 @@ def table_checks(conn: Connection, spec) -> list[Check]:
         if not found.primary_key:
             checks.append(Check(f"table {label}", "fail", "no primary key: CDC cannot apply updates and deletes",
                                 f"ALTER TABLE {label} ADD PRIMARY KEY ({', '.join(table.primary_key)});"))
-        elif found.primary_key != list(table.primary_key):
+        elif found.primary_key != source_key:
             checks.append(Check(f"table {label}", "fail",
                                 f"primary key ({', '.join(found.primary_key)}) in the source, "
-                                f"({', '.join(table.primary_key)}) in the spec",
+                                f"({', '.join(source_key)}) in the spec",
                                 "run dwctl import to take the source's key"))
         elif family == "postgres" and not conn.rows("SELECT has_table_privilege(%s, 'SELECT')",
-                                                     (f'"{table.schema_}"."{table.name}"',))[0][0]:
+                                                     (f'"{table.schema_}"."{table.source}"',))[0][0]:
             checks.append(Check(f"table {label}", "fail", "this user cannot SELECT it (the full load reads it)",
                                 f"GRANT SELECT ON {label} TO <dms user>;"))
         else:
             checks.append(Check(f"table {label}", "pass", f"primary key ({', '.join(found.primary_key)})"))
         checks.append(_columns_check(label, table, found, family, same_type))
-        unknown = [f"{c.name} ({c.native})" for c in found.columns if c.type is None]
+        excluded = {c.source for c in table.columns if c.exclude}
+        unknown = [f"{c.name} ({c.native})" for c in found.columns if c.type is None and c.name not in excluded]
         if unknown:
             checks.append(Check(f"types {label}", "warn", "outside the documented mapping: " + ", ".join(unknown),
                                 "DMS may land these as text or drop them: cast them in the source (a generated "
@@ -188,9 +190,11 @@ def _columns_check(label: str, table, found, family, same_type) -> Check:
     fails: list[str] = []
     warns: list[str] = []
     for column in table.columns:
-        source = found.column(column.name)
+        source = found.column(column.source)
         if source is None:
-            fails.append(f"{column.name} missing in the source")
+            fails.append(f"{column.source} missing in the source")
+            continue
+        if column.exclude:
             continue
         if source.type is None or not same_type(column.type, source.type, family):
             fails.append(f"{column.name} is {source.type or source.native} in the source, {column.type} in the spec")
@@ -198,7 +202,7 @@ def _columns_check(label: str, table, found, family, same_type) -> Check:
             fails.append(f"{column.name} is nullable in the source but NOT NULL in the spec")
         elif column.nullable and not source.nullable:
             warns.append(f"{column.name} is NOT NULL in the source (the spec could say nullable: false)")
-    spec_names = set(table.column_names)
+    spec_names = {c.source for c in table.columns}
     extra = [c.name for c in found.columns if c.name not in spec_names]
     if extra:
         warns.append(f"not in the spec: {', '.join(extra)}")
@@ -207,3 +211,31 @@ def _columns_check(label: str, table, found, family, same_type) -> Check:
     if warns:
         return Check(f"columns {label}", "warn", "; ".join(warns), "run dwctl import to update the spec")
     return Check(f"columns {label}", "pass", f"{len(table.columns)} columns match")
+
+
+def partition_checks(conn: Connection, spec) -> list[Check]:
+    """Postgres: logical decoding reports a partitioned table's changes under its partitions' names
+    (a DMS rule selecting only the parent sees none), so each spec table must list exactly the
+    source's leaf partitions / inheritance children (pg_inherits) for DMS to select them."""
+    from dwctl.source.introspect import read_tables
+
+    if spec.source.family != "postgres":
+        return []
+    checks: list[Check] = []
+    by_schema: dict[str, dict] = {}
+    for table in spec.tables:
+        found = by_schema.setdefault(table.schema_, read_tables(conn, table.schema_)).get(table.source)
+        if found is None or (not found.partitions and not table.partitions):
+            continue
+        label = f"partitions {table.schema_}.{table.source}"
+        if found.partitions == list(table.partitions):
+            checks.append(Check(label, "pass", f"DMS selects its {len(found.partitions)} partitions"))
+            continue
+        missing = [p for p in found.partitions if p not in table.partitions]
+        extra = [p for p in table.partitions if p not in found.partitions]
+        detail = "; ".join(filter(None, [
+            missing and f"changes to {', '.join(missing)} would reach no table (not in the spec's partitions)",
+            extra and f"the spec lists {', '.join(extra)}, which the source does not have"]))
+        checks.append(Check(label, "fail", detail or "partitions listed in another order than the source's",
+                            "run dwctl import to take the source's partitions"))
+    return checks

@@ -32,7 +32,7 @@ def arrow_type(staging_type: str) -> pa.DataType:
 
 
 def schema(table: TableView) -> pa.Schema:
-    return pa.schema([pa.field(c.name, arrow_type(c.staging_type)) for c in table.landed])
+    return pa.schema([pa.field(c.parquet_name, arrow_type(c.staging_type)) for c in table.landed])
 
 
 def write(path: Path, table: TableView, rows: list[dict]) -> Path:
