@@ -265,15 +265,18 @@ class Warehouse(Model):
 
 
 def _derived_name(data):
-    """`name` (the target) defaults to the snake_case of `source_name` (see dwctl/spec/naming.py)."""
-    if isinstance(data, dict) and "name" not in data and isinstance(data.get("source_name"), str):
-        data = {**data, "name": target_name(data["source_name"])}
+    """`name` (the target) defaults to the snake_case of `source_name` (see dwctl/spec/naming.py);
+    one of the two must be given."""
+    if isinstance(data, dict) and data.get("name") is None:
+        if isinstance(data.get("source_name"), str):
+            return {**data, "name": target_name(data["source_name"])}
+        raise _at(("name",), "give name (the target name) or source_name (the source's own spelling), or both")
     return data
 
 
 class Column(Model):
-    name: Ident = Field(description="Target name: the column in the landed files, Glue, the grants and Redshift "
-                        "(lower-case snake_case). Default: derived from source_name.")
+    name: Ident = Field(None, description="Target name: the column in the landed files, Glue, the grants and "
+                        "Redshift (lower-case snake_case). Default: derived from source_name.")
     source_name: SourceName | None = Field(
         None, description="The column exactly as the source spells it (mixed case, spaces, leading digits), when "
         "that is not `name` itself; DMS renames it to `name`.")
@@ -300,8 +303,8 @@ class Column(Model):
 class Table(Model):
     schema_: SourceName = Field("public", alias="schema", description="Source schema (MySQL: the database), "
                                 "exactly as the source spells it; its landed folder is its snake_case.")
-    name: Ident = Field(description="Target name: the landed folder, the Glue table and the Redshift tables "
-                        "(lower-case snake_case, unique in the spec). Default: derived from source_name.")
+    name: Ident = Field(None, description="Target name: the landed folder, the Glue table and the Redshift "
+                        "tables (lower-case snake_case, unique in the spec). Default: derived from source_name.")
     source_name: SourceName | None = Field(
         None, description="The table exactly as the source spells it, when that is not `name` itself; DMS "
         "renames it to `name`. Two schemas' tables of one name need two different names.")
