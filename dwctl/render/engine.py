@@ -24,7 +24,7 @@ from dwctl.render.text import (
 from dwctl.spec.landed_layout import LandedColumn, landed_columns
 from dwctl.spec.model import Spec, Table, landed_name
 from dwctl.spec.naming import target_name
-from dwctl.spec.type_mapping import map_type
+from dwctl.spec.type_mapping import as_text, map_type
 
 PER_TABLE = "__table__"
 LOAD_JOB_PATH = "iac/glue_scripts/load_job.py"  # a copy of dwctl/warehouse/load_job.py, uploaded by Terraform
@@ -109,7 +109,7 @@ def table_view(spec: Spec, table: Table) -> TableView:
     for column in table.columns:
         if column.exclude:
             continue
-        mapped = map_type(column.type, family)
+        mapped = as_text(column.land_as_text) if column.land_as_text else map_type(column.type, family)
         redshift = column.redshift_type.upper() if column.redshift_type else mapped.redshift
         columns.append(ColumnView(column.name, column.type, column.nullable, redshift,
                                   mapped.staging, mapped.glue, mapped.cast, mapped.dms_type,

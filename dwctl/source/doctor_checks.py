@@ -177,7 +177,7 @@ def table_checks(conn: Connection, spec) -> list[Check]:
         else:
             checks.append(Check(f"table {label}", "pass", f"primary key ({', '.join(found.primary_key)})"))
         checks.append(_columns_check(label, table, found, family, same_type))
-        excluded = {c.source for c in table.columns if c.exclude}
+        excluded = {c.source for c in table.columns if c.exclude or c.land_as_text}
         unknown = [f"{c.name} ({c.native})" for c in found.columns if c.type is None and c.name not in excluded]
         if unknown:
             checks.append(Check(f"types {label}", "warn", "outside the documented mapping: " + ", ".join(unknown),
@@ -196,7 +196,7 @@ def _columns_check(label: str, table, found, family, same_type) -> Check:
             continue
         if column.exclude:
             continue
-        if source.type is None or not same_type(column.type, source.type, family):
+        if column.land_as_text is None and (source.type is None or not same_type(column.type, source.type, family)):
             fails.append(f"{column.name} is {source.type or source.native} in the source, {column.type} in the spec")
         if source.nullable and not column.nullable:
             fails.append(f"{column.name} is nullable in the source but NOT NULL in the spec")

@@ -72,7 +72,8 @@ class SourceTable:
 
     def excluded(self) -> dict[str, str]:
         """Columns imported with exclude: true, and why: types DMS or Redshift cannot carry."""
-        return {c.name: f"{c.native} is outside dwctl's type mapping (DMS or Redshift cannot carry it)"
+        return {c.name: f"{c.native} is outside dwctl's type mapping (DMS or Redshift cannot carry it; "
+                        "land_as_text: <max characters> carries it as text instead)"
                 for c in self.columns if c.type is None}
 
 

@@ -288,6 +288,10 @@ class Column(Model):
     exclude: bool = Field(
         False, description="Leave the column out: a DMS remove-column rule keeps it out of the landed files, and "
         "Glue, the grants and Redshift never see it (its type need not be one dwctl maps).")
+    land_as_text: Annotated[int, Field(ge=1, le=16383)] | None = Field(
+        None, description="Carry a type DMS or Redshift cannot (e.g. macaddr8, a composite, MariaDB inet6) as text "
+        "of at most this many characters: a DMS change-data-type to string, VARCHAR(4 x n) in Redshift. Not for "
+        "LOB types (DMS can only drop those: use exclude).")
 
     @model_validator(mode="before")
     @classmethod
@@ -599,6 +603,12 @@ class Spec(Model):
             for j, column in enumerate(table.columns):
                 if column.exclude:
                     continue
+                if column.land_as_text is not None:
+                    if _known_lob(column.type, family):
+                        raise _at(("tables", i, "columns", j, "land_as_text"), f"{column.type} is a LOB to DMS, "
+                                  "and the only transformation DMS allows on a LOB column is to drop it (DMS User "
+                                  "Guide, Transformation rules and actions, Limitations): use exclude: true")
+                    continue
                 try:
                     parse_source_type(column.type, family)
                 except ValueError as exc:
@@ -706,10 +716,23 @@ def landed_name(column: Column, family: str) -> str:
 
     if column.source == column.name:
         return column.name
+    if column.land_as_text is not None:
+        return column.source
     cast = bool(map_type(column.type, family).dms_type)
     if cast or dms_lob(column.type, family) or not dms_transformable(column.source):
         return column.source
     return column.name
+
+
+def _known_lob(text: str, family: str) -> bool:
+    """A type dwctl maps and DMS carries as a LOB (an unknown type may be anything: not refused)."""
+    from dwctl.spec.type_mapping import dms_lob
+
+    try:
+        parse_source_type(text, family)
+    except ValueError:
+        return False
+    return dms_lob(text, family)
 
 
 def json_schema() -> dict:

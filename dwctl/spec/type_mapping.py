@@ -225,6 +225,13 @@ def map_type(text: str, family: Family) -> Mapped:
     return _rule(st, family)(st)
 
 
+def as_text(length: int) -> Mapped:
+    """A column the spec lands as text (Column.land_as_text): DMS casts it to a string of `length`
+    characters (change-data-type), Redshift holds it as VARCHAR of 4 bytes a character."""
+    size = min(length * BYTES_PER_CHAR, VARCHAR_MAX)
+    return Mapped(f"VARCHAR({size})", f"VARCHAR({size})", "string", dms_type=("string", length))
+
+
 def mapping_table() -> list[tuple[str, str, str]]:
     """(engines, source types, Redshift type) rows for the README."""
     rows = [("/".join(f), ", ".join(names), note) for f, names, _, note in MAPPING]

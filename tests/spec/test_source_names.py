@@ -178,3 +178,34 @@ def test_untyped_excluded_columns_need_no_mapping():
     files = render(s, "test.yaml")
     rules = [r for r in mapping_rules(files) if r["rule-action"] == "remove-column"]
     assert [r["object-locator"]["column-name"] for r in rules] == ["fulltext"]
+
+
+def test_land_as_text_casts_at_dms_and_keeps_the_source_name_in_the_file():
+    s = spec("""
+  - name: hosts
+    columns:
+      - {name: host_id, type: integer, nullable: false}
+      - {name: mac, source_name: MacAddr, type: macaddr8, land_as_text: 23}
+    primary_key: [host_id]
+""")
+    view = table_view(s, s.table("hosts"))
+    mac = view.columns[1]
+    assert (mac.redshift_type, mac.staging_type, mac.glue_type, mac.dms_type) == ("VARCHAR(92)", "VARCHAR(92)",
+                                                                                   "string", ("string", 23))
+    rules = mapping_rules(render(s, "test.yaml"))
+    [cast] = [r for r in rules if r["rule-action"] == "change-data-type"]
+    assert cast["object-locator"]["column-name"] == "MacAddr" and cast["data-type"] == {"type": "string", "length": 23}
+    # one transformation per column: DMS casts it, so it is not renamed and lands as MacAddr
+    assert not [r for r in rules if r["rule-action"] == "rename" and r["rule-target"] == "column"]
+    assert DmsTask(rules).land("public", "hosts", ["host_id", "MacAddr"])[1] == [("host_id", "host_id"),
+                                                                               ("MacAddr", "MacAddr")]
+    assert [c.parquet_name for c in view.landed if c.source] == ["host_id", "MacAddr"]
+
+
+def test_land_as_text_is_refused_on_a_lob_type():
+    found = problems("""
+  - name: docs
+    columns: [{name: id, type: integer, nullable: false}, {name: body, type: jsonb, land_as_text: 100}]
+    primary_key: [id]
+""")
+    assert any(": tables[0].columns[1].land_as_text: jsonb is a LOB to DMS" in p for p in found), found
