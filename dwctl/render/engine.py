@@ -182,7 +182,7 @@ def environment():
         autoescape=False,
     )
     env.filters.update(hcl=hcl_string, hcl_list=hcl_list, ident=sql_ident, sqlstr=sql_string, tojson=to_json,
-                       dms=dms_pattern)
+                       dms=dms_pattern, target=target_name)
     return env
 
 
