@@ -14,8 +14,9 @@ import re
 from click.testing import CliRunner
 
 from dwctl.cli import cli
+from tests.spec.test_source_names import GRANT
 from tests.support.dms_files import spec_text_with_tables
-from tests.support.realtf import init, real_provider_env, terraform  # noqa: F401  (fixture)
+from tests.support.realtf import init, real_provider_env, terraform  # noqa: F401  (the fixture)
 
 TABLES = """
   - schema: "Sales Data"
@@ -23,7 +24,7 @@ TABLES = """
     columns:
       - {source_name: ItemId, type: integer, nullable: false}
       - {source_name: "Unit Price", type: "numeric(10,2)"}
-      - {source_name: 2ndLine, type: text}
+      - {source_name: 2ndNote, type: text}
       - {name: secret, type: "varchar(10)", exclude: true}
     primary_key: [item_id]
   - schema: Archive
@@ -39,27 +40,21 @@ TABLES = """
       - {name: payment_id, type: integer, nullable: false}
     primary_key: [payment_id]
 """
-GRANTS = """
-  grants:
-    - principal: arn:aws:iam::123456789012:role/Analyst
-      tables: [order_items]
-      permissions: [SELECT]
-      columns: {include: [item_id, _2nd_line]}
-"""
 
 
-def test_real_names_validate_and_plan_with_the_real_provider(real_provider_env, tmp_path, monkeypatch):
+def test_real_names_validate_and_plan_with_the_real_provider(request, tmp_path, monkeypatch):
+    env = request.getfixturevalue("real_provider_env")
     spec = tmp_path / "pipeline.yaml"
-    spec.write_text(spec_text_with_tables(TABLES) + GRANTS, encoding="utf-8")
+    spec.write_text(spec_text_with_tables(TABLES) + GRANT, encoding="utf-8")
     out = tmp_path / "out"
     runner = CliRunner()
     rendered = runner.invoke(cli, ["render", "-c", str(spec), "-o", str(out)], catch_exceptions=False)
     assert rendered.exit_code == 0, rendered.output
-    init(real_provider_env, out / "iac")
-    done = terraform(real_provider_env, out / "iac", "validate", "-json", check=False)
+    init(env, out / "iac")
+    done = terraform(env, out / "iac", "validate", "-json", check=False)
     result = json.loads(done.stdout)
     assert result["valid"], result["diagnostics"]
-    for key, value in real_provider_env.items():
+    for key, value in env.items():
         monkeypatch.setenv(key, value)
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # the mocks need no credentials at all
         monkeypatch.delenv(key)
