@@ -663,11 +663,18 @@ class Spec(Model):
             if why := source_too_long(name, family):
                 raise _at(where, why)
         for k, name in enumerate(table.source_tables):
+            where = ("tables", i, "partitions", k) if table.partitions else ("tables", i, "name")
             key = (table.schema_, name)
             if key in read_by:
-                where = ("tables", i, "partitions", k) if table.partitions else ("tables", i, "name")
                 raise _at(where, f"the source table {table.schema_}.{name} already feeds tables[{read_by[key]}]: "
                           "DMS does not replicate one source table into two targets")
+            # "Replication of multiple tables with the same name where each name has a different case
+            # (for example, table1, TABLE1, and Table1) can cause unpredictable behavior" (CHAP_Source.PostgreSQL)
+            folded = next((other for other in read_by if other[0] == key[0] and other[1].lower() == name.lower()), None)
+            if folded is not None:
+                raise _at(where, f"{table.schema_}.{name} and {folded[0]}.{folded[1]} (tables[{read_by[folded]}]) "
+                          "differ only in case, which DMS does not support (\"can cause unpredictable behavior\", "
+                          "DMS User Guide, PostgreSQL source limitations): rename one at the source")
             read_by[key] = i
 
     @model_validator(mode="after")
@@ -701,6 +708,10 @@ def _landed_names_unique(i: int, table: Table, family: str) -> None:
                           "Transformation rules and actions, Limitations): rename it at the source")
             continue
         landed = landed_name(column, family).lower()
+        if landed in {n.lower() for n in LANDED_NAMES}:
+            raise _at(("tables", i, "columns", j, "source_name"), f"column {column.source!r} keeps its source name in "
+                      f"the landed file (DMS cannot rename it), where DMS also writes a column {landed!r}: exclude "
+                      "it or rename it at the source")
         if landed in seen:
             raise _at(("tables", i, "columns", j, "name"), f"column {column.name!r} lands as {landed!r} like "
                       f"columns[{seen[landed]}], and Glue compares names without case: give one another name")
