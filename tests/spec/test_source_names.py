@@ -33,6 +33,12 @@ GRANT = """
 """
 
 
+def keyed(**keys: str) -> str:
+    """A one-column table item (`id`, the key) with these keys."""
+    head = "".join(f"\n    {k}: {v}" for k, v in keys.items())
+    return f"\n  - {head[5:]}\n    columns: [{{name: id, type: integer, nullable: false}}]\n    primary_key: [id]"
+
+
 def spec(tables: str, engine: str = "postgres", grants: str = ""):
     return parse_spec(spec_text_with_tables(tables, engine) + grants, "test.yaml")
 
@@ -90,27 +96,8 @@ def test_source_and_target_names_reach_each_layer():
 
 
 @pytest.mark.parametrize("tables, engine, field, message", [
-    ("""
-  - schema: Sales
-    source_name: Orders
-    columns: [{name: id, type: integer, nullable: false}]
-    primary_key: [id]
-  - schema: Archive
-    source_name: Orders
-    columns: [{name: id, type: integer, nullable: false}]
-    primary_key: [id]
-""", "postgres", "tables[1].name", "duplicate table 'orders': tables[0] (Sales.Orders) and this one (Archive.Orders)"),
-    ("""
-  - schema: Sales
-    name: orders
-    columns: [{name: id, type: integer, nullable: false}]
-    primary_key: [id]
-  - schema: Sales
-    name: orders_again
-    source_name: orders
-    columns: [{name: id, type: integer, nullable: false}]
-    primary_key: [id]
-""", "postgres", "tables[1].name", "the source table Sales.orders already feeds tables[0]"),
+    (keyed(schema="Sales", source_name="Orders") + keyed(schema="Archive", source_name="Orders"), "postgres", "tables[1].name", "duplicate table 'orders': tables[0] (Sales.Orders) and this one (Archive.Orders)"),
+    (keyed(schema="Sales", name="orders") + keyed(schema="Sales", name="orders_again", source_name="orders"), "postgres", "tables[1].name", "the source table Sales.orders already feeds tables[0]"),
     (f"""
   - source_name: {"T" * 64}
     columns: [{{name: id, type: integer, nullable: false}}]
@@ -142,15 +129,7 @@ def test_source_and_target_names_reach_each_layer():
     columns: [{name: id, type: integer, nullable: false}, {name: notes, type: text}, {name: x, source_name: NOTES, type: text}]
     primary_key: [id]
 """, "postgres", "tables[0].columns[2].name", "lands as 'notes' like columns[1]"),
-    ("""
-  - name: orders
-    columns: [{name: id, type: integer, nullable: false}]
-    primary_key: [id]
-  - name: orders_upper
-    source_name: ORDERS
-    columns: [{name: id, type: integer, nullable: false}]
-    primary_key: [id]
-""", "postgres", "tables[1].name", "differ only in case, which DMS does not support"),
+    (keyed(name="orders") + keyed(name="orders_upper", source_name="ORDERS"), "postgres", "tables[1].name", "differ only in case, which DMS does not support"),
     ("""
   - name: t
     columns: [{name: id, type: integer, nullable: false}, {name: op_text, source_name: OP, type: text}]
