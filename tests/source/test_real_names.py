@@ -152,6 +152,9 @@ def test_postgres_real_names_import_render_and_load(pg, tmp_path):
         if schema == "Sales":
             assert "added      Sales.OrderItems (8 columns, primary key ItemId; excluded: pair: " in result.output
     text = spec_path.read_text()
+    again = run("import", "--dsn", pg.dsn(db="names"), "--schema", "Sales", "-c", str(spec_path))
+    assert again.exit_code == 0 and "is up to date; nothing written" in again.output, again.output
+    assert spec_path.read_text() == text, "a second import finds the renamed and excluded columns by source name"
     assert '  - schema: "Sales"\n    name: order_items\n    source_name: "OrderItems"\n' in text
     assert 'name: archive_order_items\n    source_name: "OrderItems"' in text, "the second OrderItems gets its own target"
     assert 'partitions: [payment_p2022_01, payment_p2022_02]' in text
