@@ -13,9 +13,26 @@ locals {
   }[var.source_engine]
   source_is_postgres = contains(["postgres", "aurora-postgresql"], var.source_engine)
 
-  # One selection rule per table, and one transformation adding the change sequence column
-  # that orders changes sharing a commit timestamp. Rule ids hash "<kind>:<schema>.<table>",
-  # so adding or removing a table never renumbers the rules of the others.
+  # Per spec table: a selection rule for each source table it reads (the table itself, or its
+  # Postgres partitions), a rename to the target name where the source spells it otherwise, the
+  # transformation adding the change sequence column that orders changes sharing a commit
+  # timestamp, and per column a rename, remove-column or change-data-type. Object-locators hold
+  # the source names matched literally (the dms filter escapes the wildcards _ and %); a renamed
+  # schema, table or column is what DMS writes to S3: the folders and the Parquet column names.
+  # DMS allows one transformation action per object ("You can't apply more than one transformation
+  # rule action against the same object", and a LOB column can only be dropped: DMS User Guide,
+  # Transformation rules and actions, Limitations), so a column DMS casts, a LOB column and a name
+  # holding # \ / - keep their source names in the file (COPY maps columns by position).
+  # Partitions: logical decoding reports a partitioned table's changes under the partitions'
+  # names, and selecting the parent as well would load its rows twice ("By selecting child tables
+  # alone in the table mapping selection criteria, the parent table is automatically populated",
+  # CHAP_Source.PostgreSQL), so the partitions are selected and renamed to the one target table
+  # (as the AWS Database Blog "Migrate data from partitioned tables in PostgreSQL using AWS DMS"
+  # does). Not documented for S3: how DMS numbers the full-load files of several source tables
+  # landing in one folder (the Transformations page says DMS "doesn't support replicating two source
+  # tables to a single target table"); check a first full load of a partitioned table.
+  # Rule ids hash "<kind>:<schema>.<table>[.<column>]" (source names), so adding or removing a
+  # table never renumbers the rules of the others.
   dms_table_mapping_rules = [
     {
       "rule-type"   = "selection"
@@ -105,7 +122,7 @@ locals {
       "rule-action" = "include"
       "object-locator" = {
         "schema-name" = "public"
-        "table-name"  = "order_items"
+        "table-name"  = "order[_]items"
       }
     },
     {
@@ -116,7 +133,7 @@ locals {
       "rule-target" = "column"
       "object-locator" = {
         "schema-name" = "public"
-        "table-name"  = "order_items"
+        "table-name"  = "order[_]items"
       }
       "value"      = "dms_change_seq"
       "expression" = "$AR_H_CHANGE_SEQ"

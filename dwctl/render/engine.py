@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dwctl import __version__
 from dwctl.render.text import (
+    dms_pattern,
     hcl_list,
     hcl_string,
     header,
@@ -21,8 +22,9 @@ from dwctl.render.text import (
     to_json,
 )
 from dwctl.spec.landed_layout import LandedColumn, landed_columns
-from dwctl.spec.model import Spec, Table
-from dwctl.spec.type_mapping import map_type
+from dwctl.spec.model import Spec, Table, landed_name
+from dwctl.spec.naming import target_name
+from dwctl.spec.type_mapping import as_text, map_type
 
 PER_TABLE = "__table__"
 LOAD_JOB_PATH = "iac/glue_scripts/load_job.py"  # a copy of dwctl/warehouse/load_job.py, uploaded by Terraform
@@ -41,6 +43,18 @@ class ColumnView:
     glue_type: str
     cast: str
     dms_type: tuple = ()  # a DMS change-data-type (see spec.type_mapping.Mapped)
+    source_name: str = ""  # the column at the source, exactly (DMS object-locators); default: name
+    landed_name: str = ""  # its name in the landed Parquet (spec.model.landed_name); default: name
+
+    @property
+    def dms_rename(self) -> bool:
+        """DMS renames this column (a `rename` rule): its landed name is its target name."""
+        return self.source_name not in ("", self.name) and self.landed_name in ("", self.name)
+
+    @property
+    def glue_name(self) -> str:
+        """The Glue catalog column: the landed name, lower case as Glue stores it."""
+        return (self.landed_name or self.name).lower()
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,16 @@ class TableView:
     sort_keys: tuple[str, ...]
     landed: tuple[LandedColumn, ...]
     s3_prefix: str  # where DMS lands this table, relative to the bucket
+    # Source identity (DMS selection and transformation rules use these; everything else the targets):
+    source_name: str = ""  # the table at the source, exactly; default: name
+    source_tables: tuple[str, ...] = ()  # what DMS selects: the partitions, or (source_name,)
+    landing_schema: str = ""  # the folder DMS lands the source schema under (a schema rename rule)
+    removed: tuple[str, ...] = ()  # source names of excluded columns (DMS remove-column rules)
+
+    def glue_names(self, names) -> list[str]:
+        """Glue catalog names of target columns (for Lake Formation column grants)."""
+        by_name = {c.name: c.glue_name for c in self.columns}
+        return [by_name[n] for n in names]
 
     @property
     def non_key_columns(self) -> tuple[ColumnView, ...]:
@@ -80,13 +104,18 @@ class TableView:
 
 
 def table_view(spec: Spec, table: Table) -> TableView:
+    family = spec.source.family
     columns = []
     for column in table.columns:
-        mapped = map_type(column.type, spec.source.family)
+        if column.exclude:
+            continue
+        mapped = as_text(column.land_as_text) if column.land_as_text else map_type(column.type, family)
         redshift = column.redshift_type.upper() if column.redshift_type else mapped.redshift
         columns.append(ColumnView(column.name, column.type, column.nullable, redshift,
-                                  mapped.staging, mapped.glue, mapped.cast, mapped.dms_type))
-    landed = landed_columns([(c.name, c.staging_type, c.glue_type) for c in columns])
+                                  mapped.staging, mapped.glue, mapped.cast, mapped.dms_type,
+                                  column.source, landed_name(column, family)))
+    landed = landed_columns([(c.name, c.staging_type, c.glue_type, c.landed_name) for c in columns])
+    landing_schema = target_name(table.schema_)
     return TableView(
         name=table.name,
         schema=table.schema_,
@@ -95,8 +124,18 @@ def table_view(spec: Spec, table: Table) -> TableView:
         dist_key=table.dist_key,
         sort_keys=tuple(table.sort_keys),
         landed=tuple(landed),
-        s3_prefix=f"{spec.landing.prefix}/{table.schema_}/{table.name}",
+        s3_prefix=f"{spec.landing.prefix}/{landing_schema}/{table.name}",
+        source_name=table.source,
+        source_tables=tuple(table.source_tables),
+        landing_schema=landing_schema,
+        removed=tuple(c.source for c in table.columns if c.exclude),
     )
+
+
+def schema_renames(tables) -> list[tuple[str, str]]:
+    """(source schema, landed folder) for each schema of these tables whose folder differs: one DMS
+    schema `rename` rule each (several tasks' tables: call it per task)."""
+    return sorted({(t.schema, t.landing_schema) for t in tables if t.schema != t.landing_schema})
 
 
 # --- environment --------------------------------------------------------------------------
@@ -142,7 +181,8 @@ def environment():
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters.update(hcl=hcl_string, hcl_list=hcl_list, ident=sql_ident, sqlstr=sql_string, tojson=to_json)
+    env.filters.update(hcl=hcl_string, hcl_list=hcl_list, ident=sql_ident, sqlstr=sql_string, tojson=to_json,
+                       dms=dms_pattern, target=target_name)
     return env
 
 
@@ -153,7 +193,9 @@ def context(spec: Spec, spec_name: str) -> dict:
     return {
         "spec": spec,
         "spec_name": spec_name,
-        "tables": [table_view(spec, t) for t in spec.tables],
+        "tables": (views := [table_view(spec, t) for t in spec.tables]),
+        "views": {t.name: t for t in views},
+        "schema_renames": schema_renames(views),
         "layout": layout,
         "tfvars": tfvars.values(spec),
         "version": __version__,

@@ -29,6 +29,14 @@ def sql_string(value: object) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+def dms_pattern(value: object) -> str:
+    """A name for a DMS object-locator, matched literally: `_` and `%` are wildcards there, written
+    `[_]` and `[%]` to mean themselves (DMS User Guide, CHAP_Tasks.CustomizingTasks.TableMapping.
+    SelectionTransformation.Wildcards: "[_] A literal underscore character", "[ab] A set of
+    characters"). Source names cannot hold [ or ] (dwctl.spec.naming.SOURCE_NAME)."""
+    return str(value).replace("_", "[_]").replace("%", "[%]")
+
+
 def to_json(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 

@@ -41,6 +41,7 @@ def doctor_command(ctx: click.Context, dsn_text: str | None, spec_path: Path, fm
     from dwctl.source.doctor_checks import (
         Check,
         mysql_checks,
+        partition_checks,
         postgres_checks,
         table_checks,
     )
@@ -59,7 +60,7 @@ def doctor_command(ctx: click.Context, dsn_text: str | None, spec_path: Path, fm
         if spec is None:
             checks.append(Check("spec", "warn", f"{name} not found: table checks skipped", "pass -c PATH"))
         else:
-            checks += table_checks(conn, spec)
+            checks += table_checks(conn, spec) + partition_checks(conn, spec)
     if fmt == "json":
         click.echo(report.to_json(checks, dsn=dsn.masked()))
     else:

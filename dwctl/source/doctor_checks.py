@@ -163,10 +163,11 @@ def table_checks(conn: Connection, spec) -> list[Check]:
             by_schema[table.schema_] = read_tables(conn, table.schema_)
             others[table.schema_] = read_unreplicated(conn, table.schema_)
             cdc[table.schema_] = _pg_cdc_facts(conn, table.schema_) if family == "postgres" else {}
-        found = by_schema[table.schema_].get(table.name)
-        label = f"{table.schema_}.{table.name}"
+        found = by_schema[table.schema_].get(table.source)  # the source's own spelling
+        label = f"{table.schema_}.{table.source}"
+        source_key = [next(c.source for c in table.columns if c.name == k) for k in table.primary_key]
         if found is None:
-            thing = others[table.schema_].get(table.name)
+            thing = others[table.schema_].get(table.source)
             if thing is not None:
                 checks.append(Check(f"table {label}", "fail", f"not replicated: {thing.reason}", thing.fix))
             else:
@@ -174,23 +175,23 @@ def table_checks(conn: Connection, spec) -> list[Check]:
                                     "create it in the source, grant SELECT on it, or remove it from the spec "
                                     "(dwctl import --prune)"))
             continue
-        facts = cdc[table.schema_].get(table.name)
+        facts = cdc[table.schema_].get(table.source)
         if not found.primary_key:
-            if facts and facts.identity_carries(table.primary_key):
+            if facts and facts.identity_carries(source_key):
                 checks.append(Check(f"table {label}", "warn", "no primary key; its replica identity "
                                     f"({facts.describe()}) carries the spec's key, a workaround DMS asks to test "
-                                    "with care", f"ALTER TABLE {label} ADD PRIMARY KEY ({', '.join(table.primary_key)});"))
+                                    "with care", f"ALTER TABLE {label} ADD PRIMARY KEY ({', '.join(source_key)});"))
             else:
                 why = "no primary key: CDC cannot apply updates and deletes"
                 if facts and facts.identity == "d":  # DEFAULT logs the primary key, so here nothing
                     why += (" (REPLICA IDENTITY DEFAULT without a primary key: a delete carries no key; "
                             "REPLICA IDENTITY FULL would carry whole rows, a workaround DMS asks to test with care)")
                 checks.append(Check(f"table {label}", "fail", why,
-                                    f"ALTER TABLE {label} ADD PRIMARY KEY ({', '.join(table.primary_key)});"))
-        elif found.primary_key != list(table.primary_key):
+                                    f"ALTER TABLE {label} ADD PRIMARY KEY ({', '.join(source_key)});"))
+        elif found.primary_key != source_key:
             checks.append(Check(f"table {label}", "fail",
                                 f"primary key ({', '.join(found.primary_key)}) in the source, "
-                                f"({', '.join(table.primary_key)}) in the spec",
+                                f"({', '.join(source_key)}) in the spec",
                                 "run dwctl import to take the source's key"))
         elif facts is not None and not facts.can_select:
             checks.append(Check(f"table {label}", "fail", "this user cannot SELECT it (the full load reads it)",
@@ -198,9 +199,10 @@ def table_checks(conn: Connection, spec) -> list[Check]:
         else:
             checks.append(Check(f"table {label}", "pass", f"primary key ({', '.join(found.primary_key)})"))
         if facts is not None:
-            checks.append(_pg_cdc_check(label, table, found, facts))
+            checks.append(_pg_cdc_check(label, source_key, found, facts))
         checks.append(_columns_check(label, table, found, family, same_type))
-        unknown = [f"{c.name} ({c.native})" for c in found.columns if c.type is None]
+        excluded = {c.source for c in table.columns if c.exclude or c.land_as_text}
+        unknown = [f"{c.name} ({c.native})" for c in found.columns if c.type is None and c.name not in excluded]
         if unknown:
             checks.append(Check(f"types {label}", "warn", "outside the documented mapping: " + ", ".join(unknown),
                                 "DMS may land these as text or drop them: cast them in the source (a generated "
@@ -296,7 +298,7 @@ def _pg_cdc_facts(conn: Connection, schema: str) -> dict[str, PgCdcFacts]:
             for name, persistence, identity, select, user, index, columns in conn.rows(PG_CDC_FACTS, (schema,))}
 
 
-def _pg_cdc_check(label: str, table, found, facts: PgCdcFacts) -> Check:
+def _pg_cdc_check(label: str, key: list[str], found, facts: PgCdcFacts) -> Check:
     """UNLOGGED tables write no WAL, so logical decoding never sees their changes; a delete carries only the
     replica identity's columns (PostgreSQL docs, ALTER TABLE REPLICA IDENTITY:
     https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-REPLICA-IDENTITY), and
@@ -308,7 +310,6 @@ def _pg_cdc_check(label: str, table, found, facts: PgCdcFacts) -> Check:
         fails.append("UNLOGGED: its changes are not written to the WAL, so logical decoding (and DMS CDC) never "
                      "sees them")
         fixes.append(f"ALTER TABLE {label} SET LOGGED;")
-    key = list(table.primary_key)
     back = "DEFAULT" if found.primary_key and set(key) == set(found.primary_key) else "FULL"
     if facts.identity == "n":
         fails.append("REPLICA IDENTITY NOTHING: a delete carries no key, so the warehouse cannot apply it")
@@ -329,17 +330,19 @@ def _columns_check(label: str, table, found, family, same_type) -> Check:
     fails: list[str] = []
     warns: list[str] = []
     for column in table.columns:
-        source = found.column(column.name)
+        source = found.column(column.source)
         if source is None:
-            fails.append(f"{column.name} missing in the source")
+            fails.append(f"{column.source} missing in the source")
             continue
-        if source.type is None or not same_type(column.type, source.type, family):
+        if column.exclude:
+            continue
+        if column.land_as_text is None and (source.type is None or not same_type(column.type, source.type, family)):
             fails.append(f"{column.name} is {source.type or source.native} in the source, {column.type} in the spec")
         if source.nullable and not column.nullable:
             fails.append(f"{column.name} is nullable in the source but NOT NULL in the spec")
         elif column.nullable and not source.nullable:
             warns.append(f"{column.name} is NOT NULL in the source (the spec could say nullable: false)")
-    spec_names = set(table.column_names)
+    spec_names = {c.source for c in table.columns}
     extra = [c.name for c in found.columns if c.name not in spec_names]
     if extra:
         warns.append(f"not in the spec: {', '.join(extra)}")
@@ -348,3 +351,31 @@ def _columns_check(label: str, table, found, family, same_type) -> Check:
     if warns:
         return Check(f"columns {label}", "warn", "; ".join(warns), "run dwctl import to update the spec")
     return Check(f"columns {label}", "pass", f"{len(table.columns)} columns match")
+
+
+def partition_checks(conn: Connection, spec) -> list[Check]:
+    """Postgres: logical decoding reports a partitioned table's changes under its partitions' names
+    (a DMS rule selecting only the parent sees none), so each spec table must list exactly the
+    source's leaf partitions / inheritance children (pg_inherits) for DMS to select them."""
+    from dwctl.source.introspect import read_tables
+
+    if spec.source.family != "postgres":
+        return []
+    checks: list[Check] = []
+    by_schema: dict[str, dict] = {}
+    for table in spec.tables:
+        found = by_schema.setdefault(table.schema_, read_tables(conn, table.schema_)).get(table.source)
+        if found is None or (not found.partitions and not table.partitions):
+            continue
+        label = f"partitions {table.schema_}.{table.source}"
+        if found.partitions == list(table.partitions):
+            checks.append(Check(label, "pass", f"DMS selects its {len(found.partitions)} partitions"))
+            continue
+        missing = [p for p in found.partitions if p not in table.partitions]
+        extra = [p for p in table.partitions if p not in found.partitions]
+        detail = "; ".join(filter(None, [
+            missing and f"changes to {', '.join(missing)} would reach no table (not in the spec's partitions)",
+            extra and f"the spec lists {', '.join(extra)}, which the source does not have"]))
+        checks.append(Check(label, "fail", detail or "partitions listed in another order than the source's",
+                            "run dwctl import to take the source's partitions"))
+    return checks

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 
 from dwctl.source.connection import Connection, Family
-from dwctl.spec.model import IDENT
+from dwctl.spec.naming import SOURCE_NAME
 from dwctl.spec.type_mapping import _ENUM_ARGS, parse_source_type
 
 INTEGERS = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "int2", "int4", "int8",
@@ -42,6 +42,9 @@ class SourceTable:
     name: str
     columns: list[SourceColumn] = field(default_factory=list)
     primary_key: list[str] = field(default_factory=list)
+    # Postgres: the leaf partitions / inheritance children whose changes belong to this table (and
+    # the table itself first when it can hold rows of its own: an inheritance parent)
+    partitions: list[str] = field(default_factory=list)
 
     @property
     def qualified(self) -> str:
@@ -51,19 +54,27 @@ class SourceTable:
         return next((c for c in self.columns if c.name == name), None)
 
     def problem(self) -> str | None:
-        """Why this table cannot go into a spec as it is, or None."""
-        if not re.match(IDENT, self.name):
-            return "its name is not a spec identifier (lower-case letters, digits and _, max 63)"
-        bad_names = [c.name for c in self.columns if not re.match(IDENT, c.name)]
-        if bad_names:
-            return f"column name(s) {', '.join(bad_names)} are not spec identifiers (lower-case letters, digits, _)"
+        """Why this table cannot go into a spec as it is, or None. Names need no check: the spec
+        keeps source names as they are beside derived targets; a column of a type outside the
+        mapping is imported excluded (see `excluded`), unless it is part of the key."""
+        names = [("table", self.name), *(("column", c.name) for c in self.columns)]
+        for kind, name in names:
+            if not re.match(SOURCE_NAME, name):
+                return (f"the {kind} name {name!r} holds a quote, backtick, bracket, backslash, control character "
+                        "or leading/trailing blank, which dwctl does not pass to DMS")
         if not self.primary_key:
             return ("no primary key; the spec requires one because CDC cannot apply updates and deletes "
                     f"without it (e.g. ALTER TABLE {self.qualified} ADD PRIMARY KEY (...))")
-        unknown = [f"{c.name} ({c.native})" for c in self.columns if c.type is None]
-        if unknown:
-            return f"type(s) outside dwctl's documented mapping: {', '.join(unknown)}"
+        keyed = [f"{c.name} ({c.native})" for c in self.columns if c.type is None and c.name in self.primary_key]
+        if keyed:
+            return f"primary key column(s) of a type outside dwctl's documented mapping: {', '.join(keyed)}"
         return None
+
+    def excluded(self) -> dict[str, str]:
+        """Columns imported with exclude: true, and why: types DMS or Redshift cannot carry."""
+        return {c.name: f"{c.native} is outside dwctl's type mapping (DMS or Redshift cannot carry it; "
+                        "land_as_text: <max characters> carries it as text instead)"
+                for c in self.columns if c.type is None}
 
 
 # --- reading -------------------------------------------------------------------------
@@ -116,6 +127,7 @@ def read_tables(conn: Connection, schema: str) -> dict[str, SourceTable]:
             tables.setdefault(table, SourceTable(schema, table)).columns.append(
                 SourceColumn(column, formatted, spelled, not notnull))
         keys = conn.rows(PG_KEYS, (schema,))
+        _pg_partitions(conn, schema, tables)
     else:
         json_columns = _mariadb_json_columns(conn, schema)
         for table, column, is_nullable, data_type, column_type in conn.rows(MY_COLUMNS, (schema,)):
@@ -128,6 +140,39 @@ def read_tables(conn: Connection, schema: str) -> dict[str, SourceTable]:
         if _text(table) in tables:
             tables[_text(table)].primary_key.append(_text(column))
     return tables
+
+
+# Every leaf under each top-level parent of this schema, through pg_inherits (declarative partitions
+# and INHERITS children alike; sub-partitioned tables are walked down to their leaves).
+PG_PARTITIONS = """
+WITH RECURSIVE tree(root, child) AS (
+  SELECT i.inhparent, i.inhrelid FROM pg_inherits i
+  WHERE NOT EXISTS (SELECT 1 FROM pg_inherits up WHERE up.inhrelid = i.inhparent)
+  UNION ALL
+  SELECT t.root, i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.child
+)
+SELECT p.relname, p.relkind, c.relname, c.relkind
+FROM tree
+JOIN pg_class p ON p.oid = tree.root JOIN pg_namespace pn ON pn.oid = p.relnamespace
+JOIN pg_class c ON c.oid = tree.child JOIN pg_namespace cn ON cn.oid = c.relnamespace
+WHERE pn.nspname = %s AND cn.nspname = pn.nspname
+ORDER BY p.relname, c.relname
+"""
+
+
+def _pg_partitions(conn: Connection, schema: str, tables: dict[str, SourceTable]) -> None:
+    """Fill each parent's partitions; drop inheritance children from the table list (they are read
+    as part of their parent). A partitioned parent ('p') holds no rows and is not selected itself
+    (DMS would load its rows twice); an inheritance parent ('r') may hold rows and is listed first."""
+    for parent, parent_kind, child, child_kind in conn.rows(PG_PARTITIONS, (schema,)) or []:
+        parent, child = _text(parent), _text(child)
+        tables.pop(child, None)
+        if parent not in tables or _text(child_kind) == "p":
+            continue
+        parts = tables[parent].partitions
+        if _text(parent_kind) == "r" and not parts:
+            parts.append(parent)
+        parts.append(child)
 
 
 def _text(value: object) -> str:

@@ -74,7 +74,7 @@ def merge(data: Any, source: dict[str, SourceTable], schema: str, family: Family
     if not tables and hasattr(tables, "fa"):
         tables.fa.set_block_style()  # `tables: []` grows into a normal block list
     wanted = sorted(source) if only is None else [n for n in only if n in source]
-    in_spec = {t.get("name"): t for t in tables if isinstance(t, dict)}
+    in_spec = {_source_of(t): t for t in tables if isinstance(t, dict) and t.get("schema", "public") == schema}
     unreplicated = unreplicated or {}
     for name, thing in unreplicated.items():
         if (only is None and not thing.by_name_only) or (only is not None and name in only):
@@ -84,19 +84,18 @@ def merge(data: Any, source: dict[str, SourceTable], schema: str, family: Family
     for name in wanted:
         table = source[name]
         node = in_spec.get(name)
-        if node is not None and node.get("schema", "public") != schema:
-            report.skipped[table.qualified] = (f"the spec already has a table {name!r} from schema "
-                                               f"{node.get('schema', 'public')!r} (table names are unique)")
-            continue
         try:
-            block = plan_table(table, node, family, flow, data)
+            block = plan_table(table, node, family, flow, data, None if node is not None else _free_target(tables, table))
         except CannotImport as why:
             report.skipped[table.qualified] = str(why) + ("; the spec's entry is left as it is" if node else "")
             continue
         if node is None:
             _append(tables, block)
+            excluded = table.excluded()
             report.added.append(f"{table.qualified} ({len(table.columns)} columns, "
-                                f"primary key {', '.join(table.primary_key)})")
+                                f"primary key {', '.join(table.primary_key)}"
+                                + (f"; excluded: {'; '.join(f'{c}: {why}' for c, why in excluded.items())}"
+                                   if excluded else "") + ")")
             continue
         changes = _update_table(node, table, family, flow)  # the planned copy passed; now change the file's own
         if changes:
@@ -107,7 +106,7 @@ def merge(data: Any, source: dict[str, SourceTable], schema: str, family: Family
         node = tables[index]
         if not isinstance(node, dict) or node.get("schema", "public") != schema:
             continue
-        name = node.get("name")
+        name = _source_of(node)
         if name in source or (only is not None and name not in only):
             continue
         if prune:
@@ -118,7 +117,7 @@ def merge(data: Any, source: dict[str, SourceTable], schema: str, family: Family
     return report
 
 
-def plan_table(table: SourceTable, node, family: Family, flow: bool, data: Any):
+def plan_table(table: SourceTable, node, family: Family, flow: bool, data: Any, target: str | None = None):
     """The block this import would write for `table` (a new one, or an updated copy of the spec's `node`),
     or CannotImport("why") when the table cannot be imported.
 
@@ -130,7 +129,7 @@ def plan_table(table: SourceTable, node, family: Family, flow: bool, data: Any):
     if why:
         raise CannotImport(why)
     if node is None:
-        block = _new_table(table, flow)
+        block = _new_table(table, flow, target or _free_target([], table))
     else:
         block = copy.deepcopy(node)
         _update_table(block, table, family, flow)
@@ -176,6 +175,8 @@ def _spec_refuses(block, family: Family) -> str | None:
             problems.append(f"{_where(loc, plain)}: {message}")
         return "the spec would refuse it: " + "; ".join(dict.fromkeys(problems))
     for column in plain["columns"]:
+        if column.get("exclude") or column.get("land_as_text") is not None:
+            continue  # never landed as its own type (the same rule as Spec._tables_land_apart)
         try:
             parse_source_type(column["type"], family)
         except ValueError as exc:
@@ -208,6 +209,21 @@ def _grants_refuse(block, data: Any) -> str | None:
     return None
 
 
+def _source_of(node) -> Any:
+    """A spec entry's source name (table or column): source_name, or the name itself."""
+    return node.get("source_name", node.get("name"))
+
+
+def _free_target(tables, table: SourceTable) -> str:
+    """The new table's target: its derived name, or <schema>_<name> when another table has it already
+    (two schemas' tables of one name must land and load apart)."""
+    from dwctl.spec.naming import target_name
+
+    taken = {t.get("name") for t in tables if isinstance(t, dict)}
+    name = target_name(table.name)
+    return name if name not in taken else target_name(f"{target_name(table.schema)}_{name}")
+
+
 def _columns_are_flow(tables: list) -> bool:
     """New columns follow the file: `{name: x, type: y}` if the first existing column is written that way."""
     for node in tables:
@@ -223,13 +239,33 @@ def _type_value(text: str):
     return text if _PLAIN_TYPE.match(text) else DoubleQuotedScalarString(text)
 
 
-def _column(column, flow: bool):
+def _name_value(text: str):
+    """A source name as YAML: quoted unless it is a plain identifier (2020sales, Ship To, yes, 0x1)."""
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    from dwctl.spec.naming import IDENT
+
+    return text if re.match(IDENT, text) else DoubleQuotedScalarString(text)
+
+
+def _column(column, flow: bool, why_excluded: str | None = None):
+    """A new column entry: target name, the source name when it differs, type, nullability; a column
+    of a type outside the mapping comes with exclude: true and a comment saying why."""
     from ruamel.yaml.comments import CommentedMap
 
-    node = CommentedMap([("name", column.name), ("type", _type_value(column.type))])
+    from dwctl.spec.naming import target_name
+
+    target = target_name(column.name)
+    node = CommentedMap([("name", target)])
+    if target != column.name:
+        node["source_name"] = _name_value(column.name)
+    node["type"] = _type_value(column.type or column.native)
     if not column.nullable:
         node["nullable"] = False
-    if flow:
+    if why_excluded:
+        node["exclude"] = True
+        node.yaml_add_eol_comment(f"excluded: {why_excluded}", "exclude")
+    if flow and not why_excluded:
         node.fa.set_flow_style()
     return node
 
@@ -242,15 +278,20 @@ def _flow_list(items: list[str]):
     return seq
 
 
-def _new_table(table: SourceTable, flow: bool):
+def _new_table(table: SourceTable, flow: bool, target: str):
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-    return CommentedMap([
-        ("schema", table.schema),
-        ("name", table.name),
-        ("columns", CommentedSeq([_column(c, flow) for c in table.columns])),
-        ("primary_key", _flow_list(list(table.primary_key))),
-    ])
+    from dwctl.spec.naming import target_name
+
+    excluded = table.excluded()
+    node = CommentedMap([("schema", _name_value(table.schema)), ("name", target)])
+    if target != table.name:
+        node["source_name"] = _name_value(table.name)
+    if table.partitions:
+        node["partitions"] = _flow_list([_name_value(p) for p in table.partitions])
+    node["columns"] = CommentedSeq([_column(c, flow, excluded.get(c.name)) for c in table.columns])
+    node["primary_key"] = _flow_list([target_name(k) for k in table.primary_key])
+    return node
 
 
 def _append(tables, node) -> None:
@@ -267,20 +308,31 @@ def _append(tables, node) -> None:
 
 def _update_table(node, table: SourceTable, family: Family, flow: bool) -> list[str]:
     """Bring one spec table in line with the source; return human-readable changes."""
+    from dwctl.spec.naming import target_name
+
     changes: list[str] = []
     old = node.get("columns")
     if not isinstance(old, list):
         old = []
-    by_name = {c.get("name"): (i, c) for i, c in enumerate(old) if isinstance(c, dict)}
+    by_name = {_source_of(c): (i, c) for i, c in enumerate(old) if isinstance(c, dict)}
+    targets = {name: item.get("name") for name, (_, item) in by_name.items()}
+    excluded = table.excluded()
     order: list[tuple[int | None, Any]] = []
     for column in table.columns:
         if column.name not in by_name:
-            order.append((None, _column(column, flow)))
-            changes.append(f"column {column.name} added ({column.type})")
+            order.append((None, _column(column, flow, excluded.get(column.name))))
+            targets[column.name] = target_name(column.name)
+            changes.append(f"column {column.name} added ({column.type or column.native}"
+                           + (", excluded)" if column.name in excluded else ")"))
             continue
         i, item = by_name[column.name]
         spelled = item.get("type")
-        if not isinstance(spelled, str) or not same_type(spelled, column.type, family):
+        if column.type is None:
+            if item.get("exclude") is not True:
+                item["exclude"] = True
+                item.yaml_add_eol_comment(f"excluded: {excluded[column.name]}", "exclude")
+                changes.append(f"column {column.name} excluded ({excluded[column.name]})")
+        elif not isinstance(spelled, str) or not same_type(spelled, column.type, family):
             item["type"] = _type_value(column.type)
             changes.append(f"column {column.name} type {spelled} -> {column.type}")
             if "redshift_type" in item:
@@ -300,8 +352,10 @@ def _update_table(node, table: SourceTable, family: Family, flow: bool) -> list[
         if not gone and all(i is not None for i, _ in order):
             changes.append("columns reordered as in the source")
         node["columns"] = _reordered(old, order)
-    _set_list(node, "primary_key", list(table.primary_key), changes)
-    names = {c.name for c in table.columns}
+    _set_list(node, "primary_key", [targets[k] for k in table.primary_key], changes)
+    if table.partitions or node.get("partitions"):
+        _set_list(node, "partitions", [_name_value(p) for p in table.partitions], changes)
+    names = {targets[c.name] for c in table.columns}
     if node.get("dist_key") is not None and node["dist_key"] not in names:
         changes.append(f"dist_key {node['dist_key']} dropped (no such column any more)")
         del node["dist_key"]

@@ -27,14 +27,22 @@ class LandedColumn:
     staging_type: str
     glue_type: str
     source: bool  # True for a column of the source table, False for a DMS-added one
+    file_name: str = ""  # the name in the Parquet file when DMS could not rename it to `name`
+
+    @property
+    def parquet_name(self) -> str:
+        """The column's name in the landed file (COPY maps by position; Glue reads it by name)."""
+        return self.file_name or self.name
 
 
-def landed_columns(source_columns: list[tuple[str, str, str]]) -> list[LandedColumn]:
-    """Op, timestamp, the source columns (name, staging type, glue type) in order, then the change sequence."""
+def landed_columns(source_columns: list[tuple]) -> list[LandedColumn]:
+    """Op, timestamp, the source columns (name, staging type, glue type[, name in the file]) in order,
+    then the change sequence."""
     return [
         LandedColumn(OP_COLUMN, "CHAR(1)", "string", False),
         LandedColumn(TIMESTAMP_COLUMN, "VARCHAR(26)", "string", False),
-        *(LandedColumn(name, staging, glue, True) for name, staging, glue in source_columns),
+        *(LandedColumn(c[0], c[1], c[2], True, c[3] if len(c) > 3 and c[3] != c[0] else "")
+          for c in source_columns),
         LandedColumn(CHANGE_SEQ_COLUMN, f"VARCHAR({CHANGE_SEQ_LENGTH})", "string", False),
     ]
 

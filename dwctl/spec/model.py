@@ -21,11 +21,10 @@ from pydantic import (
 
 from dwctl.spec.aws_names import too_long
 from dwctl.spec.landed_layout import LANDED_NAMES, WORK_MARK
+from dwctl.spec.naming import IDENT, SOURCE_NAME, source_too_long, target_name
 from dwctl.spec.type_mapping import parse_source_type
 
 # --- identifier and value patterns -------------------------------------------------------
-# SQL / Glue / HCL-label identifiers: lower case because Glue and Redshift fold to it.
-IDENT = r"^[a-z_][a-z0-9_]{0,62}$"
 NAME = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"  # AWS resource name stems (project, workgroup, ...): no "--"
 ACCOUNT = r"^\d{12}$"
 PARTITION = r"arn:aws(-cn|-us-gov)?"
@@ -49,6 +48,7 @@ LogRetention = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545,
 
 RESERVED_PREFIX = "_dwctl"  # dwctl's own warehouse tables and S3 folders (see dwctl/spec/landed_layout.py)
 Ident = Annotated[str, StringConstraints(pattern=IDENT)]
+SourceName = Annotated[str, StringConstraints(pattern=SOURCE_NAME)]  # exactly as the source spells it
 Name = Annotated[str, StringConstraints(pattern=NAME, min_length=3, max_length=32)]
 Principal = Annotated[str, StringConstraints(pattern=IAM_PRINCIPAL)]
 # A table with `history: true` also gets <analytics_schema>.<name>_history with these columns after its own.
@@ -264,18 +264,58 @@ class Warehouse(Model):
         return self
 
 
+def _derived_name(data):
+    """`name` (the target) defaults to the snake_case of `source_name` (see dwctl/spec/naming.py);
+    one of the two must be given."""
+    if isinstance(data, dict) and data.get("name") is None:
+        if isinstance(data.get("source_name"), str):
+            return {**data, "name": target_name(data["source_name"])}
+        raise _at(("name",), "give name (the target name) or source_name (the source's own spelling), or both")
+    return data
+
+
 class Column(Model):
-    name: Ident
+    name: Ident = Field(None, description="Target name: the column in the landed files, Glue, the grants and "
+                        "Redshift (lower-case snake_case). Default: derived from source_name.")
+    source_name: SourceName | None = Field(
+        None, description="The column exactly as the source spells it (mixed case, spaces, leading digits), when "
+        "that is not `name` itself; DMS renames it to `name`.")
     type: str = Field(description="Source type as the database spells it, e.g. numeric(12,2), varchar(255), jsonb.")
     nullable: bool = True
     redshift_type: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9 ]*(\(\d+(,\d+)?\))?$")] | None = (
         Field(None, description="Override the documented mapping.")
     )
+    exclude: bool = Field(
+        False, description="Leave the column out: a DMS remove-column rule keeps it out of the landed files, and "
+        "Glue, the grants and Redshift never see it (its type need not be one dwctl maps).")
+    land_as_text: Annotated[int, Field(ge=1, le=16383)] | None = Field(
+        None, description="Carry a type DMS or Redshift cannot (e.g. macaddr8, a composite, MariaDB inet6) as text "
+        "of at most this many characters: a DMS change-data-type to string, VARCHAR(4 x n) in Redshift. Not for "
+        "LOB types (DMS can only drop those: use exclude).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_from_source(cls, data):
+        return _derived_name(data)
+
+    @property
+    def source(self) -> str:
+        """The name DMS reads at the source."""
+        return self.source_name if self.source_name is not None else self.name
 
 
 class Table(Model):
-    schema_: Ident = Field("public", alias="schema", description="Source schema (MySQL: the database).")
-    name: Ident
+    schema_: SourceName = Field("public", alias="schema", description="Source schema (MySQL: the database), "
+                                "exactly as the source spells it; its landed folder is its snake_case.")
+    name: Ident = Field(None, description="Target name: the landed folder, the Glue table and the Redshift "
+                        "tables (lower-case snake_case, unique in the spec). Default: derived from source_name.")
+    source_name: SourceName | None = Field(
+        None, description="The table exactly as the source spells it, when that is not `name` itself; DMS "
+        "renames it to `name`. Two schemas' tables of one name need two different names.")
+    partitions: list[SourceName] = Field(
+        default_factory=list, description="Postgres: the leaf partitions (PARTITION OF) or inheritance children "
+        "of this table, in its schema. Logical replication reports changes under their names, so DMS selects "
+        "each one (not the parent) and renames it to `name`. `dwctl import` fills this in.")
     columns: Annotated[list[Column], Field(min_length=1)]
     primary_key: Annotated[list[Ident], Field(min_length=1)] = Field(
         description="Required: CDC cannot apply updates and deletes without one."
@@ -290,9 +330,25 @@ class Table(Model):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _name_from_source(cls, data):
+        return _derived_name(data)
+
     @property
     def column_names(self) -> list[str]:
-        return [c.name for c in self.columns]
+        """Target names of the columns that reach the warehouse (excluded ones do not)."""
+        return [c.name for c in self.columns if not c.exclude]
+
+    @property
+    def source(self) -> str:
+        """The table's name at the source."""
+        return self.source_name if self.source_name is not None else self.name
+
+    @property
+    def source_tables(self) -> list[str]:
+        """The source tables DMS selects for this table: its partitions, or itself."""
+        return list(self.partitions) or [self.source]
 
     @model_validator(mode="after")
     def _keys_name_columns(self) -> "Table":
@@ -322,6 +378,22 @@ class Table(Model):
                     raise _at((field, k), f"{key!r} is listed twice")
         if self.dist_key is not None and self.dist_key not in by_name:
             raise _at(("dist_key",), f"{self.dist_key!r} is not a column of table {self.name!r}")
+        for field, names in (*keys.items(), ("dist_key", [self.dist_key] if self.dist_key else [])):
+            for k, key in enumerate(names):
+                if by_name[key].exclude:
+                    raise _at((field,) if field == "dist_key" else (field, k),
+                              f"{key!r} is excluded (exclude: true), so it cannot be a key")
+        if not self.column_names:
+            raise _at(("columns",), "every column is excluded: a table needs at least one column")
+        sources: dict[str, int] = {}
+        for j, column in enumerate(self.columns):
+            if column.source in sources:
+                raise _at(("columns", j, "source_name" if column.source_name else "name"),
+                          f"two columns read the source column {column.source!r} (columns[{sources[column.source]}])")
+            sources[column.source] = j
+        for k, part in enumerate(self.partitions):
+            if part in self.partitions[:k]:
+                raise _at(("partitions", k), f"partition {part!r} is listed twice")
         for k, key in enumerate(self.primary_key):
             if by_name[key].nullable:
                 raise _at(("primary_key", k), f"primary key column {key!r} must not be nullable (set nullable: false)")
@@ -517,15 +589,32 @@ class Spec(Model):
     @model_validator(mode="after")
     def _cross_references(self) -> "Spec":
         tables = {}
+        family = self.source.family
+        read_by: dict[tuple[str, str], int] = {}
         for i, table in enumerate(self.tables):
             if table.name in tables:
-                raise _at(("tables", i, "name"), f"duplicate table {table.name!r}")
+                first = self.tables.index(tables[table.name])
+                raise _at(("tables", i, "name"), f"duplicate table {table.name!r}: tables[{first}] "
+                          f"({tables[table.name].schema_}.{tables[table.name].source}) and this one "
+                          f"({table.schema_}.{table.source}) would land in, and load into, the same target: set "
+                          "`name:` on one of them (for example <schema>_<table>)")
             tables[table.name] = table
+            self._check_source_names(i, table, family, read_by)
             for j, column in enumerate(table.columns):
+                if column.exclude:
+                    continue
+                if column.land_as_text is not None:
+                    if _known_lob(column.type, family):
+                        raise _at(("tables", i, "columns", j, "land_as_text"), f"{column.type} is a LOB to DMS, "
+                                  "and the only transformation DMS allows on a LOB column is to drop it (DMS User "
+                                  "Guide, Transformation rules and actions, Limitations): use exclude: true")
+                    continue
                 try:
-                    parse_source_type(column.type, self.source.family)
+                    parse_source_type(column.type, family)
                 except ValueError as exc:
-                    raise _at(("tables", i, "columns", j, "type"), str(exc)) from None
+                    raise _at(("tables", i, "columns", j, "type"), f"{exc}; if DMS or Redshift cannot carry "
+                              "it, set exclude: true on the column") from None
+            _landed_names_unique(i, table, family)
         granted: dict[tuple[str, str], int] = {}
         for i, grant in enumerate(self.governance.grants):
             for k, name in enumerate(["*"] if grant.tables == "all" else grant.tables):
@@ -559,6 +648,35 @@ class Spec(Model):
                 raise _at(("scan", "skip", i, "id"), f"duplicate scan skip {skip.id!r}")
         return self
 
+    @staticmethod
+    def _check_source_names(i: int, table: Table, family: str, read_by: dict[tuple[str, str], int]) -> None:
+        """Source names fit the engine, each source table feeds one spec table, partitions are Postgres's."""
+        if table.partitions and family != "postgres":
+            raise _at(("tables", i, "partitions"), "partitions are read from Postgres (pg_inherits); MySQL "
+                      "partitions are one table to DMS: remove the list")
+        named = [(("tables", i, "schema"), table.schema_),
+                 (("tables", i, "source_name" if table.source_name else "name"), table.source),
+                 *((("tables", i, "partitions", k), p) for k, p in enumerate(table.partitions)),
+                 *((("tables", i, "columns", j, "source_name"), c.source_name) for j, c in enumerate(table.columns)
+                   if c.source_name)]
+        for where, name in named:
+            if why := source_too_long(name, family):
+                raise _at(where, why)
+        for k, name in enumerate(table.source_tables):
+            where = ("tables", i, "partitions", k) if table.partitions else ("tables", i, "name")
+            key = (table.schema_, name)
+            if key in read_by:
+                raise _at(where, f"the source table {table.schema_}.{name} already feeds tables[{read_by[key]}]: "
+                          "DMS does not replicate one source table into two targets")
+            # "Replication of multiple tables with the same name where each name has a different case
+            # (for example, table1, TABLE1, and Table1) can cause unpredictable behavior" (CHAP_Source.PostgreSQL)
+            folded = next((other for other in read_by if other[0] == key[0] and other[1].lower() == name.lower()), None)
+            if folded is not None:
+                raise _at(where, f"{table.schema_}.{name} and {folded[0]}.{folded[1]} (tables[{read_by[folded]}]) "
+                          "differ only in case, which DMS does not support (\"can cause unpredictable behavior\", "
+                          "DMS User Guide, PostgreSQL source limitations): rename one at the source")
+            read_by[key] = i
+
     @model_validator(mode="after")
     def _history_names_free(self) -> "Spec":
         names = [t.name for t in self.tables]
@@ -575,6 +693,57 @@ class Spec(Model):
 
     def table(self, name: str) -> Table:
         return self._tables_by_name[name]
+
+
+def _landed_names_unique(i: int, table: Table, family: str) -> None:
+    """Glue compares column names without case: the names DMS lands (see landed_name) must differ so."""
+    from dwctl.spec.naming import dms_transformable
+
+    seen: dict[str, int] = {}
+    for j, column in enumerate(table.columns):
+        if column.exclude:
+            if not dms_transformable(column.source):
+                raise _at(("tables", i, "columns", j, "exclude"), f"DMS cannot remove the column {column.source!r}: "
+                          "its name holds # \\ / or -, on which DMS performs no transformation (DMS User Guide, "
+                          "Transformation rules and actions, Limitations): rename it at the source")
+            continue
+        landed = landed_name(column, family).lower()
+        if landed in {n.lower() for n in LANDED_NAMES}:
+            raise _at(("tables", i, "columns", j, "source_name"), f"column {column.source!r} keeps its source name in "
+                      f"the landed file (DMS cannot rename it), where DMS also writes a column {landed!r}: exclude "
+                      "it or rename it at the source")
+        if landed in seen:
+            raise _at(("tables", i, "columns", j, "name"), f"column {column.name!r} lands as {landed!r} like "
+                      f"columns[{seen[landed]}], and Glue compares names without case: give one another name")
+        seen[landed] = j
+
+
+def landed_name(column: Column, family: str) -> str:
+    """The column's name in the landed Parquet files: its target `name` when DMS can rename it; else
+    (a LOB, a DMS type change, or # \\ / - in the name) the source name, which COPY does not mind (it maps
+    by position) and Glue reads lower-cased."""
+    from dwctl.spec.naming import dms_transformable
+    from dwctl.spec.type_mapping import dms_lob, map_type
+
+    if column.source == column.name:
+        return column.name
+    if column.land_as_text is not None:
+        return column.source
+    cast = bool(map_type(column.type, family).dms_type)
+    if cast or dms_lob(column.type, family) or not dms_transformable(column.source):
+        return column.source
+    return column.name
+
+
+def _known_lob(text: str, family: str) -> bool:
+    """A type dwctl maps and DMS carries as a LOB (an unknown type may be anything: not refused)."""
+    from dwctl.spec.type_mapping import dms_lob
+
+    try:
+        parse_source_type(text, family)
+    except ValueError:
+        return False
+    return dms_lob(text, family)
 
 
 def json_schema() -> dict:

@@ -128,7 +128,47 @@ MAPPING: list[tuple[tuple[Family, ...], tuple[str, ...], object, str]] = [
     (BOTH, ("enum",), _fixed("VARCHAR(256)", "string"), "VARCHAR(256)"),
     (MY, ("set",), _fixed("VARCHAR(1024)", "string"), "VARCHAR(1024)"),
     (MY, ("year",), _fixed("SMALLINT", "smallint"), "SMALLINT"),
+    # Types beyond the everyday ones, as DMS lands them (CHAP_Source.PostgreSQL and CHAP_Source.MySQL,
+    # "Source data types"): strings, MONEY as NUMERIC(38,4), MySQL spatial types as BLOB (their bytes).
+    (PG, ("money",), _fixed("DECIMAL(38,4)", "decimal(38,4)"), "DECIMAL(38,4) (DMS lands MONEY as NUMERIC(38,4))"),
+    (PG, ("inet", "cidr"), _fixed("VARCHAR(50)", "string"), "VARCHAR(50) (DMS: STRING(50))"),
+    (PG, ("macaddr",), _fixed("VARCHAR(18)", "string"), "VARCHAR(18) (DMS: STRING(18))"),
+    (PG, ("bit", "bit varying", "varbit"), _chars, "VARCHAR(4 x n) of 0s and 1s (DMS: STRING(n))"),
+    (PG, ("timetz", "time with time zone"), _fixed("VARCHAR(32)", "string", dms_type=("string", 32)),
+     "VARCHAR(32) (landed as text by a DMS change-data-type, as time)"),
+    (PG, ("tsvector", "tsquery", "xml", "hstore", "path", "polygon"), _TEXT,
+     "VARCHAR(65535) (DMS lands these as CLOB text)"),
+    (PG, ("point", "line", "lseg", "box", "circle", "int4range", "int8range", "numrange"),
+     _fixed("VARCHAR(255)", "string"), "VARCHAR(255) (DMS: STRING(255))"),
+    (MY, ("geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
+          "geometrycollection"), _binary, "VARBYTE(1024000) (DMS lands spatial values as BLOB bytes)"),
+    (MY, ("bit",), lambda t: Mapped("BOOLEAN", "BOOLEAN", "boolean") if (t.args or (1,))[0] == 1
+     else _binary(t), "bit(1): BOOLEAN (DMS: BOOLEAN); bit(n): VARBYTE (DMS: BYTES)"),
 ]
+
+# Source types DMS carries as LOBs (CLOB, NCLOB, BLOB in the "Source data types" tables of
+# CHAP_Source.PostgreSQL and CHAP_Source.MySQL). "The only supported transformation for columns
+# that are mapped to BLOB/CLOB data types is to drop the column on the target" (CHAP_Tasks.
+# CustomizingTasks.TableMapping.SelectionTransformation.Transformations, Limitations): DMS cannot
+# rename them, so they land under their source names. Listed generously: a type wrongly listed
+# only keeps its source name in the landed file, which every layer then reads consistently.
+_LOBS: dict[Family, frozenset[str]] = {
+    "postgres": frozenset({"text", "citext", "bytea", "json", "jsonb", "xml", "tsvector", "tsquery", "hstore",
+                           "path", "polygon"}),
+    "mysql": frozenset({"longtext", "mediumtext", "longblob", "mediumblob", "json", "geometry", "point",
+                        "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
+                        "geometrycollection"}),
+}
+
+
+def dms_lob(text: str, family: Family) -> bool:
+    """True when DMS carries a column of this source type as a LOB (arrays too, on Postgres)."""
+    try:
+        st = parse_source_type(text, family)
+    except ValueError:
+        return True
+    return st.array or st.base in _LOBS[family] or (family == "postgres" and st.base == "varchar" and not st.args)
+
 ARRAY_NOTE = ("any Postgres array (type[]): VARCHAR(65535) holding the array's text form, e.g. {1,2} "
               "(DMS lands arrays as text, which is not JSON, so JSON_PARSE would fail)")
 _ARRAY = _TEXT
@@ -183,6 +223,13 @@ def map_type(text: str, family: Family) -> Mapped:
     if st.array:
         return _ARRAY(st)
     return _rule(st, family)(st)
+
+
+def as_text(length: int) -> Mapped:
+    """A column the spec lands as text (Column.land_as_text): DMS casts it to a string of `length`
+    characters (change-data-type), Redshift holds it as VARCHAR of 4 bytes a character."""
+    size = min(length * BYTES_PER_CHAR, VARCHAR_MAX)
+    return Mapped(f"VARCHAR({size})", f"VARCHAR({size})", "string", dms_type=("string", length))
 
 
 def mapping_table() -> list[tuple[str, str, str]]:

@@ -92,8 +92,9 @@ class Transpiler:
     """Turns one Redshift statement into DuckDB statements (see the module docstring for the rewrites)."""
 
     def __init__(self, con, landing: LocalLanding, cache: dict[str, list[str]] | None = None,
-                 declared: dict[tuple[str, str], list[tuple[str, str]]] | None = None):
-        """declared: (schema, table) -> [(column, Redshift type)] of the staging tables COPY loads."""
+                 declared: dict[tuple[str, str], list[tuple[str, str, str]]] | None = None):
+        """declared: (schema, table) -> [(column, Redshift type, name in the landed file)] of the
+        staging tables COPY loads."""
         self.con, self.landing = con, landing
         self.cache = {} if cache is None else cache  # statements without COPY transpile the same every run
         self.declared = declared or {}
@@ -139,11 +140,14 @@ class Transpiler:
         if fmt == "PARQUET" and "MANIFEST" in params:
             entries = json.loads(source.read_text(encoding="utf-8"))["entries"]
             files = [str(self.landing.resolve_url(e["url"])) for e in entries]
+            declared = self.declared.get((table.db, table.name), [])
             for path in files:
-                self.check_layout(path, table_columns, name)
-                self.check_types(path, self.declared.get((table.db, table.name), []), name)
+                self.check_layout(path, [d[2] for d in declared] if declared else table_columns, name)
+                self.check_types(path, declared, name)
             listing = "[" + ", ".join(_lit(p) for p in files) + "]"
-            return f"INSERT INTO {name} ({select}) SELECT {select} FROM read_parquet({listing}, union_by_name = true)"
+            # by position, as COPY: the file's names (checked above) into the table's columns
+            read = ", ".join(_q(d[2]) for d in declared) if declared and not isinstance(target, exp.Schema) else select
+            return f"INSERT INTO {name} ({select}) SELECT {read} FROM read_parquet({listing}, union_by_name = true)"
         if fmt == "CSV" and "MANIFEST" not in params:
             spec = ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in columns)
             return (f"INSERT INTO {name} ({select}) SELECT {select} FROM read_csv({_lit(str(source))}, "
@@ -157,9 +161,11 @@ class Transpiler:
         return [r[0] for r in rows]
 
     def check_layout(self, path: str, columns: list[str], name: str) -> None:
+        """The file holds the columns DMS lands for the table (after its rename and remove-column
+        rules), in order: COPY would load a file of as many columns by position, whatever its names."""
         found = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM read_parquet({_lit(path)})").fetchall()]
         if [c.lower() for c in found] != [c.lower() for c in columns]:
-            raise ToolError(f"{path}: columns {found} do not match {name} {columns}: "
+            raise ToolError(f"{path}: columns {found} do not match {name} {columns} (the names DMS lands): "
                             f"Redshift COPY maps Parquet columns by position")
 
 
@@ -169,7 +175,7 @@ class Transpiler:
         import pyarrow.parquet as pq
 
         arrow = pq.read_schema(path)
-        for (column, redshift), field in zip(declared, arrow):
+        for (column, redshift, _), field in zip(declared, arrow):
             if not parquet_type_fits(redshift, field.type):
                 raise ToolError(f"{path}: column {column!r} is Parquet {field.type}, which Redshift COPY does not "
                                 f"load into {redshift} ({name})")
@@ -325,8 +331,10 @@ class Verifier:
     def run(self, data_dir: Path, retry_quarantined: bool = False) -> dict[str, int]:
         """One run of the load job on the folder; returns table -> files merged. Quarantined files
         make it raise ToolError after every other table is loaded, as the job fails in AWS."""
+        from dwctl.spec.naming import target_name
+
         spec, job = self.spec, self.job
-        landing = LocalLanding.at(data_dir, spec.landing.prefix, {t.schema_ for t in spec.tables})
+        landing = LocalLanding.at(data_dir, spec.landing.prefix, {target_name(t.schema_) for t in spec.tables})
         self.runs += 1
         workdir = self.workdir / f"run{self.runs:05d}"
         storage = VerifyStorage(landing, workdir)
@@ -339,14 +347,15 @@ class Verifier:
         except job.JobError as exc:
             raise ToolError(str(exc)) from None
 
-    def declared(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
-        """The staging tables' columns and Redshift types, as the rendered DDL declares them."""
+    def declared(self) -> dict[tuple[str, str], list[tuple[str, str, str]]]:
+        """The staging tables' columns and Redshift types, as the rendered DDL declares them, with
+        each column's name in the landed files."""
         from dwctl.render.engine import table_view
         from dwctl.spec.landed_layout import LOAD_SUFFIX
 
         out = {}
         for table in self.spec.tables:
-            columns = [(c.name, c.staging_type) for c in table_view(self.spec, table).landed]
+            columns = [(c.name, c.staging_type, c.parquet_name) for c in table_view(self.spec, table).landed]
             for name in (table.name, table.name + LOAD_SUFFIX):
                 out[(self.spec.warehouse.staging_schema, name)] = columns
         return out

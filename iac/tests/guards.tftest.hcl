@@ -81,7 +81,7 @@ run "ready_account_plans" {
   }
 
   assert {
-    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this.table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && rule["object-locator"]["table-name"] == "customers"])
+    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this.table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && lookup(rule["object-locator"], "table-name", null) == "customers"])
     error_message = "DMS must replicate public.customers."
   }
 
@@ -91,7 +91,7 @@ run "ready_account_plans" {
   }
 
   assert {
-    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this.table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && rule["object-locator"]["table-name"] == "products"])
+    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this.table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && lookup(rule["object-locator"], "table-name", null) == "products"])
     error_message = "DMS must replicate public.products."
   }
 
@@ -101,7 +101,7 @@ run "ready_account_plans" {
   }
 
   assert {
-    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this.table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && rule["object-locator"]["table-name"] == "orders"])
+    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this.table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && lookup(rule["object-locator"], "table-name", null) == "orders"])
     error_message = "DMS must replicate public.orders."
   }
 
@@ -111,7 +111,7 @@ run "ready_account_plans" {
   }
 
   assert {
-    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this.table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && rule["object-locator"]["table-name"] == "order_items"])
+    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this.table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && lookup(rule["object-locator"], "table-name", null) == "order[_]items"])
     error_message = "DMS must replicate public.order_items."
   }
 

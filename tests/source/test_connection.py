@@ -76,13 +76,14 @@ def test_bad_dsns_are_usage_errors(text, message):
     ("timestamp(0) with time zone", "b", None, "timestamptz(0)"),
     ("timestamp without time zone", "b", None, "timestamp"),
     ("time(3) without time zone", "b", None, "time(3)"),
-    ("time with time zone", "b", None, None),
+    ("time with time zone", "b", None, "timetz"),
     ("interval year to month", "b", None, "interval"),
     ("numeric(12,2)[]", "b", "b", "numeric(12,2)[]"),
     ('"Mood"', "e", None, "enum"),
     ("shop.mood[]", "b", "e", "enum[]"),
     ("public.citext", "b", None, "citext"),
-    ("money", "b", None, None),
+    ("money", "b", None, "money"),
+    ("macaddr8", "b", None, None),
     ('"char"', "b", None, None),
 ])
 def test_postgres_spelling(formatted, typtype, elem, spelled):
@@ -101,8 +102,9 @@ def test_postgres_spelling(formatted, typtype, elem, spelled):
     ("enum('a(1)','b')", "enum", "enum"),
     ("enum('it''s')", "enum", "enum"),
     ("year(4)", "year", "year(4)"),
-    ("bit(1)", "bit", None),
-    ("point", "point", None),
+    ("bit(1)", "bit", "bit(1)"),
+    ("point", "point", "point"),
+    ("vector(3)", "vector", None),
 ])
 def test_mysql_spelling(column_type, data_type, spelled):
     assert mysql_type(column_type, data_type) == spelled

@@ -15,7 +15,7 @@ CREATE TABLE orders (order_id bigint PRIMARY KEY, customer_id bigint NOT NULL, t
                      placed_at timestamptz NOT NULL, note text);
 CREATE TABLE order_items (order_id bigint, line_no integer, qty integer NOT NULL, PRIMARY KEY (order_id, line_no));
 CREATE TABLE audit_log (event text NOT NULL, happened_at timestamptz);
-CREATE TABLE places (id integer PRIMARY KEY, spot point, label varchar(50));
+CREATE TABLE places (id integer PRIMARY KEY, spot macaddr8, label varchar(50));
 """
 
 # Hand-written and out of date: every kind of drift doctor must name.
@@ -224,7 +224,7 @@ def test_drift_missing_tables_and_keys_are_named(pg, tmp_path):
     assert found["columns public.places"] == {"name": "columns public.places", "status": "warn",
                                               "detail": "not in the spec: spot", "fix": "run dwctl import to update the spec"}
     assert found["types public.places"]["status"] == "warn"
-    assert found["types public.places"]["detail"] == "outside the documented mapping: spot (point)"
+    assert found["types public.places"]["detail"] == "outside the documented mapping: spot (macaddr8)"
 
 
 def test_text_output_lists_a_fix_for_every_failure(pg, tmp_path):

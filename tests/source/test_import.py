@@ -259,8 +259,8 @@ def test_exotic_postgres_types_are_spelled_for_the_mapping(pg, example_copy):
     for column in table.columns:  # every spelling goes through the documented mapping
         parse_source_type(column.type, "postgres")
         map_type(column.type, "postgres")
-    assert "skipped    exotic.geo: not imported: type(s) outside dwctl's documented mapping: spot (point)" in result.output
-    assert "skipped    exotic.Shouty: not imported: its name is not a spec identifier" in result.output
+    assert spec.table("geo").columns[1].type == "point", "geometric types are mapped as DMS lands them (text)"
+    assert spec.table("shouty").source == "Shouty", "a mixed-case name is kept as the source name"
     assert '{name: tags, type: "text[]"}' in example_copy.read_text(), "flow-unsafe types are quoted"
 
 
@@ -347,15 +347,15 @@ def test_mariadb_types_keys_and_skips(maria, tmp_path):
     assert result.exit_code == 0, result.output
     assert secret not in result.output
     spec = load_spec(spec_path)
-    assert [(t.schema_, t.name) for t in spec.tables] == [("imp_shop", "accounts"), ("imp_shop", "memberships")]
+    assert [(t.schema_, t.name) for t in spec.tables] == [("imp_shop", "accounts"), ("imp_shop", "memberships"),
+                                                         ("imp_shop", "shapes")]
     assert columns(spec, "accounts") == MARIA_TYPES
     assert spec.table("memberships").primary_key == ["account_id", "group_id"]
     assert spec.table("accounts").primary_key == ["id"]
     for column in spec.table("accounts").columns:
         map_type(column.type, "mysql")
     assert "skipped    imp_shop.events: not imported: no primary key" in result.output
-    assert "skipped    imp_shop.shapes: not imported: type(s) outside dwctl's documented mapping: g (geometry)" in (
-        result.output)
+    assert spec.table("shapes").columns[1].type == "geometry", "spatial columns land as their bytes"
     assert """{name: kind, type: "enum('basic','pro')", nullable: false}""" in spec_path.read_text()
 
 

@@ -32,7 +32,7 @@ def arrow_type(staging_type: str) -> pa.DataType:
 
 
 def schema(table: TableView) -> pa.Schema:
-    return pa.schema([pa.field(c.name, arrow_type(c.staging_type)) for c in table.landed])
+    return pa.schema([pa.field(c.parquet_name, arrow_type(c.staging_type)) for c in table.landed])
 
 
 def write(path: Path, table: TableView, rows: list[dict]) -> Path:
@@ -111,3 +111,102 @@ def spec_with_tables(tables_yaml: str, engine: str = "postgres", name: str = "te
     from dwctl.spec.read import parse_spec
 
     return parse_spec(spec_text_with_tables(tables_yaml, engine), name)
+
+
+# --- DMS itself, as far as the table mapping goes ----------------------------------------------------
+# The rendered rules applied the way the DMS User Guide describes them, so a test of landed files
+# tests the shipped rules: selection (include/exclude), rename of schema, table and column,
+# remove-column, and add-column (its column comes after the source columns, see landed_layout).
+# Object-locator names are patterns: % any run, _ one character, [..] a set ([_] a literal _)
+# (CHAP_Tasks.CustomizingTasks.TableMapping.SelectionTransformation.Wildcards), matched with case
+# ("Table names and column names in transformation rules are case-sensitive", ...Transformations).
+def mapping_rules(files: dict[str, str]) -> list[dict]:
+    """The table-mapping rules of a rendered stack, read from iac/dms.tf (HCL)."""
+    import hcl2
+
+    for block in hcl2.loads(files["iac/dms.tf"])["locals"]:
+        if "dms_table_mapping_rules" in block:
+            value = block["dms_table_mapping_rules"]
+            return value[0] if value and isinstance(value[0], list) else value
+    raise AssertionError("iac/dms.tf has no dms_table_mapping_rules")
+
+
+def dms_match(pattern: str, name: str) -> bool:
+    regex, i = "", 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "[":
+            end = pattern.index("]", i)
+            regex += "[" + "".join(re.escape(c) for c in pattern[i + 1:end]) + "]"
+            i = end + 1
+            continue
+        regex += ".*" if ch == "%" else "." if ch == "_" else re.escape(ch)
+        i += 1
+    return re.fullmatch(regex, name, re.S) is not None
+
+
+class DmsTask:
+    """Where DMS lands a source table under these rules, and which columns its files hold."""
+
+    def __init__(self, rules: list[dict]):
+        self.rules = rules
+
+    def _matching(self, schema: str, table: str | None = None, column: str | None = None, **wanted) -> list[dict]:
+        found = []
+        for rule in self.rules:
+            loc = rule["object-locator"]
+            if any(rule.get(k) != v for k, v in wanted.items()):
+                continue
+            if not dms_match(loc["schema-name"], schema):
+                continue
+            if table is not None and "table-name" in loc and not dms_match(loc["table-name"], table):
+                continue
+            if column is not None and not dms_match(loc.get("column-name", "%"), column):
+                continue
+            found.append(rule)
+        return found
+
+    def land(self, schema: str, table: str, columns: list[str]) -> tuple[str, list[tuple[str, str]]] | None:
+        """(folder "<schema>/<table>", [(source column, landed name)] of the columns kept) for a source
+        table, or None when no rule selects it."""
+        chosen = self._matching(schema, table, **{"rule-type": "selection"})
+        if not any(r["rule-action"] == "include" for r in chosen) or any(r["rule-action"] == "exclude" for r in chosen):
+            return None
+        renamed_schema = [r["value"] for r in self._matching(schema, **{"rule-action": "rename", "rule-target": "schema"})]
+        renamed_table = [r["value"] for r in self._matching(schema, table, **{"rule-action": "rename", "rule-target": "table"})]
+        kept = []
+        for column in columns:
+            if self._matching(schema, table, column, **{"rule-action": "remove-column"}):
+                continue
+            renamed = self._matching(schema, table, column, **{"rule-action": "rename", "rule-target": "column"})
+            kept.append((column, renamed[0]["value"] if renamed else column))
+        folder = f"{(renamed_schema or [schema])[0]}/{(renamed_table or [table])[0]}"
+        return folder, kept
+
+    def added(self, schema: str, table: str) -> list[str]:
+        return [r["value"] for r in self._matching(schema, table, **{"rule-action": "add-column"})]
+
+
+def land_source_rows(root: Path, landing_prefix: str, task: DmsTask, view: TableView, schema: str, table: str,
+                     columns: list[str], rows: list[tuple], file_name: str, op: str = "I",
+                     ts: str = FULL_LOAD_TS, first_seq: int | None = None) -> Path:
+    """Write one DMS file of source rows (tuples in `columns` order) where the rules land it, with the
+    names the rules give; the Parquet types are the view's staging types, by position."""
+    landed = task.land(schema, table, columns)
+    assert landed is not None, f"no rule selects {schema}.{table}"
+    folder, kept = landed
+    names = [layout.OP_COLUMN, layout.TIMESTAMP_COLUMN, *(name for _, name in kept), *task.added(schema, table)]
+    assert len(names) == len(view.landed), f"{schema}.{table} lands {names}, the spec expects {len(view.landed)} columns"
+    index = {c: i for i, c in enumerate(columns)}
+    data: dict[str, list] = {n: [] for n in names}
+    for k, row in enumerate(rows):
+        values = [op, ts, *(row[index[c]] for c, _ in kept),
+                  "" if first_seq is None else f"{first_seq + k:035d}"]
+        for name, value in zip(names, values):
+            data[name].append(value)
+    sch = pa.schema([pa.field(n, arrow_type(c.staging_type)) for n, c in zip(names, view.landed)])
+    path = root / landing_prefix / folder / file_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table_data = {f.name: [landed_value(v, f.type) for v in data[f.name]] for f in sch}
+    pq.write_table(pa.table(table_data, schema=sch), path)
+    return path

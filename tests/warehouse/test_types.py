@@ -73,13 +73,13 @@ def test_change_data_type_rules_reach_the_dms_table_mapping():
     dms = render(spec, "x.yaml")["iac/dms.tf"]
     rule = dms.split('"rule-name"   = "data-type-shop-legacy-big"')[1].split("},\n    {")[0]
     assert '"rule-action" = "change-data-type"' in rule and '"column-name" = "big"' in rule
-    assert '"type" = "numeric"' in rule and '"precision" = 20' in rule and '"scale"     = 0' in rule
+    assert '"type"      = "numeric"' in rule and '"precision" = 20' in rule and '"scale"     = 0' in rule
     assert '"data-type-shop-legacy-id"' in dms, "int unsigned: landed as int8"
 
 
 @pytest.mark.parametrize("source, family, message", [
     ("integer[]", "mysql", "arrays exist only in Postgres"),
-    ("money", "postgres", "not a known postgres type"),
+    ("geography", "postgres", "not a known postgres type"),
     ("uuid", "mysql", "not a known mysql type"),
     ("enum(a,b)", "mysql", "must be quoted"),
 ])
