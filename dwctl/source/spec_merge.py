@@ -176,7 +176,7 @@ def _spec_refuses(block, family: Family) -> str | None:
         return "the spec would refuse it: " + "; ".join(dict.fromkeys(problems))
     for column in plain["columns"]:
         if column.get("exclude") or column.get("land_as_text") is not None:
-            continue  # never landed as its own type (the same rule as Spec._tables_land_apart)
+            continue  # never landed as its own type (the same rule as Spec._cross_references)
         try:
             parse_source_type(column["type"], family)
         except ValueError as exc:
