@@ -118,9 +118,10 @@ def environment():
     from jinja2 import FileSystemLoader, StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
+    from dwctl.spec.dms_tasks import TaskPlan
     from dwctl.spec.model import Model
 
-    views = (TableView, ColumnView, LandedColumn, Model)
+    views = (TableView, ColumnView, LandedColumn, Model, TaskPlan)
 
     class Sandbox(SandboxedEnvironment):
         """Public attributes of our own immutable views and spec models are safe: skip the generic
@@ -149,11 +150,18 @@ def environment():
 def context(spec: Spec, spec_name: str) -> dict:
     from dwctl.render import tfvars
     from dwctl.spec import landed_layout as layout
+    from dwctl.spec.dms_tasks import TaskPlan, task_plans
 
+    tables = [table_view(spec, t) for t in spec.tables]
+    views = {t.name: t for t in tables}
     return {
         "spec": spec,
         "spec_name": spec_name,
-        "tables": [table_view(spec, t) for t in spec.tables],
+        "tables": tables,
+        # DMS replication tasks with their tables' views (issue 14)
+        "dms_tasks": [TaskPlan(p.name, tuple(views[t.name] for t in p.tables), p.max_full_load_subtasks)
+                      for p in task_plans(spec)],
+        "dms_task_of": {t.name: p.name for p in task_plans(spec) for t in p.tables},
         "layout": layout,
         "tfvars": tfvars.values(spec),
         "version": __version__,
