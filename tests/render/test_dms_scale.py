@@ -25,7 +25,13 @@ from dwctl.spec.model import (
 )
 from dwctl.spec.read import parse_spec
 from tests.render.test_iac import one, rule_id, tree
-from tests.support.many_tables import LOB, RANGES, many_tables_text, table_yaml
+from tests.support.many_tables import (
+    LOB,
+    RANGES,
+    many_tables_text,
+    segmented_full_load_ready,
+    table_yaml,
+)
 from tests.support.realtf import init, real_provider_env, terraform  # noqa: F401  (fixture)
 
 N = 1000
@@ -41,6 +47,10 @@ def big_text(extra_table: str = "") -> str:
         text = text.replace("\n  - schema: public\n    name: t0400\n", extra_table + "\n  - schema: public\n"
                             "    name: t0400\n", 1)
     return text.replace("instance_class: dms.t3.medium", "instance_class: dms.c6i.8xlarge")
+
+
+# The rules render and validate; the shipped spec refuses parallel_load until the load job reads its files.
+parallel_load_on = pytest.fixture(segmented_full_load_ready, scope="module", autouse=True)
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +198,29 @@ def test_a_table_added_in_the_middle_changes_only_its_own_lines(big, big_mapping
         {r["object-locator"]["table-name"]: task for task, doc in mappings.items() for r in doc["rules"]
          if r["rule-type"] == "selection"} for mappings in (big_mappings, task_mappings(grown)))
     assert {t: after[t] for t in before} == before and "zz_new" in after
+
+
+def test_the_native_tests_pass_with_several_tasks(real_provider_env, tmp_path, monkeypatch):
+    """`dwctl test` on a spec with three default tasks and a pinned one: the per-task asserts and the
+    guards on dms_max_full_load_subtasks (over 49, a task without tables) run under the mock provider.
+    (At 1,000 tables `terraform test` needs well over 20 minutes here, so the big spec stops at validate.)"""
+    import re
+
+    for key, value in real_provider_env.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(key)
+    spec = tmp_path / "tasks.yaml"
+    spec.write_text(many_tables_text(10, {1: "    task: big\n" + RANGES, 4: LOB},
+                                     dms="  tables_per_task: 3\n  tasks:\n    big: {max_full_load_subtasks: 12}"))
+    out = tmp_path / "out"
+    assert CliRunner().invoke(cli, ["render", "-c", str(spec), "-o", str(out)]).exit_code == 0
+    guards = (out / "iac" / "tests" / "guards.tftest.hcl").read_text()
+    assert sorted(set(re.findall(r'aws_dms_replication_task\.this\["([a-z0-9-]+)"\]', guards))) == [
+        "big", "full-load-and-cdc", "full-load-and-cdc-2", "full-load-and-cdc-3"]
+    result = CliRunner().invoke(cli, ["test", "-c", str(spec), "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    runs = dict(re.findall(r'run "([a-z0-9_]+)"\.\.\. (pass|fail|skip)', result.output))
+    declared = re.findall(r'^run "([a-z0-9_]+)"', guards, re.M)
+    assert {"full_load_subtasks_above_the_dms_maximum", "a_task_without_tables"} <= set(declared)
+    assert runs == {name: "pass" for name in declared}, result.output
