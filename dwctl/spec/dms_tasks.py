@@ -16,7 +16,9 @@ Assignment, stable by construction:
 - only a change of K (the unpinned count crossing a multiple of tables_per_task) moves tables: those
   whose highest weight is the new (or removed) task, about 1/K of them. `dwctl plan` names each moved
   table (its full load restarts in its new task). Pin big tables with `task:` to keep them put;
-- groups hold about tables_per_task tables each (a hash spread), not exactly.
+- groups hold about tables_per_task tables each (a hash spread, about +-sqrt(tables_per_task) at
+  hundreds of tables), not exactly; with a handful of tables the spread is uneven and a default task
+  may get none (it is then not created): use `task:` where exact groups matter.
 The first default task keeps the id of the single task dwctl rendered before tasks existed.
 """
 

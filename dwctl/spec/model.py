@@ -219,7 +219,8 @@ class Dms(Model):
     tables_per_task: Annotated[int, Field(ge=1, le=1000)] = Field(
         100, description="Tables without a `task:` are spread over ceil(n / tables_per_task) default tasks "
         "(full-load-and-cdc, full-load-and-cdc-2, ...) by a hash of schema.table, so where a table sits in the "
-        "list never matters; only a change in the number of default tasks moves tables (dwctl plan names them).")
+        "list never matters; only a change in the number of default tasks moves tables (dwctl plan names them). "
+        "Tasks get about this many tables (a hash spread: with few tables, uneven); pin tables for exact groups.")
     max_full_load_subtasks: Annotated[int, Field(ge=1, le=MAX_FULL_LOAD_SUBTASKS)] = Field(
         8, description="Tables (or parallel-load segments) each task loads at once (DMS MaxFullLoadSubTasks: "
         "default 8, at most 49); dms.tasks.<name> overrides it per task.")
