@@ -5,7 +5,7 @@
 
 locals {
   # CloudWatch names a DMS task by the last part of its ARN.
-  dms_task_resource_id = element(split(":", aws_dms_replication_task.this.replication_task_arn), 6)
+  dms_task_resource_ids = { for task, t in aws_dms_replication_task.this : task => element(split(":", t.replication_task_arn), 6) }
 
   usage_limit_days = {
     daily   = 1
@@ -64,7 +64,7 @@ data "aws_iam_policy_document" "alarms_topic" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.dms_task.arn, aws_cloudwatch_event_rule.dms_instance.arn]
+      values   = concat([for rule in aws_cloudwatch_event_rule.dms_task : rule.arn], [aws_cloudwatch_event_rule.dms_instance.arn])
     }
   }
 }
@@ -79,15 +79,18 @@ resource "aws_sns_topic_policy" "alarms" {
 # topic and key policies admit events.amazonaws.com for these rules only
 # (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_EventBridge.html,
 # https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-dms.html).
-# Every state change of the task is sent: a task stopped by a change (or by DMS) is never silent.
+# Every state change of each task is sent: a task stopped by a change (or by DMS) is never silent.
+# One rule per task, so adding a task adds its rule and leaves the others alone.
 resource "aws_cloudwatch_event_rule" "dms_task" {
-  name        = "${local.name}-dms-task-events"
-  description = "State changes of the ${local.name} replication task (stopped, failed, running)"
+  for_each = aws_dms_replication_task.this
+
+  name        = "${local.name}-dms-task-${each.key}"
+  description = "State changes of the ${local.name} replication task ${each.key} (stopped, failed, running)"
 
   event_pattern = jsonencode({
     source        = ["aws.dms"]
     "detail-type" = ["DMS Replication Task State Change"]
-    resources     = [aws_dms_replication_task.this.replication_task_arn]
+    resources     = [each.value.replication_task_arn]
   })
 }
 
@@ -108,7 +111,9 @@ resource "aws_cloudwatch_event_rule" "dms_instance" {
 }
 
 resource "aws_cloudwatch_event_target" "dms_task" {
-  rule = aws_cloudwatch_event_rule.dms_task.name
+  for_each = aws_cloudwatch_event_rule.dms_task
+
+  rule = each.value.name
   arn  = aws_sns_topic.alarms.arn
 
   depends_on = [aws_sns_topic_policy.alarms]
@@ -121,10 +126,12 @@ resource "aws_cloudwatch_event_target" "dms_instance" {
   depends_on = [aws_sns_topic_policy.alarms]
 }
 
-# A stopped task emits no CDC latency at all, so missing data counts as breaching.
+# A stopped task emits no CDC latency at all, so missing data counts as breaching. Per task.
 resource "aws_cloudwatch_metric_alarm" "dms_cdc_latency_source" {
-  alarm_name          = "${local.name}-dms-cdc-latency-source"
-  alarm_description   = "DMS reads changes from the source database late: the task is stalled or the instance is too small."
+  for_each = aws_dms_replication_task.this
+
+  alarm_name          = "${local.name}-dms-${each.key}-cdc-latency-source"
+  alarm_description   = "DMS task ${each.key} reads changes from the source database late: the task is stalled or the instance is too small."
   namespace           = "AWS/DMS"
   metric_name         = "CDCLatencySource"
   statistic           = "Maximum"
@@ -140,13 +147,15 @@ resource "aws_cloudwatch_metric_alarm" "dms_cdc_latency_source" {
 
   dimensions = {
     ReplicationInstanceIdentifier = aws_dms_replication_instance.this.replication_instance_id
-    ReplicationTaskIdentifier     = local.dms_task_resource_id
+    ReplicationTaskIdentifier     = local.dms_task_resource_ids[each.key]
   }
 }
 
 resource "aws_cloudwatch_metric_alarm" "dms_cdc_latency_target" {
-  alarm_name          = "${local.name}-dms-cdc-latency-target"
-  alarm_description   = "DMS writes changes to the landing bucket late: files reach the warehouse late."
+  for_each = aws_dms_replication_task.this
+
+  alarm_name          = "${local.name}-dms-${each.key}-cdc-latency-target"
+  alarm_description   = "DMS task ${each.key} writes changes to the landing bucket late: files reach the warehouse late."
   namespace           = "AWS/DMS"
   metric_name         = "CDCLatencyTarget"
   statistic           = "Maximum"
@@ -162,7 +171,7 @@ resource "aws_cloudwatch_metric_alarm" "dms_cdc_latency_target" {
 
   dimensions = {
     ReplicationInstanceIdentifier = aws_dms_replication_instance.this.replication_instance_id
-    ReplicationTaskIdentifier     = local.dms_task_resource_id
+    ReplicationTaskIdentifier     = local.dms_task_resource_ids[each.key]
   }
 }
 
@@ -206,6 +215,27 @@ resource "aws_cloudwatch_metric_alarm" "dms_free_storage" {
   dimensions = {
     ReplicationInstanceIdentifier = aws_dms_replication_instance.this.replication_instance_id
   }
+}
+
+# The single task of earlier versions is the first default task: its rule, target and alarms move with it.
+moved {
+  from = aws_cloudwatch_event_rule.dms_task
+  to   = aws_cloudwatch_event_rule.dms_task["full-load-and-cdc"]
+}
+
+moved {
+  from = aws_cloudwatch_event_target.dms_task
+  to   = aws_cloudwatch_event_target.dms_task["full-load-and-cdc"]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.dms_cdc_latency_source
+  to   = aws_cloudwatch_metric_alarm.dms_cdc_latency_source["full-load-and-cdc"]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.dms_cdc_latency_target
+  to   = aws_cloudwatch_metric_alarm.dms_cdc_latency_target["full-load-and-cdc"]
 }
 
 # --- Redshift Serverless -------------------------------------------------------------------------------

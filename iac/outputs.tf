@@ -33,9 +33,20 @@ output "dms_replication_instance_arn" {
   value       = aws_dms_replication_instance.this.replication_instance_arn
 }
 
-output "dms_replication_task_arn" {
-  description = "ARN of the full-load-and-cdc replication task (start it with `aws dms start-replication-task`)."
-  value       = aws_dms_replication_task.this.replication_task_arn
+output "dms_replication_task_arns" {
+  description = "Task name -> ARN of each full-load-and-cdc replication task (start one with `aws dms start-replication-task`)."
+  value       = { for task, t in aws_dms_replication_task.this : task => t.replication_task_arn }
+}
+
+output "dms_task_alarm_names" {
+  description = "Task name -> its CDC latency alarms (source and target) and its state-change event rule."
+  value = {
+    for task in keys(aws_dms_replication_task.this) : task => {
+      cdc_latency_source = aws_cloudwatch_metric_alarm.dms_cdc_latency_source[task].alarm_name
+      cdc_latency_target = aws_cloudwatch_metric_alarm.dms_cdc_latency_target[task].alarm_name
+      state_event_rule   = aws_cloudwatch_event_rule.dms_task[task].name
+    }
+  }
 }
 
 output "dms_source_endpoint_arn" {

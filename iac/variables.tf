@@ -380,6 +380,23 @@ variable "dms_log_retention_days" {
   }
 }
 
+# MaxFullLoadSubTasks: "The default is 8; the maximum value is 49"
+# (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Tasks.CustomizingTasks.TaskSettings.FullLoad.html).
+variable "dms_max_full_load_subtasks" {
+  description = "One entry per DMS replication task the spec groups its tables into: task name -> MaxFullLoadSubTasks, the tables (or parallel-load segments) it loads at once."
+  type        = map(number)
+
+  validation {
+    condition     = length(var.dms_max_full_load_subtasks) > 0 && alltrue([for n in values(var.dms_max_full_load_subtasks) : n >= 1 && n <= 49 && floor(n) == n])
+    error_message = "dms_max_full_load_subtasks needs at least one task, each with a whole number from 1 to 49 (the most DMS allows)."
+  }
+
+  validation {
+    condition     = alltrue([for name in keys(var.dms_max_full_load_subtasks) : can(regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", name)) && length(name) <= 40])
+    error_message = "dms_max_full_load_subtasks: task names are lower-case words joined by single hyphens, at most 40 characters."
+  }
+}
+
 variable "dms_lob_max_size_kb" {
   description = "Largest LOB (text, json, bytea) DMS replicates in limited LOB mode. Postgres sources fail the task on a longer value; MySQL truncates it silently, so the default exceeds every staging column (VARCHAR 65535, VARBYTE 1024000 bytes): a truncated value never fits its column and the load job quarantines its file, loudly."
   type        = number

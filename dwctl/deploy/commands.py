@@ -62,8 +62,9 @@ def _loud(text: str) -> None:
 
 
 def _setup(spec_path: Path, root: Path, env_name: str | None, terraform_bin: str | None, *,
-           render: bool | None = None, machine: bool = False, destroying: bool = False):
-    """Spec -> environment -> fresh iac/ (for commands that read the configuration) -> binary -> driver."""
+           render: bool | None = None, machine: bool = False, destroying: bool = False, sizing: bool = False):
+    """Spec -> environment -> fresh iac/ (for commands that read the configuration) -> binary -> driver.
+    With `sizing`, warn first when the environment's DMS instance class is small for its tasks."""
     from dwctl.deploy import actions as deploy
     from dwctl.deploy import terraform
     from dwctl.errors import NotReady
@@ -71,6 +72,12 @@ def _setup(spec_path: Path, root: Path, env_name: str | None, terraform_bin: str
 
     spec = load_spec(spec_path)
     stack = deploy.stack_for(spec, root, env_name)
+    if sizing:
+        from dwctl.render.environments import env_spec
+        from dwctl.spec.dms_sizing import warnings
+
+        for line in warnings(env_spec(spec, stack.env.name)):
+            _err(f"warning: {stack.env.name}: {line}")
     if render is not None:
         deploy.ensure_rendered(spec, spec_path, root, render=render, echo=_err)
     if not stack.iac.is_dir():
@@ -148,7 +155,8 @@ def plan(spec_path, output_root, env_name, terraform_bin, render, fmt, as_json, 
 
     machine = as_json or fmt == "json"
     with json_on_failure(machine, exit_code=1):
-        stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, render=render, machine=machine)
+        stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, render=render, machine=machine,
+                           sizing=True)
         code, summary = deploy.plan(stack, tf, _options(lock_timeout, parallelism, targets, extra))
     planfile = stack.plan_path("plan")
     if machine:

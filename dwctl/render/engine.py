@@ -75,6 +75,11 @@ class TableView:
     landing_schema: str = ""  # the folder DMS lands the source schema under (a schema rename rule)
     removed: tuple[str, ...] = ()  # source names of excluded columns (DMS remove-column rules)
 
+    def source_column_names(self, names) -> list[str]:
+        """Source spellings of target columns (DMS table-settings name source columns)."""
+        by_name = {c.name: c.source_name for c in self.columns}
+        return [by_name[n] for n in names]
+
     def glue_names(self, names) -> list[str]:
         """Glue catalog names of target columns (for Lake Formation column grants)."""
         by_name = {c.name: c.glue_name for c in self.columns}
@@ -157,9 +162,10 @@ def environment():
     from jinja2 import FileSystemLoader, StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
+    from dwctl.spec.dms_tasks import TaskPlan
     from dwctl.spec.model import Model
 
-    views = (TableView, ColumnView, LandedColumn, Model)
+    views = (TableView, ColumnView, LandedColumn, Model, TaskPlan)
 
     class Sandbox(SandboxedEnvironment):
         """Public attributes of our own immutable views and spec models are safe: skip the generic
@@ -189,13 +195,22 @@ def environment():
 def context(spec: Spec, spec_name: str) -> dict:
     from dwctl.render import tfvars
     from dwctl.spec import landed_layout as layout
+    from dwctl.spec.dms_tasks import TaskPlan, task_plans
 
+    tables = [table_view(spec, t) for t in spec.tables]
+    views = {t.name: t for t in tables}
+    plans = task_plans(spec)
     return {
         "spec": spec,
         "spec_name": spec_name,
-        "tables": (views := [table_view(spec, t) for t in spec.tables]),
-        "views": {t.name: t for t in views},
-        "schema_renames": schema_renames(views),
+        "tables": tables,
+        "views": views,
+        "schema_renames": schema_renames(tables),
+        # DMS replication tasks with their tables' views (issue 14)
+        "dms_tasks": [TaskPlan(p.name, tuple(views[t.name] for t in p.tables), p.max_full_load_subtasks)
+                      for p in plans],
+        "dms_task_of": {t.name: p.name for p in plans for t in p.tables},
+        "task_schema_renames": {p.name: schema_renames([views[t.name] for t in p.tables]) for p in plans},
         "layout": layout,
         "tfvars": tfvars.values(spec),
         "version": __version__,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from dwctl.spec.dms_tasks import task_plans
 from dwctl.spec.model import Spec
 
 # Knobs the spec does not expose: operators tune them in tfvars. They equal the defaults in
@@ -76,6 +77,7 @@ def values(spec: Spec) -> dict:
         "dms_engine_version": spec.dms.engine_version,
         "create_dms_account_roles": spec.dms.create_account_roles,
         "dms_log_retention_days": spec.dms.log_retention_days,
+        "dms_max_full_load_subtasks": {task.name: task.max_full_load_subtasks for task in task_plans(spec)},
         "glue_database_name": spec.catalog.database,
         "crawler_schedule": spec.catalog.crawler_schedule,
         "redshift_namespace": wh.namespace,

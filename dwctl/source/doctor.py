@@ -56,7 +56,10 @@ def doctor_command(ctx: click.Context, dsn_text: str | None, spec_path: Path, fm
         if spec.source.family != dsn.family:
             raise UsageError(f"--dsn is a {dsn.family} database but {name} says source.engine: {spec.source.engine}")
     with connect(dsn, timeout) as conn:
-        checks = postgres_checks(conn) if dsn.family == "postgres" else mysql_checks(conn)
+        from dwctl.spec.dms_tasks import assign
+
+        tasks = len(assign(spec)) if spec is not None else 1
+        checks = postgres_checks(conn, tasks) if dsn.family == "postgres" else mysql_checks(conn)
         if spec is None:
             checks.append(Check("spec", "warn", f"{name} not found: table checks skipped", "pass -c PATH"))
         else:

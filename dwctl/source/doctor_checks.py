@@ -16,21 +16,24 @@ from dwctl.source.connection import Connection
 MIN_BINLOG_HOURS = 24  # AWS recommends at least a day so a stopped task can resume
 
 
-def _free(name: str, setting: str, maximum: int, used: int, rds: bool, each: str) -> Check:
+def _free(name: str, setting: str, maximum: int, used: int, rds: bool, each: str, tasks: int = 1) -> Check:
+    """`tasks`: the DMS tasks the spec runs, each holding one (issue 14; "to run five tasks you set a minimum
+    of five slots", https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Source.PostgreSQL.html)."""
     free = maximum - used
-    detail = f"{setting} = {maximum}, {used} in use, {free} free"
+    detail = f"{setting} = {maximum}, {used} in use, {free} free" + (f", the spec runs {tasks} DMS tasks"
+                                                                      if tasks > 1 else "")
     where = "in the DB parameter group (then reboot)" if rds else "with ALTER SYSTEM SET (then restart PostgreSQL)"
-    fix = f"raise {setting} to at least {used + 2} {where}; {each}"
-    if free < 1:
+    fix = f"raise {setting} to at least {used + tasks + 1} {where}; {each}"
+    if free < tasks:
         return Check(name, "fail", detail, fix)
-    if free == 1:
-        return Check(name, "warn", detail + " (no headroom for a second task or a task restart)", fix)
+    if free == tasks:
+        return Check(name, "warn", detail + " (no headroom for another task or a task restart)", fix)
     return Check(name, "pass", detail)
 
 
 # --- Postgres ------------------------------------------------------------------------
 
-def postgres_checks(conn: Connection) -> list[Check]:
+def postgres_checks(conn: Connection, tasks: int = 1) -> list[Check]:
     settings = dict(conn.rows("SELECT name, setting FROM pg_settings WHERE name IN "
                               "('wal_level', 'max_replication_slots', 'max_wal_senders', 'server_version')"))
     rds_logical = conn.rows("SELECT current_setting('rds.logical_replication', true)")[0][0]
@@ -52,10 +55,10 @@ def postgres_checks(conn: Connection) -> list[Check]:
 
     slots_used = conn.rows("SELECT count(*) FROM pg_replication_slots")[0][0]
     checks.append(_free("replication slots", "max_replication_slots", int(settings.get("max_replication_slots", 0)),
-                        slots_used, rds, "each DMS CDC task holds one slot"))
+                        slots_used, rds, "each DMS CDC task holds one slot", tasks))
     senders_used = conn.rows("SELECT count(*) FROM pg_stat_replication")[0][0]
     checks.append(_free("wal senders", "max_wal_senders", int(settings.get("max_wal_senders", 0)),
-                        senders_used, rds, "each DMS CDC task streams through one sender"))
+                        senders_used, rds, "each DMS CDC task streams through one sender", tasks))
 
     user, can_replicate = conn.rows(
         "SELECT current_user, rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user")[0]

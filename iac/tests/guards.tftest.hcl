@@ -66,13 +66,33 @@ run "ready_account_plans" {
   }
 
   assert {
-    condition     = aws_dms_replication_task.this.start_replication_task
-    error_message = "The replication task must be restarted after every change."
+    condition     = alltrue([for task in aws_dms_replication_task.this : task.start_replication_task])
+    error_message = "Every replication task must be restarted after every change."
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.dms_cdc_latency_source.treat_missing_data == "breaching"
-    error_message = "A stopped task sends no CDC latency: missing data must alarm."
+    condition     = alltrue([for alarm in aws_cloudwatch_metric_alarm.dms_cdc_latency_source : alarm.treat_missing_data == "breaching"])
+    error_message = "A stopped task sends no CDC latency: missing data must alarm, for every task."
+  }
+
+  assert {
+    condition     = toset(keys(aws_dms_replication_task.this)) == toset(["full-load-and-cdc"])
+    error_message = "The stack must run exactly the spec's DMS tasks."
+  }
+
+  assert {
+    condition     = alltrue([for alarms in [aws_cloudwatch_metric_alarm.dms_cdc_latency_source, aws_cloudwatch_metric_alarm.dms_cdc_latency_target, aws_cloudwatch_event_rule.dms_task, aws_cloudwatch_event_target.dms_task] : toset(keys(alarms)) == toset(keys(aws_dms_replication_task.this))])
+    error_message = "Every DMS task must have its own CDC latency alarms and state-change event rule."
+  }
+
+  assert {
+    condition     = length(distinct(flatten([for task in aws_dms_replication_task.this : [for rule in jsondecode(task.table_mappings).rules : "${rule["object-locator"]["schema-name"]}.${rule["object-locator"]["table-name"]}" if rule["rule-type"] == "selection"]]))) == length(flatten([for task in aws_dms_replication_task.this : [for rule in jsondecode(task.table_mappings).rules : rule if rule["rule-type"] == "selection"]]))
+    error_message = "No table may be selected by two DMS tasks (they would write the same files)."
+  }
+
+  assert {
+    condition     = jsondecode(aws_dms_replication_task.this["full-load-and-cdc"].replication_task_settings).FullLoadSettings.MaxFullLoadSubTasks == 8
+    error_message = "Task full-load-and-cdc must load 8 tables at once."
   }
 
   assert {
@@ -81,8 +101,8 @@ run "ready_account_plans" {
   }
 
   assert {
-    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this.table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && lookup(rule["object-locator"], "table-name", null) == "customers"])
-    error_message = "DMS must replicate public.customers."
+    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this["full-load-and-cdc"].table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && lookup(rule["object-locator"], "table-name", null) == "customers"])
+    error_message = "DMS task full-load-and-cdc must replicate public.customers."
   }
 
   assert {
@@ -91,8 +111,8 @@ run "ready_account_plans" {
   }
 
   assert {
-    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this.table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && lookup(rule["object-locator"], "table-name", null) == "products"])
-    error_message = "DMS must replicate public.products."
+    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this["full-load-and-cdc"].table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && lookup(rule["object-locator"], "table-name", null) == "products"])
+    error_message = "DMS task full-load-and-cdc must replicate public.products."
   }
 
   assert {
@@ -101,8 +121,8 @@ run "ready_account_plans" {
   }
 
   assert {
-    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this.table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && lookup(rule["object-locator"], "table-name", null) == "orders"])
-    error_message = "DMS must replicate public.orders."
+    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this["full-load-and-cdc"].table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && lookup(rule["object-locator"], "table-name", null) == "orders"])
+    error_message = "DMS task full-load-and-cdc must replicate public.orders."
   }
 
   assert {
@@ -111,8 +131,8 @@ run "ready_account_plans" {
   }
 
   assert {
-    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this.table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && lookup(rule["object-locator"], "table-name", null) == "order[_]items"])
-    error_message = "DMS must replicate public.order_items."
+    condition     = anytrue([for rule in jsondecode(aws_dms_replication_task.this["full-load-and-cdc"].table_mappings).rules : rule["rule-type"] == "selection" && rule["object-locator"]["schema-name"] == "public" && lookup(rule["object-locator"], "table-name", null) == "order[_]items"])
+    error_message = "DMS task full-load-and-cdc must replicate public.order_items."
   }
 
   assert {
@@ -158,6 +178,26 @@ run "no_dms_cloudwatch_logs_role" {
   override_data {
     target = data.aws_iam_roles.dms_account
     values = { names = ["dms-vpc-role"] }
+  }
+
+  expect_failures = [aws_dms_replication_task.this]
+}
+
+run "full_load_subtasks_above_the_dms_maximum" {
+  command = plan
+
+  variables {
+    dms_max_full_load_subtasks = { "full-load-and-cdc" = 50 }
+  }
+
+  expect_failures = [var.dms_max_full_load_subtasks]
+}
+
+run "a_task_without_tables" {
+  command = plan
+
+  variables {
+    dms_max_full_load_subtasks = merge({ "full-load-and-cdc" = 8 }, { "no-tables" = 8 })
   }
 
   expect_failures = [aws_dms_replication_task.this]

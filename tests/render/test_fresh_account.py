@@ -85,10 +85,14 @@ def test_2_a_stopped_task_is_not_silent(rendered):
     rule = resources(rendered, "iac/monitoring.tf", "aws_cloudwatch_event_rule")["dms_task"]
     pattern = one(rule, "event_pattern")
     assert "'detail-type': ['DMS Replication Task State Change']" in pattern and "'source': ['aws.dms']" in pattern
-    assert "aws_dms_replication_task.this.replication_task_arn" in pattern
+    assert "${each.value.replication_task_arn}" in pattern  # one rule per task (issue 14)
+    for name in ("dms_cdc_latency_source", "dms_cdc_latency_target"):
+        assert one(alarms[name], "for_each") == "${aws_dms_replication_task.this}"
+    assert one(rule, "for_each") == "${aws_dms_replication_task.this}"
     target = resources(rendered, "iac/monitoring.tf", "aws_cloudwatch_event_target")["dms_task"]
     assert one(target, "arn") == "${aws_sns_topic.alarms.arn}"
-    assert one(target, "rule") == "${aws_cloudwatch_event_rule.dms_task.name}"
+    assert one(target, "for_each") == "${aws_cloudwatch_event_rule.dms_task}"
+    assert one(target, "rule") == "${each.value.name}"
 
 
 # --- 3. Lake Formation settings are optional and checked ------------------------------------------------
@@ -145,8 +149,8 @@ def test_6_eventbridge_may_publish_dms_events_to_the_encrypted_topic(rendered):
     assert one(events, "actions") == ["SNS:Publish"]
     condition = one(events, "condition")
     assert one(condition, "variable") == "aws:SourceArn"
-    assert set(one(condition, "values")) == {"${aws_cloudwatch_event_rule.dms_task.arn}",
-                                             "${aws_cloudwatch_event_rule.dms_instance.arn}"}
+    assert squeeze(one(condition, "values")) == squeeze(
+        "${concat([for rule in aws_cloudwatch_event_rule.dms_task : rule.arn], ['${aws_cloudwatch_event_rule.dms_instance.arn}'])}")
     policy = one(resources(rendered, "iac/kms.tf", "aws_kms_key")["this"], "policy")
     assert re.search(r'Principal = \{ Service = "events\.amazonaws\.com" \}\s+Action\s+= \["kms:GenerateDataKey\*", '
                      r'"kms:Decrypt"\]', rendered["iac/kms.tf"]), policy

@@ -23,6 +23,7 @@ from dwctl.render.tfvars import OPERATIONAL, values
 from dwctl.spec import landed_layout as layout
 from dwctl.spec.read import parse_spec
 from tests.conftest import NEW_TABLE
+from tests.support.dms_files import mapping_rules
 
 STACK = ["main", "variables", "outputs", "kms", "s3", "iam", "dms", "glue", "redshift", "lakeformation", "monitoring",
          "loader_job"]
@@ -146,11 +147,6 @@ def test_grantees_with_the_same_path_in_two_accounts_get_distinct_keys(example_t
 
 
 # --- DMS -------------------------------------------------------------------------------------------
-def mapping_rules(files: dict[str, str]) -> list[dict]:
-    locals_ = tree(files, "iac/dms.tf")["locals"]
-    return next(one(block, "dms_table_mapping_rules") for block in locals_ if "dms_table_mapping_rules" in block)
-
-
 def rule_id(rule: dict) -> int:
     """Evaluate the rendered tostring(parseint(substr(sha256("<key>"), 0, 7), 16)) like Terraform does."""
     match = re.fullmatch(r'\$\{tostring\(parseint\(substr\(sha256\("([^"]+)"\),\s*0,\s*7\),\s*16\)\)\}', rule["rule-id"])

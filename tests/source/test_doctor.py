@@ -193,7 +193,7 @@ def test_replication_slots_warn_when_low_and_fail_when_used_up(pg, imported_pg_s
         pg.execute("SELECT pg_create_physical_replication_slot('dwctl_test_1')")
         code, check = slots()
         assert (code, check["status"], check["detail"]) == (0, "warn", "max_replication_slots = 2, 1 in use, 1 free "
-                                                                       "(no headroom for a second task or a task restart)")
+                                                                       "(no headroom for another task or a task restart)")
         pg.execute("SELECT pg_create_physical_replication_slot('dwctl_test_2')")
         code, check = slots()
         assert (code, check["status"]) == (1, "fail")
@@ -201,6 +201,20 @@ def test_replication_slots_warn_when_low_and_fail_when_used_up(pg, imported_pg_s
     finally:
         pg.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                    "WHERE slot_name LIKE 'dwctl_test_%'")
+
+
+def test_every_dms_task_of_the_spec_needs_its_own_slot_and_sender(pg, imported_pg_spec):
+    """Two tables, one task each: the 2 free slots of the test server are just enough."""
+    text = imported_pg_spec.read_text(encoding="utf-8")
+    for key, task in (("[order_id]", "a"), ("[order_id, line_no]", "b")):
+        text = text.replace(f"    primary_key: {key}\n", f"    primary_key: {key}\n    task: {task}\n", 1)
+    imported_pg_spec.write_text(text, encoding="utf-8")
+    result = run("doctor", "--dsn", pg.dsn(db="doc"), "-c", str(imported_pg_spec), "--format", "json")
+    slots = checks(result)["replication slots"]
+    assert (result.exit_code, slots["status"]) == (0, "warn"), result.output
+    assert slots["detail"] == ("max_replication_slots = 2, 0 in use, 2 free, the spec runs 2 DMS tasks "
+                               "(no headroom for another task or a task restart)")
+    assert "raise max_replication_slots to at least 3" in slots["fix"]
 
 
 def test_drift_missing_tables_and_keys_are_named(pg, tmp_path):

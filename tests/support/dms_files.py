@@ -120,15 +120,25 @@ def spec_with_tables(tables_yaml: str, engine: str = "postgres", name: str = "te
 # Object-locator names are patterns: % any run, _ one character, [..] a set ([_] a literal _)
 # (CHAP_Tasks.CustomizingTasks.TableMapping.SelectionTransformation.Wildcards), matched with case
 # ("Table names and column names in transformation rules are case-sensitive", ...Transformations).
-def mapping_rules(files: dict[str, str]) -> list[dict]:
-    """The table-mapping rules of a rendered stack, read from iac/dms.tf (HCL)."""
+def task_rules(files: dict[str, str]) -> dict[str, list[dict]]:
+    """task -> its table-mapping rules, read from iac/dms.tf (HCL: local.dms_task_rules)."""
     import hcl2
 
     for block in hcl2.loads(files["iac/dms.tf"])["locals"]:
-        if "dms_table_mapping_rules" in block:
-            value = block["dms_table_mapping_rules"]
-            return value[0] if value and isinstance(value[0], list) else value
-    raise AssertionError("iac/dms.tf has no dms_table_mapping_rules")
+        if "dms_task_rules" in block:
+            value = block["dms_task_rules"]
+            value = value[0] if isinstance(value, list) else value
+            return {task.strip('"'): rules for task, rules in value.items()}
+    raise AssertionError("iac/dms.tf has no dms_task_rules")
+
+
+def mapping_rules(files: dict[str, str]) -> list[dict]:
+    """Every task's rules in one list, a rule shared by tasks (a schema rename) once."""
+    seen: dict[str, dict] = {}
+    for rules in task_rules(files).values():
+        for rule in rules:
+            seen.setdefault(rule["rule-id"], rule)
+    return list(seen.values())
 
 
 def dms_match(pattern: str, name: str) -> bool:
