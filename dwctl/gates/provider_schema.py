@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hcl2
+from dwctl.gates.hcl_parse import Parser
 
 __all__ = ["Problem", "ProviderSchema", "ProviderSchemas", "load_schema", "validate_files"]
 
@@ -530,12 +530,13 @@ def validate_files(files: dict[str, str], schema: ProviderSchemas | Path | str) 
     if not isinstance(schema, ProviderSchemas):
         schema = load_schema(Path(schema))
     v = _Validator(schema)
+    parser = Parser()  # blocks of one shape (one template, many tables) are parsed once
     parsed = []
     for file, text in files.items():
         if not file.endswith(".tf"):
             continue
         try:
-            tree = hcl2.loads(text)
+            tree = parser.loads(text)
         except Exception as exc:  # lark errors, hcl2's ValueError for unclosed quotes, ...
             v.add(file, _parse_error_line(exc, text), f"HCL parse error: {str(exc).strip().splitlines()[0]}")
             continue
