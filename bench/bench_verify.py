@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--changes", type=int, default=100_000)
     parser.add_argument("--memory-limit", default="8GB", help="DuckDB memory_limit of each connection")
+    parser.add_argument("--repeat", type=int, default=2, help="full loads and floors, interleaved")
     args = parser.parse_args()
     spec = load_spec(ROOT / "config" / "pipeline.yaml")
     orders = table_view(spec, spec.table("orders"))
@@ -137,24 +138,26 @@ def main() -> None:
         hidden.mkdir()
         for path in cdc:
             path.rename(hidden / path.name)
-        con = Counted(connect(args.memory_limit))
-        verifier = Verifier(spec, con, Path(tmp))
-        for path in loads:
-            path.rename(hidden / path.name)
-        start = time.perf_counter()
-        verifier.run(root)  # the stack's first run: DDL, nothing landed yet
-        ddl_run = time.perf_counter() - start
-        for path in loads:
-            (hidden / path.name).rename(path)
-        start = time.perf_counter()
-        verifier.run(root)
-        full = time.perf_counter() - start
-        ddl = con.con.execute("SELECT sql FROM duckdb_tables() WHERE schema_name = 'analytics' "
-                              "AND table_name = 'orders'").fetchone()[0]
-        keys = con.con.execute('SELECT COUNT(*) FROM "staging"."orders__dwctl_keys"').fetchone()[0]
-        assert keys == args.rows, (keys, args.rows)
-        floors = [plain_insert(ddl, loads, [c.name for c in orders.columns], args.memory_limit) for _ in range(2)]
-        floor = min(floors)
+        floors, fulls = [], []
+        for _ in range(args.repeat):  # interleaved, best of each: other jobs share the machine
+            con = Counted(connect(args.memory_limit))
+            verifier = Verifier(spec, con, Path(tmp))
+            for path in loads:
+                path.rename(hidden / path.name)
+            start = time.perf_counter()
+            verifier.run(root)  # the stack's first run: DDL, nothing landed yet
+            ddl_run = time.perf_counter() - start
+            for path in loads:
+                (hidden / path.name).rename(path)
+            start = time.perf_counter()
+            verifier.run(root)
+            fulls.append(time.perf_counter() - start)
+            keys = con.con.execute('SELECT COUNT(*) FROM "staging"."orders__dwctl_keys"').fetchone()[0]
+            assert keys == args.rows, (keys, args.rows)
+            ddl = con.con.execute("SELECT sql FROM duckdb_tables() WHERE schema_name = 'analytics' "
+                                  "AND table_name = 'orders'").fetchone()[0]
+            floors.append(plain_insert(ddl, loads, [c.name for c in orders.columns], args.memory_limit))
+        floor, full = min(floors), min(fulls)
         for path in cdc:
             (hidden / path.name).rename(path)
         con.statements = 0
@@ -163,11 +166,12 @@ def main() -> None:
         change = time.perf_counter() - start
         count = con.con.execute('SELECT COUNT(*) FROM "analytics"."orders"').fetchone()[0]
         assert count == expected, (count, expected)
-        print(f"plain INSERT ... SELECT of the {len(loads)} LOAD files (floor, best of 2: "
+        print(f"plain INSERT ... SELECT of the {len(loads)} LOAD files (floor, best of {len(floors)}: "
               f"{', '.join(f'{s:.2f}' for s in floors)}): {floor:.2f} s")
         print(f"first run (DDL, no files yet): {ddl_run:.2f} s")
-        print(f"first full load run ({args.rows:,} rows, fast path; listing, COPY checks, COPY and merge): "
-              f"{full:.2f} s = {full / floor:.2f}x the floor (target <= 2x)")
+        print(f"first full load run ({args.rows:,} rows, fast path; listing, COPY checks, COPY and merge; best of "
+              f"{len(fulls)}: {', '.join(f'{s:.2f}' for s in fulls)}): {full:.2f} s = {full / floor:.2f}x the floor "
+              "(target <= 2x)")
         print(f"CDC run ({args.changes:,} changes in {CDC_FILES} files against {args.rows:,} rows): {change:.2f} s, "
               f"{con.statements} statements executed (set-based: the count does not grow with the rows)")
         print(f"analytics.orders: {count:,} rows (matches the replayed source)")

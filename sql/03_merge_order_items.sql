@@ -68,13 +68,17 @@ WHERE "batch"."first" IS NOT NULL AND ("latest"."generation" IS NULL OR ('${relo
 -- or after the start of the table's only generation, each key is staged once, nothing is merged yet.
 INSERT INTO "staging"."order_items__dwctl_work" ("dwctl_version", "dwctl_rank", "dwctl_copy", "dwctl_apply")
 SELECT '', 0, 0, FALSE
-FROM (SELECT COUNT(*) AS "staged", COUNT("dms_commit_ts") AS "stamped", MIN("dms_commit_ts") AS "first" FROM "staging"."order_items__dwctl_load") AS "l"
+FROM (
+  SELECT COUNT(*) AS "staged", COUNT("dms_commit_ts") AS "stamped", MIN("dms_commit_ts") AS "first",
+    (SELECT COUNT(*) FROM (SELECT DISTINCT "order_id", "line_no" FROM "staging"."order_items__dwctl_load") AS "distinct_keys") AS "keys"
+  FROM "staging"."order_items__dwctl_load"
+) AS "l"
 CROSS JOIN (SELECT COUNT(*) AS "generations", MIN("started_at") AS "started_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'order_items') AS "g"
 WHERE "l"."staged" > 0 AND "l"."stamped" = "l"."staged" AND "g"."generations" = 1 AND "l"."first" >= "g"."started_at"
   AND NOT EXISTS (SELECT 1 FROM "staging"."order_items")
   AND NOT EXISTS (SELECT 1 FROM "staging"."order_items__dwctl_keys")
   AND NOT EXISTS (SELECT 1 FROM "analytics"."order_items")
-  AND "l"."staged" = (SELECT COUNT(*) FROM (SELECT DISTINCT "order_id", "line_no" FROM "staging"."order_items__dwctl_load") AS "distinct_keys");
+  AND "l"."keys" = "l"."staged";
 
 -- The ranked path stages its changes in order_items__dwctl_work (none with the marker); what it applies, or
 -- on the fast path every staged LOAD row, is "applied" below.

@@ -167,7 +167,11 @@ def _elements(codes: list[str], deltas: list[int], first: int, stop: int) -> lis
 def _fill(value: Any, literals: list[str], shift: int) -> Any:
     """A copy of a skeleton's tree with the block's literals back in and line numbers shifted."""
     if isinstance(value, str):
-        return _PLACEHOLDER.sub(lambda m: literals[int(m.group(1))], value) if MARK in value else value
+        if MARK not in value:
+            return value
+        if value.startswith(MARK) and value.endswith("__") and value[len(MARK):-2].isdigit():
+            return literals[int(value[len(MARK):-2])]  # the whole string is one literal: most of them
+        return _PLACEHOLDER.sub(lambda m: literals[int(m.group(1))], value)
     if isinstance(value, list):
         return [_fill(v, literals, shift) for v in value]
     if isinstance(value, dict):
@@ -176,8 +180,9 @@ def _fill(value: Any, literals: list[str], shift: int) -> Any:
     return value
 
 
-def code_lines(lines: list[str]) -> list[str]:
-    """Each line's code: strings blanked, comments and heredoc bodies dropped (brackets then count)."""
+def code_lines(lines: list[str]) -> tuple[list[str], bool]:
+    """Each line's code: strings blanked, comments and heredoc bodies dropped (brackets then count);
+    and whether the text ends outside any heredoc or block comment."""
     codes, heredoc, in_comment = [], None, False
     for raw in lines:
         if heredoc:
@@ -200,7 +205,7 @@ def code_lines(lines: list[str]) -> list[str]:
         if m := _HEREDOC.search(code):
             heredoc = m.group(1)
         codes.append(code)
-    return codes if not heredoc and not in_comment else []
+    return codes, not heredoc and not in_comment
 
 
 def top_level_blocks(text: str) -> list[tuple[int, list[str], list[str], list[int]]] | None:
@@ -208,8 +213,8 @@ def top_level_blocks(text: str) -> list[tuple[int, list[str], list[str], list[in
     closing it. Comment and blank lines between blocks are left out. None when the text does not
     cut cleanly (anything at depth 0 that is not a block, brackets that do not balance)."""
     lines = text.splitlines()
-    codes = code_lines(lines)
-    if len(codes) != len(lines):
+    codes, clean = code_lines(lines)
+    if not clean:
         return None
     deltas = [_delta(code) for code in codes]
     blocks, depth, start = [], 0, None
