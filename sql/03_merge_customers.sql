@@ -39,13 +39,15 @@
 --    the keys' versions are recorded.
 -- First full load (the fast path): when the batch holds only LOAD rows, one per key, all of the
 -- table's one generation, and nothing was merged for the table yet (no key, no tombstone, no
--- analytics, history or delete row), steps 2-4 would give every row its generation's kind-1
--- version and apply all of them. So the staged rows go straight to the keys' versions and
--- analytics (and history, each version current): step 4's statements read them beside the work
--- rows, and nothing is ranked or copied to customers__dwctl_work. The choice is made once per batch, by
--- SQL on the warehouse's state: a marker row in customers__dwctl_work (rank 0, which ROW_NUMBER never
--- gives; apply FALSE, copy 0 and NULL keys, so no statement of the ranked path acts on it). A key
--- staged twice (a LOAD file delivered twice) or any other batch takes the ranked path.
+-- analytics row), steps 2-4 would give every row its generation's kind-1 version and apply all
+-- of them. So the staged rows go straight to the keys' versions and analytics: step 4's
+-- statements read them beside the work rows, and nothing is ranked or copied to customers__dwctl_work.
+-- With history, step 5 stores each row as its key's current version (the history and the
+-- deletes must be empty too, for the table's first full load).
+-- The choice is made once per batch, by SQL on the warehouse's state: a marker row in
+-- customers__dwctl_work (rank 0, which ROW_NUMBER never gives; apply FALSE, copy 0 and NULL keys, so no
+-- statement of the ranked path acts on it). A key staged twice (a LOAD file delivered twice) or
+-- any other batch takes the ranked path.
 -- 5. History (history: true): every distinct I or U not stored yet becomes a version, every
 --    distinct D is recorded, and the touched keys' validity is recomputed in version order.
 -- Last, the batch's files go to the load log (once per object version) and staging is

@@ -39,13 +39,13 @@
 --    the keys' versions are recorded.
 -- First full load (the fast path): when the batch holds only LOAD rows, one per key, all of the
 -- table's one generation, and nothing was merged for the table yet (no key, no tombstone, no
--- analytics row), steps 2-4 would give every row its generation's kind-1
--- version and apply all of them. So the staged rows go straight to the keys' versions and
--- analytics: step 4's statements read them beside the work
--- rows, and nothing is ranked or copied to products__dwctl_work. The choice is made once per batch, by
--- SQL on the warehouse's state: a marker row in products__dwctl_work (rank 0, which ROW_NUMBER never
--- gives; apply FALSE, copy 0 and NULL keys, so no statement of the ranked path acts on it). A key
--- staged twice (a LOAD file delivered twice) or any other batch takes the ranked path.
+-- analytics row), steps 2-4 would give every row its generation's kind-1 version and apply all
+-- of them. So the staged rows go straight to the keys' versions and analytics: step 4's
+-- statements read them beside the work rows, and nothing is ranked or copied to products__dwctl_work.
+-- The choice is made once per batch, by SQL on the warehouse's state: a marker row in
+-- products__dwctl_work (rank 0, which ROW_NUMBER never gives; apply FALSE, copy 0 and NULL keys, so no
+-- statement of the ranked path acts on it). A key staged twice (a LOAD file delivered twice) or
+-- any other batch takes the ranked path.
 -- Last, the batch's files go to the load log (once per object version) and staging is
 -- cleared with DELETE: TRUNCATE would commit the transaction half-way in Redshift.
 

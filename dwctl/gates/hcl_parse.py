@@ -1,16 +1,18 @@
 """Parse Terraform files as `hcl2.loads` does, but parse each top-level block's shape only once.
 
 Why: at 1,000 tables the rendered HCL is megabytes of blocks that differ only in their string
-literals (a table's name, its S3 path), and hcl2's lark parser dominates `dwctl validate`. So each
-top-level block is cut out of the file, every plain string literal in it is replaced by a
-numbered placeholder (numbered within the block: blocks of one template get the same text), the
-resulting skeleton is parsed once per distinct text, and each block's own literals are put back
-into a copy of the skeleton's tree, line numbers shifted to the block's place.
+literals (a table's name, its S3 path) and in the resource names they refer to, and hcl2's lark
+parser dominated `dwctl validate`. So each top-level block is cut out of the file, every plain
+string literal and every resource name in a reference (`aws_glue_catalog_table.<name>.arn`) is
+replaced by a placeholder numbered within the block (blocks of one template get the same text),
+the skeleton is parsed once per distinct text, and each block's own literals are put back into a
+copy of the skeleton's tree, line numbers shifted to the block's place. A long tuple attribute of
+a block body (the DMS table-mapping rules: two per table) is parsed element by element the same way.
 
 The result equals `hcl2.loads(text)` (tests/gates/test_hcl_parse.py compares them): a literal is
-replaced only when hcl2 copies its text verbatim wherever it shows it (no escape, quote,
-interpolation or non-printable character), and anything the cut cannot handle -- a block that does
-not parse alone, a text already holding the placeholder mark, a parse error -- falls back to
+replaced only where hcl2 copies its text verbatim (no escape, quote, interpolation or
+non-printable character), and anything the cut cannot handle -- a block or element that does not
+parse alone, a text already holding the placeholder mark, a parse error -- falls back to
 `hcl2.loads` on the whole file, so errors are reported exactly as before.
 """
 
