@@ -38,14 +38,14 @@
 -- 4. Analytics rows of applied keys are replaced (deleted, then inserted unless the change is a D);
 --    the keys' versions are recorded.
 -- First full load (the fast path): when the batch holds only LOAD rows, one per key, all of the
--- table's one generation, and nothing was merged for the table yet (no key, no tombstone, no
--- analytics row), steps 2-4 would give every row its generation's kind-1 version and apply all
--- of them. So the staged rows go straight to the keys' versions and analytics: step 4's
--- statements read them beside the work rows, and nothing is ranked or copied to products__dwctl_work.
--- The choice is made once per batch, by SQL on the warehouse's state: a marker row in
--- products__dwctl_work (rank 0, which ROW_NUMBER never gives; apply FALSE, copy 0 and NULL keys, so no
--- statement of the ranked path acts on it). A key staged twice (a LOAD file delivered twice) or
--- any other batch takes the ranked path.
+-- table's one generation, and no file of the table was merged yet (the load log; so no key, no
+-- tombstone and no analytics row either), steps 2-4 would give every row its generation's
+-- kind-1 version and apply all of them. So the staged rows go straight to the keys' versions and
+-- analytics: step 4's statements read them beside the work rows, and nothing is ranked or copied
+-- to products__dwctl_work. The choice is made once per batch, by SQL on the warehouse's state: a
+-- marker row in products__dwctl_work (rank 0, which ROW_NUMBER never gives; apply FALSE, copy 0 and NULL
+-- keys, so no statement of the ranked path acts on it). A key staged twice (a LOAD file delivered
+-- twice) or any other batch takes the ranked path.
 -- Last, the batch's files go to the load log (once per object version) and staging is
 -- cleared with DELETE: TRUNCATE would commit the transaction half-way in Redshift.
 
@@ -78,6 +78,7 @@ WHERE "l"."staged" > 0 AND "l"."stamped" = "l"."staged" AND "g"."generations" = 
   AND NOT EXISTS (SELECT 1 FROM "staging"."products")
   AND NOT EXISTS (SELECT 1 FROM "staging"."products__dwctl_keys")
   AND NOT EXISTS (SELECT 1 FROM "analytics"."products")
+  AND NOT EXISTS (SELECT 1 FROM "staging"."_dwctl_load_log" WHERE "table_name" = 'products')
   AND "l"."keys" = "l"."staged";
 
 -- The ranked path stages its changes in products__dwctl_work (none with the marker); what it applies, or
@@ -136,11 +137,10 @@ SELECT
   CASE LOWER("active") WHEN 'true' THEN TRUE WHEN 't' THEN TRUE WHEN 'false' THEN FALSE WHEN 'f' THEN FALSE END,
   "updated_at"
 FROM (
-  SELECT "Op", "dms_commit_ts", "product_id", "sku", "title", "category", "unit_price", "attributes", "active", "updated_at", "dms_change_seq" FROM "staging"."products__dwctl_work" WHERE "dwctl_apply"
+  SELECT "Op", "dms_commit_ts", "product_id", "sku", "title", "category", "unit_price", "attributes", "active", "updated_at", "dms_change_seq" FROM "staging"."products__dwctl_work" WHERE "dwctl_apply" AND COALESCE("Op", 'I') <> 'D'
   UNION ALL
-  SELECT "Op", "dms_commit_ts", "product_id", "sku", "title", "category", "unit_price", "attributes", "active", "updated_at", "dms_change_seq" FROM "staging"."products__dwctl_load" WHERE EXISTS (SELECT 1 FROM "staging"."products__dwctl_work" WHERE "dwctl_rank" = 0)
-) AS "applied"
-WHERE COALESCE("Op", 'I') <> 'D';
+  SELECT "Op", "dms_commit_ts", "product_id", "sku", "title", "category", "unit_price", "attributes", "active", "updated_at", "dms_change_seq" FROM "staging"."products__dwctl_load" WHERE COALESCE("Op", 'I') <> 'D' AND EXISTS (SELECT 1 FROM "staging"."products__dwctl_work" WHERE "dwctl_rank" = 0)
+) AS "applied";
 
 DELETE FROM "staging"."products__dwctl_keys"
 USING "staging"."products__dwctl_work" AS "w"
