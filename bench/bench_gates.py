@@ -1,10 +1,17 @@
-"""Gates benchmark: `dwctl scan` against raw checkov on the same tree, and `dwctl validate` at 4 and 1,000 tables.
+"""Gates benchmark at 1,000 tables: `dwctl validate` beside `dwctl render`, `dwctl scan` beside raw checkov,
+and `terraform validate` / plan at 200 and 1,000 tables.
 
-Targets (issue 5): `dwctl scan` wall time at most 1.1x `checkov -d iac --framework terraform`.
-Both get `--skip-download` (dwctl always passes it): without it, on a machine with no network,
-checkov spends most of its time waiting on the Prisma API and the ratio would flatter dwctl.
-Runs are interleaved and the median is reported, since other jobs share the machine.
-Run: `python bench/bench_gates.py [--repeat N] [--validate-repeat N] [--literal]` (--literal also times the bare command once).
+Targets (issue 14), measured in one run: `dwctl validate --provider-schema` under 3x `dwctl render` of
+the same 1,000-table spec (render timed rewriting nothing, the cheaper case); `dwctl scan` at most 1.1x
+`checkov -d iac --framework terraform` on the same tree. Both get `--skip-download` (dwctl always passes
+it): without it, on a machine with no network, checkov waits on the Prisma API and the ratio would
+flatter dwctl. Runs are interleaved and the median is reported, since other jobs share the machine.
+Terraform: the real CLI on PATH with the real hashicorp/aws provider from the offline mirror
+(tests/support/realtf.py), fake credentials, no metadata endpoint. `terraform validate` runs for real;
+a plan does not run offline with the real provider (the stack reads data sources -- caller identity,
+partition, session context, route tables, IAM roles, Lake Formation settings -- that call the AWS API),
+so the plan is `terraform test` with the rendered guards' `mock_provider "aws"` and one `command = plan` run.
+Run: `python bench/bench_gates.py [--repeat N] [--validate-repeat N] [--tables N] [--tf-tables 200,1000] [--literal]`.
 """
 
 from __future__ import annotations
@@ -20,9 +27,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 from bench_render import spec_text  # noqa: E402
+
+from tests.support.realtf import cli_config, find_mirror, offline_env  # noqa: E402
 
 BIN = Path(sys.executable).parent
 SCHEMA = ROOT.parent / "shared" / "aws-provider-schema" / "schema.json"
@@ -55,58 +65,99 @@ def render(spec: Path, root: Path) -> None:
                    stdout=subprocess.DEVNULL)
 
 
+def median_runs(name: str, runs: list[tuple[float, int, float]]) -> float:
+    wall = statistics.median(r[0] for r in runs)
+    print(f"{name:<58} wall {wall:6.2f} s  cpu {statistics.median(r[2] for r in runs):6.2f} s  "
+          f"(wall runs: {', '.join(f'{r[0]:.2f}' for r in runs)})")
+    return wall
+
+
+def interleaved(commands: list[list[str]], cwd: Path, repeat: int) -> list[list[tuple[float, int, float]]]:
+    runs: list[list[tuple[float, int, float]]] = [[] for _ in commands]
+    for _ in range(repeat):
+        for i, cmd in enumerate(commands):
+            runs[i].append(timed(cmd, cwd))
+    return runs
+
+
+def scan_against_checkov(tree: Path, repeat: int, label: str) -> None:
+    raw_cmd = [str(BIN / "checkov"), "-d", "iac", "--framework", "terraform", "--skip-download"]
+    scan_cmd = [str(BIN / "dwctl"), "scan", "-c", "pipeline.yaml", "-o", ".", "--soft-fail"]
+    raw, scan = interleaved([raw_cmd, scan_cmd], tree, repeat)
+    raw_wall = median_runs(f"checkov -d iac --framework terraform --skip-download, {label}", raw)
+    scan_wall = median_runs(f"dwctl scan, {label}", scan)
+    cpu = statistics.median(r[2] for r in scan) / statistics.median(r[2] for r in raw)
+    print(f"  ratio dwctl scan / raw checkov, {label}: wall {scan_wall / raw_wall:.2f}x, cpu {cpu:.2f}x "
+          "(target <= 1.1x; cpu is the steadier figure on a shared machine)")
+
+
+def validate_against_render(tree: Path, repeat: int, label: str) -> None:
+    render_cmd = [str(BIN / "dwctl"), "render", "-c", "pipeline.yaml", "-o", "."]
+    validate_cmd = [str(BIN / "dwctl"), "validate", "-c", "pipeline.yaml", "-o", ".", "--provider-schema", str(SCHEMA)]
+    rendered, validated = interleaved([render_cmd, validate_cmd], tree, repeat)
+    assert all(r[1] == 0 for r in validated), f"dwctl validate fails on {label}"
+    render_wall = median_runs(f"dwctl render (nothing to rewrite), {label}", rendered)
+    validate_wall = median_runs(f"dwctl validate --provider-schema, {label}", validated)
+    print(f"  ratio dwctl validate / dwctl render, {label}: {validate_wall / render_wall:.2f}x (target < 3x)")
+
+
+def terraform_times(tables: int, work: Path, env: dict[str, str]) -> None:
+    """terraform init (not timed), validate, and a mocked plan (terraform test) of a `tables`-table stack."""
+    tree = work / f"tf{tables}"
+    tree.mkdir()
+    (tree / "pipeline.yaml").write_text(big_spec(tables))
+    render(tree / "pipeline.yaml", tree)
+    iac = tree / "iac"
+
+    def terraform(*args: str) -> float:
+        start = time.perf_counter()
+        done = subprocess.run(["terraform", *args, "-no-color"], cwd=iac, env=env, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, f"terraform {' '.join(args)} ({tables} tables):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        return time.perf_counter() - start
+
+    terraform("init", "-input=false", "-backend=false")
+    validate = terraform("validate")
+    guards = (iac / "tests" / "guards.tftest.hcl").read_text()
+    mocks = guards[guards.index('mock_provider "aws" {'):guards.index("\n}\n", guards.index('mock_provider "aws" {')) + 3]
+    (iac / "tests" / "bench_plan.tftest.hcl").write_text(mocks + '\nrun "plan" {\n  command = plan\n}\n')
+    plan = terraform("test", "-filter=tests/bench_plan.tftest.hcl")
+    resources = sum(text.count("\nresource ") for text in (p.read_text() for p in iac.glob("*.tf")))
+    print(f"terraform, {tables:,} tables ({resources:,} resource blocks): validate {validate:6.2f} s, "
+          f"plan (terraform test, mock_provider) {plan:6.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5, help="scan and raw checkov runs each")
-    parser.add_argument("--validate-repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="scan and raw checkov runs each (0 skips)")
+    parser.add_argument("--validate-repeat", type=int, default=3, help="validate and render runs each")
+    parser.add_argument("--tables", type=int, default=1000)
+    parser.add_argument("--tf-tables", default="200,1000", help="table counts for terraform validate/plan ('' skips)")
     parser.add_argument("--literal", action="store_true", help="also time bare `checkov -d iac --framework terraform`")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dwctl-bench-gates-") as tmp:
         work = Path(tmp)
-        example = work / "example"
-        example.mkdir()
-        spec = example / "pipeline.yaml"
-        spec.write_text((ROOT / "config" / "pipeline.yaml").read_text())
-        render(spec, example)
-
-        raw_cmd = [str(BIN / "checkov"), "-d", "iac", "--framework", "terraform", "--skip-download"]
-        scan_cmd = [str(BIN / "dwctl"), "scan", "-c", "pipeline.yaml", "-o", ".", "--soft-fail"]
-        raw, scan = [], []
-        for _ in range(opts.repeat):
-            raw.append(timed(raw_cmd, example))
-            scan.append(timed(scan_cmd, example))
-        for name, runs in (("checkov -d iac --framework terraform --skip-download", raw), ("dwctl scan", scan)):
-            print(f"{name:<52} wall {statistics.median(r[0] for r in runs):6.2f} s  cpu "
-                  f"{statistics.median(r[2] for r in runs):6.2f} s  (wall runs: {', '.join(f'{r[0]:.2f}' for r in runs)})")
-        wall = statistics.median(r[0] for r in scan) / statistics.median(r[0] for r in raw)
-        cpu = statistics.median(r[2] for r in scan) / statistics.median(r[2] for r in raw)
-        print(f"ratio dwctl/raw: wall {wall:.2f}x, cpu {cpu:.2f}x (target <= 1.1x; cpu is the steadier figure "
-              "on a shared machine)")
-        if opts.literal:
-            literal = timed([str(BIN / "checkov"), "-d", "iac", "--framework", "terraform"], example)[0]
-            print(f"bare `checkov -d iac --framework terraform` (fetches policy metadata): {literal:6.2f} s")
-
-        validate_cmd = [str(BIN / "dwctl"), "validate", "-c", "pipeline.yaml", "-o", ".",
-                        "--provider-schema", str(SCHEMA)]
-        times = []
-        for _ in range(opts.validate_repeat):
-            seconds, code, _ = timed(validate_cmd, example)
-            assert code == 0, "dwctl validate fails on the example"
-            times.append(seconds)
-        print(f"dwctl validate, example ({len(list((example / 'iac').glob('*.tf')))} .tf files): "
-              f"{statistics.median(times):6.2f} s")
-
         big = work / "big"
         big.mkdir()
-        (big / "pipeline.yaml").write_text(big_spec(1000))
+        (big / "pipeline.yaml").write_text(big_spec(opts.tables))
         render(big / "pipeline.yaml", big)
         size = sum(p.stat().st_size for p in (big / "iac").glob("*.tf")) / 2**20
-        times = []
-        for _ in range(opts.validate_repeat):
-            seconds, code, _ = timed(validate_cmd, big)
-            assert code == 0, "dwctl validate fails on the 1,000-table spec"
-            times.append(seconds)
-        print(f"dwctl validate, 1,000 tables ({size:.1f} MiB of HCL): {statistics.median(times):6.2f} s")
+        label = f"{opts.tables:,} tables ({size:.1f} MiB of HCL)"
+        validate_against_render(big, opts.validate_repeat, label)
+        if opts.repeat:
+            scan_against_checkov(big, opts.repeat, label)
+        if opts.literal:
+            literal = timed([str(BIN / "checkov"), "-d", "iac", "--framework", "terraform"], big)[0]
+            print(f"bare `checkov -d iac --framework terraform` (fetches policy metadata): {literal:6.2f} s")
+        counts = [int(n) for n in opts.tf_tables.split(",") if n.strip()]
+        if counts:
+            mirror = find_mirror()
+            if mirror is None:
+                print("terraform: skipped (no offline mirror of hashicorp/aws)")
+                return
+            env = offline_env(cli_config(work, mirror))
+            for tables in counts:
+                terraform_times(tables, work, env)
 
 
 if __name__ == "__main__":

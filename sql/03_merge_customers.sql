@@ -37,6 +37,16 @@
 --    older than the latest generation's start.
 -- 4. Analytics rows of applied keys are replaced (deleted, then inserted unless the change is a D);
 --    the keys' versions are recorded.
+-- First full load (the fast path): when the batch holds only LOAD rows, one per key, all of the
+-- table's one generation, and no file of the table was merged yet (the load log; so no key, no
+-- tombstone and no analytics row either), steps 2-4 would give every row its generation's
+-- kind-1 version and apply all of them. So the staged rows go straight to the keys' versions and
+-- analytics: step 4's statements read them beside the work rows, and nothing is ranked or copied
+-- to customers__dwctl_work. The choice is made once per batch, by SQL on the warehouse's state: a
+-- marker row in customers__dwctl_work (rank 0, which ROW_NUMBER never gives; apply FALSE, copy 0 and NULL
+-- keys, so no statement of the ranked path acts on it). A key staged twice (a LOAD file delivered
+-- twice) or any other batch takes the ranked path.
+-- With history, step 5 stores each such row as its key's current version.
 -- 5. History (history: true): every distinct I or U not stored yet becomes a version, every
 --    distinct D is recorded, and the touched keys' validity is recomputed in version order.
 -- Last, the batch's files go to the load log (once per object version) and staging is
@@ -57,6 +67,25 @@ SELECT 'customers', COALESCE("latest"."generation", CASE WHEN '${reload:customer
 FROM (SELECT MIN("dms_commit_ts") AS "first", MAX("dms_commit_ts") AS "last" FROM "staging"."customers__dwctl_load") AS "batch", (SELECT MAX("generation") AS "generation", MAX("last_load_at") AS "last_load_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers') AS "latest"
 WHERE "batch"."first" IS NOT NULL AND ("latest"."generation" IS NULL OR ('${reload:customers}' = 'true' AND "batch"."first" > "latest"."last_load_at"));
 
+-- The first full load's fast path, decided once: every staged row is a LOAD row with a timestamp at
+-- or after the start of the table's only generation, each key is staged once, nothing is merged yet.
+INSERT INTO "staging"."customers__dwctl_work" ("dwctl_version", "dwctl_rank", "dwctl_copy", "dwctl_apply")
+SELECT '', 0, 0, FALSE
+FROM (
+  SELECT COUNT(*) AS "staged", COUNT("dms_commit_ts") AS "stamped", MIN("dms_commit_ts") AS "first",
+    COUNT(DISTINCT "customer_id") AS "keys"
+  FROM "staging"."customers__dwctl_load"
+) AS "l"
+CROSS JOIN (SELECT COUNT(*) AS "generations", MIN("started_at") AS "started_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers') AS "g"
+WHERE "l"."staged" > 0 AND "l"."stamped" = "l"."staged" AND "g"."generations" = 1 AND "l"."first" >= "g"."started_at"
+  AND NOT EXISTS (SELECT 1 FROM "staging"."customers")
+  AND NOT EXISTS (SELECT 1 FROM "staging"."customers__dwctl_keys")
+  AND NOT EXISTS (SELECT 1 FROM "analytics"."customers")
+  AND NOT EXISTS (SELECT 1 FROM "staging"."_dwctl_load_log" WHERE "table_name" = 'customers')
+  AND "l"."keys" = "l"."staged";
+
+-- The ranked path stages its changes in customers__dwctl_work (none with the marker); what it applies, or
+-- on the fast path every staged LOAD row, is "applied" below.
 INSERT INTO "staging"."customers__dwctl_work" ("Op", "dms_commit_ts", "customer_id", "email", "full_name", "phone", "country_code", "marketing_opt_in", "created_at", "updated_at", "dms_change_seq", "dwctl_version", "dwctl_rank", "dwctl_copy", "dwctl_apply")
 SELECT "ranked"."Op", "ranked"."dms_commit_ts", "ranked"."customer_id", "ranked"."email", "ranked"."full_name", "ranked"."phone", "ranked"."country_code", "ranked"."marketing_opt_in", "ranked"."created_at", "ranked"."updated_at", "ranked"."dms_change_seq", "ranked"."dwctl_version", "ranked"."dwctl_rank", "ranked"."dwctl_copy",
   CASE WHEN "ranked"."dwctl_rank" = 1 AND "ranked"."dwctl_version" >= "floor"."version"
@@ -70,7 +99,7 @@ FROM (
       LPAD(CAST(COALESCE("g"."generation", 1) AS VARCHAR(10)), 10, '0')
         || "c"."dwctl_kind" || LPAD(CASE WHEN "c"."dwctl_kind" = '2' THEN COALESCE("c"."dms_change_seq", '') ELSE '' END, 50, '0') AS "dwctl_version"
     FROM (
-      SELECT "Op", "dms_commit_ts", "customer_id", "email", "full_name", "phone", "country_code", "marketing_opt_in", "created_at", "updated_at", "dms_change_seq", '1' AS "dwctl_kind" FROM "staging"."customers__dwctl_load"
+      SELECT "Op", "dms_commit_ts", "customer_id", "email", "full_name", "phone", "country_code", "marketing_opt_in", "created_at", "updated_at", "dms_change_seq", '1' AS "dwctl_kind" FROM "staging"."customers__dwctl_load" WHERE NOT EXISTS (SELECT 1 FROM "staging"."customers__dwctl_work" WHERE "dwctl_rank" = 0)
       UNION ALL
       SELECT "Op", "dms_commit_ts", "customer_id", "email", "full_name", "phone", "country_code", "marketing_opt_in", "created_at", "updated_at", "dms_change_seq", '2' AS "dwctl_kind" FROM "staging"."customers"
       UNION ALL
@@ -110,8 +139,11 @@ SELECT
   CASE LOWER("marketing_opt_in") WHEN 'true' THEN TRUE WHEN 't' THEN TRUE WHEN 'false' THEN FALSE WHEN 'f' THEN FALSE END,
   "created_at",
   "updated_at"
-FROM "staging"."customers__dwctl_work"
-WHERE "dwctl_apply" AND COALESCE("Op", 'I') <> 'D';
+FROM (
+  SELECT "Op", "dms_commit_ts", "customer_id", "email", "full_name", "phone", "country_code", "marketing_opt_in", "created_at", "updated_at", "dms_change_seq" FROM "staging"."customers__dwctl_work" WHERE "dwctl_apply" AND COALESCE("Op", 'I') <> 'D'
+  UNION ALL
+  SELECT "Op", "dms_commit_ts", "customer_id", "email", "full_name", "phone", "country_code", "marketing_opt_in", "created_at", "updated_at", "dms_change_seq" FROM "staging"."customers__dwctl_load" WHERE COALESCE("Op", 'I') <> 'D' AND EXISTS (SELECT 1 FROM "staging"."customers__dwctl_work" WHERE "dwctl_rank" = 0)
+) AS "applied";
 
 DELETE FROM "staging"."customers__dwctl_keys"
 USING "staging"."customers__dwctl_work" AS "w"
@@ -119,8 +151,11 @@ WHERE "w"."dwctl_apply" AND "staging"."customers__dwctl_keys"."customer_id" = "w
 
 INSERT INTO "staging"."customers__dwctl_keys" ("customer_id", "dwctl_version", "dwctl_deleted")
 SELECT "customer_id", "dwctl_version", CASE WHEN COALESCE("Op", 'I') = 'D' THEN TRUE ELSE FALSE END
-FROM "staging"."customers__dwctl_work"
-WHERE "dwctl_apply";
+FROM (
+  SELECT "customer_id", "Op", "dwctl_version" FROM "staging"."customers__dwctl_work" WHERE "dwctl_apply"
+  UNION ALL
+  SELECT "customer_id", "Op", (SELECT LPAD(CAST(MAX("generation") AS VARCHAR(10)), 10, '0') || '1' || LPAD('', 50, '0') FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers') FROM "staging"."customers__dwctl_load" WHERE EXISTS (SELECT 1 FROM "staging"."customers__dwctl_work" WHERE "dwctl_rank" = 0)
+) AS "applied";
 
 INSERT INTO "analytics"."customers_history" ("customer_id", "email", "full_name", "phone", "country_code", "marketing_opt_in", "created_at", "updated_at", "valid_from", "valid_to", "is_current", "dwctl_op", "dwctl_version")
 SELECT
@@ -134,17 +169,25 @@ SELECT
   "w"."updated_at",
   CAST("w"."dms_commit_ts" AS TIMESTAMP),
   NULL,
-  FALSE,
+  "w"."dwctl_current",
   COALESCE("w"."Op", 'I'),
   "w"."dwctl_version"
-FROM "staging"."customers__dwctl_work" AS "w"
-WHERE "w"."dwctl_copy" = 1 AND COALESCE("w"."Op", 'I') <> 'D'
+FROM (
+  SELECT "Op", "dms_commit_ts", "customer_id", "email", "full_name", "phone", "country_code", "marketing_opt_in", "created_at", "updated_at", "dms_change_seq", "dwctl_version", FALSE AS "dwctl_current" FROM "staging"."customers__dwctl_work" WHERE "dwctl_copy" = 1
+  UNION ALL
+  SELECT "Op", "dms_commit_ts", "customer_id", "email", "full_name", "phone", "country_code", "marketing_opt_in", "created_at", "updated_at", "dms_change_seq", (SELECT LPAD(CAST(MAX("generation") AS VARCHAR(10)), 10, '0') || '1' || LPAD('', 50, '0') FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers'), TRUE FROM "staging"."customers__dwctl_load" WHERE EXISTS (SELECT 1 FROM "staging"."customers__dwctl_work" WHERE "dwctl_rank" = 0)
+) AS "w"
+WHERE COALESCE("w"."Op", 'I') <> 'D'
   AND NOT EXISTS (SELECT 1 FROM "analytics"."customers_history" AS "h" WHERE "h"."dwctl_version" = "w"."dwctl_version" AND "h"."customer_id" = "w"."customer_id");
 
 INSERT INTO "staging"."customers__dwctl_deletes" ("customer_id", "dwctl_version", "dwctl_commit_ts")
 SELECT "w"."customer_id", "w"."dwctl_version", "w"."dms_commit_ts"
-FROM "staging"."customers__dwctl_work" AS "w"
-WHERE "w"."dwctl_copy" = 1 AND COALESCE("w"."Op", 'I') = 'D' AND SUBSTRING("w"."dwctl_version", 11, 1) <> '0'
+FROM (
+  SELECT "customer_id", "Op", "dms_commit_ts", "dwctl_version" FROM "staging"."customers__dwctl_work" WHERE "dwctl_copy" = 1
+  UNION ALL
+  SELECT "customer_id", "Op", "dms_commit_ts", (SELECT LPAD(CAST(MAX("generation") AS VARCHAR(10)), 10, '0') || '1' || LPAD('', 50, '0') FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers') FROM "staging"."customers__dwctl_load" WHERE EXISTS (SELECT 1 FROM "staging"."customers__dwctl_work" WHERE "dwctl_rank" = 0)
+) AS "w"
+WHERE COALESCE("w"."Op", 'I') = 'D' AND SUBSTRING("w"."dwctl_version", 11, 1) <> '0'
   AND NOT EXISTS (SELECT 1 FROM "staging"."customers__dwctl_deletes" AS "d" WHERE "d"."dwctl_version" = "w"."dwctl_version" AND "d"."customer_id" = "w"."customer_id");
 
 -- Validity in version order: a version ends where the key's next change (I, U or D) begins, or where a

@@ -37,6 +37,15 @@
 --    older than the latest generation's start.
 -- 4. Analytics rows of applied keys are replaced (deleted, then inserted unless the change is a D);
 --    the keys' versions are recorded.
+-- First full load (the fast path): when the batch holds only LOAD rows, one per key, all of the
+-- table's one generation, and no file of the table was merged yet (the load log; so no key, no
+-- tombstone and no analytics row either), steps 2-4 would give every row its generation's
+-- kind-1 version and apply all of them. So the staged rows go straight to the keys' versions and
+-- analytics: step 4's statements read them beside the work rows, and nothing is ranked or copied
+-- to order_items__dwctl_work. The choice is made once per batch, by SQL on the warehouse's state: a
+-- marker row in order_items__dwctl_work (rank 0, which ROW_NUMBER never gives; apply FALSE, copy 0 and NULL
+-- keys, so no statement of the ranked path acts on it). A key staged twice (a LOAD file delivered
+-- twice) or any other batch takes the ranked path.
 -- Last, the batch's files go to the load log (once per object version) and staging is
 -- cleared with DELETE: TRUNCATE would commit the transaction half-way in Redshift.
 
@@ -55,6 +64,25 @@ SELECT 'order_items', COALESCE("latest"."generation", CASE WHEN '${reload:order_
 FROM (SELECT MIN("dms_commit_ts") AS "first", MAX("dms_commit_ts") AS "last" FROM "staging"."order_items__dwctl_load") AS "batch", (SELECT MAX("generation") AS "generation", MAX("last_load_at") AS "last_load_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'order_items') AS "latest"
 WHERE "batch"."first" IS NOT NULL AND ("latest"."generation" IS NULL OR ('${reload:order_items}' = 'true' AND "batch"."first" > "latest"."last_load_at"));
 
+-- The first full load's fast path, decided once: every staged row is a LOAD row with a timestamp at
+-- or after the start of the table's only generation, each key is staged once, nothing is merged yet.
+INSERT INTO "staging"."order_items__dwctl_work" ("dwctl_version", "dwctl_rank", "dwctl_copy", "dwctl_apply")
+SELECT '', 0, 0, FALSE
+FROM (
+  SELECT COUNT(*) AS "staged", COUNT("dms_commit_ts") AS "stamped", MIN("dms_commit_ts") AS "first",
+    (SELECT COUNT(*) FROM (SELECT DISTINCT "order_id", "line_no" FROM "staging"."order_items__dwctl_load") AS "distinct_keys") AS "keys"
+  FROM "staging"."order_items__dwctl_load"
+) AS "l"
+CROSS JOIN (SELECT COUNT(*) AS "generations", MIN("started_at") AS "started_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'order_items') AS "g"
+WHERE "l"."staged" > 0 AND "l"."stamped" = "l"."staged" AND "g"."generations" = 1 AND "l"."first" >= "g"."started_at"
+  AND NOT EXISTS (SELECT 1 FROM "staging"."order_items")
+  AND NOT EXISTS (SELECT 1 FROM "staging"."order_items__dwctl_keys")
+  AND NOT EXISTS (SELECT 1 FROM "analytics"."order_items")
+  AND NOT EXISTS (SELECT 1 FROM "staging"."_dwctl_load_log" WHERE "table_name" = 'order_items')
+  AND "l"."keys" = "l"."staged";
+
+-- The ranked path stages its changes in order_items__dwctl_work (none with the marker); what it applies, or
+-- on the fast path every staged LOAD row, is "applied" below.
 INSERT INTO "staging"."order_items__dwctl_work" ("Op", "dms_commit_ts", "order_id", "line_no", "product_id", "quantity", "unit_price", "discount", "dms_change_seq", "dwctl_version", "dwctl_rank", "dwctl_copy", "dwctl_apply")
 SELECT "ranked"."Op", "ranked"."dms_commit_ts", "ranked"."order_id", "ranked"."line_no", "ranked"."product_id", "ranked"."quantity", "ranked"."unit_price", "ranked"."discount", "ranked"."dms_change_seq", "ranked"."dwctl_version", "ranked"."dwctl_rank", "ranked"."dwctl_copy",
   CASE WHEN "ranked"."dwctl_rank" = 1 AND "ranked"."dwctl_version" >= "floor"."version"
@@ -68,7 +96,7 @@ FROM (
       LPAD(CAST(COALESCE("g"."generation", 1) AS VARCHAR(10)), 10, '0')
         || "c"."dwctl_kind" || LPAD(CASE WHEN "c"."dwctl_kind" = '2' THEN COALESCE("c"."dms_change_seq", '') ELSE '' END, 50, '0') AS "dwctl_version"
     FROM (
-      SELECT "Op", "dms_commit_ts", "order_id", "line_no", "product_id", "quantity", "unit_price", "discount", "dms_change_seq", '1' AS "dwctl_kind" FROM "staging"."order_items__dwctl_load"
+      SELECT "Op", "dms_commit_ts", "order_id", "line_no", "product_id", "quantity", "unit_price", "discount", "dms_change_seq", '1' AS "dwctl_kind" FROM "staging"."order_items__dwctl_load" WHERE NOT EXISTS (SELECT 1 FROM "staging"."order_items__dwctl_work" WHERE "dwctl_rank" = 0)
       UNION ALL
       SELECT "Op", "dms_commit_ts", "order_id", "line_no", "product_id", "quantity", "unit_price", "discount", "dms_change_seq", '2' AS "dwctl_kind" FROM "staging"."order_items"
       UNION ALL
@@ -106,8 +134,11 @@ SELECT
   "quantity",
   "unit_price",
   "discount"
-FROM "staging"."order_items__dwctl_work"
-WHERE "dwctl_apply" AND COALESCE("Op", 'I') <> 'D';
+FROM (
+  SELECT "Op", "dms_commit_ts", "order_id", "line_no", "product_id", "quantity", "unit_price", "discount", "dms_change_seq" FROM "staging"."order_items__dwctl_work" WHERE "dwctl_apply" AND COALESCE("Op", 'I') <> 'D'
+  UNION ALL
+  SELECT "Op", "dms_commit_ts", "order_id", "line_no", "product_id", "quantity", "unit_price", "discount", "dms_change_seq" FROM "staging"."order_items__dwctl_load" WHERE COALESCE("Op", 'I') <> 'D' AND EXISTS (SELECT 1 FROM "staging"."order_items__dwctl_work" WHERE "dwctl_rank" = 0)
+) AS "applied";
 
 DELETE FROM "staging"."order_items__dwctl_keys"
 USING "staging"."order_items__dwctl_work" AS "w"
@@ -115,8 +146,11 @@ WHERE "w"."dwctl_apply" AND "staging"."order_items__dwctl_keys"."order_id" = "w"
 
 INSERT INTO "staging"."order_items__dwctl_keys" ("order_id", "line_no", "dwctl_version", "dwctl_deleted")
 SELECT "order_id", "line_no", "dwctl_version", CASE WHEN COALESCE("Op", 'I') = 'D' THEN TRUE ELSE FALSE END
-FROM "staging"."order_items__dwctl_work"
-WHERE "dwctl_apply";
+FROM (
+  SELECT "order_id", "line_no", "Op", "dwctl_version" FROM "staging"."order_items__dwctl_work" WHERE "dwctl_apply"
+  UNION ALL
+  SELECT "order_id", "line_no", "Op", (SELECT LPAD(CAST(MAX("generation") AS VARCHAR(10)), 10, '0') || '1' || LPAD('', 50, '0') FROM "staging"."_dwctl_generations" WHERE "table_name" = 'order_items') FROM "staging"."order_items__dwctl_load" WHERE EXISTS (SELECT 1 FROM "staging"."order_items__dwctl_work" WHERE "dwctl_rank" = 0)
+) AS "applied";
 
 INSERT INTO "staging"."_dwctl_load_log" ("table_name", "s3_key", "etag", "loaded_at")
 SELECT DISTINCT "f"."table_name", "f"."s3_key", "f"."etag", GETDATE()

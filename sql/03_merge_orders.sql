@@ -37,6 +37,15 @@
 --    older than the latest generation's start.
 -- 4. Analytics rows of applied keys are replaced (deleted, then inserted unless the change is a D);
 --    the keys' versions are recorded.
+-- First full load (the fast path): when the batch holds only LOAD rows, one per key, all of the
+-- table's one generation, and no file of the table was merged yet (the load log; so no key, no
+-- tombstone and no analytics row either), steps 2-4 would give every row its generation's
+-- kind-1 version and apply all of them. So the staged rows go straight to the keys' versions and
+-- analytics: step 4's statements read them beside the work rows, and nothing is ranked or copied
+-- to orders__dwctl_work. The choice is made once per batch, by SQL on the warehouse's state: a
+-- marker row in orders__dwctl_work (rank 0, which ROW_NUMBER never gives; apply FALSE, copy 0 and NULL
+-- keys, so no statement of the ranked path acts on it). A key staged twice (a LOAD file delivered
+-- twice) or any other batch takes the ranked path.
 -- Last, the batch's files go to the load log (once per object version) and staging is
 -- cleared with DELETE: TRUNCATE would commit the transaction half-way in Redshift.
 
@@ -55,6 +64,25 @@ SELECT 'orders', COALESCE("latest"."generation", CASE WHEN '${reload:orders}' = 
 FROM (SELECT MIN("dms_commit_ts") AS "first", MAX("dms_commit_ts") AS "last" FROM "staging"."orders__dwctl_load") AS "batch", (SELECT MAX("generation") AS "generation", MAX("last_load_at") AS "last_load_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders') AS "latest"
 WHERE "batch"."first" IS NOT NULL AND ("latest"."generation" IS NULL OR ('${reload:orders}' = 'true' AND "batch"."first" > "latest"."last_load_at"));
 
+-- The first full load's fast path, decided once: every staged row is a LOAD row with a timestamp at
+-- or after the start of the table's only generation, each key is staged once, nothing is merged yet.
+INSERT INTO "staging"."orders__dwctl_work" ("dwctl_version", "dwctl_rank", "dwctl_copy", "dwctl_apply")
+SELECT '', 0, 0, FALSE
+FROM (
+  SELECT COUNT(*) AS "staged", COUNT("dms_commit_ts") AS "stamped", MIN("dms_commit_ts") AS "first",
+    COUNT(DISTINCT "order_id") AS "keys"
+  FROM "staging"."orders__dwctl_load"
+) AS "l"
+CROSS JOIN (SELECT COUNT(*) AS "generations", MIN("started_at") AS "started_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders') AS "g"
+WHERE "l"."staged" > 0 AND "l"."stamped" = "l"."staged" AND "g"."generations" = 1 AND "l"."first" >= "g"."started_at"
+  AND NOT EXISTS (SELECT 1 FROM "staging"."orders")
+  AND NOT EXISTS (SELECT 1 FROM "staging"."orders__dwctl_keys")
+  AND NOT EXISTS (SELECT 1 FROM "analytics"."orders")
+  AND NOT EXISTS (SELECT 1 FROM "staging"."_dwctl_load_log" WHERE "table_name" = 'orders')
+  AND "l"."keys" = "l"."staged";
+
+-- The ranked path stages its changes in orders__dwctl_work (none with the marker); what it applies, or
+-- on the fast path every staged LOAD row, is "applied" below.
 INSERT INTO "staging"."orders__dwctl_work" ("Op", "dms_commit_ts", "order_id", "customer_id", "status", "total_amount", "currency", "placed_at", "updated_at", "dms_change_seq", "dwctl_version", "dwctl_rank", "dwctl_copy", "dwctl_apply")
 SELECT "ranked"."Op", "ranked"."dms_commit_ts", "ranked"."order_id", "ranked"."customer_id", "ranked"."status", "ranked"."total_amount", "ranked"."currency", "ranked"."placed_at", "ranked"."updated_at", "ranked"."dms_change_seq", "ranked"."dwctl_version", "ranked"."dwctl_rank", "ranked"."dwctl_copy",
   CASE WHEN "ranked"."dwctl_rank" = 1 AND "ranked"."dwctl_version" >= "floor"."version"
@@ -68,7 +96,7 @@ FROM (
       LPAD(CAST(COALESCE("g"."generation", 1) AS VARCHAR(10)), 10, '0')
         || "c"."dwctl_kind" || LPAD(CASE WHEN "c"."dwctl_kind" = '2' THEN COALESCE("c"."dms_change_seq", '') ELSE '' END, 50, '0') AS "dwctl_version"
     FROM (
-      SELECT "Op", "dms_commit_ts", "order_id", "customer_id", "status", "total_amount", "currency", "placed_at", "updated_at", "dms_change_seq", '1' AS "dwctl_kind" FROM "staging"."orders__dwctl_load"
+      SELECT "Op", "dms_commit_ts", "order_id", "customer_id", "status", "total_amount", "currency", "placed_at", "updated_at", "dms_change_seq", '1' AS "dwctl_kind" FROM "staging"."orders__dwctl_load" WHERE NOT EXISTS (SELECT 1 FROM "staging"."orders__dwctl_work" WHERE "dwctl_rank" = 0)
       UNION ALL
       SELECT "Op", "dms_commit_ts", "order_id", "customer_id", "status", "total_amount", "currency", "placed_at", "updated_at", "dms_change_seq", '2' AS "dwctl_kind" FROM "staging"."orders"
       UNION ALL
@@ -107,8 +135,11 @@ SELECT
   "currency",
   "placed_at",
   "updated_at"
-FROM "staging"."orders__dwctl_work"
-WHERE "dwctl_apply" AND COALESCE("Op", 'I') <> 'D';
+FROM (
+  SELECT "Op", "dms_commit_ts", "order_id", "customer_id", "status", "total_amount", "currency", "placed_at", "updated_at", "dms_change_seq" FROM "staging"."orders__dwctl_work" WHERE "dwctl_apply" AND COALESCE("Op", 'I') <> 'D'
+  UNION ALL
+  SELECT "Op", "dms_commit_ts", "order_id", "customer_id", "status", "total_amount", "currency", "placed_at", "updated_at", "dms_change_seq" FROM "staging"."orders__dwctl_load" WHERE COALESCE("Op", 'I') <> 'D' AND EXISTS (SELECT 1 FROM "staging"."orders__dwctl_work" WHERE "dwctl_rank" = 0)
+) AS "applied";
 
 DELETE FROM "staging"."orders__dwctl_keys"
 USING "staging"."orders__dwctl_work" AS "w"
@@ -116,8 +147,11 @@ WHERE "w"."dwctl_apply" AND "staging"."orders__dwctl_keys"."order_id" = "w"."ord
 
 INSERT INTO "staging"."orders__dwctl_keys" ("order_id", "dwctl_version", "dwctl_deleted")
 SELECT "order_id", "dwctl_version", CASE WHEN COALESCE("Op", 'I') = 'D' THEN TRUE ELSE FALSE END
-FROM "staging"."orders__dwctl_work"
-WHERE "dwctl_apply";
+FROM (
+  SELECT "order_id", "Op", "dwctl_version" FROM "staging"."orders__dwctl_work" WHERE "dwctl_apply"
+  UNION ALL
+  SELECT "order_id", "Op", (SELECT LPAD(CAST(MAX("generation") AS VARCHAR(10)), 10, '0') || '1' || LPAD('', 50, '0') FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders') FROM "staging"."orders__dwctl_load" WHERE EXISTS (SELECT 1 FROM "staging"."orders__dwctl_work" WHERE "dwctl_rank" = 0)
+) AS "applied";
 
 INSERT INTO "staging"."_dwctl_load_log" ("table_name", "s3_key", "etag", "loaded_at")
 SELECT DISTINCT "f"."table_name", "f"."s3_key", "f"."etag", GETDATE()

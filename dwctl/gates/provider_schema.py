@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hcl2
+from dwctl.gates.hcl_parse import Parser, code_lines
 
 __all__ = ["Problem", "ProviderSchema", "ProviderSchemas", "load_schema", "validate_files"]
 
@@ -117,38 +117,25 @@ class _Node:
         return kids[index] if index < len(kids) else self
 
 
-_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 _HEADER = re.compile(r'\s*([A-Za-z_][\w-]*)((?:\s+(?:"(?:[^"\\]|\\.)*"|[A-Za-z_][\w-]*))*)\s*\{')
 _LABEL = re.compile(r'"((?:[^"\\]|\\.)*)"|([A-Za-z_][\w-]*)')
 _ATTR = re.compile(r'\s*([A-Za-z_][\w-]*)\s*=(?![=>])')
-_HEREDOC = re.compile(r'<<-?([A-Za-z_][\w-]*)\s*$')
+_BRACKETS = re.compile(r"[{}()\[\]]")
 
 
 def _outline(text: str) -> _Node:
     """Line-based scan (strings/comments/heredocs blanked, brackets counted); best effort."""
     root = _Node("", (), 1)
     stack: list[_Node | None] = []          # one entry per open bracket; _Node for a block's {
-    heredoc, in_comment = None, False
-    for no, raw in enumerate(text.splitlines(), 1):
-        if heredoc:
-            heredoc = None if raw.strip() == heredoc else heredoc
+    lines = text.splitlines()
+    for no, (raw, code) in enumerate(zip(lines, code_lines(lines)[0]), 1):
+        if not code:
             continue
-        code = _STRING.sub('""', raw)
-        if in_comment:
-            if "*/" not in code:
-                continue
-            code, in_comment = code.split("*/", 1)[1], False
-        code = re.sub(r"/\*.*?\*/", " ", code)
-        code = re.split(r"#|//", code, maxsplit=1)[0]
-        if "/*" in code:
-            code, in_comment = code.split("/*", 1)[0], True
-        if m := _HEREDOC.search(code):
-            heredoc = m.group(1)
         parent = stack[-1] if stack else root
         header = _HEADER.match(code) if parent is not None else None
         if parent is not None and not header and (a := _ATTR.match(code)):
             parent.attrs.setdefault(a.group(1), no)
-        for ch in code:
+        for ch in _BRACKETS.findall(code):
             if ch in "{([":
                 if header and ch == "{" and parent is not None:
                     full = _HEADER.match(raw)
@@ -530,12 +517,13 @@ def validate_files(files: dict[str, str], schema: ProviderSchemas | Path | str) 
     if not isinstance(schema, ProviderSchemas):
         schema = load_schema(Path(schema))
     v = _Validator(schema)
+    parser = Parser()  # blocks of one shape (one template, many tables) are parsed once
     parsed = []
     for file, text in files.items():
         if not file.endswith(".tf"):
             continue
         try:
-            tree = hcl2.loads(text)
+            tree = parser.loads(text)
         except Exception as exc:  # lark errors, hcl2's ValueError for unclosed quotes, ...
             v.add(file, _parse_error_line(exc, text), f"HCL parse error: {str(exc).strip().splitlines()[0]}")
             continue
