@@ -319,11 +319,14 @@ def read_columns(storage, landed):
         raise JobError("%s: cannot read its Parquet footer: %s" % (landed.key, exc)) from None
 
 
-def file_layout(columns, landed):
+def file_layout(columns, landed, kept=None):
     """How a file with `columns` (parquet_columns) loads into a table whose landed layout is
     `landed` [(name, staging type)]: ("same", None) by a plain COPY; ("layout", names) through a
-    staging table of the file's own layout; ("held", why) not until the spec knows its columns."""
+    staging table of the file's own layout; ("held", why) not until the spec knows its columns.
+    kept: {column: type} of columns the warehouse keeps and the spec no longer has (dropped at the
+    source): a file written before the drop still carries them, and loads without them."""
     types = {name.lower(): (name, staging) for name, staging in landed}
+    types.update({name.lower(): (name, t) for name, t in (kept or {}).items() if name.lower() not in types})
     unknown = [name for name, _, _ in columns if name.lower() not in types]
     if unknown:
         return "held", "it carries column(s) %s that the spec does not have" % ", ".join(unknown)
@@ -342,11 +345,12 @@ def quote_ident(name):
     return '"' + str(name).replace('"', '""') + '"'
 
 
-def layout_statements(schema, target, layout_table, names, landed, manifest):
+def layout_statements(schema, target, layout_table, names, landed, manifest, kept=None):
     """Load files of another layout: COPY them into a staging table of their own column order
     (COPY from Parquet maps by position), then move the rows into `target` by name, NULL for a
     column the files lack (a column added to the spec later, or dropped at the source)."""
-    types = dict(landed)
+    types = dict(kept or {})
+    types.update(dict(landed))
     table = "%s.%s" % (quote_ident(schema), quote_ident(layout_table))
     have = set(names)
     return [
@@ -756,6 +760,17 @@ class TableLoad:
         self.quarantined = []
         self.batches = 0
         self.layouts = {}  # (key, ETag) -> None (the spec's layout) or the file's column names
+        self.kept = None  # {column: type} the warehouse keeps and the spec dropped; read when needed
+
+    def kept_columns(self):
+        """Columns of the table's analytics table that the spec no longer has (kept when dropped)."""
+        if self.kept is None:
+            spec = {name.lower() for name, _ in self.config.landed[self.table]}
+            mine = [(p["schema"], p["name"]) for p in self.config.parts[self.table]
+                    if p["name"] == self.table and p["schema"] != self.config.staging_schema]
+            self.kept = {name: t for name, t, _ in read_catalog(self.warehouse, self.config).get(mine[0], [])
+                         if name.lower() not in spec}
+        return self.kept
 
     def copies(self, kind, files, base, values):
         """The COPY statements of one kind of file (load, cdc): one plain COPY for the files in the
@@ -776,7 +791,7 @@ class TableLoad:
                                                    manifest_document(self.args["landing_bucket"], group), "application/json")
             unique = hashlib.sha256(("%s/%s/%s" % (base, kind, n)).encode("utf-8")).hexdigest()[:12]
             statements += layout_statements(self.config.staging_schema, target, target + self.config.layout_suffix + unique,
-                                            list(names), self.config.landed[self.table], placeholder)
+                                            list(names), self.config.landed[self.table], placeholder, self.kept)
         return bool(direct), statements
 
     def merge(self, files):
@@ -808,7 +823,10 @@ class TableLoad:
         ready = []
         for landed in files:
             try:
-                verdict, detail = file_layout(read_columns(self.storage, landed), self.config.landed[self.table])
+                columns = read_columns(self.storage, landed)
+                verdict, detail = file_layout(columns, self.config.landed[self.table], self.kept)
+                if verdict == "held" and self.kept is None:
+                    verdict, detail = file_layout(columns, self.config.landed[self.table], self.kept_columns())
             except JobError as exc:
                 self.quarantine(landed, str(exc))
                 continue
