@@ -105,7 +105,6 @@ class Source:
     def alter(self, kind: str, n: int) -> bool:
         """One ALTER TABLE at the source; False if this one does not apply to the table as it is."""
         names = [c for c, _ in self.columns]
-        types = dict(self.columns)
         if kind == "add":
             column = f"c{n}"
             if column in names or column in self.dropped:
