@@ -176,6 +176,7 @@ def table_checks(conn: Connection, spec) -> list[Check]:
         else:
             checks.append(Check(f"table {label}", "pass", f"primary key ({', '.join(found.primary_key)})"))
         checks.append(_columns_check(label, table, found, family, same_type))
+        checks += [c for c in [drift_check(label, table, found)] if c]
         unknown = [f"{c.name} ({c.native})" for c in found.columns if c.type is None]
         if unknown:
             checks.append(Check(f"types {label}", "warn", "outside the documented mapping: " + ", ".join(unknown),
@@ -207,3 +208,25 @@ def _columns_check(label: str, table, found, family, same_type) -> Check:
     if warns:
         return Check(f"columns {label}", "warn", "; ".join(warns), "run dwctl import to update the spec")
     return Check(f"columns {label}", "pass", f"{len(table.columns)} columns match")
+
+
+def drift_check(label: str, table, found) -> Check | None:
+    """Column drift as the load job meets it (None when the source has the spec's columns). After an
+    ALTER TABLE, DMS (HandleSourceTableAltered) writes the table's new columns into its next files:
+    the job holds files with a column the spec lacks until the spec has it; a column dropped at
+    the source stays in the warehouse (nullable)."""
+    spec_names = {c.name for c in table.columns}
+    source_names = {c.name for c in found.columns}
+    new = [c.name for c in found.columns if c.name not in spec_names]
+    gone = [c.name for c in table.columns if c.name not in source_names]
+    if not new and not gone:
+        return None
+    said = []
+    if new:
+        said.append(f"in the source, not the spec: {', '.join(new)} (the load job holds {label}'s files that carry "
+                    "them, and loads them once the spec has them)")
+    if gone:
+        said.append(f"in the spec, not the source: {', '.join(gone)} (files written since the drop lack them; the "
+                    "warehouse keeps the columns, NULL in rows changed since)")
+    return Check(f"drift {label}", "warn", "; ".join(said), "dwctl import, then dwctl render and deploy: the load job "
+                 "migrates the warehouse tables before it loads")
