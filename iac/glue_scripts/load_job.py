@@ -193,7 +193,10 @@ def files_csv(table, files):
 # so the job reads each file's own column names from its Parquet footer: the file ends with the
 # FileMetaData (Thrift compact protocol), its length (4 bytes, little-endian) and "PAR1"; field 2
 # of FileMetaData is the schema, a depth-first list of SchemaElement whose first is the root
-# (Apache Parquet format specification, parquet.thrift and "File Format").
+# (Apache Parquet format specification, parquet.thrift and "File Format"). MySQL: "Columns are
+# always added to the end of the table" (CHAP_Source.MySQL); after a DROP COLUMN no guide says
+# whether later files omit the column or carry it empty: either loads (a column a file lacks is
+# NULL; one the spec no longer has, but the warehouse keeps, is left out).
 PARQUET_MAGIC = b"PAR1"
 FOOTER_READ = 65536  # bytes read from a file's end: the footer of a DMS file fits (else a second read)
 PARQUET_INT64 = 2  # SchemaElement.type, parquet.thrift enum Type
@@ -436,10 +439,13 @@ def column_change(have, want):
 
 
 class Migration:
-    """What one spec table's warehouse tables need: ALTER COLUMN TYPE statements (each on its own:
-    Redshift runs them outside a transaction block, r_ALTER_TABLE), the statements of one
-    transaction, what to run instead of each in-place change if Redshift refuses it, notes and
-    problems (a change the job will not make)."""
+    """What one spec table's warehouse tables need: ALTER COLUMN TYPE statements, each on its own
+    (Redshift Database Developer Guide, r_ALTER_TABLE, ALTER COLUMN TYPE: "You can't alter columns
+    within a transaction block (BEGIN ... END)", nor "with UNIQUE, PRIMARY KEY, or FOREIGN KEY", nor
+    "with compression encodings BYTEDICT, RUNLENGTH, TEXT255, or TEXT32K"), the statements of one
+    transaction (ADD COLUMN: "You can add only one column in each ALTER TABLE statement"), what to
+    run instead of each in-place change if Redshift refuses it, notes and problems (a change the job
+    will not make)."""
 
     def __init__(self):
         self.in_place, self.batch, self.fallback, self.notes, self.problems = [], [], {}, [], []
@@ -493,6 +499,10 @@ def plan_part(part, have, create, migration):
     fixed = {n.lower() for n in part["fixed"]}
     adds, alters, rebuild = [], [], False
     for name, t, _ in want:
+        if name.lower() not in now and name.lower() in fixed:
+            rebuild = True  # "You can't add a column that is the distribution key (DISTKEY) or a sort key" (r_ALTER_TABLE)
+            migration.notes.append("%s: column %s added (%s; a key column: the table is rebuilt)" % (label, name, t))
+            continue
         if name.lower() not in now:
             adds.append("ALTER TABLE %s ADD COLUMN %s %s" % (table, quote_ident(name), t))
             migration.notes.append("%s: column %s added (%s; NULL in the rows already there)" % (label, name, t))
