@@ -90,3 +90,50 @@ def test_the_footer_reader_gives_every_top_level_column(tmp_path):
     assert columns[2][2] == 12 and columns[3][1] == load_job.PARQUET_INT64
     with pytest.raises(ValueError, match="not a Parquet file"):
         load_job.parquet_columns(b"x" * 40)
+
+
+class RefusingAlter:
+    """The verifier's warehouse, but ALTER COLUMN TYPE fails as Redshift's does on a BYTEDICT-encoded
+    column (r_ALTER_TABLE): the one refusal DuckDB cannot reproduce, since it has no encodings."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def execute(self, sql, **params):
+        if "ALTER COLUMN" in sql:
+            raise load_job.JobError("ERROR: ALTER COLUMN TYPE is not supported for BYTEDICT encoded columns")
+        return self.inner.execute(sql, **params)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_refused_in_place_widening_rebuilds_the_table_and_keeps_its_rows(tmp_path):
+    from dwctl.spec.read import parse_spec
+    from tests.support.dms_files import spec_text_with_tables
+
+    def spec(width: int):
+        return parse_spec(spec_text_with_tables(f"""
+  - schema: app
+    name: acct
+    columns:
+      - {{name: id, type: bigint, nullable: false}}
+      - {{name: note, type: varchar({width})}}
+    primary_key: [id]
+"""), "x.yaml")
+
+    con = duckdb.connect()
+    before = load_job.Config.from_json(render(spec(4), "x.yaml")[JOB_CONFIG])
+    warehouse = DuckDBWarehouse(con, Transpiler(con, LocalLanding(tmp_path, "")))
+    warehouse.batch(load_job.split_statements(before.create_sql), "create")
+    con.execute("INSERT INTO analytics.acct VALUES (1, 'abcd')")
+    after = load_job.Config.from_json(render(spec(8), "x.yaml")[JOB_CONFIG])
+    log = []
+    changed, problems = load_job.migrate(RefusingAlter(warehouse), after, log.append)
+    assert changed == {"acct"} and problems == []
+    assert any("rebuilding the table instead" in line for line in log)
+    assert con.execute("SELECT * FROM analytics.acct").fetchall() == [(1, "abcd")]
+    types = {(t, c): (d, n) for t, c, d, n in warehouse.query(
+        'SELECT "table_name", "column_name", "data_type", "character_maximum_length" FROM "svv_columns"')}
+    assert types[("acct", "note")] == ("character varying", 32)
+    assert load_job.plan_migrations(after, load_job.read_catalog(warehouse, after)) == {}
