@@ -139,6 +139,20 @@ def verify(tmp: Path, spec_text: str):
                                     "--database", str(tmp / "warehouse.duckdb"), "--limit", "0"])
 
 
+def ok(tmp: Path, spec_text: str):
+    result = verify(tmp, spec_text)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def started(tmp: Path, added_last: bool) -> Source:
+    """A source table with two rows, fully loaded once."""
+    source = Source(tmp / "bucket", added_last)
+    source.apply("LOAD00000001.parquet", [(1, "I"), (2, "I")])
+    ok(tmp, source.spec_text())
+    return source
+
+
 def warehouse_rows(tmp: Path, table: str, where: str = "") -> tuple[list[str], dict]:
     con = duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True)
     try:
@@ -172,9 +186,7 @@ steps = st.lists(st.one_of(
 @given(steps=steps, added_last=st.booleans())
 def test_the_warehouse_follows_the_source_through_add_widen_and_drop(tmp_path_factory, steps, added_last):
     tmp = tmp_path_factory.mktemp("evolve")
-    source = Source(tmp / "bucket", added_last)
-    source.apply("LOAD00000001.parquet", [(1, "I"), (2, "I")])
-    assert verify(tmp, source.spec_text()).exit_code == 0
+    source = started(tmp, added_last)
     files = 0
     for step in steps:
         if step[0] == "changes":
@@ -187,17 +199,13 @@ def test_the_warehouse_follows_the_source_through_add_widen_and_drop(tmp_path_fa
             files += 1
             source.apply(f"20240101-13{files // 60:02d}{files % 60:02d}000.parquet", [(n % 4, "U"), (3, "I")])
             verify(tmp, before)  # the spec has not caught up: new files may be held; must not stall
-        result = verify(tmp, source.spec_text())
-        assert result.exit_code == 0, result.output
-    result = verify(tmp, source.spec_text())
-    assert result.exit_code == 0, result.output
+        ok(tmp, source.spec_text())
+    ok(tmp, source.spec_text())
     assert_replayed(tmp, source)
 
 
 def test_new_column_files_are_held_until_the_spec_has_the_column_and_other_tables_go_on(tmp_path):
-    source = Source(tmp_path / "bucket", added_last=True)
-    source.apply("LOAD00000001.parquet", [(1, "I"), (2, "I")])
-    assert verify(tmp_path, source.spec_text()).exit_code == 0
+    source = started(tmp_path, added_last=True)
     old_spec = source.spec_text()
     source.alter("add", 7)  # ALTER TABLE acct ADD COLUMN c7 varchar(3)
     source.apply("20240101-130000000.parquet", [(1, "U"), (3, "I")])
@@ -214,8 +222,7 @@ def test_new_column_files_are_held_until_the_spec_has_the_column_and_other_table
     again = verify(tmp_path, old_spec)
     assert again.exit_code == 0 and 3 not in warehouse_rows(tmp_path, "acct")[1], "still held, reported once"
 
-    caught_up = verify(tmp_path, source.spec_text())
-    assert caught_up.exit_code == 0, caught_up.output
+    ok(tmp_path, source.spec_text())
     names, rows = warehouse_rows(tmp_path, "acct")
     assert "c7" in names and rows[3]["c7"] == source.rows[3]["c7"] and rows[2]["c7"] is None
     assert_replayed(tmp_path, source)
@@ -225,9 +232,7 @@ def test_new_column_files_are_held_until_the_spec_has_the_column_and_other_table
 
 
 def test_a_dropped_source_column_stays_in_the_warehouse_nullable(tmp_path):
-    source = Source(tmp_path / "bucket", added_last=False)
-    source.apply("LOAD00000001.parquet", [(1, "I"), (2, "I")])
-    assert verify(tmp_path, source.spec_text()).exit_code == 0
+    source = started(tmp_path, added_last=False)
     with_amount = source.spec_text()
     source.alter("drop", 2)  # ALTER TABLE acct DROP COLUMN amount: DMS writes files without it
     source.apply("20240101-130000000.parquet", [(1, "U")])
@@ -240,14 +245,11 @@ def test_a_dropped_source_column_stays_in_the_warehouse_nullable(tmp_path):
 
 @pytest.mark.parametrize("kind", ["varchar", "int", "numeric"])
 def test_a_widened_column_keeps_every_row(tmp_path, kind):
-    source = Source(tmp_path / "bucket", added_last=False)
-    source.apply("LOAD00000001.parquet", [(1, "I"), (2, "I")])
-    assert verify(tmp_path, source.spec_text()).exit_code == 0
+    source = started(tmp_path, added_last=False)
     for n in range(2):  # the first widening of each kind, then the next (the key too, for int)
         source.alter(kind, n)
         source.apply(f"20240101-13000{n}000.parquet", [(1, "U"), (3, "I")])
-        result = verify(tmp_path, source.spec_text())
-        assert result.exit_code == 0, result.output
+        ok(tmp_path, source.spec_text())
     assert_replayed(tmp_path, source)
 
 
@@ -260,8 +262,7 @@ def test_files_written_before_a_drop_load_after_the_spec_dropped_the_column(tmp_
     source.apply("20240101-130001000.parquet", [(2, "U")])  # still with qty, not loaded yet
     source.alter("drop", 1)  # ALTER TABLE acct DROP COLUMN qty, and dwctl import
     source.apply("20240101-130002000.parquet", [(3, "U")])
-    result = verify(tmp_path, source.spec_text())
-    assert result.exit_code == 0, result.output
+    ok(tmp_path, source.spec_text())
     assert_replayed(tmp_path, source)
 
 
