@@ -19,6 +19,12 @@ Discovery (`--discovery`):
   neither the load log nor the quarantine. Complete whatever the queue missed (for example a
   job stopped longer than the queue keeps messages), at one List call per 1,000 objects.
 
+Schema changes: when the spec's DDL changed, the job first migrates the warehouse's tables to it
+(migrate: SVV_COLUMNS against the spec, one transaction per table). Each landed file's columns
+come from its Parquet footer: a file of another layout loads through a staging table of its own,
+and a file with a column the spec lacks is held (quarantined with the reason) until a run in
+which its table's columns changed, which offers the table's held and quarantined files again.
+
 A batch that fails is retried file by file; a file that fails alone is quarantined with
 Redshift's reason, every other file and table goes on, and the run ends with an error (so the
 job's failure alarm fires). `--retry_quarantined true` offers quarantined files again.
@@ -926,8 +932,9 @@ def apply_ddl(warehouse, config, log=print):
 def run(args, storage, warehouse, config, discovery, log=print):
     """One scheduled run; returns {table: files merged}. Tables load concurrently (--concurrency,
     default 8; each table's batch is its own transaction). Raises JobError after the last table
-    when any file was quarantined or a merged file was deleted from the bucket, so the run fails
-    and its alarm fires, with every other table loaded."""
+    when any file was quarantined or held, a migration was not made, or a merged file was deleted
+    from the bucket, so the run fails and its alarm fires, with every other table loaded (a table
+    whose migration failed is not loaded this run)."""
     chosen = [t for t in args.get("tables", "").split(",") if t] or list(config.tables)
     unknown = sorted(set(chosen) - set(config.tables))
     if unknown:
