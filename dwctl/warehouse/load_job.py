@@ -388,8 +388,11 @@ INT_DIGITS = {"SMALLINT": 5, "INTEGER": 10, "BIGINT": 19}
 
 
 def catalog_type(data_type, length, precision, scale):
-    """A column's type from SVV_COLUMNS, in the DDL's spelling (VARCHAR(20), DECIMAL(12,2), BIGINT)."""
-    base = CATALOG_TYPES.get(str(data_type).lower(), str(data_type).upper())
+    """A column's type from SVV_COLUMNS, in the DDL's spelling (VARCHAR(20), DECIMAL(12,2), BIGINT);
+    None for a spelling this job does not know (such a column's type is left as it is)."""
+    base = CATALOG_TYPES.get(str(data_type).lower())
+    if base is None:
+        return None
     if base in ("VARCHAR", "CHAR", "VARBYTE") and length not in (None, ""):
         return "%s(%d)" % (base, int(length))
     if base == "DECIMAL" and precision not in (None, ""):
@@ -495,10 +498,12 @@ def plan_part(part, have, create, migration):
     label = "%s.%s" % (part["schema"], part["name"])
     want = [(n, normal_type(t), nullable) for n, t, nullable in part["columns"]]
     if part["empty"]:
-        if [(n.lower(), normal_type(t)) for n, t, _ in have] != [(n.lower(), t) for n, t, _ in want]:
+        same = len(have) == len(want) and all(h.lower() == w.lower() and (ht is None or normal_type(ht) == wt)
+                                              for (h, ht, _), (w, wt, _) in zip(have, want))
+        if not same:
             migration.batch += ["DROP TABLE %s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"])), create]
         return
-    now = {n.lower(): (n, normal_type(t), nullable) for n, t, nullable in have}
+    now = {n.lower(): (n, t and normal_type(t), nullable) for n, t, nullable in have}
     table = "%s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"]))
     fixed = {n.lower() for n in part["fixed"]}
     adds, alters, rebuild = [], [], False
@@ -512,7 +517,7 @@ def plan_part(part, have, create, migration):
             migration.notes.append("%s: column %s added (%s; NULL in the rows already there)" % (label, name, t))
             continue
         old = now[name.lower()][1]
-        change = column_change(old, t)
+        change = "same" if old is None else column_change(old, t)  # a type SVV_COLUMNS spells unknown to us
         if change == "in_place" and name.lower() not in fixed:
             alters.append("ALTER TABLE %s ALTER COLUMN %s TYPE %s" % (table, quote_ident(name), t))
         elif change in ("in_place", "rebuild"):
@@ -529,7 +534,13 @@ def plan_part(part, have, create, migration):
     for name in sorted(keep):
         migration.notes.append("%s: column %s is no longer in the spec; kept (nullable)" % (label, now[name][0]))
         rebuild = rebuild or not now[name][2]  # a NOT NULL column the merge no longer fills
-    narrowed = any(column_change(now[n.lower()][1], t) in ("narrow", "incompatible") for n, t, _ in want if n.lower() in now)
+    narrowed = any(now[n.lower()][1] and column_change(now[n.lower()][1], t) in ("narrow", "incompatible")
+                   for n, t, _ in want if n.lower() in now)
+    unknown = [now[n][0] for n in keep if now[n][1] is None]
+    if rebuild and unknown:
+        migration.problems.append("%s: needs a rebuild, which would lose column(s) %s (a type this job cannot read "
+                                  "from SVV_COLUMNS): rebuild the table by hand" % (label, ", ".join(sorted(unknown))))
+        return
     if rebuild and narrowed:
         migration.problems.append("%s: needs a rebuild, which would narrow a column: make the spec's type at least "
                                   "as wide as the warehouse's" % label)
@@ -785,7 +796,7 @@ class TableLoad:
             mine = [(p["schema"], p["name"]) for p in self.config.parts[self.table]
                     if p["name"] == self.table and p["schema"] != self.config.staging_schema]
             self.kept = {name: t for name, t, _ in read_catalog(self.warehouse, self.config).get(mine[0], [])
-                         if name.lower() not in spec}
+                         if name.lower() not in spec and t is not None}
         return self.kept
 
     def copies(self, kind, files, base, values):

@@ -137,3 +137,13 @@ def test_a_refused_in_place_widening_rebuilds_the_table_and_keeps_its_rows(tmp_p
         'SELECT "table_name", "column_name", "data_type", "character_maximum_length" FROM "svv_columns"')}
     assert types[("acct", "note")] == ("character varying", 32)
     assert load_job.plan_migrations(after, load_job.read_catalog(warehouse, after)) == {}
+
+
+def test_a_type_svv_columns_spells_unknown_is_left_alone():
+    """Only types the job can read are compared: a column of another spelling is neither rebuilt nor refused."""
+    assert load_job.catalog_type("geometry", None, None, None) is None
+    part = {"schema": "analytics", "name": "t", "columns": [["id", "BIGINT", False], ["shape", "GEOMETRY", True]],
+            "empty": False, "fixed": ["id"], "aside_suffix": "__dwctl_aside"}
+    migration = load_job.Migration()
+    load_job.plan_part(part, [("id", "BIGINT", False), ("shape", None, True)], "CREATE ...", migration)
+    assert not migration and migration.notes == [] and migration.problems == []
