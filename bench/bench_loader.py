@@ -79,6 +79,13 @@ class FakeS3:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(Body)
 
+    def get_object(self, Bucket, Key, Range):  # noqa: N803 - the job reads each landed file's footer
+        import io
+
+        self.calls.charge("s3:GetObject")
+        data = (self.root / "bucket" / Key).read_bytes()
+        return {"Body": io.BytesIO(data[-int(Range.split("-")[-1]):])}
+
 
 class FakeDataApi:
     """ExecuteStatement / BatchExecuteStatement run at once in DuckDB; DescribeStatement says FINISHED."""

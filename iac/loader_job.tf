@@ -122,6 +122,14 @@ data "aws_iam_policy_document" "loader" {
     }
   }
 
+  # The job reads each landed file's Parquet footer (its column names: a source ALTER TABLE changes
+  # them) with a ranged GetObject of the file's last bytes.
+  statement {
+    sid       = "ReadLandedFileFooters"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.landing.arn}/${var.landing_prefix}/*"]
+  }
+
   statement {
     sid       = "WriteCopyManifests"
     actions   = ["s3:PutObject"]

@@ -14,7 +14,10 @@
 -- staging tables, so the merge knows each row's origin by its file, never by its values.
 -- COPY from Parquet maps columns by position ("The number of columns in the target table and
 -- the number of columns in the data file must match", Redshift Database Developer Guide,
--- copy-usage_notes-copy-from-columnar): both staging tables have the landed layout.
+-- copy-usage_notes-copy-from-columnar): both staging tables have the landed layout. A file of
+-- another layout (a source ALTER TABLE: the job reads each file's columns from its Parquet
+-- footer) is COPYed by the job into a staging table of its own layout, and its rows moved here by
+-- column name; a file with a column the spec lacks is held until the spec has it.
 -- The job runs these statements and 03_merge_<table>.sql as ONE transaction.
 
 -- public.customers: a batch of Parquet files of raw/public/customers/

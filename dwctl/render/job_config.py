@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 
-from dwctl.render.text import sql_ident
+from dwctl.render.text import sql_ident, sql_string
 from dwctl.spec import landed_layout as layout
-from dwctl.spec.model import Spec
+from dwctl.spec.model import HISTORY_SUFFIX, Spec
 
-FORMAT = 2  # dwctl.warehouse.load_job.CONFIG_FORMAT reads this
+FORMAT = 3  # dwctl.warehouse.load_job.CONFIG_FORMAT reads this
 # "The maximum query statement size is 100 KB" (Amazon Redshift Management Guide, data-api.html,
 # "Considerations when calling the Amazon Redshift Data API").
 MAX_STATEMENT_BYTES = 100_000
@@ -28,6 +28,7 @@ def queries(spec: Spec) -> dict[str, str]:
     log = f"{staging}.{sql_ident(layout.LOAD_LOG_TABLE)}"
     quarantine = f"{staging}.{sql_ident(layout.QUARANTINE_TABLE)}"
     ddl = f"{staging}.{sql_ident(layout.DDL_TABLE)}"
+    schemas = f"{sql_string(spec.warehouse.staging_schema)}, {sql_string(spec.warehouse.analytics_schema)}"
     load_like = f"'%/{layout.FULL_LOAD_PREFIX}%'"
     return {
         "known_files": f'SELECT "s3_key", "etag" FROM {log} WHERE "table_name" = :table_name '
@@ -50,6 +51,11 @@ def queries(spec: Spec) -> dict[str, str]:
             f"GETDATE() FROM {quarantine} WHERE \"s3_key\" = '${{s3_key}}'",
             f"DELETE FROM {quarantine} WHERE \"s3_key\" = '${{s3_key}}'"],
         "ddl_applied": f'SELECT "ddl_hash" FROM {ddl}',
+        # The warehouse's columns, which the job compares with warehouse_tables (Redshift Database
+        # Developer Guide, r_SVV_COLUMNS: local and external tables' columns with their types).
+        "columns": 'SELECT "table_schema", "table_name", "column_name", "data_type", "character_maximum_length", '
+                   '"numeric_precision", "numeric_scale", "is_nullable" FROM "svv_columns" '
+                   f'WHERE "table_schema" IN ({schemas}) ORDER BY "table_schema", "table_name", "ordinal_position"',
         "record_ddl": [f"DELETE FROM {ddl}", f"INSERT INTO {ddl} (\"ddl_hash\", \"applied_at\") VALUES ('${{ddl_hash}}', GETDATE())"],
     }
 
@@ -71,6 +77,32 @@ def check_statement_sizes(spec: Spec, sql: dict[str, str]) -> None:
         raise SpecError(problems)
 
 
+def warehouse_tables(spec: Spec, table) -> list[dict]:
+    """The warehouse tables of one spec table (TableView) with the columns 01_create_tables.sql gives
+    them: what the load job's migrations compare the warehouse with. `empty`: a staging or work
+    table, empty between merges (created again when it differs); `fixed`: key, dist and sort
+    columns, whose type Redshift does not change in place."""
+    staging, analytics = spec.warehouse.staging_schema, spec.warehouse.analytics_schema
+    version = ("dwctl_version", f"VARCHAR({table.version_length})", False)
+    landed = [(c.name, c.staging_type, True) for c in table.landed]
+    keys = [(c.name, c.staging_type, False) for c in table.landed_keys]
+    columns = [(c.name, c.redshift_type, c.nullable) for c in table.columns]
+    fixed = sorted(set(table.primary_key) | set(table.sort_keys) | ({table.dist_key} if table.dist_key else set()))
+    parts = [(staging, table.name, landed, True), (staging, table.name + layout.LOAD_SUFFIX, landed, True),
+             (staging, table.name + layout.KEYS_SUFFIX, keys + [version, ("dwctl_deleted", "BOOLEAN", False)], False),
+             (staging, table.name + layout.WORK_SUFFIX, landed + [version, ("dwctl_rank", "BIGINT", False),
+                                                           ("dwctl_copy", "BIGINT", False),
+                                                           ("dwctl_apply", "BOOLEAN", False)], True),
+             (analytics, table.name, columns, False)]
+    if spec.table(table.name).history:
+        parts += [(staging, table.name + layout.DELETES_SUFFIX, keys + [version, ("dwctl_commit_ts", "VARCHAR(26)", False)], False),
+                  (analytics, table.name + HISTORY_SUFFIX, columns + [
+                      ("valid_from", "TIMESTAMP", False), ("valid_to", "TIMESTAMP", True), ("is_current", "BOOLEAN", False),
+                      ("dwctl_op", "CHAR(1)", False), version], False)]
+    return [{"schema": schema, "name": name, "columns": [list(c) for c in cols], "empty": empty, "fixed": fixed,
+             "aside_suffix": layout.WORK_MARK + "_aside"} for schema, name, cols, empty in parts]
+
+
 def document(spec: Spec, sql: dict[str, str], tables, note: str) -> str:
     """The config JSON; `sql` holds the rendered sql/ bodies (without headers), `tables` the table views."""
     check_statement_sizes(spec, sql)
@@ -78,9 +110,15 @@ def document(spec: Spec, sql: dict[str, str], tables, note: str) -> str:
         "//": note,
         "format": FORMAT,
         "full_load_prefix": layout.FULL_LOAD_PREFIX,
+        "staging_schema": spec.warehouse.staging_schema,
+        "load_suffix": layout.LOAD_SUFFIX,
+        "layout_suffix": layout.WORK_MARK + "_l",  # + a unique tag: a staging table for files of another layout
         "create_sql": sql["sql/01_create_tables.sql"].split("\n"),
         "load_sql": sql["sql/02_load_staging.sql"].split("\n"),
         "tables": {t.name: {"prefix": t.s3_prefix + "/",
+                            "landed": [[c.name, c.staging_type] + ([c.parquet_name] if c.parquet_name != c.name else [])
+                                       for c in t.landed],
+                            "warehouse_tables": warehouse_tables(spec, t),
                             "merge_sql": sql[f"sql/03_merge_{t.name}.sql"].split("\n")} for t in tables},
         "queries": queries(spec),
     }

@@ -26,8 +26,8 @@ def render_to_disk(spec_path: Path, root: Path, *, check: bool = False, show_dif
 
     spec = load_spec(spec_path)
     files = render(spec, spec_label(spec_path, root))
-    for warning in [] if as_json else warnings(spec):
-        echo(f"warning: {warning}")
+    for warning in [] if as_json else warnings(spec) + _migrations(root, files, spec):
+        echo(warning if warning.startswith(("warning: ", "migration ")) else f"warning: {warning}")
     changes = compare(root, files)
     stale = len(changes.stale)
     if check or show_diff:
@@ -46,6 +46,15 @@ def render_to_disk(spec_path: Path, root: Path, *, check: bool = False, show_dif
         echo(f"rendered {total} files under {root}: {len(changes.write)} written, "
              f"{len(changes.delete)} deleted, {len(changes.unchanged)} unchanged")
     return 0
+
+
+def _migrations(root: Path, files: dict[str, str], spec) -> list[str]:
+    """What the spec change does to the warehouse's tables, against the job config rendered before."""
+    from dwctl.render import job_config
+    from dwctl.render.migration_plan import describe
+
+    previous = root / job_config.PATH
+    return describe(previous.read_text(encoding="utf-8") if previous.is_file() else None, files[job_config.PATH], spec)
 
 
 def _json(root: Path, changes, *, ok: bool, written: bool) -> str:

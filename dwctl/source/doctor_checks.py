@@ -204,6 +204,7 @@ def table_checks(conn: Connection, spec) -> list[Check]:
         if facts is not None:
             checks.append(_pg_cdc_check(label, source_key, found, facts))
         checks.append(_columns_check(label, table, found, family, same_type))
+        checks += [c for c in [drift_check(label, table, found)] if c]
         excluded = {c.source for c in table.columns if c.exclude or c.land_as_text}
         unknown = [f"{c.name} ({c.native})" for c in found.columns if c.type is None and c.name not in excluded]
         if unknown:
@@ -382,3 +383,25 @@ def partition_checks(conn: Connection, spec) -> list[Check]:
         checks.append(Check(label, "fail", detail or "partitions listed in another order than the source's",
                             "run dwctl import to take the source's partitions"))
     return checks
+
+
+def drift_check(label: str, table, found) -> Check | None:
+    """Column drift as the load job meets it (None when the source has the spec's columns). After an
+    ALTER TABLE, DMS (HandleSourceTableAltered) writes the table's new columns into its next files:
+    the job holds files with a column the spec lacks until the spec has it; a column dropped at
+    the source stays in the warehouse (nullable)."""
+    spec_names = {c.source for c in table.columns}  # source spellings; an excluded column is known too
+    source_names = {c.name for c in found.columns}
+    new = [c.name for c in found.columns if c.name not in spec_names]
+    gone = [c.source for c in table.columns if c.source not in source_names]
+    if not new and not gone:
+        return None
+    said = []
+    if new:
+        said.append(f"in the source, not the spec: {', '.join(new)} (the load job holds {label}'s files that carry "
+                    "them, and loads them once the spec has them)")
+    if gone:
+        said.append(f"in the spec, not the source: {', '.join(gone)} (files written since the drop lack them; the "
+                    "warehouse keeps the columns, NULL in rows changed since)")
+    return Check(f"drift {label}", "warn", "; ".join(said), "dwctl import, then dwctl render and deploy: the load job "
+                 "migrates the warehouse tables before it loads")

@@ -19,6 +19,12 @@ Redshift -> DuckDB by sqlglot with these documented rewrites, each the smallest 
   SUPER                             -> JSON (JSON_PARSE becomes json(), which also validates)
   VARBYTE(n)                        -> BLOB
   DISTKEY / SORTKEY / DISTSTYLE     -> dropped (physical layout only)
+  column types                      -> DuckDB keeps no VARCHAR length: each column created or added
+                                       carries its Redshift type as its DuckDB comment, and the
+                                       catalog view SVV_COLUMNS is a DuckDB view that reads them
+  ALTER COLUMN ... TYPE             -> only a VARCHAR made longer, on no key column and outside a
+                                       transaction block, as Redshift allows (r_ALTER_TABLE); the
+                                       new length goes to the comment (DuckDB's VARCHAR has none)
 
 Anything else sqlglot cannot express in DuckDB is an error, never silently dropped.
 """
@@ -98,6 +104,8 @@ class Transpiler:
         self.con, self.landing = con, landing
         self.cache = {} if cache is None else cache  # statements without COPY transpile the same every run
         self.declared = declared or {}
+        self.in_transaction = False  # DuckDBWarehouse.batch sets it: a Data API batch is one transaction
+        con.execute(SVV_COLUMNS)
 
     def __call__(self, sql: str) -> list[str]:
         import sqlglot
@@ -114,6 +122,13 @@ class Transpiler:
                 out.append(self.copy(stmt))
                 has_copy = True
                 continue
+            typed = self.typed_columns(stmt)
+            if typed is not None:
+                has_copy = True  # depends on the database's state: not cached
+                if typed == "skip":
+                    continue
+                out += typed
+                continue
             stmt = stmt.transform(_duckdb_types)
             if isinstance(stmt, exp.Create) and stmt.args.get("properties"):
                 props = [p for p in stmt.args["properties"].expressions
@@ -123,6 +138,68 @@ class Transpiler:
         if not has_copy:
             self.cache[sql] = out
         return out
+
+    def typed_columns(self, stmt):
+        """For a statement that gives columns types: the DuckDB statements that also record each
+        column's Redshift type (as its comment); "skip" for an ALTER COLUMN TYPE (checked, then only
+        recorded); None for any other statement."""
+        from sqlglot import exp
+        from sqlglot.errors import ErrorLevel
+
+        from dwctl.warehouse.load_job import normal_type
+
+        def comments(table, defs):
+            name = table.sql("duckdb")
+            return [f"COMMENT ON COLUMN {name}.{_q(d.this.name)} IS {_lit(normal_type(d.args['kind'].sql('redshift')))}"
+                    for d in defs if isinstance(d, exp.ColumnDef) and d.args.get("kind") is not None]
+
+        def duck(node):
+            return node.transform(_duckdb_types).sql("duckdb", unsupported_level=ErrorLevel.RAISE)
+
+        if isinstance(stmt, exp.Create) and isinstance(stmt.this, exp.Schema) and stmt.kind == "TABLE":
+            table = stmt.this.this
+            if stmt.args.get("exists") and self.columns_of(table.db, table.name):
+                return []  # CREATE TABLE IF NOT EXISTS of a table that exists: nothing happens
+            props = stmt.args.get("properties")
+            if props:
+                kept = [p for p in props.expressions
+                        if not isinstance(p, (exp.DistKeyProperty, exp.SortKeyProperty, exp.DistStyleProperty))]
+                stmt.set("properties", exp.Properties(expressions=kept) if kept else None)
+            return [duck(stmt)] + comments(table, stmt.this.expressions)
+        if isinstance(stmt, exp.Alter) and stmt.args.get("actions"):
+            table = stmt.this
+            for action in stmt.args["actions"]:
+                if isinstance(action, exp.AlterColumn) and action.args.get("dtype") is not None:
+                    self.check_alter_type(table, action.this.name, normal_type(action.args["dtype"].sql("redshift")))
+                    name = table.sql("duckdb")
+                    self.con.execute(f"COMMENT ON COLUMN {name}.{_q(action.this.name)} IS "
+                                     f"{_lit(normal_type(action.args['dtype'].sql('redshift')))}")
+                    return "skip"
+            if any(isinstance(a, exp.ColumnDef) for a in stmt.args["actions"]):
+                return [duck(stmt)] + comments(table, stmt.args["actions"])
+        return None
+
+    def check_alter_type(self, table, column: str, new: str) -> None:
+        """Redshift's rules for ALTER COLUMN TYPE (Database Developer Guide, r_ALTER_TABLE): it
+        "changes the size of a column defined as a VARCHAR data type"; not on a column with
+        UNIQUE, PRIMARY KEY or FOREIGN KEY; not "within a transaction block (BEGIN ... END)"."""
+        from dwctl.warehouse.load_job import column_change
+
+        where = f"{table.db}.{table.name}.{column}"
+        if self.in_transaction:
+            raise ToolError(f"ALTER COLUMN {where} TYPE inside a transaction block: Redshift refuses it")
+        row = self.con.execute("SELECT comment FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+                               "AND lower(column_name) = lower(?)", [table.db, table.name, column]).fetchone()
+        if row is None:
+            raise ToolError(f"ALTER COLUMN {where}: no such column")
+        if column_change(row[0] or "", new) != "in_place":
+            raise ToolError(f"ALTER COLUMN {where} TYPE {new}: the column is {row[0]}; Redshift changes a type "
+                            "in place only to make a VARCHAR longer")
+        keys = self.con.execute("SELECT constraint_column_names FROM duckdb_constraints() WHERE schema_name = ? "
+                                "AND table_name = ? AND constraint_type IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY')",
+                                [table.db, table.name]).fetchall()
+        if any(column.lower() in [c.lower() for c in names] for (names,) in keys):
+            raise ToolError(f"ALTER COLUMN {where} TYPE: a key column; Redshift refuses it")
 
     def copy(self, stmt) -> str:
         from sqlglot import exp
@@ -140,19 +217,37 @@ class Transpiler:
         if fmt == "PARQUET" and "MANIFEST" in params:
             entries = json.loads(source.read_text(encoding="utf-8"))["entries"]
             files = [str(self.landing.resolve_url(e["url"])) for e in entries]
-            declared = self.declared.get((table.db, table.name), [])
+            types = self.redshift_types(table.db, table.name) or [d[:2] for d in self.declared_for(table.db, table.name)]
+            file_names = {d[0].lower(): d[2] for d in self.declared_for(table.db, table.name)}
+            expected = [file_names.get(c.lower(), c) for c in table_columns]  # names DMS lands, in COPY's order
             for path in files:
-                self.check_layout(path, [d[2] for d in declared] if declared else table_columns, name)
-                self.check_types(path, declared, name)
+                self.check_layout(path, expected, name)
+                self.check_types(path, types, name)
             listing = "[" + ", ".join(_lit(p) for p in files) + "]"
             # by position, as COPY: the file's names (checked above) into the table's columns
-            read = ", ".join(_q(d[2]) for d in declared) if declared and not isinstance(target, exp.Schema) else select
+            read = ", ".join(_q(f) for f in expected) if not isinstance(target, exp.Schema) else select
             return f"INSERT INTO {name} ({select}) SELECT {read} FROM read_parquet({listing}, union_by_name = true)"
         if fmt == "CSV" and "MANIFEST" not in params:
             spec = ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in columns)
             return (f"INSERT INTO {name} ({select}) SELECT {select} FROM read_csv({_lit(str(source))}, "
                     f"header = false, columns = {{{spec}}})")
         raise ToolError(f"COPY into {name}: format {fmt} is not one the verifier can stand in for")
+
+    def declared_for(self, schema: str, table: str) -> list[tuple[str, str, str]]:
+        """The rendered DDL's (column, type, landed name) of a staging table; for the job's staging
+        table of another file layout (<target><layout_suffix><tag>), those of its target."""
+        from dwctl.spec.landed_layout import WORK_MARK
+
+        found = self.declared.get((schema, table))
+        if found is None and WORK_MARK + "_l" in table:
+            found = self.declared.get((schema, table[:table.rfind(WORK_MARK + "_l")]))
+        return found or []
+
+    def redshift_types(self, schema: str, table: str) -> list[tuple[str, str]]:
+        """(column, Redshift type) of a table, from the comments its CREATE and ALTERs left."""
+        rows = self.con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE schema_name = ? AND "
+                                "table_name = ? ORDER BY column_index", [schema, table]).fetchall()
+        return [(c, t) for c, t in rows] if rows and all(t for _, t in rows) else []
 
     def columns_of(self, schema: str, table: str) -> list[str]:
         rows = self.con.execute(
@@ -175,7 +270,7 @@ class Transpiler:
         import pyarrow.parquet as pq
 
         arrow = pq.read_schema(path)
-        for (column, redshift, _), field in zip(declared, arrow):
+        for (column, redshift), field in zip(declared, arrow):
             if not parquet_type_fits(redshift, field.type):
                 raise ToolError(f"{path}: column {column!r} is Parquet {field.type}, which Redshift COPY does not "
                                 f"load into {redshift} ({name})")
@@ -234,6 +329,24 @@ def _byte_length(redshift: str) -> int | None:
     return int(m[1]) if m else None
 
 
+# Redshift's SVV_COLUMNS (r_SVV_COLUMNS) as DuckDB can give it: the Redshift type of each column
+# is its comment (see Transpiler.typed_columns), reported as SVV_COLUMNS reports it.
+SVV_COLUMNS = """
+CREATE OR REPLACE TEMP VIEW svv_columns AS
+SELECT schema_name AS table_schema, table_name, column_name, column_index AS ordinal_position,
+  CASE WHEN is_nullable THEN 'YES' ELSE 'NO' END AS is_nullable,
+  CASE base WHEN 'VARCHAR' THEN 'character varying' WHEN 'CHAR' THEN 'character' WHEN 'DECIMAL' THEN 'numeric'
+    WHEN 'DOUBLE PRECISION' THEN 'double precision' WHEN 'TIMESTAMP' THEN 'timestamp without time zone'
+    WHEN 'TIMESTAMPTZ' THEN 'timestamp with time zone' ELSE lower(base) END AS data_type,
+  CASE WHEN base IN ('VARCHAR', 'CHAR', 'VARBYTE') THEN TRY_CAST(arg1 AS INTEGER) END AS character_maximum_length,
+  CASE WHEN base = 'DECIMAL' THEN TRY_CAST(arg1 AS INTEGER) END AS numeric_precision,
+  CASE WHEN base = 'DECIMAL' THEN TRY_CAST(arg2 AS INTEGER) END AS numeric_scale
+FROM (SELECT *, regexp_extract(comment, '^([A-Z ]+)', 1) AS base, regexp_extract(comment, '\\((\\d+)', 1) AS arg1,
+        regexp_extract(comment, ',(\\d+)\\)', 1) AS arg2
+      FROM duckdb_columns() WHERE comment IS NOT NULL)
+"""
+
+
 def _duckdb_types(node):
     from sqlglot import exp
 
@@ -265,6 +378,13 @@ class VerifyStorage:
 
     def list(self, prefix: str):
         return self.landing.list(prefix)
+
+    def tail(self, key: str, size: int) -> bytes:
+        """The file's last `size` bytes, as S3 GetObject with Range bytes=-size gives them."""
+        with open(self.landing.path(key), "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - size))
+            return f.read()
 
     def put(self, key: str, body: str, content_type: str) -> str:
         path = self.workdir / key
@@ -302,13 +422,17 @@ class DuckDBWarehouse:
         from dwctl.warehouse.load_job import JobError
 
         self.con.execute("BEGIN TRANSACTION")
-        for statement in statements:
-            try:
-                self.statements(statement, {})
-            except Exception as exc:  # duckdb.Error or a Redshift check the verifier adds (ToolError)
-                _rollback(self.con)
-                raise JobError(f"{name}: failed: {exc}\n  statement: {statement[:600]}") from None
-        self.con.execute("COMMIT")
+        self.transpile.in_transaction = True
+        try:
+            for statement in statements:
+                try:
+                    self.statements(statement, {})
+                except Exception as exc:  # duckdb.Error or a Redshift check the verifier adds (ToolError)
+                    _rollback(self.con)
+                    raise JobError(f"{name}: failed: {exc}\n  statement: {statement[:600]}") from None
+            self.con.execute("COMMIT")
+        finally:
+            self.transpile.in_transaction = False
 
 
 class Verifier:

@@ -19,6 +19,12 @@ Discovery (`--discovery`):
   neither the load log nor the quarantine. Complete whatever the queue missed (for example a
   job stopped longer than the queue keeps messages), at one List call per 1,000 objects.
 
+Schema changes: when the spec's DDL changed, the job first migrates the warehouse's tables to it
+(migrate: SVV_COLUMNS against the spec, one transaction per table). Each landed file's columns
+come from its Parquet footer: a file of another layout loads through a staging table of its own,
+and a file with a column the spec lacks is held (quarantined with the reason) until a run in
+which its table's columns changed, which offers the table's held and quarantined files again.
+
 A batch that fails is retried file by file; a file that fails alone is quarantined with
 Redshift's reason, every other file and table goes on, and the run ends with an error (so the
 job's failure alarm fires). `--retry_quarantined true` offers quarantined files again.
@@ -54,7 +60,7 @@ from urllib.parse import unquote_plus
 PLACEHOLDER = re.compile(r"'\$\{([a-z0-9_:]+)\}'")
 MAX_BATCH = 40  # statements per BatchExecuteStatement
 REQUIRED = ("landing_bucket", "config_key", "manifest_prefix", "workgroup", "database", "copy_role_arn")
-CONFIG_FORMAT = 2  # the version of the config document this module reads (dwctl/render/job_config.py writes it)
+CONFIG_FORMAT = 3  # the version of the config document this module reads (dwctl/render/job_config.py writes it)
 REASON_LIMIT = 4000  # characters of Redshift's error kept with a quarantined file (the column holds 4096)
 REASON_SHOWN = 600  # characters of it in the run's error
 
@@ -76,6 +82,13 @@ class Config:
         self.load_sql = "\n".join(document["load_sql"])
         self.merge_sql = {name: "\n".join(table["merge_sql"]) for name, table in document["tables"].items()}
         self.queries = document["queries"]
+        self.staging_schema = document["staging_schema"]
+        # landed: [name, staging type] or [name, staging type, name in the file] when DMS could not rename it
+        self.landed = {name: [tuple(c[:2]) for c in table["landed"]] for name, table in document["tables"].items()}
+        self.file_names = {name: {c[0]: c[2] for c in table["landed"] if len(c) > 2}
+                           for name, table in document["tables"].items()}
+        self.parts = {name: table["warehouse_tables"] for name, table in document["tables"].items()}
+        self.load_suffix, self.layout_suffix = document["load_suffix"], document["layout_suffix"]
         self.ddl_hash = hashlib.sha256(self.create_sql.encode("utf-8")).hexdigest()  # what apply_ddl records
 
     @classmethod
@@ -182,6 +195,426 @@ def files_csv(table, files):
     for o in files:
         writer.writerow([table, o.key, o.etag])
     return out.getvalue()
+
+
+# --- a landed file's columns ---------------------------------------------------------------
+# After a source ALTER TABLE, DMS (HandleSourceTableAltered; "Add Column, Drop Column, Rename
+# Column, and Change Column Data Type" are supported for S3 targets in CDC, AWS DMS User Guide,
+# CHAP_Target.S3, Limitations) writes the table's new columns into the files that follow, and
+# COPY from Parquet maps columns by position ("The number of columns in the target table and the
+# number of columns in the data file must match", Redshift Database Developer Guide,
+# copy-usage_notes-copy-from-columnar). Neither guide documents where a column added later sits,
+# so the job reads each file's own column names from its Parquet footer: the file ends with the
+# FileMetaData (Thrift compact protocol), its length (4 bytes, little-endian) and "PAR1"; field 2
+# of FileMetaData is the schema, a depth-first list of SchemaElement whose first is the root
+# (Apache Parquet format specification, parquet.thrift and "File Format"). MySQL: "Columns are
+# always added to the end of the table" (CHAP_Source.MySQL); after a DROP COLUMN no guide says
+# whether later files omit the column or carry it empty: either loads (a column a file lacks is
+# NULL; one the spec no longer has, but the warehouse keeps, is left out).
+PARQUET_MAGIC = b"PAR1"
+FOOTER_READ = 65536  # bytes read from a file's end: the footer of a DMS file fits (else a second read)
+PARQUET_INT64 = 2  # SchemaElement.type, parquet.thrift enum Type
+
+
+class _Thrift:
+    """Just enough of the Thrift compact protocol to read a Parquet schema."""
+
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def byte(self):
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def varint(self):
+        shift = value = 0
+        while True:
+            b = self.byte()
+            value |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return value
+
+    def int(self):
+        n = self.varint()
+        return (n >> 1) ^ -(n & 1)  # zigzag
+
+    def binary(self):
+        n = self.varint()
+        self.pos += n
+        return self.data[self.pos - n:self.pos]
+
+    def fields(self):
+        """(field id, type) of each field of a struct up to its stop; the caller reads or skips each value."""
+        last = 0
+        while True:
+            head = self.byte()
+            if head == 0:
+                return
+            last = last + (head >> 4) if head >> 4 else self.int()
+            yield last, head & 0x0F
+
+    def list_header(self):
+        head = self.byte()
+        size = head >> 4
+        return (self.varint() if size == 15 else size), head & 0x0F
+
+    def skip(self, kind, in_collection=False):
+        if kind in (1, 2):  # bool: in a field header itself, a byte in a list or map
+            self.pos += 1 if in_collection else 0
+        elif kind == 3:
+            self.pos += 1
+        elif kind in (4, 5, 6):
+            self.varint()
+        elif kind == 7:
+            self.pos += 8
+        elif kind == 8:
+            self.binary()
+        elif kind in (9, 10):
+            size, element = self.list_header()
+            for _ in range(size):
+                self.skip(element, True)
+        elif kind == 11:
+            size = self.varint()
+            types = self.byte() if size else 0
+            for _ in range(size):
+                self.skip(types >> 4, True)
+                self.skip(types & 0x0F, True)
+        elif kind == 12:
+            for _, field_kind in self.fields():
+                self.skip(field_kind)
+        else:
+            raise ValueError("Thrift type %d" % kind)
+
+
+def footer_size(tail):
+    """Bytes at the end of a Parquet file that hold its footer, from at least its last 8 bytes."""
+    if len(tail) < 12 or tail[-4:] != PARQUET_MAGIC:
+        raise ValueError("not a Parquet file (no PAR1 at its end)")
+    return int.from_bytes(tail[-8:-4], "little") + 8
+
+
+def parquet_columns(tail):
+    """[(name, physical type or None, precision or None)] of the top-level columns of a Parquet
+    file, from bytes at its end that hold the whole footer (see footer_size)."""
+    reader = _Thrift(tail[len(tail) - footer_size(tail):-8])
+    for field, kind in reader.fields():
+        if field != 2 or kind != 9:
+            reader.skip(kind)
+            continue
+        size, _ = reader.list_header()
+        elements = []
+        for _ in range(size):
+            element = {}
+            for field_id, field_kind in reader.fields():
+                if field_id == 4:
+                    element["name"] = reader.binary().decode("utf-8")
+                elif field_id in (1, 5, 8) and field_kind == 5:
+                    element[field_id] = reader.int()
+                else:
+                    reader.skip(field_kind)
+            elements.append(element)
+        columns, i = [], 1
+        for _ in range(elements[0].get(5, 0)):  # the root's children, each followed by its own subtree
+            columns.append((elements[i]["name"], elements[i].get(1), elements[i].get(8)))
+            pending = elements[i].get(5, 0)
+            i += 1
+            while pending:
+                pending += elements[i].get(5, 0) - 1
+                i += 1
+        return columns
+    raise ValueError("Parquet footer without a schema")
+
+
+def read_columns(storage, landed):
+    """A landed file's columns, from its footer (one ranged read, two for a large footer)."""
+    try:
+        tail = storage.tail(landed.key, FOOTER_READ)
+        need = footer_size(tail)
+        if need > len(tail):
+            tail = storage.tail(landed.key, need)
+        return parquet_columns(tail)
+    except (ValueError, IndexError, UnicodeDecodeError) as exc:
+        raise JobError("%s: cannot read its Parquet footer: %s" % (landed.key, exc)) from None
+
+
+def file_layout(columns, landed, kept=None, file_names=None):
+    """How a file with `columns` (parquet_columns) loads into a table whose landed layout is
+    `landed` [(name, staging type)]: ("same", None) by a plain COPY; ("layout", names) through a
+    staging table of the file's own layout; ("held", why) not until the spec knows its columns.
+    kept: {column: type} of columns the warehouse keeps and the spec no longer has (dropped at the
+    source): a file written before the drop still carries them, and loads without them.
+    file_names: {column: its name in the file} where DMS kept the source's spelling (a column it
+    casts, a LOB; see dms.tf): COPY maps by position, so only the names differ."""
+    types = {(file_names or {}).get(name, name).lower(): (name, staging) for name, staging in landed}
+    types.update({name.lower(): (name, t) for name, t in (kept or {}).items() if name.lower() not in types})
+    unknown = [name for name, _, _ in columns if name.lower() not in types]
+    if unknown:
+        return "held", "it carries column(s) %s that the spec does not have" % ", ".join(unknown)
+    for name, physical, precision in columns:
+        staging = types[name.lower()][1].upper()
+        decimal = re.match(r"DECIMAL\((\d+),", staging)
+        if (physical == PARQUET_INT64 and staging in ("SMALLINT", "INTEGER")) or \
+                (decimal and precision is not None and precision > int(decimal.group(1))):
+            return "held", "its column %s is wider than the spec's %s" % (name, staging)
+    names = [types[name.lower()][0] for name, _, _ in columns]
+    return ("same", None) if names == [name for name, _ in landed] else ("layout", names)
+
+
+def quote_ident(name):
+    """A double-quoted SQL identifier, as the render's ident filter writes it."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def layout_statements(schema, target, layout_table, names, landed, manifest, kept=None):
+    """Load files of another layout: COPY them into a staging table of their own column order
+    (COPY from Parquet maps by position), then move the rows into `target` by name, NULL for a
+    column the files lack (a column added to the spec later, or dropped at the source)."""
+    types = dict(kept or {})
+    types.update(dict(landed))
+    table = "%s.%s" % (quote_ident(schema), quote_ident(layout_table))
+    have = set(names)
+    return [
+        "CREATE TABLE %s (%s)" % (table, ", ".join("%s %s" % (quote_ident(n), types[n]) for n in names)),
+        "COPY %s\nFROM '${%s}'\nIAM_ROLE '${iam_role}'\nFORMAT AS PARQUET\nMANIFEST" % (table, manifest),
+        "INSERT INTO %s.%s (%s) SELECT %s FROM %s" % (
+            quote_ident(schema), quote_ident(target), ", ".join(quote_ident(n) for n, _ in landed),
+            ", ".join(quote_ident(n) if n in have else "NULL" for n, _ in landed), table),
+        "DROP TABLE %s" % table,
+    ]
+
+
+# --- migrations: the warehouse's columns against the spec ------------------------------------
+# What SVV_COLUMNS reports (data_type, character_maximum_length, numeric_precision, numeric_scale;
+# Redshift Database Developer Guide, r_SVV_COLUMNS) spelled as the rendered DDL spells types.
+CATALOG_TYPES = {"character varying": "VARCHAR", "character": "CHAR", "numeric": "DECIMAL", "integer": "INTEGER",
+                 "bigint": "BIGINT", "smallint": "SMALLINT", "boolean": "BOOLEAN", "real": "REAL",
+                 "double precision": "DOUBLE PRECISION", "date": "DATE", "timestamp without time zone": "TIMESTAMP",
+                 "timestamp with time zone": "TIMESTAMPTZ", "time without time zone": "TIME",
+                 "time with time zone": "TIMETZ", "super": "SUPER", "binary varying": "VARBYTE", "varbyte": "VARBYTE"}
+TYPE_ALIASES = {"INT": "INTEGER", "INT4": "INTEGER", "INT8": "BIGINT", "INT2": "SMALLINT", "NUMERIC": "DECIMAL",
+                "FLOAT8": "DOUBLE PRECISION", "FLOAT": "DOUBLE PRECISION", "FLOAT4": "REAL", "BOOL": "BOOLEAN",
+                "CHARACTER VARYING": "VARCHAR", "CHARACTER": "CHAR", "BPCHAR": "CHAR", "NVARCHAR": "VARCHAR",
+                "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP", "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ"}
+INT_DIGITS = {"SMALLINT": 5, "INTEGER": 10, "BIGINT": 19}
+
+
+def catalog_type(data_type, length, precision, scale):
+    """A column's type from SVV_COLUMNS, in the DDL's spelling (VARCHAR(20), DECIMAL(12,2), BIGINT);
+    None for a spelling this job does not know (such a column's type is left as it is)."""
+    base = CATALOG_TYPES.get(str(data_type).lower())
+    if base is None:
+        return None
+    if base in ("VARCHAR", "CHAR", "VARBYTE") and length not in (None, ""):
+        return "%s(%d)" % (base, int(length))
+    if base == "DECIMAL" and precision not in (None, ""):
+        return "DECIMAL(%d,%d)" % (int(precision), int(scale or 0))
+    return base
+
+
+def normal_type(text):
+    """A type as the DDL spells it, aliases resolved: 'numeric(12, 2)' -> 'DECIMAL(12,2)'."""
+    t = re.sub(r"\s+", " ", str(text).upper().strip()).replace(", ", ",").replace(" (", "(")
+    m = re.match(r"^([A-Z0-9 ]+?)(\(.*\))?$", t)
+    base, args = (m.group(1), m.group(2) or "") if m else (t, "")
+    return TYPE_ALIASES.get(base, base) + args
+
+
+def _split_type(t):
+    m = re.match(r"^([A-Z ]+[A-Z0-9]*)(?:\((\d+)(?:,(\d+))?\))?$", t)
+    if not m:
+        return t, ()
+    return m.group(1), tuple(int(x) for x in m.group(2, 3) if x is not None)
+
+
+def column_change(have, want):
+    """What turning a warehouse column of type `have` into the spec's `want` takes in Redshift:
+    "same"; "in_place" (ALTER COLUMN TYPE: "changes the size of a column defined as a VARCHAR data
+    type", r_ALTER_TABLE, the only type change Redshift makes in place); "rebuild" (a widening that
+    keeps every value: int to a wider int or decimal, decimal precision, CHAR length, REAL to
+    DOUBLE PRECISION, VARBYTE length: a new column or table, filled with CAST); "narrow" (values
+    could be lost); "incompatible" (another type altogether)."""
+    have, want = normal_type(have), normal_type(want)
+    if have == want:
+        return "same"
+    (hb, ha), (wb, wa) = _split_type(have), _split_type(want)
+    if hb == wb == "VARCHAR" and ha and wa:
+        return "in_place" if wa[0] > ha[0] else "narrow"
+    if hb in ("CHAR", "VARCHAR") and wb in ("CHAR", "VARCHAR") and ha and wa:
+        return "rebuild" if wa[0] >= ha[0] and not (hb == "VARCHAR" and wb == "CHAR") else "narrow"
+    if hb == wb == "VARBYTE" and ha and wa:
+        return "rebuild" if wa[0] > ha[0] else "narrow"
+    if hb in INT_DIGITS and wb in INT_DIGITS:
+        return "rebuild" if INT_DIGITS[wb] > INT_DIGITS[hb] else "narrow"
+    if hb in INT_DIGITS and wb == "DECIMAL" and len(wa) == 2:
+        return "rebuild" if wa[0] - wa[1] >= INT_DIGITS[hb] else "narrow"
+    if hb == wb == "DECIMAL" and len(ha) == 2 and len(wa) == 2:
+        return "rebuild" if wa[1] >= ha[1] and wa[0] - wa[1] >= ha[0] - ha[1] else "narrow"
+    if (hb, wb) == ("REAL", "DOUBLE PRECISION"):
+        return "rebuild"
+    if (hb, wb) in (("DOUBLE PRECISION", "REAL"),) or (hb == "DECIMAL" and wb in INT_DIGITS):
+        return "narrow"
+    return "incompatible"
+
+
+class Migration:
+    """What one spec table's warehouse tables need: ALTER COLUMN TYPE statements, each on its own
+    (Redshift Database Developer Guide, r_ALTER_TABLE, ALTER COLUMN TYPE: "You can't alter columns
+    within a transaction block (BEGIN ... END)", nor "with UNIQUE, PRIMARY KEY, or FOREIGN KEY", nor
+    "with compression encodings BYTEDICT, RUNLENGTH, TEXT255, or TEXT32K"), the statements of one
+    transaction (ADD COLUMN: "You can add only one column in each ALTER TABLE statement"), what to
+    run instead of each in-place change if Redshift refuses it, notes and problems (a change the job
+    will not make)."""
+
+    def __init__(self):
+        self.in_place, self.batch, self.fallback, self.notes, self.problems = [], [], {}, [], []
+
+    def __bool__(self):
+        return bool(self.in_place or self.batch)
+
+
+def create_statement(create_sql, schema, name):
+    """The rendered CREATE TABLE of schema.name in 01_create_tables.sql."""
+    head = "CREATE TABLE IF NOT EXISTS %s.%s (" % (quote_ident(schema), quote_ident(name))
+    for statement in split_statements(create_sql):
+        if statement.startswith(head):
+            return statement
+    raise JobError("no CREATE TABLE for %s.%s in the create SQL" % (schema, name))
+
+
+def rebuild_statements(part, create, have, keep):
+    """A deep copy (Redshift Database Developer Guide, performing-a-deep-copy: a new table from the
+    original DDL, filled with INSERT ... SELECT): copy the rows aside, create the table anew from the
+    rendered DDL, add back columns the spec no longer has (nullable), and put the rows back with
+    every column cast to its new type. One transaction; no ALTER COLUMN, RENAME or DROP COLUMN."""
+    table = "%s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"]))
+    aside = "%s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"] + part["aside_suffix"]))
+    want = {n.lower(): (n, t) for n, t, _ in part["columns"]}
+    common = [(n, want[n.lower()][1]) for n, _, _ in have if n.lower() in want]
+    kept = [(n, t) for n, t, _ in have if n.lower() in keep]
+    moved = common + kept
+    return ["CREATE TABLE %s AS SELECT * FROM %s" % (aside, table), "DROP TABLE %s" % table, create] + \
+        ["ALTER TABLE %s ADD COLUMN %s %s" % (table, quote_ident(n), t) for n, t in kept] + \
+        ["INSERT INTO %s (%s) SELECT %s FROM %s" % (
+            table, ", ".join(quote_ident(n) for n, _ in moved),
+            ", ".join("CAST(%s AS %s)" % (quote_ident(n), t) for n, t in moved), aside),
+         "DROP TABLE %s" % aside]
+
+
+def plan_part(part, have, create, migration):
+    """Add what one warehouse table needs to `migration`. have: [(name, type, nullable)] now.
+    Empty tables (staging, work) are created again when they differ; the others keep their rows:
+    a new column is added (nullable: the rows already there have no value), a VARCHAR grows in
+    place, other widenings rebuild the table, a column the spec dropped stays (nullable), a
+    narrowing is not made (the wider type stays)."""
+    label = "%s.%s" % (part["schema"], part["name"])
+    want = [(n, normal_type(t), nullable) for n, t, nullable in part["columns"]]
+    if part["empty"]:
+        same = len(have) == len(want) and all(h.lower() == w.lower() and (ht is None or normal_type(ht) == wt)
+                                              for (h, ht, _), (w, wt, _) in zip(have, want))
+        if not same:
+            migration.batch += ["DROP TABLE %s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"])), create]
+        return
+    now = {n.lower(): (n, t and normal_type(t), nullable) for n, t, nullable in have}
+    table = "%s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"]))
+    fixed = {n.lower() for n in part["fixed"]}
+    adds, alters, rebuild = [], [], False
+    for name, t, _ in want:
+        if name.lower() not in now and name.lower() in fixed:
+            rebuild = True  # "You can't add a column that is the distribution key (DISTKEY) or a sort key" (r_ALTER_TABLE)
+            migration.notes.append("%s: column %s added (%s; a key column: the table is rebuilt)" % (label, name, t))
+            continue
+        if name.lower() not in now:
+            adds.append("ALTER TABLE %s ADD COLUMN %s %s" % (table, quote_ident(name), t))
+            migration.notes.append("%s: column %s added (%s; NULL in the rows already there)" % (label, name, t))
+            continue
+        old = now[name.lower()][1]
+        change = "same" if old is None else column_change(old, t)  # a type SVV_COLUMNS spells unknown to us
+        if change == "in_place" and name.lower() not in fixed:
+            alters.append("ALTER TABLE %s ALTER COLUMN %s TYPE %s" % (table, quote_ident(name), t))
+        elif change in ("in_place", "rebuild"):
+            rebuild = True
+        elif change == "narrow":
+            migration.notes.append("%s: column %s stays %s (the spec's %s could lose values)" % (label, name, old, t))
+        elif change == "incompatible":
+            migration.problems.append("%s: column %s is %s in the warehouse, %s in the spec: dwctl changes a type "
+                                      "only to a wider one of its kind; rebuild the table by hand" % (label, name, old, t))
+        if change in ("in_place", "rebuild"):
+            migration.notes.append("%s: column %s widened from %s to %s" % (label, name, old, t))
+    spec_names = {n.lower() for n, _, _ in want}
+    keep = {n for n in now if n not in spec_names}
+    for name in sorted(keep):
+        migration.notes.append("%s: column %s is no longer in the spec; kept (nullable)" % (label, now[name][0]))
+        rebuild = rebuild or not now[name][2]  # a NOT NULL column the merge no longer fills
+    narrowed = any(now[n.lower()][1] and column_change(now[n.lower()][1], t) in ("narrow", "incompatible")
+                   for n, t, _ in want if n.lower() in now)
+    unknown = [now[n][0] for n in keep if now[n][1] is None]
+    if rebuild and unknown:
+        migration.problems.append("%s: needs a rebuild, which would lose column(s) %s (a type this job cannot read "
+                                  "from SVV_COLUMNS): rebuild the table by hand" % (label, ", ".join(sorted(unknown))))
+        return
+    if rebuild and narrowed:
+        migration.problems.append("%s: needs a rebuild, which would narrow a column: make the spec's type at least "
+                                  "as wide as the warehouse's" % label)
+        return
+    if rebuild:
+        migration.batch += rebuild_statements(part, create, have, keep)
+        return
+    migration.batch += adds
+    for statement in alters:
+        migration.in_place.append(statement)
+        migration.fallback[statement] = rebuild_statements(part, create, have, keep)
+
+
+def read_catalog(warehouse, config):
+    """{(schema, table): [(column, type, nullable)]} of the warehouse's staging and analytics schemas."""
+    found = {}
+    for schema, table, column, data_type, length, precision, scale, nullable in warehouse.query(
+            config.queries["columns"]):
+        found.setdefault((schema, table), []).append(
+            (column, catalog_type(data_type, length, precision, scale), str(nullable).upper() == "YES"))
+    return found
+
+
+def plan_migrations(config, found):
+    """{spec table: Migration} for the tables whose warehouse columns differ from the spec."""
+    plans = {}
+    for table, parts in sorted(config.parts.items()):
+        migration = Migration()
+        for part in parts:
+            have = found.get((part["schema"], part["name"]))
+            if have is not None:  # a table the DDL just created is as the spec says
+                plan_part(part, have, create_statement(config.create_sql, part["schema"], part["name"]), migration)
+        if migration or migration.notes or migration.problems:
+            plans[table] = migration
+    return plans
+
+
+def migrate(warehouse, config, log=print):
+    """Apply what each table's warehouse tables lack, table by table (each its own transaction);
+    returns ({table migrated}, [problems]). A table whose migration fails is a problem of its own:
+    the other tables are migrated and loaded."""
+    changed, problems = set(), []
+    for table, migration in plan_migrations(config, read_catalog(warehouse, config)).items():
+        for note in migration.notes:
+            log("%s: %s" % (table, note))
+        problems += ["%s: %s" % (table, p) for p in migration.problems]
+        batch = list(migration.batch)
+        try:
+            for statement in migration.in_place:
+                try:
+                    warehouse.execute(statement)
+                except JobError as exc:  # e.g. a compression encoding ALTER COLUMN TYPE refuses
+                    log("%s: %s failed (%s); rebuilding the table instead" % (table, statement, exc))
+                    batch += [s for s in migration.fallback[statement] if s not in batch]
+            for start in range(0, len(batch), MAX_BATCH):
+                warehouse.batch(batch[start:start + MAX_BATCH], "dwctl-migrate-" + table)
+        except JobError as exc:
+            problems.append("%s: migration failed, the table is not loaded this run: %s" % (table, exc))
+            continue
+        if migration:
+            changed.add(table)
+    return changed, problems
 
 
 # --- discovery -----------------------------------------------------------------------------
@@ -291,6 +724,11 @@ class S3Storage:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body.encode("utf-8"), ContentType=content_type)
         return "s3://%s/%s" % (self.bucket, key)
 
+    def tail(self, key, size):
+        """The object's last `size` bytes (all of it if smaller): a suffix range, "bytes=-N"
+        (Amazon S3 API Reference, GetObject, Range; RFC 9110 section 14.1.2)."""
+        return self.s3.get_object(Bucket=self.bucket, Key=key, Range="bytes=-%d" % size)["Body"].read()
+
 
 class Warehouse:
     """The Redshift Data API, one statement or batch at a time, waiting for each.
@@ -371,6 +809,40 @@ class TableLoad:
         self.table, self.run_id, self.log = table, run_id, log
         self.quarantined = []
         self.batches = 0
+        self.layouts = {}  # (key, ETag) -> None (the spec's layout) or the file's column names
+        self.kept = None  # {column: type} the warehouse keeps and the spec dropped; read when needed
+
+    def kept_columns(self):
+        """Columns of the table's analytics table that the spec no longer has (kept when dropped)."""
+        if self.kept is None:
+            spec = {name.lower() for name, _ in self.config.landed[self.table]}
+            mine = [(p["schema"], p["name"]) for p in self.config.parts[self.table]
+                    if p["name"] == self.table and p["schema"] != self.config.staging_schema]
+            self.kept = {name: t for name, t, _ in read_catalog(self.warehouse, self.config).get(mine[0], [])
+                         if name.lower() not in spec and t is not None}
+        return self.kept
+
+    def copies(self, kind, files, base, values):
+        """The COPY statements of one kind of file (load, cdc): one plain COPY for the files in the
+        spec's layout (from 02_load_staging.sql), a staging table of their own for each other layout."""
+        direct = [o for o in files if self.layouts.get(o.identity()) is None]
+        groups = {}
+        for o in files:
+            if self.layouts.get(o.identity()) is not None:
+                groups.setdefault(tuple(self.layouts[o.identity()]), []).append(o)
+        if direct:
+            values["manifest:%s:%s" % (self.table, kind)] = self.storage.put(
+                "%s.%s.manifest" % (base, kind), manifest_document(self.args["landing_bucket"], direct), "application/json")
+        statements = []
+        target = self.table + (self.config.load_suffix if kind == "load" else "")
+        for n, (names, group) in enumerate(sorted(groups.items())):
+            placeholder = "manifest:%s:%s:%d" % (self.table, kind, n)
+            values[placeholder] = self.storage.put("%s.%s%d.manifest" % (base, kind, n),
+                                                   manifest_document(self.args["landing_bucket"], group), "application/json")
+            unique = hashlib.sha256(("%s/%s/%s" % (base, kind, n)).encode("utf-8")).hexdigest()[:12]
+            statements += layout_statements(self.config.staging_schema, target, target + self.config.layout_suffix + unique,
+                                            list(names), self.config.landed[self.table], placeholder, self.kept)
+        return bool(direct), statements
 
     def merge(self, files):
         """Merge files in one transaction; raises JobError with Redshift's message."""
@@ -383,20 +855,43 @@ class TableLoad:
         self.batches += 1
         base = "%s/%s/%s-%d" % (self.args["manifest_prefix"].strip("/"), self.table, self.run_id, self.batches)
         values = {"iam_role": self.args["copy_role_arn"], "reload:" + self.table: "true" if reload else "false"}
-        kinds = []
+        kinds, layouts = [], []
         for kind, chosen in (("load", load), ("cdc", cdc)):
             if chosen:
-                kinds.append(kind)
-                values["manifest:%s:%s" % (self.table, kind)] = self.storage.put(
-                    "%s.%s.manifest" % (base, kind), manifest_document(self.args["landing_bucket"], chosen),
-                    "application/json")
+                direct, statements = self.copies(kind, chosen, base, values)
+                kinds += [kind] if direct else []
+                layouts += statements
         values["files:" + self.table] = self.storage.put(base + ".files.csv", files_csv(self.table, files), "text/csv")
-        statements = load_statements(self.config.load_sql, self.table, kinds) + \
+        statements = load_statements(self.config.load_sql, self.table, kinds) + layouts + \
             without_transaction(split_statements(self.config.merge_sql[self.table]))
         self.warehouse.batch([substitute(s, values) for s in statements], "dwctl-load-" + self.table)
 
     def run(self, files):
-        """Merge all files, or as many as load; returns the files merged or quarantined (done with)."""
+        """Merge all files, or as many as load; returns the files merged, quarantined or held (done with).
+        A file with a column the spec lacks is held (quarantined with the reason) until the table's
+        warehouse columns change; each other file loads by its own layout (read from its footer)."""
+        ready = []
+        for landed in files:
+            try:
+                columns = read_columns(self.storage, landed)
+                landed_layout, file_names = self.config.landed[self.table], self.config.file_names[self.table]
+                verdict, detail = file_layout(columns, landed_layout, self.kept, file_names)
+                if verdict == "held" and self.kept is None:
+                    verdict, detail = file_layout(columns, landed_layout, self.kept_columns(), file_names)
+            except JobError as exc:
+                self.quarantine(landed, str(exc))
+                continue
+            if verdict == "held":
+                self.quarantine(landed, "held: %s. Update the spec (dwctl import, or add the column by hand), render "
+                                "and deploy: held files load on the first run after the table's warehouse columns "
+                                "change" % detail)
+                continue
+            self.layouts[landed.identity()] = detail
+            ready.append(landed)
+        return [o for o in files if o not in ready] + (self.load(ready) if ready else [])
+
+    def load(self, files):
+        """Merge the files in one batch, or file by file when the batch fails."""
         try:
             self.merge(files)
             return list(files)
@@ -407,7 +902,7 @@ class TableLoad:
             self.log("%s: a batch of %d files failed, retrying file by file: %s" % (self.table, len(files), exc))
         done = []
         for landed in files:  # in key order: full-load files, then CDC files in time order
-            done += self.run([landed])
+            done += self.load([landed])
         return done
 
     def quarantine(self, landed, reason):
@@ -446,38 +941,46 @@ def parse_args(argv):
     return args
 
 
-def apply_ddl(warehouse, config):
-    """Create what the spec needs, only when the spec's DDL changed since it was last applied: a run
-    whose DDL is current costs one query (the DDL records its hash in the warehouse)."""
+def apply_ddl(warehouse, config, log=print):
+    """Create and migrate what the spec needs, only when the spec's DDL changed since it was last
+    applied: a run whose DDL is current costs one query (the DDL records its hash in the warehouse).
+    Returns None when it was current, else migrate's ({tables migrated}, [problems]); the hash is
+    recorded only when every table migrated without a problem, so a later run tries again."""
     try:
         applied = warehouse.query(config.queries["ddl_applied"])
     except JobError:  # no bookkeeping table yet: a new warehouse
         applied = []
     if applied and applied[0][0] == config.ddl_hash:
-        return False
+        return None
     create = split_statements(config.create_sql)
     for start in range(0, len(create), MAX_BATCH):
         warehouse.batch(create[start:start + MAX_BATCH], "dwctl-create-tables")
-    warehouse.batch([substitute(s, {"ddl_hash": config.ddl_hash}) for s in config.queries["record_ddl"]],
-                    "dwctl-record-ddl")
-    return True
+    changed, problems = migrate(warehouse, config, log)
+    if not problems:
+        warehouse.batch([substitute(s, {"ddl_hash": config.ddl_hash}) for s in config.queries["record_ddl"]],
+                        "dwctl-record-ddl")
+    return changed, problems
 
 
 def run(args, storage, warehouse, config, discovery, log=print):
     """One scheduled run; returns {table: files merged}. Tables load concurrently (--concurrency,
     default 8; each table's batch is its own transaction). Raises JobError after the last table
-    when any file was quarantined or a merged file was deleted from the bucket, so the run fails
-    and its alarm fires, with every other table loaded."""
+    when any file was quarantined or held, a migration was not made, or a merged file was deleted
+    from the bucket, so the run fails and its alarm fires, with every other table loaded (a table
+    whose migration failed is not loaded this run)."""
     chosen = [t for t in args.get("tables", "").split(",") if t] or list(config.tables)
     unknown = sorted(set(chosen) - set(config.tables))
     if unknown:
         raise JobError("unknown tables: " + ", ".join(unknown))
     run_id = re.sub(r"[^A-Za-z0-9_-]", "_", args.get("JOB_RUN_ID") or time.strftime("%Y%m%dT%H%M%S"))
-    apply_ddl(warehouse, config)
+    changed, problems = apply_ddl(warehouse, config, log) or (set(), [])
+    stopped = {p.split(":", 1)[0] for p in problems if "migration failed" in p}
+    chosen = [t for t in chosen if t not in stopped]
     offered = discovery.new_objects(set(chosen))
-    if args.get("retry_quarantined") == "true":
-        for table, files in quarantined_files(warehouse, config, set(chosen)).items():
-            offered[table] = parquet_only(offered.get(table, []) + files)
+    # Files held (or quarantined) for a table load again once its warehouse columns changed.
+    again = set(chosen) if args.get("retry_quarantined") == "true" else set(chosen) & changed
+    for table, files in (quarantined_files(warehouse, config, again) if again else {}).items():
+        offered[table] = parquet_only(offered.get(table, []) + files)
 
     def load(table):
         loader = TableLoad(storage, warehouse, config, args, table, run_id, log)
@@ -485,7 +988,6 @@ def run(args, storage, warehouse, config, discovery, log=print):
         return table, loader
 
     merged = {table: 0 for table in chosen}
-    problems = []
     busy = [t for t in chosen if offered.get(t)]
     workers = max(1, min(int(args.get("concurrency", 8)), len(busy) or 1))
     if workers == 1:

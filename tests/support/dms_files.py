@@ -35,10 +35,14 @@ def schema(table: TableView) -> pa.Schema:
     return pa.schema([pa.field(c.parquet_name, arrow_type(c.staging_type)) for c in table.landed])
 
 
-def write(path: Path, table: TableView, rows: list[dict]) -> Path:
-    """rows: dicts with Op, dms_commit_ts, dms_change_seq and source columns (missing -> NULL)."""
+def write(path: Path, table: TableView, rows: list[dict], order: list[str] | None = None) -> Path:
+    """rows: dicts with Op, dms_commit_ts, dms_change_seq and source columns (missing -> NULL).
+    order: the file's column names in the order written, when not the spec's landed layout (DMS
+    documents no position for a column added by ALTER TABLE)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sch = schema(table)
+    if order is not None:
+        sch = pa.schema([sch.field(name) for name in order])
     columns = {f.name: [landed_value(row.get(f.name), f.type) for row in rows] for f in sch}
     pq.write_table(pa.table(columns, schema=sch), path)
     return path

@@ -217,17 +217,18 @@ def test_ddl_runs_only_when_the_spec_changed(job, config):
     aws.query(config.queries["ddl_applied"], {}, [[{"stringValue": "an older hash"}]])
     aws.statement("batch_execute_statement", {"Sqls": job.split_statements(config.create_sql),
                                               "StatementName": "dwctl-create-tables"})
+    aws.query(config.queries["columns"], {}, [])  # the warehouse's columns: as just created, nothing to migrate
     record = [job.substitute(s, {"ddl_hash": config.ddl_hash}) for s in config.queries["record_ddl"]]
     aws.statement("batch_execute_statement", {"Sqls": record, "StatementName": "dwctl-record-ddl"})
     warehouse = job.Warehouse(aws.rsd, "shop-prod", "shop", sleep=lambda s: None)
     with aws.rsd_stub:
-        assert job.apply_ddl(warehouse, config) is True
+        assert job.apply_ddl(warehouse, config) == (set(), [])
         aws.rsd_stub.assert_no_pending_responses()
     assert f"'{config.ddl_hash}'" in record[1]
     aws = Aws()
     expect_create(aws, job, config)
     with aws.rsd_stub:
-        assert job.apply_ddl(job.Warehouse(aws.rsd, "shop-prod", "shop", sleep=lambda s: None), config) is False
+        assert job.apply_ddl(job.Warehouse(aws.rsd, "shop-prod", "shop", sleep=lambda s: None), config) is None
         aws.rsd_stub.assert_no_pending_responses()
 
 
@@ -284,6 +285,21 @@ def run_job(job, config_text: str, aws: Aws, queue: Queue, args=ARGS):
             queue.stub.assert_no_pending_responses()
 
 
+def expect_footers(aws: Aws, config, files: list) -> None:
+    """The job reads each file's Parquet footer (a suffix range of its last bytes): files of the spec's layout."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([pa.field(name, pa.string() if staging.startswith(("VARCHAR", "CHAR")) else pa.int64())
+                        for name, staging in config.landed["orders"]])
+    out = io.BytesIO()
+    pq.write_table(schema.empty_table(), out)
+    data = out.getvalue()
+    for landed in files:
+        aws.s3_stub.add_response("get_object", {"Body": StreamingBody(io.BytesIO(data), len(data))},
+                                 {"Bucket": BUCKET, "Key": landed.key, "Range": "bytes=-65536"})
+
+
 def expect_manifests(aws: Aws, job, base: str, load: list, cdc: list) -> dict:
     values = {"iam_role": ROLE, "reload:orders": "false"}
     for kind, files in (("load", load), ("cdc", cdc)):
@@ -307,6 +323,7 @@ def test_a_run_merges_the_queued_files_in_one_batch_and_only_then_deletes_their_
     expect_create(aws, job, config)
     aws.query(config.queries["load_history"], {"table_name": "orders"}, [[{"isNull": True}, {"longValue": 0}, {"longValue": 0}]])
     load, cdc = [L("LOAD00000001.parquet", 9, "l1")], [L("20240101-121500000.parquet", 7, "c1")]
+    expect_footers(aws, config, cdc + load)
     values = expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-1", load, cdc)
     merge = job.without_transaction(job.split_statements(config.merge_sql["orders"]))
     sqls = [job.substitute(s, values) for s in job.load_statements(config.load_sql, "orders") + merge]
@@ -341,6 +358,7 @@ def test_a_file_that_cannot_load_is_quarantined_and_the_rest_goes_on(job, config
             "Id": f"batch-{n}", "Status": "FAILED", "Error": error,
             "SubStatements": [{"Id": f"batch-{n}:1", "Status": "FAILED", "QueryString": 'COPY "staging"."orders" ...'}]})
 
+    expect_footers(aws, config, [good, bad])
     expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-1", [], [good, bad])
     failed_batch(1)  # the batch of both fails: each file is tried alone
     values = expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-2", [], [good])

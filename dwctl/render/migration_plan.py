@@ -1,0 +1,72 @@
+"""What a spec change will do to the warehouse's tables, said when `dwctl render` writes it.
+
+The load job decides at run time, from the warehouse's own columns (SVV_COLUMNS), which
+migrations to make (dwctl/warehouse/load_job.py: plan_migrations, migrate). Here the same
+decision is made with the previously rendered job config (on disk) standing in for the
+warehouse, so the lines printed are the job's own notes: columns added, widened (in place or by
+a rebuild), narrowings it will not make, dropped columns it keeps. The planner is the job's code,
+run from the source the render ships (the render stage may not import the warehouse stage, and a
+second copy of the rules would drift from the one that runs).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+
+@lru_cache(maxsize=1)
+def _job() -> dict:
+    from dwctl.render.engine import LOAD_JOB_PATH, load_job_source
+
+    namespace = {"__name__": "dwctl_load_job"}
+    exec(compile(load_job_source(), LOAD_JOB_PATH, "exec"), namespace)  # stdlib-only module: defines, runs nothing
+    return namespace
+
+
+def previous_columns(document: dict) -> dict[tuple[str, str], list[tuple[str, str, bool]]]:
+    """The warehouse tables' columns as a previous render left them (what the job will find)."""
+    return {(p["schema"], p["name"]): [tuple(c) for c in p["columns"]]
+            for table in document.get("tables", {}).values() for p in table.get("warehouse_tables", [])}
+
+
+def describe(previous: str | None, current: str, spec) -> list[str]:
+    """Lines about the migrations from the previous job config text to the current one (none if
+    there was no previous render, or it predates the warehouse_tables it records)."""
+    if previous is None:
+        return []
+    try:
+        found = previous_columns(json.loads(previous))
+    except (ValueError, AttributeError, TypeError, KeyError):
+        return []
+    if not found:
+        return []
+    job = _job()
+    lines = []
+    for table, migration in job["plan_migrations"](job["Config"](json.loads(current)), found).items():
+        for note in migration.notes:
+            loses = "could lose values" in note or "no longer in the spec" in note
+            lines.append(f"{'warning: ' if loses else ''}migration {table}: {note}"
+                         + ("; dwctl does not make a change that loses data" if loses else ""))
+        lines += [f"warning: migration {table}: not made: {problem}" for problem in migration.problems]
+    return lines + visible_columns(found, spec)
+
+
+def visible_columns(found: dict, spec) -> list[str]:
+    """A column added to a table granted with an exclude list (governance.grants[].columns.exclude)
+    is granted too: Lake Formation's excluded-column list names what is hidden, not what is shown."""
+    lines = []
+    for grant in spec.governance.grants:
+        if grant.columns is None or grant.columns.exclude is None or grant.tables == "all":
+            continue
+        for name in grant.tables:
+            before = found.get((spec.warehouse.analytics_schema, name))
+            if before is None or name not in {t.name for t in spec.tables}:
+                continue
+            table = spec.table(name)
+            known = {c[0].lower() for c in before}
+            for column in table.columns:
+                if column.name.lower() not in known and column.name not in grant.columns.exclude:
+                    lines.append(f"warning: grant: new column {name}.{column.name} is visible to {grant.principal} "
+                                 "(its grant lists excluded columns); add it to columns.exclude to hide it")
+    return lines

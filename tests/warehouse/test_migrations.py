@@ -1,0 +1,149 @@
+"""The load job's migrations: the rules for a type change, and Redshift's rules enforced by the verifier."""
+
+from __future__ import annotations
+
+import io
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dwctl.render.engine import render
+from dwctl.warehouse import load_job
+from dwctl.warehouse.verifier import DuckDBWarehouse, LocalLanding, Transpiler
+
+JOB_CONFIG = "iac/glue_scripts/load_job_config.json"
+
+
+@pytest.mark.parametrize(("have", "want", "change"), [
+    ("VARCHAR(20)", "varchar(20)", "same"),
+    ("VARCHAR(20)", "VARCHAR(30)", "in_place"),
+    ("VARCHAR(30)", "VARCHAR(20)", "narrow"),
+    ("CHAR(2)", "VARCHAR(4)", "rebuild"),
+    ("INTEGER", "BIGINT", "rebuild"),
+    ("BIGINT", "INTEGER", "narrow"),
+    ("INTEGER", "DECIMAL(12,2)", "rebuild"),
+    ("INTEGER", "DECIMAL(10,2)", "narrow"),
+    ("DECIMAL(10,2)", "NUMERIC(12, 2)", "rebuild"),
+    ("DECIMAL(10,2)", "DECIMAL(12,4)", "rebuild"),
+    ("DECIMAL(10,2)", "DECIMAL(10,3)", "narrow"),
+    ("REAL", "DOUBLE PRECISION", "rebuild"),
+    ("TIMESTAMP", "TIMESTAMPTZ", "incompatible"),
+    ("BIGINT", "VARCHAR(20)", "incompatible"),
+])
+def test_column_change(have, want, change):
+    assert load_job.column_change(have, want) == change
+
+
+@given(st.integers(1, 38), st.integers(0, 10), st.integers(1, 38), st.integers(0, 10))
+def test_a_decimal_widening_keeps_every_value(p1, s1, p2, s2):
+    """A widening is one whose type holds every value of the old: as many integer digits, as many decimals."""
+    change = load_job.column_change(f"DECIMAL({p1},{s1})", f"DECIMAL({p2},{s2})")
+    holds = s2 >= s1 and p2 - s2 >= p1 - s1
+    assert (change in ("rebuild", "same")) == holds
+
+
+def test_a_fresh_warehouse_needs_no_migration(tmp_path, example_spec):
+    """The config's warehouse_tables are what 01_create_tables.sql creates, column for column."""
+    config = load_job.Config.from_json(render(example_spec, "pipeline.yaml")[JOB_CONFIG])
+    con = duckdb.connect()
+    warehouse = DuckDBWarehouse(con, Transpiler(con, LocalLanding(tmp_path, "")))
+    warehouse.batch(load_job.split_statements(config.create_sql), "create")
+    found = load_job.read_catalog(warehouse, config)
+    assert {(p["schema"], p["name"]) for parts in config.parts.values() for p in parts} <= set(found)
+    plans = load_job.plan_migrations(config, found)
+    assert plans == {}
+
+
+def redshift(tmp_path):
+    con = duckdb.connect()
+    warehouse = DuckDBWarehouse(con, Transpiler(con, LocalLanding(tmp_path, "")))
+    warehouse.batch(['CREATE SCHEMA "s"', 'CREATE TABLE "s"."t" ("id" VARCHAR(4) NOT NULL, "v" VARCHAR(4), "n" INTEGER, '
+                     'PRIMARY KEY ("id"))'], "create")
+    return warehouse
+
+
+def test_the_verifier_changes_a_type_in_place_only_as_redshift_does(tmp_path):
+    warehouse = redshift(tmp_path)
+    warehouse.execute('ALTER TABLE "s"."t" ALTER COLUMN "v" TYPE VARCHAR(8)')
+    assert warehouse.query('SELECT "data_type", "character_maximum_length" FROM "svv_columns" '
+                           "WHERE \"column_name\" = 'v'") == [["character varying", 8]]
+    with pytest.raises(load_job.JobError, match="only to make a VARCHAR longer"):
+        warehouse.execute('ALTER TABLE "s"."t" ALTER COLUMN "n" TYPE BIGINT')
+    with pytest.raises(load_job.JobError, match="a key column"):
+        warehouse.execute('ALTER TABLE "s"."t" ALTER COLUMN "id" TYPE VARCHAR(10)')
+    with pytest.raises(load_job.JobError, match="inside a transaction block"):
+        warehouse.batch(['ALTER TABLE "s"."t" ALTER COLUMN "v" TYPE VARCHAR(9)'], "in a batch")
+
+
+def test_the_footer_reader_gives_every_top_level_column(tmp_path):
+    fields = [("Op", pa.string()), ("nested", pa.struct([("a", pa.int32()), ("b", pa.list_(pa.string()))])),
+              ("amount", pa.decimal128(12, 2)), ("big", pa.int64())] + [(f"c{i}", pa.int16()) for i in range(20)]
+    out = io.BytesIO()
+    schema = pa.schema(fields)
+    pq.write_table(schema.empty_table(), out)
+    columns = load_job.parquet_columns(out.getvalue())
+    assert [c[0] for c in columns] == [name for name, _ in fields]
+    assert columns[2][2] == 12 and columns[3][1] == load_job.PARQUET_INT64
+    with pytest.raises(ValueError, match="not a Parquet file"):
+        load_job.parquet_columns(b"x" * 40)
+
+
+class RefusingAlter:
+    """The verifier's warehouse, but ALTER COLUMN TYPE fails as Redshift's does on a BYTEDICT-encoded
+    column (r_ALTER_TABLE): the one refusal DuckDB cannot reproduce, since it has no encodings."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def execute(self, sql, **params):
+        if "ALTER COLUMN" in sql:
+            raise load_job.JobError("ERROR: ALTER COLUMN TYPE is not supported for BYTEDICT encoded columns")
+        return self.inner.execute(sql, **params)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_refused_in_place_widening_rebuilds_the_table_and_keeps_its_rows(tmp_path):
+    from dwctl.spec.read import parse_spec
+    from tests.support.dms_files import spec_text_with_tables
+
+    def spec(width: int):
+        return parse_spec(spec_text_with_tables(f"""
+  - schema: app
+    name: acct
+    columns:
+      - {{name: id, type: bigint, nullable: false}}
+      - {{name: note, type: varchar({width})}}
+    primary_key: [id]
+"""), "x.yaml")
+
+    con = duckdb.connect()
+    before = load_job.Config.from_json(render(spec(4), "x.yaml")[JOB_CONFIG])
+    warehouse = DuckDBWarehouse(con, Transpiler(con, LocalLanding(tmp_path, "")))
+    warehouse.batch(load_job.split_statements(before.create_sql), "create")
+    con.execute("INSERT INTO analytics.acct VALUES (1, 'abcd')")
+    after = load_job.Config.from_json(render(spec(8), "x.yaml")[JOB_CONFIG])
+    log = []
+    changed, problems = load_job.migrate(RefusingAlter(warehouse), after, log.append)
+    assert changed == {"acct"} and problems == []
+    assert any("rebuilding the table instead" in line for line in log)
+    assert con.execute("SELECT * FROM analytics.acct").fetchall() == [(1, "abcd")]
+    types = {(t, c): (d, n) for t, c, d, n in warehouse.query(
+        'SELECT "table_name", "column_name", "data_type", "character_maximum_length" FROM "svv_columns"')}
+    assert types[("acct", "note")] == ("character varying", 32)
+    assert load_job.plan_migrations(after, load_job.read_catalog(warehouse, after)) == {}
+
+
+def test_a_type_svv_columns_spells_unknown_is_left_alone():
+    """Only types the job can read are compared: a column of another spelling is neither rebuilt nor refused."""
+    assert load_job.catalog_type("geometry", None, None, None) is None
+    part = {"schema": "analytics", "name": "t", "columns": [["id", "BIGINT", False], ["shape", "GEOMETRY", True]],
+            "empty": False, "fixed": ["id"], "aside_suffix": "__dwctl_aside"}
+    migration = load_job.Migration()
+    load_job.plan_part(part, [("id", "BIGINT", False), ("shape", None, True)], "CREATE ...", migration)
+    assert not migration and migration.notes == [] and migration.problems == []

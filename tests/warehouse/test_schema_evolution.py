@@ -1,0 +1,316 @@
+"""A source table's columns change while it replicates: the warehouse follows, through `dwctl sql verify`.
+
+The source table gains columns (ALTER TABLE ADD COLUMN), widens them (VARCHAR length, INTEGER to
+BIGINT, NUMERIC precision, the key itself) and loses them (DROP COLUMN), between batches of
+changes. DMS (HandleSourceTableAltered) writes each file in the table's layout of that moment;
+where a column added later sits in a file is not documented, so it is drawn (before the change
+sequence DMS adds, or last). The spec follows the source as `dwctl import` writes it, either at
+once or a run later (meanwhile the new files are held, or quarantined when only longer text
+betrays them, and load once the spec caught up). Every run is `dwctl sql verify --database FILE`,
+one DuckDB file kept between runs as the warehouse is: the job migrates the warehouse's tables
+before it loads. After the last run the analytics table equals a plain replay of the changes
+landed (a column the source dropped stays in the warehouse, nullable), and
+the history's current versions equal it. Nothing is mocked: real Parquet files, the rendered SQL,
+DuckDB with Redshift's rules.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dwctl.cli import cli
+from dwctl.render.engine import table_view
+from dwctl.spec import landed_layout as layout
+from dwctl.spec.read import parse_spec
+from tests.support.dms_files import change, spec_text_with_tables, write
+
+FOLDER = "raw/app/acct"
+OTHER = "raw/app/other"
+INITIAL = [("id", "integer"), ("note", "varchar(4)"), ("qty", "integer"), ("amount", "numeric(6,2)")]
+
+
+class Source:
+    """The source table's columns now, its rows as replayed from every change landed, and the files."""
+
+    def __init__(self, root: Path, added_last: bool):
+        self.root, self.added_last = root, added_last
+        self.columns = list(INITIAL)
+        self.added: list[str] = []  # columns added by ALTER TABLE, in order: DMS may write them last
+        self.rows: dict[int, dict] = {}
+        self.seq = 0
+        self.dropped: list[str] = []
+
+    def spec_text(self) -> str:
+        """The spec `dwctl import` writes for the source as it is now (plus a second, quiet table)."""
+        lines = "".join(f"\n      - {{name: {n}, type: \"{t}\"{', nullable: false' if n == 'id' else ''}}}"
+                        for n, t in self.columns)
+        return spec_text_with_tables(f"""
+  - schema: app
+    name: acct
+    columns:{lines}
+    primary_key: [id]
+    history: true
+  - schema: app
+    name: other
+    columns:
+      - {{name: id, type: bigint, nullable: false}}
+    primary_key: [id]
+""")
+
+    def view(self):
+        spec = parse_spec(self.spec_text(), "source.yaml")
+        return table_view(spec, spec.table("acct"))
+
+    def order(self, view) -> list[str]:
+        names = [c.name for c in view.landed]
+        if not self.added_last:
+            return names
+        late = [n for n in self.added if n in names]
+        return [n for n in names if n not in late and n != layout.CHANGE_SEQ_COLUMN] + late + [layout.CHANGE_SEQ_COLUMN]
+
+    def value(self, name: str, kind: str, n: int):
+        """A value that fits the column as the source has it now, and would not fit its older type."""
+        if name == "id":
+            return n
+        if kind.startswith("varchar"):
+            width = int(kind[8:-1])
+            return ("x" * width + str(n))[-width:]
+        if kind in ("integer", "bigint"):
+            return n * 1000 + (3_000_000_000 if kind == "bigint" else 7)
+        precision = int(kind.split("(")[1].split(",")[0])
+        return Decimal(10 ** precision - 1) / 100 - Decimal(n) / 100
+
+    def apply(self, name: str, ops: list[tuple[int, str]]) -> None:
+        """One CDC file of changes (key, I/U/D), in the layout the source has now; the replay follows."""
+        view = self.view()
+        rows = []
+        for key, op in ops:
+            self.seq += 1
+            values = {n: self.value(n, t, key * 10 + self.seq % 10) for n, t in self.columns}
+            values["id"] = key + (3_000_000_000 if dict(self.columns)["id"] == "bigint" else 0)
+            rows.append(change(op, f"2024-01-01 12:00:{self.seq % 60:02d}.{self.seq:06d}", self.seq, **values))
+            if op == "D":
+                self.rows.pop(values["id"], None)
+            else:
+                self.rows[values["id"]] = {n: values[n] for n, _ in self.columns}
+        write(self.root / FOLDER / name, view, rows, self.order(view))
+
+    def alter(self, kind: str, n: int) -> bool:
+        """One ALTER TABLE at the source; False if this one does not apply to the table as it is."""
+        names = [c for c, _ in self.columns]
+        if kind == "add":
+            column = f"c{n}"
+            if column in names or column in self.dropped:
+                return False
+            self.columns.append((column, "varchar(3)"))
+            self.added.append(column)
+            return True
+        if kind == "drop":
+            victims = [c for c in names if c != "id"]
+            if not victims:
+                return False
+            column = victims[n % len(victims)]
+            self.columns = [(c, t) for c, t in self.columns if c != column]
+            self.dropped.append(column)
+            return True
+        widened = {"varchar": lambda t: f"varchar({int(t[8:-1]) + 5})" if t.startswith("varchar") else None,
+                   "int": lambda t: "bigint" if t == "integer" else None,
+                   "numeric": lambda t: f"numeric({int(t[8:].split(',')[0]) + 4},2)" if t.startswith("numeric") else None}
+        candidates = [(c, widened[kind](t)) for c, t in self.columns if widened[kind](t)]
+        if not candidates:
+            return False
+        column, new = candidates[n % len(candidates)]
+        self.columns = [(c, new if c == column else t) for c, t in self.columns]
+        return True
+
+
+def verify(tmp: Path, spec_text: str):
+    spec = tmp / "pipeline.yaml"
+    spec.write_text(spec_text, encoding="utf-8")
+    return CliRunner().invoke(cli, ["sql", "verify", "-c", str(spec), "--data", str(tmp / "bucket"),
+                                    "--database", str(tmp / "warehouse.duckdb"), "--limit", "0"])
+
+
+def ok(tmp: Path, spec_text: str):
+    result = verify(tmp, spec_text)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def started(tmp: Path, added_last: bool) -> Source:
+    """A source table with two rows, fully loaded once."""
+    source = Source(tmp / "bucket", added_last)
+    source.apply("LOAD00000001.parquet", [(1, "I"), (2, "I")])
+    ok(tmp, source.spec_text())
+    return source
+
+
+def warehouse_rows(tmp: Path, table: str, where: str = "") -> tuple[list[str], dict]:
+    con = duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True)
+    try:
+        cur = con.execute(f'SELECT * FROM analytics."{table}" {where}')
+        names = [d[0] for d in cur.description]
+        return names, {row[names.index("id")]: dict(zip(names, row)) for row in cur.fetchall()}
+    finally:
+        con.close()
+
+
+def assert_replayed(tmp: Path, source: Source) -> None:
+    """The source's columns equal a replay; a column the source dropped is still there (its values are
+    the source's as of the spec's drop: the source has none to compare with)."""
+    names, found = warehouse_rows(tmp, "acct")
+    assert set(names) >= {n for n, _ in source.columns} | set(source.dropped)
+    now = [n for n, _ in source.columns]
+    expected = {key: {n: row.get(n) for n in now} for key, row in source.rows.items()}
+    assert {k: {n: r[n] for n in now} for k, r in found.items()} == expected
+    history_names, current = warehouse_rows(tmp, "acct_history", 'WHERE "is_current"')
+    assert set(history_names) >= set(names)
+    assert {k: {n: r[n] for n in now} for k, r in current.items()} == expected
+
+
+alters = st.sampled_from(["add", "drop", "varchar", "int", "numeric"])
+steps = st.lists(st.one_of(
+    st.tuples(st.just("changes"), st.lists(st.tuples(st.integers(0, 3), st.sampled_from("IUD")), min_size=1, max_size=4)),
+    st.tuples(st.just("alter"), alters, st.integers(0, 5), st.booleans())), min_size=1, max_size=7)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=steps, added_last=st.booleans())
+def test_the_warehouse_follows_the_source_through_add_widen_and_drop(tmp_path_factory, steps, added_last):
+    tmp = tmp_path_factory.mktemp("evolve")
+    source = started(tmp, added_last)
+    files = 0
+    for step in steps:
+        if step[0] == "changes":
+            files += 1
+            source.apply(f"20240101-13{files // 60:02d}{files % 60:02d}000.parquet", step[1])
+            continue
+        _, kind, n, spec_lags = step
+        before = source.spec_text()
+        if source.alter(kind, n) and spec_lags:
+            files += 1
+            source.apply(f"20240101-13{files // 60:02d}{files % 60:02d}000.parquet", [(n % 4, "U"), (3, "I")])
+            verify(tmp, before)  # the spec has not caught up: new files may be held; must not stall
+        ok(tmp, source.spec_text())
+    ok(tmp, source.spec_text())
+    assert_replayed(tmp, source)
+
+
+def test_new_column_files_are_held_until_the_spec_has_the_column_and_other_tables_go_on(tmp_path):
+    source = started(tmp_path, added_last=True)
+    old_spec = source.spec_text()
+    source.alter("add", 7)  # ALTER TABLE acct ADD COLUMN c7 varchar(3)
+    source.apply("20240101-130000000.parquet", [(1, "U"), (3, "I")])
+    other = parse_spec(old_spec, "x.yaml")
+    write(tmp_path / "bucket" / OTHER / "LOAD00000001.parquet", table_view(other, other.table("other")),
+          [change("I", "2024-01-01 12:00:00.000000", None, id=5)])
+
+    held = verify(tmp_path, old_spec)
+    assert held.exit_code != 0
+    assert "20240101-130000000.parquet quarantined: held: it carries column(s) c7 that the spec does not have" in held.output
+    assert "dwctl import" in held.output
+    assert set(warehouse_rows(tmp_path, "other")[1]) == {5}, "the other table loaded"
+    assert 3 not in warehouse_rows(tmp_path, "acct")[1]
+    again = verify(tmp_path, old_spec)
+    assert again.exit_code == 0 and 3 not in warehouse_rows(tmp_path, "acct")[1], "still held, reported once"
+
+    ok(tmp_path, source.spec_text())
+    names, rows = warehouse_rows(tmp_path, "acct")
+    assert "c7" in names and rows[3]["c7"] == source.rows[3]["c7"] and rows[2]["c7"] is None
+    assert_replayed(tmp_path, source)
+    spec = tmp_path / "pipeline.yaml"
+    listed = CliRunner().invoke(cli, ["sql", "quarantine", "-c", str(spec), "--database", str(tmp_path / "warehouse.duckdb")])
+    assert "0 quarantined file(s)" in listed.output
+
+
+def test_a_dropped_source_column_stays_in_the_warehouse_nullable(tmp_path):
+    source = started(tmp_path, added_last=False)
+    with_amount = source.spec_text()
+    source.alter("drop", 2)  # ALTER TABLE acct DROP COLUMN amount: DMS writes files without it
+    source.apply("20240101-130000000.parquet", [(1, "U")])
+    assert verify(tmp_path, with_amount).exit_code == 0  # files without the column load, NULL in it
+    assert verify(tmp_path, source.spec_text()).exit_code == 0  # import removed it from the spec: kept
+    names, rows = warehouse_rows(tmp_path, "acct")
+    assert "amount" in names and rows[1]["amount"] is None and rows[2]["amount"] is not None
+    assert_replayed(tmp_path, source)
+
+
+@pytest.mark.parametrize("kind", ["varchar", "int", "numeric"])
+def test_a_widened_column_keeps_every_row(tmp_path, kind):
+    source = started(tmp_path, added_last=False)
+    for n in range(2):  # the first widening of each kind, then the next (the key too, for int)
+        source.alter(kind, n)
+        source.apply(f"20240101-13000{n}000.parquet", [(1, "U"), (3, "I")])
+        ok(tmp_path, source.spec_text())
+    assert_replayed(tmp_path, source)
+
+
+def test_files_written_before_a_drop_load_after_the_spec_dropped_the_column(tmp_path):
+    """DMS wrote them with the column; the spec (re-imported) no longer has it; the warehouse keeps it."""
+    source = Source(tmp_path / "bucket", added_last=False)
+    source.apply("LOAD00000001.parquet", [(1, "I"), (2, "I")])
+    source.apply("20240101-130000000.parquet", [(1, "U"), (3, "I")])
+    assert verify(tmp_path, source.spec_text()).exit_code == 0
+    source.apply("20240101-130001000.parquet", [(2, "U")])  # still with qty, not loaded yet
+    source.alter("drop", 1)  # ALTER TABLE acct DROP COLUMN qty, and dwctl import
+    source.apply("20240101-130002000.parquet", [(3, "U")])
+    ok(tmp_path, source.spec_text())
+    assert_replayed(tmp_path, source)
+
+
+def test_load_alter_import_load_against_a_real_postgres(pg_logical, tmp_path):
+    """The issue's case: load, ALTER TABLE ADD COLUMN at the source, doctor shows the drift, the
+    new files are held, `dwctl import` takes the column, the next run migrates and loads them."""
+    from tests.support.minispec import write_spec
+
+    pg_logical.create_database("evolve", "CREATE TABLE items (id bigint PRIMARY KEY, name varchar(20));")
+    spec_path = write_spec(tmp_path, "postgres", "evolve")
+    dsn = pg_logical.dsn(db="evolve")
+    run = CliRunner().invoke
+    assert run(cli, ["import", "--dsn", dsn, "-c", str(spec_path), "--tables", "items"]).exit_code == 0
+
+    def files(name: str, rows: list[dict]) -> None:
+        """A DMS file in the layout of the source as the spec now has it."""
+        spec = parse_spec(spec_path.read_text(encoding="utf-8"), "x.yaml")
+        view = table_view(spec, spec.table("items"))
+        write(tmp_path / "bucket" / view.s3_prefix / name, view, rows)
+
+    def verify_now():
+        return run(cli, ["sql", "verify", "-c", str(spec_path), "--data", str(tmp_path / "bucket"),
+                         "--database", str(tmp_path / "warehouse.duckdb"), "--limit", "0"])
+
+    files("LOAD00000001.parquet", [change("I", "2024-01-01 12:00:00.000000", None, id=1, name="a")])
+    assert verify_now().exit_code == 0
+    pg_logical.execute("ALTER TABLE items ADD COLUMN email varchar(50)", db="evolve")
+    doctor = run(cli, ["doctor", "--dsn", dsn, "-c", str(spec_path), "--format", "json"])
+    drift = [c for c in json.loads(doctor.output)["checks"] if c["name"] == "drift public.items"]
+    assert drift and "in the source, not the spec: email" in drift[0]["detail"] and "dwctl import" in drift[0]["fix"]
+
+    # DMS writes the new column into the next file (written here from the spec import makes, then
+    # the old spec is put back: the load job runs before anyone re-imported)
+    before = spec_path.read_text(encoding="utf-8")
+    assert run(cli, ["import", "--dsn", dsn, "-c", str(spec_path), "--tables", "items"]).exit_code == 0
+    files("20240101-130000000.parquet", [change("U", "2024-01-01 13:00:00.000000", 1, id=1, name="b", email="b@x")])
+    imported = spec_path.read_text(encoding="utf-8")
+    assert "email" in imported
+    spec_path.write_text(before, encoding="utf-8")
+    held = verify_now()
+    assert held.exit_code != 0 and "held: it carries column(s) email" in held.output
+    spec_path.write_text(imported, encoding="utf-8")
+    doctor = run(cli, ["doctor", "--dsn", dsn, "-c", str(spec_path), "--format", "json"])
+    assert "drift public.items" not in doctor.output
+    loaded = verify_now()
+    assert loaded.exit_code == 0, loaded.output
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    try:
+        assert con.execute('SELECT "id", "name", "email" FROM analytics."items"').fetchall() == [(1, "b", "b@x")]
+    finally:
+        con.close()
