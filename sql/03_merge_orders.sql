@@ -29,7 +29,15 @@
 -- 1. LOAD files widen the latest full load's time range, or start a new full load when it is the
 --    table's first or the job found a reload (a LOAD file rewritten, LOAD numbering starting
 --    again, or the first LOAD files after CDC files: the first load was empty) whose files all
---    came after the latest full load's. A reload with no full load before it is number 2.
+--    came after the latest full load's (no merged file rewritten), or, when a LOAD file merged in
+--    every full load so far (as many versions in the load log as full loads) was rewritten, came
+--    after the latest full load began: a later LOAD file of the reload may have been merged first, as more of the latest full
+--    load. (A file of an earlier load rewritten by the latest one is not a new reload.) A reload
+--    with no full load before it is number 2.
+--    Then (in the same transaction) the job stages the table's merged LOAD files still in the
+--    bucket again and runs this file once more with reload 'restage', which changes no generation:
+--    a row at or after the reload's start gets the reload's generation, so the sweep does not
+--    drop it, and any older row changes nothing (its version is not newer).
 -- 2. The batch's changes get their versions. A batch with LOAD files sweeps every live key older
 --    than the latest full load (a delete of kind 0: rows deleted while the table was not
 --    replicated disappear; a key of the new load, kind 1, wins over the sweep whenever it lands).
@@ -54,15 +62,19 @@ BEGIN;
 UPDATE "staging"."_dwctl_generations"
 SET "started_at" = LEAST("staging"."_dwctl_generations"."started_at", "batch"."first"),
     "last_load_at" = GREATEST("staging"."_dwctl_generations"."last_load_at", "batch"."last")
-FROM (SELECT MIN("dms_commit_ts") AS "first", MAX("dms_commit_ts") AS "last" FROM "staging"."orders__dwctl_load") AS "batch", (SELECT MAX("generation") AS "generation", MAX("last_load_at") AS "last_load_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders') AS "latest"
+FROM (SELECT MIN("dms_commit_ts") AS "first", MAX("dms_commit_ts") AS "last" FROM "staging"."orders__dwctl_load") AS "batch", (SELECT MAX("generation") AS "generation", MAX("started_at") AS "started_at", MAX("last_load_at") AS "last_load_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders') AS "latest"
 WHERE "staging"."_dwctl_generations"."table_name" = 'orders' AND "staging"."_dwctl_generations"."generation" = "latest"."generation"
-  AND "batch"."first" IS NOT NULL AND NOT ('${reload:orders}' = 'true' AND "batch"."first" > "latest"."last_load_at");
+  AND "batch"."first" IS NOT NULL AND NOT ('${reload:orders}' = 'true' AND (("batch"."first" > "latest"."last_load_at" AND NOT EXISTS (SELECT 1 FROM "staging"."_dwctl_staged_files" AS "f" JOIN "staging"."_dwctl_load_log" AS "l" ON "l"."table_name" = "f"."table_name" AND "l"."s3_key" = "f"."s3_key" WHERE "f"."table_name" = 'orders' AND "l"."etag" <> "f"."etag")) OR ("batch"."first" > "latest"."started_at" AND EXISTS (SELECT 1 FROM "staging"."_dwctl_staged_files" AS "f" JOIN "staging"."_dwctl_load_log" AS "l" ON "l"."table_name" = "f"."table_name" AND "l"."s3_key" = "f"."s3_key" WHERE "f"."table_name" = 'orders' AND "l"."etag" <> "f"."etag"
+  AND (SELECT COUNT(DISTINCT "v"."etag") FROM "staging"."_dwctl_load_log" AS "v" WHERE "v"."table_name" = "f"."table_name" AND "v"."s3_key" = "f"."s3_key")
+    >= (SELECT COUNT(*) FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders'))))) AND '${reload:orders}' <> 'restage';
 
 INSERT INTO "staging"."_dwctl_generations" ("table_name", "generation", "started_at", "last_load_at")
 SELECT 'orders', COALESCE("latest"."generation", CASE WHEN '${reload:orders}' = 'true' THEN 1 ELSE 0 END) + 1,
   "batch"."first", "batch"."last"
-FROM (SELECT MIN("dms_commit_ts") AS "first", MAX("dms_commit_ts") AS "last" FROM "staging"."orders__dwctl_load") AS "batch", (SELECT MAX("generation") AS "generation", MAX("last_load_at") AS "last_load_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders') AS "latest"
-WHERE "batch"."first" IS NOT NULL AND ("latest"."generation" IS NULL OR ('${reload:orders}' = 'true' AND "batch"."first" > "latest"."last_load_at"));
+FROM (SELECT MIN("dms_commit_ts") AS "first", MAX("dms_commit_ts") AS "last" FROM "staging"."orders__dwctl_load") AS "batch", (SELECT MAX("generation") AS "generation", MAX("started_at") AS "started_at", MAX("last_load_at") AS "last_load_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders') AS "latest"
+WHERE "batch"."first" IS NOT NULL AND ("latest"."generation" IS NULL OR ('${reload:orders}' = 'true' AND (("batch"."first" > "latest"."last_load_at" AND NOT EXISTS (SELECT 1 FROM "staging"."_dwctl_staged_files" AS "f" JOIN "staging"."_dwctl_load_log" AS "l" ON "l"."table_name" = "f"."table_name" AND "l"."s3_key" = "f"."s3_key" WHERE "f"."table_name" = 'orders' AND "l"."etag" <> "f"."etag")) OR ("batch"."first" > "latest"."started_at" AND EXISTS (SELECT 1 FROM "staging"."_dwctl_staged_files" AS "f" JOIN "staging"."_dwctl_load_log" AS "l" ON "l"."table_name" = "f"."table_name" AND "l"."s3_key" = "f"."s3_key" WHERE "f"."table_name" = 'orders' AND "l"."etag" <> "f"."etag"
+  AND (SELECT COUNT(DISTINCT "v"."etag") FROM "staging"."_dwctl_load_log" AS "v" WHERE "v"."table_name" = "f"."table_name" AND "v"."s3_key" = "f"."s3_key")
+    >= (SELECT COUNT(*) FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders'))))));
 
 -- The first full load's fast path, decided once: every staged row is a LOAD row with a timestamp at
 -- or after the start of the table's only generation, each key is staged once, nothing is merged yet.

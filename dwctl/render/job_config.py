@@ -37,6 +37,7 @@ def queries(spec: Spec) -> dict[str, str]:
                         f'COUNT(CASE WHEN "s3_key" NOT LIKE {load_like} THEN 1 END), '
                         f'(SELECT COUNT(*) FROM {quarantine} WHERE "table_name" = :table_name AND "s3_key" LIKE {load_like}) '
                         f'FROM {log} WHERE "table_name" = :table_name',
+        "merged_load_files": f'SELECT "s3_key", "etag" FROM {log} WHERE "table_name" = :table_name AND "s3_key" LIKE {load_like}',
         "quarantine": f'INSERT INTO {quarantine} ("table_name", "s3_key", "etag", "size", "reason", "quarantined_at") '
                       f'SELECT :table_name, :s3_key, :etag, CAST(:size AS BIGINT), :reason, GETDATE() '
                       f'WHERE NOT EXISTS (SELECT 1 FROM {quarantine} WHERE "table_name" = :table_name '

@@ -844,14 +844,35 @@ class TableLoad:
                                             list(names), self.config.landed[self.table], placeholder, self.kept)
         return bool(direct), statements
 
+    def merged_load_files(self, batch):
+        """The table's LOAD files merged before and still in the bucket unchanged, but not in batch."""
+        merged = {(r[0], r[1]) for r in self.warehouse.query(self.config.queries["merged_load_files"],
+                                                            table_name=self.table)}
+        mine = {o.key for o in batch}
+        found = []
+        for o in parquet_only(self.storage.list(self.config.tables[self.table])):
+            if o.identity() in merged and o.key not in mine and is_full_load(o.key, self.config.full_load_prefix):
+                try:
+                    verdict, detail = file_layout(read_columns(self.storage, o), self.config.landed[self.table],
+                                                  self.kept_columns(), self.config.file_names[self.table])
+                except JobError as exc:
+                    verdict, detail = "held", str(exc)
+                if verdict != "held":
+                    self.layouts[o.identity()] = detail
+                    found.append(o)
+        return found
+
     def merge(self, files):
-        """Merge files in one transaction; raises JobError with Redshift's message."""
+        """Merge files in one transaction; raises JobError with Redshift's message. A reload's batch
+        then merges the table's earlier LOAD files once more (reload 'restage', in the same
+        transaction): one of them may be the reload's, merged before the reload was found."""
         load, cdc = split_kinds(files, self.config.full_load_prefix)
-        reload = False
+        reload, restage = False, []
         if load:
             newest, cdc_merged, load_quarantined = self.warehouse.query(
                 self.config.queries["load_history"], table_name=self.table)[0]
             reload = is_reload(load, newest, cdc_merged, load_quarantined)
+            restage = self.merged_load_files(load) if reload else []
         self.batches += 1
         base = "%s/%s/%s-%d" % (self.args["manifest_prefix"].strip("/"), self.table, self.run_id, self.batches)
         values = {"iam_role": self.args["copy_role_arn"], "reload:" + self.table: "true" if reload else "false"}
@@ -862,9 +883,17 @@ class TableLoad:
                 kinds += [kind] if direct else []
                 layouts += statements
         values["files:" + self.table] = self.storage.put(base + ".files.csv", files_csv(self.table, files), "text/csv")
-        statements = load_statements(self.config.load_sql, self.table, kinds) + layouts + \
-            without_transaction(split_statements(self.config.merge_sql[self.table]))
-        self.warehouse.batch([substitute(s, values) for s in statements], "dwctl-load-" + self.table)
+        merge = without_transaction(split_statements(self.config.merge_sql[self.table]))
+        statements = [substitute(s, values) for s in load_statements(self.config.load_sql, self.table, kinds) +
+                      layouts + merge]
+        if restage:
+            again = {"iam_role": self.args["copy_role_arn"], "reload:" + self.table: "restage"}
+            direct, layouts = self.copies("load", restage, base + "-restage", again)
+            again["files:" + self.table] = self.storage.put(base + "-restage.files.csv", files_csv(self.table, restage),
+                                                            "text/csv")
+            statements += [substitute(s, again) for s in load_statements(
+                self.config.load_sql, self.table, ["load"] if direct else []) + layouts + merge]
+        self.warehouse.batch(statements, "dwctl-load-" + self.table)
 
     def run(self, files):
         """Merge all files, or as many as load; returns the files merged, quarantined or held (done with).

@@ -295,3 +295,39 @@ def test_a_retried_batch_stores_no_second_history_version_nor_load_log_row(tmp_p
 def test_the_canonical_delivery_is_the_source(tmp_path, life_):
     state, _ = deliver(tmp_path, canonical_runs(Delivery(life_)))
     assert notes(state) == {1: "again"}
+
+
+@pytest.mark.parametrize("life_", [
+    # key 2 is only in the reload's second file, its value unchanged since the first load
+    life({0: "a", 1: "b", 2: "c", 3: "d"}, [(0, "D", None), (3, "U", "d2")], reload_at=1),
+    # key 2 was inserted while the table was suspended: only the reload's second file has it
+    life({1: "a", 3: "c"}, [(1, "U", "a2"), (2, "I", "b"), (3, "U", "c2")], reload_at=2, uncaptured=1),
+])
+def test_a_reloads_second_file_merged_before_its_first_is_part_of_the_reload(tmp_path, life_):
+    """The reload's LOAD00000002 lands alone and looks like more of the first full load; the
+    rewritten LOAD00000001 reveals the reload later. Same state and history as in order."""
+    d = one_file_per_change(life_)
+    rows = [r for _, part in d.reload for r in part]
+    d.reload = [("LOAD00000001.parquet", rows[0::2]), ("LOAD00000002.parquet", rows[1::2])]
+    (tmp_path / "late").mkdir()
+    (tmp_path / "in_order").mkdir()
+    state, history = deliver(tmp_path / "late", [d.initial_load + d.before, d.reload[1:], d.reload[:1], d.after])
+    assert state == expected_state(life_[0], life_[1])
+    assert 2 in state, "the reload's second file is not swept by the reload"
+    assert (state, history) == deliver(tmp_path / "in_order", canonical_runs(d))
+
+
+def test_a_reloads_files_over_several_runs_are_one_reload(tmp_path):
+    """A reload rewriting the first load's second file in a later run than its first file (each
+    file transferred later than the one before) continues that reload: no third generation."""
+    d = one_file_per_change(life({1: "a", 2: "b", 3: "c", 4: "d"}, [(1, "U", "a2"), (4, "U", "d2")], reload_at=1))
+    rows = [r for _, part in d.initial_load for r in part]
+    d.initial_load = [("LOAD00000001.parquet", rows[0::2]), ("LOAD00000002.parquet", rows[1::2])]
+    rows = [r for _, part in d.reload for r in part]
+    later = [{**r, "dms_commit_ts": stamp(1.75)} for r in rows[1::2]]
+    d.reload = [("LOAD00000001.parquet", rows[0::2]), ("LOAD00000002.parquet", later)]
+    (tmp_path / "late").mkdir()
+    (tmp_path / "in_order").mkdir()
+    state, history = deliver(tmp_path / "late", [d.initial_load + d.before, d.reload[:1], d.reload[1:], d.after])
+    assert notes(state) == {1: "a2", 2: "b", 3: "c", 4: "d2"}
+    assert (state, history) == deliver(tmp_path / "in_order", canonical_runs(d))

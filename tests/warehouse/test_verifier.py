@@ -214,7 +214,7 @@ def test_a_plain_copy_of_a_file_in_another_order_is_refused(landing, tmp_path):
     names = table.column_names
     pq.write_table(table.select([names[1], names[0], *names[2:]]), path)
     real = load_job.file_layout
-    load_job.file_layout = lambda columns, landed, kept=None: ("same", None)  # a job that trusted the spec's layout
+    load_job.file_layout = lambda columns, landed, kept=None, file_names=None: ("same", None)  # a job that trusted the spec's layout
     try:
         with pytest.raises(ToolError, match="by position"):
             landing.run()
