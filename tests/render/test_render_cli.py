@@ -239,3 +239,20 @@ def test_format_json_reports_what_render_did_and_what_check_finds(project):
     assert broken.exit_code == 2
     doc = json.loads(broken.stdout)
     assert doc["ok"] is False and doc["exit_code"] == 2 and doc["error"].startswith("config/pipeline.yaml:")
+
+
+def test_render_warns_that_partitions_renamed_into_one_target_are_unverified(tmp_path):
+    """The DMS User Guide lists two source tables into one target as unsupported: say so on render."""
+    from tests.support.dms_files import spec_text_with_tables
+
+    table = ("\n  - name: payment\n    partitions: [payment_p1, payment_p2]\n"
+             "    columns: [{name: id, type: integer, nullable: false}]\n    primary_key: [id]")
+    (tmp_path / "pipeline.yaml").write_text(spec_text_with_tables(table, "postgres"))
+    result = CliRunner().invoke(cli, ["render", "-c", str(tmp_path / "pipeline.yaml"), "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: tables[0] (payment): DMS renames its 2 partitions into one target" in result.output
+    assert "analytics.payment" in result.output
+    single = table.replace("[payment_p1, payment_p2]", "[payment_p1]")
+    (tmp_path / "pipeline.yaml").write_text(spec_text_with_tables(single, "postgres"))
+    result = CliRunner().invoke(cli, ["render", "-c", str(tmp_path / "pipeline.yaml"), "-o", str(tmp_path)])
+    assert "partitions into one target" not in result.output
