@@ -85,7 +85,7 @@ def merge(data: Any, source: dict[str, SourceTable], schema: str, family: Family
         table = source[name]
         node = in_spec.get(name)
         try:
-            block = plan_table(table, node, family, flow, data, None if node is not None else _free_target(tables, table))
+            block = plan_table(table, node, family, flow, data)
         except CannotImport as why:
             report.skipped[table.qualified] = str(why) + ("; the spec's entry is left as it is" if node else "")
             continue
@@ -117,7 +117,7 @@ def merge(data: Any, source: dict[str, SourceTable], schema: str, family: Family
     return report
 
 
-def plan_table(table: SourceTable, node, family: Family, flow: bool, data: Any, target: str | None = None):
+def plan_table(table: SourceTable, node, family: Family, flow: bool, data: Any):
     """The block this import would write for `table` (a new one, or an updated copy of the spec's `node`),
     or CannotImport("why") when the table cannot be imported.
 
@@ -129,7 +129,7 @@ def plan_table(table: SourceTable, node, family: Family, flow: bool, data: Any, 
     if why:
         raise CannotImport(why)
     if node is None:
-        block = _new_table(table, flow, target or _free_target([], table))
+        block = _new_table(table, flow, _free_target(data["tables"], table))
     else:
         block = copy.deepcopy(node)
         _update_table(block, table, family, flow)

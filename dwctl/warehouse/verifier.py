@@ -217,8 +217,9 @@ class Transpiler:
         if fmt == "PARQUET" and "MANIFEST" in params:
             entries = json.loads(source.read_text(encoding="utf-8"))["entries"]
             files = [str(self.landing.resolve_url(e["url"])) for e in entries]
-            types = self.redshift_types(table.db, table.name) or [d[:2] for d in self.declared_for(table.db, table.name)]
-            file_names = {d[0].lower(): d[2] for d in self.declared_for(table.db, table.name)}
+            declared = self.declared_for(table.db, table.name)
+            types = self.redshift_types(table.db, table.name) or [d[:2] for d in declared]
+            file_names = {d[0].lower(): d[2] for d in declared}
             expected = [file_names.get(c.lower(), c) for c in table_columns]  # names DMS lands, in COPY's order
             for path in files:
                 self.check_layout(path, expected, name)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from dwctl.cli import cli
+from tests.support.cli import run
 from tests.support.minispec import write_spec
 
 PG_DOC = """
@@ -74,10 +73,6 @@ MARIA_DOC = [
     "NOT NULL, paid tinyint(1), PRIMARY KEY (order_id, line_no))",
     "CREATE TABLE log_lines (msg text)",
 ]
-
-
-def run(*args: str, env: dict | None = None):
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
 def checks(result) -> dict[str, dict]:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from dwctl.cli import cli
+from tests.support.cli import run
 from tests.support.minispec import write_spec
 
 PG_CDC = """
@@ -47,10 +46,6 @@ def table_yaml(name: str, schema: str = "public", extra: str = "") -> str:
       - {{name: id, type: integer, nullable: false}}{extra}
     primary_key: [id]
 """
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def doctor_json(dsn: str, spec) -> tuple[int, dict[str, dict]]:

@@ -8,12 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from dwctl.cli import cli
 from dwctl.spec.read import load_spec, parse_spec
 from dwctl.spec.type_mapping import map_type, parse_source_type
 from tests.conftest import EXAMPLE
+from tests.support.cli import run
 from tests.support.minispec import write_spec
 
 PG_SHOP = """
@@ -105,10 +104,6 @@ def example_copy(tmp_path) -> Path:
     path = tmp_path / "pipeline.yaml"
     path.write_bytes(EXAMPLE.read_bytes())
     return path
-
-
-def run(*args: str, env: dict | None = None, input: str | None = None):
-    return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
 
 
 def columns(spec, name):

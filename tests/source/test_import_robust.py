@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from dwctl.cli import cli
 from dwctl.spec.read import load_spec
+from tests.support.cli import run
 from tests.support.minispec import write_spec
 
 PG_ROBUST = """
@@ -46,10 +47,6 @@ GRANT = """  grants:
       columns:
         exclude: [phone]
 """
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

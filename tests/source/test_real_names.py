@@ -16,11 +16,10 @@ from pathlib import Path
 import duckdb
 import hcl2
 import pytest
-from click.testing import CliRunner
 
-from dwctl.cli import cli
 from dwctl.render.engine import render, table_view
 from dwctl.spec.read import load_spec
+from tests.support.cli import run
 from tests.support.dms_files import DmsTask, cdc_name, land_source_rows, mapping_rules
 from tests.support.minispec import write_spec
 
@@ -57,10 +56,6 @@ MARIA_NAMES = [
 def unwrap(value):
     """hcl2 wraps block attributes in one-element lists."""
     return value[0] if isinstance(value, list) else value
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")
