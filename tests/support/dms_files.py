@@ -275,4 +275,6 @@ def parallel_load_streams(load: dict | None, rows: list[dict], partition_of=None
     for row in rows:
         groups.setdefault(partition_of(row), []).append(row)
     wanted = load.get("partitions") or sorted(groups)
+    # partitions-list: the User Guide does not say what DMS does with rows of partitions not listed
+    assert set(groups) <= set(wanted), f"rows in partitions {sorted(set(groups) - set(wanted))} not listed"
     return [(p, None, groups[p]) for p in wanted if groups.get(p)]
