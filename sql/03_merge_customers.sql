@@ -28,7 +28,9 @@
 --
 -- 1. LOAD files widen the latest full load's time range, or start a new full load when it is the
 --    table's first or the job found a reload (a LOAD file rewritten, LOAD numbering starting
---    again, or the first LOAD files after CDC files: the first load was empty) whose files all
+--    again, or the first LOAD files after CDC files: the first load was empty; with a parallel load
+--    each segment or partition folder is compared only with itself, and a segment's first file is a
+--    reload's only once the latest load is complete: load_job.py is_reload) whose files all
 --    came after the latest full load's (no merged file rewritten), or, when a LOAD file merged in
 --    every full load so far (as many versions in the load log as full loads) was rewritten, came
 --    after the latest full load began: a later LOAD file of the reload may have been merged first, as more of the latest full

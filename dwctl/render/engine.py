@@ -195,7 +195,7 @@ def environment():
 def context(spec: Spec, spec_name: str) -> dict:
     from dwctl.render import tfvars
     from dwctl.spec import landed_layout as layout
-    from dwctl.spec.dms_tasks import TaskPlan, task_plans
+    from dwctl.spec.dms_tasks import TaskPlan, segment_names, task_plans
 
     tables = [table_view(spec, t) for t in spec.tables]
     views = {t.name: t for t in tables}
@@ -211,6 +211,7 @@ def context(spec: Spec, spec_name: str) -> dict:
                       for p in plans],
         "dms_task_of": {t.name: p.name for p in plans for t in p.tables},
         "task_schema_renames": {p.name: schema_renames([views[t.name] for t in p.tables]) for p in plans},
+        "segment_names": segment_names,  # a ranges parallel load's folders
         "layout": layout,
         "tfvars": tfvars.values(spec),
         "version": __version__,

@@ -15,7 +15,7 @@ from dwctl.render.text import sql_ident, sql_string
 from dwctl.spec import landed_layout as layout
 from dwctl.spec.model import HISTORY_SUFFIX, Spec
 
-FORMAT = 3  # dwctl.warehouse.load_job.CONFIG_FORMAT reads this
+FORMAT = 4  # dwctl.warehouse.load_job.CONFIG_FORMAT reads this
 # "The maximum query statement size is 100 KB" (Amazon Redshift Management Guide, data-api.html,
 # "Considerations when calling the Amazon Redshift Data API").
 MAX_STATEMENT_BYTES = 100_000
@@ -29,15 +29,22 @@ def queries(spec: Spec) -> dict[str, str]:
     quarantine = f"{staging}.{sql_ident(layout.QUARANTINE_TABLE)}"
     ddl = f"{staging}.{sql_ident(layout.DDL_TABLE)}"
     schemas = f"{sql_string(spec.warehouse.staging_schema)}, {sql_string(spec.warehouse.analytics_schema)}"
-    load_like = f"'%/{layout.FULL_LOAD_PREFIX}%'"
+    # A full-load file: .../LOAD*, .../<segment or partition>/LOAD* or .../SEGMENTn_LOAD*
+    # (dwctl.warehouse.load_job.full_load_stream); CDC files are named by time.
+    prefix = layout.FULL_LOAD_PREFIX
+    is_load = f"(\"s3_key\" LIKE '%/{prefix}%' OR \"s3_key\" LIKE '%/SEGMENT%{prefix}%')"
     return {
         "known_files": f'SELECT "s3_key", "etag" FROM {log} WHERE "table_name" = :table_name '
                        f'UNION ALL SELECT "s3_key", "etag" FROM {quarantine} WHERE "table_name" = :table_name',
-        "load_history": f'SELECT MAX(CASE WHEN "s3_key" LIKE {load_like} THEN "s3_key" END), '
-                        f'COUNT(CASE WHEN "s3_key" NOT LIKE {load_like} THEN 1 END), '
-                        f'(SELECT COUNT(*) FROM {quarantine} WHERE "table_name" = :table_name AND "s3_key" LIKE {load_like}) '
+        # newest LOAD key, CDC files merged, LOAD files quarantined, and 1 when a CDC file was merged
+        # with or after the newest LOAD file (the latest full load is complete: load_job.is_reload)
+        "load_history": f'SELECT MAX(CASE WHEN {is_load} THEN "s3_key" END), '
+                        f'COUNT(CASE WHEN NOT {is_load} THEN 1 END), '
+                        f'(SELECT COUNT(*) FROM {quarantine} WHERE "table_name" = :table_name AND {is_load}), '
+                        f'CASE WHEN MAX(CASE WHEN NOT {is_load} THEN "loaded_at" END) '
+                        f'>= MAX(CASE WHEN {is_load} THEN "loaded_at" END) THEN 1 ELSE 0 END '
                         f'FROM {log} WHERE "table_name" = :table_name',
-        "merged_load_files": f'SELECT "s3_key", "etag" FROM {log} WHERE "table_name" = :table_name AND "s3_key" LIKE {load_like}',
+        "merged_load_files": f'SELECT "s3_key", "etag" FROM {log} WHERE "table_name" = :table_name AND {is_load}',
         "quarantine": f'INSERT INTO {quarantine} ("table_name", "s3_key", "etag", "size", "reason", "quarantined_at") '
                       f'SELECT :table_name, :s3_key, :etag, CAST(:size AS BIGINT), :reason, GETDATE() '
                       f'WHERE NOT EXISTS (SELECT 1 FROM {quarantine} WHERE "table_name" = :table_name '

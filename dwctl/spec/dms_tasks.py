@@ -49,14 +49,18 @@ FLOAT_BASES = {"real", "float4", "float", "double precision", "float8", "double"
 _BASE = re.compile(r"^\s*([a-z][a-z0-9]*(?: [a-z][a-z0-9]*)*?)\s*(?:\(|\[|$| unsigned| with)")
 
 
-# With a parallel load, DMS lands a table's full load on S3 as SEGMENT<n>_LOAD... files beside the table's
-# other files (ranges), or in one subfolder per partition or named segment
-# (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Target.S3.html#CHAP_Target.S3.ParallelLoad).
-# The load job reads LOAD* files in key order directly under the table's folder and takes an earlier LOAD key
-# for a reload (dwctl/warehouse/load_job.py is_full_load, is_reload): segments landing out of key order
-# would reset the table, and partition subfolders would be missed. Until it reads segments, a spec with
-# parallel_load is refused; the rules render and validate, so the tests set this to True.
-SEGMENTED_FULL_LOAD_READY = False
+# With a parallel load, DMS lands a table's full load on S3 in one subfolder per partition or named segment,
+# or as SEGMENT<n>_LOAD... files beside the table's other files (ranges without segment-names)
+# (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Target.S3.html#CHAP_Target.S3.ParallelLoad). dms.tf
+# names each range segment (segment_names), so a reload writes the same folders; the load job reads every
+# layout and tells a reload per segment (dwctl/warehouse/load_job.py full_load_stream, is_reload).
+
+
+def segment_names(boundaries: int) -> list[str]:
+    """The folder of each range segment: "segment-names" defines "names for three partitions" for two
+    boundaries (one segment more than boundaries, CHAP_Target.S3, ParallelLoad), each folder holding LOAD
+    files "named incrementally starting from LOAD00000001"; fixed names keep a reload in the same folders."""
+    return [f"segment{n:02d}" for n in range(1, boundaries + 2)]
 
 
 def default_task_name(number: int) -> str:
@@ -152,10 +156,6 @@ def check_tasks(spec: "Spec") -> None:
             # sub-partitions isn't supported" (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Source.PostgreSQL.html).
             raise LocatedError(("tables", i, "parallel_load", "type"), f"{load.type} needs a MySQL source: DMS "
                                "loads Postgres tables in parallel by ranges only")
-        if load is not None and not SEGMENTED_FULL_LOAD_READY:
-            raise LocatedError(("tables", i, "parallel_load"), "parallel_load is not usable yet: DMS lands a "
-                               "parallel full load on S3 as SEGMENT<n>_LOAD files or partition subfolders, which the "
-                               "load job does not yet read in order (rows would be missed or reset); remove it")
         if table.lob is not None:
             floor = lob_floor_kb(table.columns, spec.source.family)
             if floor is None:

@@ -397,8 +397,9 @@ class Table(Model):
     task: TaskName | None = Field(None, description="The DMS task replicating this table; default: one of the "
                                   "default tasks (dms.tables_per_task). Moving a table restarts its full load.")
     parallel_load: RangesLoad | PartitionsLoad | None = Field(
-        None, description="Load the full load in parallel segments (a DMS table-settings rule). Refused for "
-        "now: the load job does not yet read the segmented files DMS lands for it (dwctl/spec/dms_tasks.py).",
+        None, description="Load the full load in parallel segments (a DMS table-settings rule). Each segment "
+        "(ranges: segment01, segment02, ...) or partition lands in its own folder under the table's; the load job "
+        "reads them all as the table's full load.",
         discriminator="type")
     lob: TableLob | None = Field(None, description="LOB size limit of this table (a DMS table-settings rule).")
 

@@ -58,7 +58,7 @@ from urllib.parse import unquote_plus
 PLACEHOLDER = re.compile(r"'\$\{([a-z0-9_:]+)\}'")
 MAX_BATCH = 40  # statements per BatchExecuteStatement
 REQUIRED = ("landing_bucket", "config_key", "manifest_prefix", "workgroup", "database", "copy_role_arn")
-CONFIG_FORMAT = 3  # the version of the config document this module reads (dwctl/render/job_config.py writes it)
+CONFIG_FORMAT = 4  # the version of the config document this module reads (dwctl/render/job_config.py writes it)
 REASON_LIMIT = 4000  # characters of Redshift's error kept with a quarantined file (the column holds 4096)
 REASON_SHOWN = 600  # characters of it in the run's error
 
@@ -94,10 +94,12 @@ class Config:
         return cls(json.loads(text))
 
     def table_of(self, key):
-        """The spec table whose landing prefix holds `key` (a file directly in it), or None."""
+        """The spec table whose landing prefix holds `key` (a file directly in it, or a full-load file
+        in a segment or partition folder of it: see full_load_stream), or None."""
         folder = key.rsplit("/", 1)[0] + "/"
+        parent = folder.rstrip("/").rsplit("/", 1)[0] + "/"
         for name, prefix in self.tables.items():
-            if folder == prefix:
+            if folder == prefix or (parent == prefix and is_full_load(key, self.full_load_prefix)):
                 return name
         return None
 
@@ -152,8 +154,27 @@ def without_transaction(statements):
 
 
 # --- which files, and how ------------------------------------------------------------------
+# A parallel full load (a table-settings rule's parallel-load) lands a table's full load as several
+# streams of LOAD files, each numbered from 1 in hexadecimal (AWS DMS User Guide, CHAP_Target.S3,
+# "Parallel load of partitioned sources when using Amazon S3 as a target"):
+# - partitions-auto / partitions-list, and ranges with segment-names (which dwctl renders, see
+#   dms.tf): schema/table/<partition or segment name>/LOADnnnnnnnn, "named incrementally starting
+#   from LOAD00000001" in each folder;
+# - ranges without segment-names (and engines without partitions): schema/table/SEGMENTn_LOADnnnnnnnn,
+#   e.g. SEGMENT3_LOAD0000000A.
+# CDC files stay at schema/table/<timestamp>. A stream is the key without its number: file numbers
+# are compared only within a stream (another segment's numbering says nothing about this one's).
+def full_load_stream(key, full_load_prefix):
+    """(stream, number) of a full-load file's key, or None for another file (a CDC file)."""
+    folder, _, name = key.rpartition("/")
+    match = re.match(r"^((?:SEGMENT[0-9]+_)?)%s([0-9A-Fa-f]+)\.[^/]*$" % re.escape(full_load_prefix), name)
+    if not match:
+        return None
+    return folder + "/" + match.group(1), int(match.group(2), 16)
+
+
 def is_full_load(key, full_load_prefix):
-    return key.rsplit("/", 1)[-1].startswith(full_load_prefix)
+    return full_load_stream(key, full_load_prefix) is not None
 
 
 def parquet_only(objects):
@@ -168,15 +189,35 @@ def split_kinds(objects, full_load_prefix):
     return load, [o for o in objects if not is_full_load(o.key, full_load_prefix)]
 
 
-def is_reload(load_files, newest_loaded_load_key, cdc_files_merged=0, load_files_quarantined=0):
-    """A reload rewrites LOAD files: a LOAD file at or before the newest LOAD key merged (the same
-    key with a new ETag, or numbering starting again). LOAD files after CDC files, with no LOAD file
-    merged or quarantined, are a reload too: DMS lands a table's full load before its cached
-    changes, so the first load was empty (it wrote no file). The merge still requires the files to
-    come after everything the latest full load transferred before it starts a new one."""
-    if not newest_loaded_load_key:
-        return int(cdc_files_merged or 0) > 0 and int(load_files_quarantined or 0) == 0
-    return any(o.key <= newest_loaded_load_key for o in load_files)
+def is_reload(load_files, merged_load_keys, cdc_files_merged=0, load_files_quarantined=0, load_complete=0,
+              full_load_prefix="LOAD"):
+    """A reload rewrites LOAD files: a LOAD file at or before the newest LOAD file merged in its own
+    stream (the same key with a new ETag, or numbering starting again; see full_load_stream). A LOAD
+    file of a stream with no file merged yet is a reload's once the latest full load is complete
+    (load_complete: a CDC file was merged with or after the newest LOAD file; DMS lands a table's full
+    load, every segment of it, before the changes it cached meanwhile, CHAP_Target.S3 and
+    CHAP_Tasks.CustomizingTasks.TaskSettings.FullLoad): a segment or partition empty in that load. Before
+    that, a new stream is more of the same full load. LOAD files after CDC files, with no LOAD file
+    merged, are a reload too (the first load was empty). Not when a LOAD file is quarantined (it may
+    be the one that makes the load complete). Before the load is complete, a reload's file in a new
+    stream cannot be told from a late file of the latest load (README, parallel full loads: limits).
+    The merge still requires the files to come after everything the latest full load transferred
+    before it starts a new one."""
+    newest = {}
+    for key in merged_load_keys or ():
+        found = full_load_stream(key, full_load_prefix)
+        if found:
+            newest[found[0]] = max(newest.get(found[0], 0), found[1])
+    quiet = int(load_files_quarantined or 0) == 0
+    if not newest:
+        return int(cdc_files_merged or 0) > 0 and quiet
+    for o in load_files:
+        stream, number = full_load_stream(o.key, full_load_prefix)
+        if stream in newest and number <= newest[stream]:
+            return True
+        if stream not in newest and int(load_complete or 0) and quiet:
+            return True
+    return False
 
 
 def manifest_document(bucket, files):
@@ -867,9 +908,11 @@ class TableLoad:
         load, cdc = split_kinds(files, self.config.full_load_prefix)
         reload, restage = False, []
         if load:
-            newest, cdc_merged, load_quarantined = self.warehouse.query(
+            newest, cdc_merged, load_quarantined, load_complete = self.warehouse.query(
                 self.config.queries["load_history"], table_name=self.table)[0]
-            reload = is_reload(load, newest, cdc_merged, load_quarantined)
+            merged = [r[0] for r in self.warehouse.query(self.config.queries["merged_load_files"],
+                                                         table_name=self.table)] if newest else []
+            reload = is_reload(load, merged, cdc_merged, load_quarantined, load_complete, self.config.full_load_prefix)
             restage = self.merged_load_files(load) if reload else []
         self.batches += 1
         base = "%s/%s/%s-%d" % (self.args["manifest_prefix"].strip("/"), self.table, self.run_id, self.batches)
@@ -928,7 +971,9 @@ class TableLoad:
                 return list(files)
             self.log("%s: a batch of %d files failed, retrying file by file: %s" % (self.table, len(files), exc))
         done = []
-        for landed in files:  # in key order: full-load files, then CDC files in time order
+        # Full-load files first (DMS lands them before the changes cached meanwhile: a CDC file merged
+        # first would make the table's first LOAD file look like a reload's), then CDC files in time order.
+        for landed in sorted(files, key=lambda o: not is_full_load(o.key, self.config.full_load_prefix)):
             done += self.load([landed])
         return done
 

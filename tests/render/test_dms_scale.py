@@ -30,7 +30,6 @@ from tests.support.many_tables import (
     LOB,
     RANGES,
     many_tables_text,
-    segmented_full_load_ready,
     table_yaml,
 )
 from tests.support.realtf import init, real_provider_env, terraform  # noqa: F401  (fixture)
@@ -48,10 +47,6 @@ def big_text(extra_table: str = "") -> str:
         text = text.replace("\n  - schema: public\n    name: t0400\n", extra_table + "\n  - schema: public\n"
                             "    name: t0400\n", 1)
     return text.replace("instance_class: dms.t3.medium", "instance_class: dms.c6i.8xlarge")
-
-
-# The rules render and validate; the shipped spec refuses parallel_load until the load job reads its files.
-parallel_load_on = pytest.fixture(segmented_full_load_ready, scope="module", autouse=True)
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +151,8 @@ def test_parallel_load_and_lob_rules_are_valid_json_under_the_documented_limits(
             assert all(len(b) == len(load["columns"]) and all(isinstance(v, str) for v in b)
                        for b in load["boundaries"])
             assert [int(b[0]) for b in load["boundaries"]] == sorted(int(b[0]) for b in load["boundaries"])
+            # one fixed folder per segment (CHAP_Target.S3, parallel load): the load job reads each as a stream
+            assert load["segment-names"] == [f"segment{n:02d}" for n in range(1, len(load["boundaries"]) + 2)]
         else:
             assert "parallel-load" not in rule
         if i in LOBS:

@@ -17,14 +17,11 @@ from tests.support.many_tables import (
     LOB,
     RANGES,
     many_tables_text,
-    segmented_full_load_ready,
     table_yaml,
 )
 
 NAME = "test.yaml"
 
-
-parallel_load_on = pytest.fixture(segmented_full_load_ready)
 
 
 def problems(text: str) -> list[str]:
@@ -133,14 +130,14 @@ def test_a_task_name_too_long_for_its_event_rule_is_refused_at_the_table():
     ("    parallel_load: {type: subpartitions-auto}\n", "subpartitions-auto", "tables[1].parallel_load", ""),
     ("    lob: {max_size_kb: 64}\n", "max_size_kb: 64", "tables[1].lob.max_size_kb", "is below 65"),
 ])
-def test_parallel_load_and_lob_errors_name_their_field_and_line(load, needle, field, message, parallel_load_on):
+def test_parallel_load_and_lob_errors_name_their_field_and_line(load, needle, field, message):
     text = many_tables_text(3, extras={1: load})
     [problem] = problems(text)
     assert problem.startswith(f"{NAME}:{line_of(text, needle, after='name: t0001')}:"), problem
     assert field in problem and message in problem, problem
 
 
-def test_range_columns_cannot_be_floats(parallel_load_on):
+def test_range_columns_cannot_be_floats():
     table = ("\n  - schema: public\n    name: readings\n    columns:\n"
              "      - {name: id, type: bigint, nullable: false}\n      - {name: value, type: double precision, "
              "nullable: false}\n    primary_key: [id]\n"
@@ -156,7 +153,7 @@ def test_a_lob_setting_on_a_table_without_lob_columns_is_refused():
     assert "tables[1].lob" in problem and "no column DMS handles as a LOB" in problem
 
 
-def test_mysql_tables_may_load_by_partitions_and_lob_floors_follow_the_staging_column(parallel_load_on):
+def test_mysql_tables_may_load_by_partitions_and_lob_floors_follow_the_staging_column():
     extras = {0: "    parallel_load: {type: partitions-list, partitions: [p2023, p2024]}\n",
               1: "    parallel_load: {type: partitions-auto}\n", 2: RANGES}
     spec = parse_spec(many_tables_text(3, extras=extras, engine="mysql"), NAME)
@@ -172,8 +169,12 @@ def test_mysql_tables_may_load_by_partitions_and_lob_floors_follow_the_staging_c
     assert "is below 1001" in problem  # VARBYTE(1024000) staging: the task default's own floor
 
 
-def test_parallel_load_is_refused_until_the_load_job_reads_segmented_full_loads():
-    text = many_tables_text(3, extras={1: RANGES})
-    [problem] = problems(text)
-    assert problem.startswith(f"{NAME}:{line_of(text, 'type: ranges')}:")  # the mapping's first line
-    assert "tables[1].parallel_load" in problem and "SEGMENT<n>_LOAD" in problem
+def test_parallel_load_is_accepted_and_ranges_name_their_segments():
+    """The load job reads segment and partition folders (tests/warehouse/test_parallel_load.py), so the
+    spec takes parallel_load; a ranges load renders one fixed folder name per segment."""
+    from dwctl.spec.dms_tasks import segment_names
+
+    spec = parse_spec(many_tables_text(3, extras={1: RANGES}), NAME)
+    assert spec.tables[1].parallel_load.type == "ranges"
+    assert segment_names(len(spec.tables[1].parallel_load.boundaries)) == ["segment01", "segment02", "segment03",
+                                                                             "segment04"]

@@ -224,3 +224,57 @@ def land_source_rows(root: Path, landing_prefix: str, task: DmsTask, view: Table
     table_data = {f.name: [landed_value(v, f.type) for v in data[f.name]] for f in sch}
     pq.write_table(pa.table(table_data, schema=sch), path)
     return path
+
+
+# --- a parallel full load, as DMS lands it on S3 ----------------------------------------------------
+# AWS DMS User Guide, CHAP_Target.S3, "Parallel load of partitioned sources when using Amazon S3 as a
+# target": partitions-auto / partitions-list land table/<partition_name>/LOADseq_num; ranges with
+# segment-names land table/<segment_name>/LOAD...; ranges without them land table/SEGMENTn_LOAD...; each
+# series "named incrementally starting from LOAD00000001" (hexadecimal: SEGMENT3_LOAD0000000A). Which rows
+# a range segment holds: CHAP_Tasks.CustomizingTasks.TableMapping.SelectionTransformation.Tablesettings
+# (segment n: the rows below its upper boundary, compared column by column, and not in an earlier segment;
+# the last segment: every other row).
+def parallel_load_rule(rules: list[dict], schema: str, table: str) -> dict | None:
+    """The parallel-load setting of a source table under these rules, or None."""
+    for rule in DmsTask(rules)._matching(schema, table, **{"rule-type": "table-settings"}):
+        if "parallel-load" in rule:
+            return rule["parallel-load"]
+    return None
+
+
+def range_segment(load: dict, values: tuple) -> int:
+    """The 0-based segment of a row whose range-column values are `values` (in load["columns"] order)."""
+    for n, bound in enumerate(load["boundaries"]):
+        typed = tuple(type(v)(b) for v, b in zip(values, bound))
+        if values < typed:
+            return n
+    return len(load["boundaries"])
+
+
+def load_file_name(number: int, folder: str | None = None, segment: int | None = None) -> str:
+    """A full-load file's name under the table's folder: LOAD / <folder>/LOAD / SEGMENT<n>_LOAD, hex numbered."""
+    name = f"{layout.FULL_LOAD_PREFIX}{number:08X}.parquet"
+    if segment is not None:
+        return f"SEGMENT{segment}_{name}"
+    return f"{folder}/{name}" if folder else name
+
+
+def parallel_load_streams(load: dict | None, rows: list[dict], partition_of=None, segment_names: bool = True) -> list[tuple[str | None, int | None, list]]:
+    """The streams DMS writes a table's full load as: (folder or None, SEGMENT index or None, rows), one per
+    non-empty segment or partition, in segment order (rows: dicts by the rule's column names). partition_of(row): the row's source partition
+    (partitions-auto / -list). segment_names=False: a ranges rule without them (SEGMENTn_ files)."""
+    if load is None:
+        return [(None, None, rows)] if rows else []
+    if load["type"] == "ranges":
+        groups: dict[int, list] = {}
+        for row in rows:
+            groups.setdefault(range_segment(load, tuple(row[c] for c in load["columns"])), []).append(row)
+        names = load.get("segment-names") if segment_names else None
+        return [(names[n], None, groups[n]) if names else (None, n + 1, groups[n]) for n in sorted(groups)]
+    groups = {}
+    for row in rows:
+        groups.setdefault(partition_of(row), []).append(row)
+    wanted = load.get("partitions") or sorted(groups)
+    # partitions-list: the User Guide does not say what DMS does with rows of partitions not listed
+    assert set(groups) <= set(wanted), f"rows in partitions {sorted(set(groups) - set(wanted))} not listed"
+    return [(p, None, groups[p]) for p in wanted if groups.get(p)]

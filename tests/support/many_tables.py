@@ -34,15 +34,3 @@ RANGES = """    parallel_load:
 LOB = """    lob:
       max_size_kb: 65
 """
-
-
-def segmented_full_load_ready():
-    """Let specs carry parallel_load (dwctl/spec/dms_tasks.py SEGMENTED_FULL_LOAD_READY) while a test renders
-    and validates its rules; the shipped default refuses it until the load job reads segmented full loads."""
-    import pytest
-
-    from dwctl.spec import dms_tasks
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(dms_tasks, "SEGMENTED_FULL_LOAD_READY", True)
-        yield

@@ -145,7 +145,8 @@ def canonical_runs(d: Delivery) -> list[list]:
 
 
 @st.composite
-def deliveries(draw):
+def deliveries(draw, make=Delivery):
+    """(life, its files, runs); make(life, draw) writes the files (a Delivery)."""
     life = draw(lives())
     initial, events, reload_at = life
     if reload_at is not None:
@@ -153,7 +154,7 @@ def deliveries(draw):
         # A first full load that wrote no file, then a reload seen together with older changes: the
         # warehouse cannot tell those changes from the reload's cached ones (README: limits).
         assume(initial)
-    d = Delivery(life, draw)
+    d = make(life, draw)
     late = [f for f in d.before if draw(st.booleans())] if reload_at is not None else []
     # DMS lands a table's full load before the changes it cached meanwhile: LOAD files first
     phase_a = draw(st.permutations(d.initial_load)) + draw(st.permutations([f for f in d.before if f not in late]))
@@ -174,9 +175,9 @@ def verify(root: Path, *extra: str):
     return result
 
 
-def deliver(root: Path, runs: list[list]) -> tuple[dict, list[tuple]]:
+def deliver(root: Path, runs: list[list], spec_text: str = SPEC_TEXT) -> tuple[dict, list[tuple]]:
     """Land each run's files, run `dwctl sql verify` after each, once more at the end, and export."""
-    (root / "acct.yaml").write_text(SPEC_TEXT, encoding="utf-8")
+    (root / "acct.yaml").write_text(spec_text, encoding="utf-8")
     (root / "bucket" / FOLDER).mkdir(parents=True, exist_ok=True)
     for files in runs:
         for name, rows in files:

@@ -103,18 +103,38 @@ def test_full_load_and_cdc_files_are_told_apart_by_name(job):
 
 
 def test_a_reload_is_a_load_file_at_or_before_the_newest_merged(job):
-    assert not job.is_reload([L("LOAD00000001.parquet")], None), "the first full load"
-    assert not job.is_reload([L("LOAD00000003.parquet")], P + "LOAD00000002.parquet"), "the same load, later file"
-    assert job.is_reload([L("LOAD00000002.parquet", etag="e2")], P + "LOAD00000002.parquet"), "rewritten"
-    assert job.is_reload([L("LOAD00000001.parquet")], P + "LOAD00000002.parquet"), "numbering starts again"
-    assert job.is_reload([L("LOAD00000001.parquet")], None, "3"), "after CDC files: the first load was empty"
-    assert not job.is_reload([L("LOAD00000001.parquet")], None, "3", "1"), "the first load's file was quarantined"
+    assert not job.is_reload([L("LOAD00000001.parquet")], []), "the first full load"
+    assert not job.is_reload([L("LOAD00000003.parquet")], [P + "LOAD00000002.parquet"]), "the same load, later file"
+    assert job.is_reload([L("LOAD00000002.parquet", etag="e2")], [P + "LOAD00000002.parquet"]), "rewritten"
+    assert job.is_reload([L("LOAD00000001.parquet")], [P + "LOAD00000002.parquet"]), "numbering starts again"
+    assert job.is_reload([L("LOAD00000001.parquet")], [], "3"), "after CDC files: the first load was empty"
+    assert not job.is_reload([L("LOAD00000001.parquet")], [], "3", "1"), "the first load's file was quarantined"
+
+
+def test_full_load_streams_are_compared_only_with_themselves(job):
+    """Parallel load (CHAP_Target.S3): segment or partition folders, or SEGMENTn_ prefixes, each numbered
+    from 1 in hexadecimal; CDC files stay beside them, named by time."""
+    assert job.full_load_stream(P + "segment02/LOAD0000000A.parquet", "LOAD") == (P + "segment02/", 10)
+    assert job.full_load_stream(P + "SEGMENT3_LOAD0000000A.parquet", "LOAD") == (P + "SEGMENT3_", 10)
+    assert job.full_load_stream(P + "LOAD00000009.parquet", "LOAD") == (P, 9)
+    assert job.full_load_stream(P + "20240101-121500000.parquet", "LOAD") is None
+    merged = [P + "segment01/LOAD00000002.parquet", P + "SEGMENT1_LOAD00000003.parquet"]
+    for name in ("segment02/LOAD00000001.parquet", "SEGMENT2_LOAD00000001.parquet", "LOAD00000001.parquet"):
+        assert not job.is_reload([L(name)], merged, "0"), name + ": another segment's numbering is not this one's"
+        assert not job.is_reload([L(name)], merged, "5", "0", 0), name + ": a new segment while the load goes on"
+        assert job.is_reload([L(name)], merged, "5", "0", 1), name + ": a new segment once the load was complete"
+        assert not job.is_reload([L(name)], merged, "5", "1", 1), name + ": unless a LOAD file is quarantined"
+    assert job.is_reload([L("segment01/LOAD00000001.parquet")], merged), "a segment's numbering starts again"
+    assert job.is_reload([L("SEGMENT1_LOAD00000003.parquet", etag="e2")], merged), "a segment's file rewritten"
+    assert not job.is_reload([L("segment01/LOAD00000003.parquet")], merged), "more of the same segment"
 
 
 def test_the_config_knows_each_tables_folder(config):
     assert config.table_of(P + "LOAD00000001.parquet") == "orders"
     assert config.table_of("raw/public/orders_x/LOAD00000001.parquet") is None
     assert config.table_of("raw/_dwctl_manifests/orders/x.manifest") is None
+    assert config.table_of(P + "segment01/LOAD00000001.parquet") == "orders", "a segment's or partition's folder"
+    assert config.table_of(P + "segment01/20240101-121500000.parquet") is None, "CDC files are never in one"
 
 
 def test_substitute_quotes_values_and_refuses_missing_ones(job):
@@ -167,8 +187,8 @@ def test_bookkeeping_queries_against_duckdb(job, tmp_path, config):
     logged = [("orders", P + "LOAD00000001.parquet", "a"), ("orders", P + "20240101-100000000.parquet", "b"),
               ("customers", "raw/public/customers/LOAD00000009.parquet", "c")]
     con.executemany("INSERT INTO staging._dwctl_load_log VALUES (?, ?, ?, now())", logged)
-    assert warehouse.query(config.queries["load_history"], table_name="orders") == [[P + "LOAD00000001.parquet", 1, 0]]
-    assert warehouse.query(config.queries["load_history"], table_name="products") == [[None, 0, 0]]
+    assert warehouse.query(config.queries["load_history"], table_name="orders") == [[P + "LOAD00000001.parquet", 1, 0, 1]]
+    assert warehouse.query(config.queries["load_history"], table_name="products") == [[None, 0, 0, 0]]
     for _ in range(2):  # quarantining twice keeps one row
         warehouse.execute(config.queries["quarantine"], table_name="orders", s3_key=P + "bad.parquet", etag="x",
                           size=3, reason="Spectrum Scan Error")
@@ -321,7 +341,7 @@ def test_a_run_merges_the_queued_files_in_one_batch_and_only_then_deletes_their_
                    event("raw/public/customers/20240101-121500000.parquet", 4, '"k"')])
     queue.expect_delete(["rh-raw/_dwctl_manifests/orders/x.manifest"])  # nothing to load: acknowledged at once
     expect_create(aws, job, config)
-    aws.query(config.queries["load_history"], {"table_name": "orders"}, [[{"isNull": True}, {"longValue": 0}, {"longValue": 0}]])
+    aws.query(config.queries["load_history"], {"table_name": "orders"}, [[{"isNull": True}, {"longValue": 0}, {"longValue": 0}, {"longValue": 0}]])
     load, cdc = [L("LOAD00000001.parquet", 9, "l1")], [L("20240101-121500000.parquet", 7, "c1")]
     expect_footers(aws, config, cdc + load)
     values = expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-1", load, cdc)
