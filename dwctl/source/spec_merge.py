@@ -348,6 +348,15 @@ def _update_table(node, table: SourceTable, family: Family, flow: bool) -> list[
         order.append((i, item))
     gone = [name for name in by_name if table.column(name) is None]
     changes += [f"column {name} removed" for name in gone]
+    listed = node.get("exclude")
+    if isinstance(listed, list) and gone:  # a table-level exclude list must name columns the table has
+        dropped = {n for name in gone for n in (name, targets.get(name))}
+        kept = [n for n in listed if n not in dropped]
+        if kept != list(listed):
+            if kept:
+                listed[:] = kept
+            else:
+                del node["exclude"]
     if [i for i, _ in order] != list(range(len(old))):
         if not gone and all(i is not None for i, _ in order):
             changes.append("columns reordered as in the source")

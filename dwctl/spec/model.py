@@ -297,6 +297,43 @@ def _derived_name(data):
     return data
 
 
+def _excluded_by_list(data):
+    """A table's `exclude: [name, ...]` sets exclude: true on each column it names (by target name or
+    source_name), so everything downstream sees one flag; a name the table lacks is a located error."""
+    names = data.get("exclude") if isinstance(data, dict) else None
+    columns = data.get("columns") if isinstance(data, dict) else None
+    if not isinstance(names, list) or not names or not isinstance(columns, list):
+        return data
+
+    def spellings(column) -> set:
+        if isinstance(column, Column):
+            return {column.name, column.source}
+        if not isinstance(column, dict):
+            return set()
+        source = column.get("source_name")
+        name = column.get("name")
+        if name is None and isinstance(source, str):
+            name = target_name(source)
+        return {n for n in (name, source) if isinstance(n, str)}
+
+    known = [spellings(c) for c in columns]
+    for k, name in enumerate(names):
+        if isinstance(name, str) and not any(name in s for s in known):
+            raise _at(("exclude", k), f"{name!r} is not a column of this table (give a column's name or source_name)")
+        if name in names[:k]:
+            raise _at(("exclude", k), f"{name!r} is listed twice")
+    listed = set(n for n in names if isinstance(n, str))
+    marked = []
+    for column, spelled in zip(columns, known):
+        if not spelled & listed:
+            marked.append(column)
+        elif isinstance(column, Column):
+            marked.append(column.model_copy(update={"exclude": True}))
+        else:
+            marked.append({**column, "exclude": True})
+    return {**data, "columns": marked}
+
+
 class Column(Model):
     name: Ident = Field(None, description="Target name: the column in the landed files, Glue, the grants and "
                         "Redshift (lower-case snake_case). Default: derived from source_name.")
@@ -401,13 +438,16 @@ class Table(Model):
         "now: the load job does not yet read the segmented files DMS lands for it (dwctl/spec/dms_tasks.py).",
         discriminator="type")
     lob: TableLob | None = Field(None, description="LOB size limit of this table (a DMS table-settings rule).")
+    exclude: list[SourceName] = Field(
+        default_factory=list, description="Columns to leave out, by name (or source_name): the same as "
+        "`exclude: true` on each of them.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="before")
     @classmethod
     def _name_from_source(cls, data):
-        return _derived_name(data)
+        return _excluded_by_list(_derived_name(data))
 
     @property
     def column_names(self) -> list[str]:
