@@ -297,6 +297,22 @@ def _derived_name(data):
     return data
 
 
+def _check_default(where: tuple, column: "Column", family) -> None:
+    """A column's default must be a literal of its Redshift type (dwctl/spec/column_default.py)."""
+    from dwctl.spec.column_default import sql_literal
+    from dwctl.spec.type_mapping import as_text, map_type
+
+    try:
+        redshift = column.redshift_type or (as_text(column.land_as_text) if column.land_as_text
+                                            else map_type(column.type, family)).redshift
+    except ValueError:
+        return  # the type's own error is reported at its field
+    try:
+        sql_literal(column.default, redshift)
+    except ValueError as exc:
+        raise _at(where, f"{exc}") from None
+
+
 def _excluded_by_list(data):
     """A table's `exclude: [name, ...]` sets exclude: true on each column it names (by target name or
     source_name), so everything downstream sees one flag; a name the table lacks is a located error."""
@@ -352,6 +368,11 @@ class Column(Model):
         None, description="Carry a type DMS or Redshift cannot (e.g. macaddr8, a composite, MariaDB inet6) as text "
         "of at most this many characters: a DMS change-data-type to string, VARCHAR(4 x n) in Redshift. Not for "
         "LOB types (DMS can only drop those: use exclude).")
+    default: bool | int | float | str | None = Field(
+        None, description="The constant the source's DEFAULT gives rows that existed when the column was added "
+        "(DMS sends no change for them): the warehouse column is added with it, and files written before the "
+        "column existed load it instead of NULL. A literal of the column's type (a date as \"YYYY-MM-DD\"); "
+        "`dwctl import` fills it in.")
 
     @model_validator(mode="before")
     @classmethod
@@ -745,6 +766,8 @@ class Spec(Model):
             for j, column in enumerate(table.columns):
                 if column.exclude:
                     continue
+                if column.default is not None:
+                    _check_default(("tables", i, "columns", j, "default"), column, family)
                 if column.land_as_text is not None:
                     if _known_lob(column.type, family):
                         raise _at(("tables", i, "columns", j, "land_as_text"), f"{column.type} is a LOB to DMS, "
