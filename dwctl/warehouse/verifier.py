@@ -26,6 +26,11 @@ Redshift -> DuckDB by sqlglot with these documented rewrites, each the smallest 
                                        a default and outside a transaction block, as Redshift
                                        allows (r_ALTER_TABLE); the new length goes to the comment
                                        (DuckDB's VARCHAR has none)
+  DISTKEY / SORTKEY of a table      -> recorded in the table verify_keys (CREATE TABLE, ALTER DISTKEY,
+                                       ALTER DISTSTYLE, ALTER SORTKEY keep it), so DROP COLUMN of a
+                                       key is refused as Redshift refuses it (r_ALTER_TABLE: "You
+                                       can't drop a column that is the distribution key (DISTKEY)
+                                       or a sort key (SORTKEY) of the table")
   grants                            -> DuckDB has none: SVV_RELATION_PRIVILEGES and
                                        SVV_COLUMN_PRIVILEGES are tables here (a test grants by
                                        inserting a row); GRANT inserts its row, DROP TABLE deletes
@@ -129,6 +134,12 @@ class Transpiler:
                 out.append(_grant_row(sql))
                 continue
             out += _privileges_follow(stmt)
+            keys = self.keys_follow(stmt)
+            if keys is not None:
+                has_copy = True  # checked against the database's state: not cached
+                out += keys
+                if any(isinstance(a, (exp.AlterSortKey, exp.AlterDistStyle)) for a in stmt.args.get("actions") or []):
+                    continue  # physical layout only: recorded, nothing for DuckDB to do
             if isinstance(stmt, exp.Copy):
                 out.append(self.copy(stmt))
                 has_copy = True
@@ -189,6 +200,54 @@ class Transpiler:
             if any(isinstance(a, exp.ColumnDef) for a in stmt.args["actions"]):
                 return [duck(stmt)] + comments(table, stmt.args["actions"])
         return None
+
+    def keys_follow(self, stmt) -> list[str] | None:
+        """What a statement does to verify_keys (before it runs); None when it touches no keys. A DROP
+        COLUMN of a recorded key is refused here, as Redshift refuses it."""
+        from sqlglot import exp
+
+        def where(table) -> str:
+            return f"schema_name = {_lit(table.db)} AND table_name = {_lit(table.name)}"
+
+        def rows(table, kind: str, columns) -> list[str]:
+            return [f"INSERT INTO verify_keys VALUES ({_lit(table.db)}, {_lit(table.name)}, {_lit(kind)}, {_lit(c.name)})"
+                    for c in columns]
+
+        if isinstance(stmt, exp.Drop) and str(stmt.args.get("kind", "")).upper() == "TABLE":
+            return [f"DELETE FROM verify_keys WHERE {where(t)}" for t in stmt.args.get("tables") or [] if t is not None]
+        if isinstance(stmt, exp.Create) and isinstance(stmt.this, exp.Schema) and stmt.kind == "TABLE":
+            table = stmt.this.this
+            if stmt.args.get("exists") and self.columns_of(table.db, table.name):
+                return []
+            out = [f"DELETE FROM verify_keys WHERE {where(table)}"]
+            for prop in (stmt.args.get("properties").expressions if stmt.args.get("properties") else []):
+                if isinstance(prop, exp.DistKeyProperty):
+                    out += rows(table, "dist", [prop.this])
+                elif isinstance(prop, exp.SortKeyProperty):
+                    out += rows(table, "sort", prop.this if isinstance(prop.this, list) else [prop.this])
+            return out
+        if not isinstance(stmt, exp.Alter):
+            return None
+        table, out = stmt.this, []
+        for action in stmt.args.get("actions") or []:
+            if isinstance(action, exp.AlterSortKey):
+                out.append(f"DELETE FROM verify_keys WHERE {where(table)} AND kind = 'sort'")
+                out += rows(table, "sort", action.expressions or [])
+            elif isinstance(action, exp.AlterDistStyle):
+                out.append(f"DELETE FROM verify_keys WHERE {where(table)} AND kind = 'dist'")
+                if isinstance(action.this, exp.Column):
+                    out += rows(table, "dist", [action.this])
+            elif isinstance(action, exp.Drop) and str(action.args.get("kind", "")).upper() == "COLUMN":
+                for column in action.args.get("tables") or []:
+                    key = self.con.execute(f"SELECT kind FROM verify_keys WHERE {where(table)} AND "
+                                           "lower(column_name) = lower(?)", [column.name]).fetchone()
+                    if key is not None:
+                        raise ToolError(f"ALTER TABLE {table.db}.{table.name} DROP COLUMN {column.name}: the "
+                                        f"{'distribution' if key[0] == 'dist' else 'sort'} key; Redshift refuses it")
+            elif isinstance(action, exp.RenameColumn):
+                out.append(f"UPDATE verify_keys SET column_name = {_lit(action.args['to'].name)} WHERE {where(table)} "
+                           f"AND lower(column_name) = lower({_lit(action.this.name)})")
+        return out or None
 
     def check_alter_type(self, table, column: str, new: str) -> None:
         """Redshift's rules for ALTER COLUMN TYPE (Database Developer Guide, r_ALTER_TABLE): it
@@ -370,6 +429,7 @@ CREATE TABLE IF NOT EXISTS svv_relation_privileges (namespace_name VARCHAR, rela
   privilege_type VARCHAR, identity_name VARCHAR, identity_type VARCHAR, admin_option BOOLEAN);
 CREATE TABLE IF NOT EXISTS svv_column_privileges (namespace_name VARCHAR, relation_name VARCHAR,
   column_name VARCHAR, privilege_type VARCHAR, identity_name VARCHAR, identity_type VARCHAR);
+CREATE TABLE IF NOT EXISTS verify_keys (schema_name VARCHAR, table_name VARCHAR, kind VARCHAR, column_name VARCHAR);
 """
 _GRANT = (r'^GRANT (?P<privilege>[A-Z ]+?)(?: \((?P<column>"(?:[^"]|"")*")\))? ON TABLE (?P<schema>"(?:[^"]|"")*")\.'
           r'(?P<table>"(?:[^"]|"")*") TO (?:(?P<kind>ROLE|GROUP) )?(?P<name>"(?:[^"]|"")*"|PUBLIC)'

@@ -514,23 +514,51 @@ def rebuild_statements(part, create, have, keep):
          "DROP TABLE %s" % aside]
 
 
-def copy_column_statements(part, name, new_type, default=None):
+def table_keys(create):
+    """(primary key, sort key, dist key) columns of a rendered CREATE TABLE, lower case."""
+    def names(found):
+        return [n.replace('""', '"').lower() for n in re.findall(r'"((?:[^"]|"")*)"', found.group(1))] if found else []
+    dist = names(re.search(r"\bDISTKEY\s*\(([^)]*)\)", create))
+    return (names(re.search(r"\bPRIMARY KEY \(([^)]*)\)", create)), names(re.search(r"\bSORTKEY\s*\(([^)]*)\)", create)),
+            dist[0] if dist else None)
+
+
+def key_statements(table, name, sort, dist):
+    """What lets a sort or distribution key column be dropped, and what makes it the key again
+    (r_ALTER_TABLE: ALTER SORTKEY NONE "removes the sort key", ALTER [COMPOUND] SORTKEY (columns),
+    ALTER DISTSTYLE EVEN, ALTER DISTKEY column; none is refused inside a transaction block)."""
+    before, after = [], []
+    if name.lower() in sort:
+        before.append("ALTER TABLE %s ALTER SORTKEY NONE" % table)
+        after.append("ALTER TABLE %s ALTER SORTKEY (%s)" % (table, ", ".join(quote_ident(n) for n in sort)))
+    if dist is not None and name.lower() == dist:
+        before.append("ALTER TABLE %s ALTER DISTSTYLE EVEN" % table)
+        after.append("ALTER TABLE %s ALTER DISTKEY %s" % (table, quote_ident(dist)))
+    return before, after
+
+
+def copy_column_statements(part, name, new_type, default=None, sort=(), dist=None):
     """Change a column's type and keep the table (so its grants and the rows' order stay): add a
     column of the new type, fill it with CAST, drop the old one, rename the new one to its name.
     Redshift Database Developer Guide, r_ALTER_TABLE: ADD COLUMN ("You can add only one column in
     each ALTER TABLE statement"), DROP COLUMN, RENAME COLUMN; none of them is refused inside a
     transaction block (only ALTER COLUMN TYPE and external tables are), so the table changes in
-    one transaction. Not for a key column: "You can't drop a column that is the distribution key
-    (DISTKEY) or a sort key (SORTKEY)", and a primary key constraint depends on its columns.
+    one transaction. "You can't drop a column that is the distribution key (DISTKEY) or a sort key
+    (SORTKEY)": such a column stops being the key first and is made the key again after
+    (key_statements). Not for a primary key column: its constraint depends on it, and the new
+    column, added nullable, could not carry the constraint again ("You can't add a primary-key
+    constraint to a nullable column"): that table is rebuilt.
     The column moves to the end of the table: every statement dwctl writes names its columns
     (INSERT ... (columns), and COPY goes into staging tables, which are created from the DDL)."""
     table = "%s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"]))
     aside = name + part["aside_suffix"]
-    return ["ALTER TABLE %s ADD COLUMN %s %s%s" % (table, quote_ident(aside), new_type,
-                                                   " DEFAULT %s" % default if default is not None else ""),
-            "UPDATE %s SET %s = CAST(%s AS %s)" % (table, quote_ident(aside), quote_ident(name), new_type),
-            "ALTER TABLE %s DROP COLUMN %s" % (table, quote_ident(name)),
-            "ALTER TABLE %s RENAME COLUMN %s TO %s" % (table, quote_ident(aside), quote_ident(name))]
+    before, after = key_statements(table, name, sort, dist)
+    return before + [
+        "ALTER TABLE %s ADD COLUMN %s %s%s" % (table, quote_ident(aside), new_type,
+                                               " DEFAULT %s" % default if default is not None else ""),
+        "UPDATE %s SET %s = CAST(%s AS %s)" % (table, quote_ident(aside), quote_ident(name), new_type),
+        "ALTER TABLE %s DROP COLUMN %s" % (table, quote_ident(name)),
+        "ALTER TABLE %s RENAME COLUMN %s TO %s" % (table, quote_ident(aside), quote_ident(name))] + after
 
 
 def grant_statements(schema, table, relation_rows, column_rows, columns=None):
@@ -575,13 +603,25 @@ def plan_part(part, have, create, migration):
     now = {n.lower(): (n, t and normal_type(t), nullable) for n, t, nullable in have}
     table = "%s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"]))
     fixed = {n.lower() for n in part["fixed"]}
+    primary, sort, dist = table_keys(create)
     defaults = {n.lower(): v for n, v in (part.get("defaults") or {}).items()}
     adds, alters, copies, rebuild = [], [], [], False
     for name, t, _ in want:
         default = defaults.get(name.lower())
-        if name.lower() not in now and name.lower() in fixed:
-            rebuild = True  # "You can't add a column that is the distribution key (DISTKEY) or a sort key" (r_ALTER_TABLE)
+        if name.lower() not in now and name.lower() in primary:
+            rebuild = True  # ADD COLUMN cannot "modify ... PRIMARY KEY" (r_ALTER_TABLE)
             migration.notes.append("%s: column %s added (%s; a key column: the table is rebuilt)" % (label, name, t))
+            continue
+        if name.lower() not in now and name.lower() in fixed:
+            # "You can't add a column that is the distribution key (DISTKEY) or a sort key (SORTKEY)": added
+            # first, then made the key (r_ALTER_TABLE: ALTER SORTKEY, ALTER DISTKEY)
+            _, after = key_statements(table, name, sort, dist)
+            adds += ["ALTER TABLE %s ADD COLUMN %s %s%s" % (table, quote_ident(name), t,
+                                                           " DEFAULT %s" % default if default is not None else "")]
+            adds += ["UPDATE %s SET %s = %s" % (table, quote_ident(name), default)] if default is not None else []
+            adds += after
+            migration.notes.append("%s: column %s added (%s; then made the table's sort or distribution key)"
+                                   % (label, name, t))
             continue
         if name.lower() not in now and default is not None:
             # ADD COLUMN ... DEFAULT (r_ALTER_TABLE: "The data type of default_expr must match the data type
@@ -599,10 +639,11 @@ def plan_part(part, have, create, migration):
             continue
         old = now[name.lower()][1]
         change = "same" if old is None else column_change(old, t)  # a type SVV_COLUMNS spells unknown to us
-        if change == "in_place" and name.lower() not in fixed and default is None:
+        if change == "in_place" and name.lower() not in primary and default is None:
+            # not on "columns with UNIQUE, PRIMARY KEY, or FOREIGN KEY" (r_ALTER_TABLE); a sort or dist key may
             alters.append(("ALTER TABLE %s ALTER COLUMN %s TYPE %s" % (table, quote_ident(name), t),
                            (now[name.lower()][0], t)))
-        elif change in ("in_place", "rebuild") and name.lower() not in fixed:
+        elif change in ("in_place", "rebuild") and name.lower() not in primary:
             # ALTER COLUMN TYPE: "You can't alter columns with default values" (r_ALTER_TABLE)
             copies.append((now[name.lower()][0], t, default))
         elif change in ("in_place", "rebuild"):
@@ -619,7 +660,7 @@ def plan_part(part, have, create, migration):
     for name in sorted(keep):
         migration.notes.append("%s: column %s is no longer in the spec; kept (nullable)" % (label, now[name][0]))
         if not now[name][2] and now[name][1] is not None:  # a NOT NULL column the merge no longer fills
-            if name in fixed:
+            if name in primary:
                 rebuild = True
             else:  # Redshift has no ALTER COLUMN DROP NOT NULL: the column is copied into a nullable one
                 copies.append((now[name][0], now[name][1], None))
@@ -643,13 +684,14 @@ def plan_part(part, have, create, migration):
         return
     migration.batch += adds
     for name, t, default in copies:
-        migration.batch += copy_column_statements(part, name, t, default)
+        migration.batch += copy_column_statements(part, name, t, default, sort, dist)
     if copies:
         migration.regrant.append((part["schema"], part["name"], [n for n, _, _ in copies]))
     for statement, (name, t) in alters:
         migration.in_place.append(statement)
         # e.g. a compression encoding ALTER COLUMN TYPE refuses: the column is copied instead
-        migration.fallback[statement] = (copy_column_statements(part, name, t), (part["schema"], part["name"], [name]))
+        migration.fallback[statement] = (copy_column_statements(part, name, t, None, sort, dist),
+                                         (part["schema"], part["name"], [name]))
 
 
 def read_catalog(warehouse, config):

@@ -166,3 +166,18 @@ def test_a_type_svv_columns_spells_unknown_is_left_alone():
     migration = load_job.Migration()
     load_job.plan_part(part, [("id", "BIGINT", False), ("shape", None, True)], "CREATE ...", migration)
     assert not migration and migration.notes == [] and migration.problems == []
+
+
+def test_the_verifier_refuses_to_drop_a_key_column_as_redshift_does(tmp_path):
+    """r_ALTER_TABLE: "You can't drop a column that is the distribution key (DISTKEY) or a sort key (SORTKEY)"."""
+    con = duckdb.connect()
+    warehouse = DuckDBWarehouse(con, Transpiler(con, LocalLanding(tmp_path, "")))
+    warehouse.batch(['CREATE SCHEMA "s"', 'CREATE TABLE "s"."t" ("id" INTEGER, "k" INTEGER, "v" INTEGER) '
+                     'DISTKEY("k") SORTKEY("v", "id")'], "create")
+    for column in ("k", "v"):
+        with pytest.raises(load_job.JobError, match="key; Redshift refuses it"):
+            warehouse.batch([f'ALTER TABLE "s"."t" DROP COLUMN "{column}"'], "drop a key")
+    warehouse.batch(['ALTER TABLE "s"."t" ALTER SORTKEY NONE', 'ALTER TABLE "s"."t" ALTER DISTSTYLE EVEN',
+                     'ALTER TABLE "s"."t" DROP COLUMN "v"', 'ALTER TABLE "s"."t" DROP COLUMN "k"',
+                     'ALTER TABLE "s"."t" ALTER SORTKEY ("id")'], "no longer keys")
+    assert con.execute("SELECT kind, column_name FROM verify_keys").fetchall() == [("sort", "id")]

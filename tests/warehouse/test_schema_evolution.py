@@ -48,6 +48,7 @@ class Source:
         self.seq = 0
         self.dropped: list[str] = []
         self.defaults: dict[str, str] = {}  # columns added with ALTER TABLE ... ADD COLUMN ... DEFAULT
+        self.keys = ""  # the spec's dist_key / sort_keys lines for acct, if any
 
     def spec_text(self) -> str:
         """The spec `dwctl import` writes for the source as it is now (plus a second, quiet table)."""
@@ -58,7 +59,7 @@ class Source:
   - schema: app
     name: acct
     columns:{lines}
-    primary_key: [id]
+    primary_key: [id]{self.keys}
     history: true
   - schema: app
     name: other
@@ -404,3 +405,24 @@ def test_widenings_keep_the_table_and_a_key_change_gives_its_grants_back(tmp_pat
     assert not marked(tmp_path, "acct"), "rebuilt"
     assert_replayed(tmp_path, source)
     assert_grants_kept(tmp_path)
+
+
+def test_a_sort_and_distribution_key_column_is_widened_in_the_table(tmp_path):
+    """qty is acct's DISTKEY and first SORTKEY column: it stops being the key, is copied, and is the key again."""
+    source = Source(tmp_path / "bucket", added_last=False)
+    source.keys = "\n    dist_key: qty\n    sort_keys: [qty, id]"
+    source.apply("LOAD00000001.parquet", [(1, "I"), (2, "I")])
+    ok(tmp_path, source.spec_text())
+    mark(tmp_path, "acct")
+    source.alter("int", 1)  # qty integer -> bigint
+    source.apply("20240101-130000000.parquet", [(1, "U"), (3, "I")])
+    ok(tmp_path, source.spec_text())
+    assert marked(tmp_path, "acct"), "the same table"
+    assert_replayed(tmp_path, source)
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    try:
+        keys = con.execute("SELECT kind, column_name FROM verify_keys WHERE schema_name = 'analytics' AND "
+                           "table_name = 'acct' ORDER BY kind, column_name").fetchall()
+    finally:
+        con.close()
+    assert keys == [("dist", "qty"), ("sort", "id"), ("sort", "qty")]

@@ -21,13 +21,15 @@ from dwctl.spec.read import parse_spec
 from tests.support.dms_files import change, write
 from tests.support.minispec import write_spec
 
+DB = "evolve_defaults"  # the servers are shared by the session: a database of its own
+
 
 class Pipeline:
     """One source table, its spec, the landed files and the warehouse (a DuckDB file) of `dwctl sql verify`."""
 
     def __init__(self, tmp: Path, engine: str, dsn: str, query, table: str):
         self.tmp, self.dsn, self.query, self.table = tmp, dsn, query, table
-        self.spec = write_spec(tmp, engine, "evolve")
+        self.spec = write_spec(tmp, engine, DB)
         self.files = 0
 
     def dwctl(self, *args: str):
@@ -87,11 +89,11 @@ def assert_equal_to_the_source(p: Pipeline) -> None:
 
 
 def test_postgres_add_column_default_reaches_the_rows_that_existed(pg_logical, tmp_path):
-    pg_logical.create_database("evolve", "CREATE TABLE items (id bigint PRIMARY KEY, name varchar(20));"
+    pg_logical.create_database(DB, "CREATE TABLE items (id bigint PRIMARY KEY, name varchar(20));"
                                          "INSERT INTO items VALUES (1, 'a'), (2, 'b');")
-    p = Pipeline(tmp_path, "postgres", pg_logical.dsn(db="evolve"),
+    p = Pipeline(tmp_path, "postgres", pg_logical.dsn(db=DB),
                  lambda sql: _pg_rows(pg_logical, sql), "items")
-    said = evolve(p, lambda sql: pg_logical.execute(sql, db="evolve"),
+    said = evolve(p, lambda sql: pg_logical.execute(sql, db=DB),
                   "ALTER TABLE items ADD COLUMN status varchar(10) DEFAULT 'new'")
     assert "column status default 'new'" in said
     assert 'default: "new"' in p.spec.read_text(encoding="utf-8")
@@ -99,13 +101,13 @@ def test_postgres_add_column_default_reaches_the_rows_that_existed(pg_logical, t
 
 
 def test_mariadb_add_column_default_reaches_the_rows_that_existed(maria_binlog, tmp_path):
-    maria_binlog.execute("CREATE DATABASE evolve")
+    maria_binlog.execute(f"CREATE DATABASE {DB}")
     maria_binlog.execute("CREATE TABLE items (id bigint PRIMARY KEY, name varchar(20))",
-                         "INSERT INTO items VALUES (1, 'a'), (2, 'b')", db="evolve")
-    maria_binlog.create_user("evolver", "SELECT ON evolve.*")
-    p = Pipeline(tmp_path, "mysql", maria_binlog.dsn("evolver", "evolve"),
+                         "INSERT INTO items VALUES (1, 'a'), (2, 'b')", db=DB)
+    maria_binlog.create_user("evolver", f"SELECT ON {DB}.*")
+    p = Pipeline(tmp_path, "mysql", maria_binlog.dsn("evolver", DB),
                  lambda sql: _maria_rows(maria_binlog, sql), "items")
-    said = evolve(p, lambda sql: maria_binlog.execute(sql, db="evolve"),
+    said = evolve(p, lambda sql: maria_binlog.execute(sql, db=DB),
                   "ALTER TABLE items ADD COLUMN status varchar(10) DEFAULT 'new'")
     assert "column status default 'new'" in said
     assert_equal_to_the_source(p)
@@ -115,22 +117,22 @@ def test_mariadb_add_column_default_reaches_the_rows_that_existed(maria_binlog, 
 def test_a_volatile_default_is_not_written_and_the_import_says_why(engine, request, tmp_path):
     if engine == "postgres":
         server = request.getfixturevalue("pg_logical")
-        server.create_database("volatile", "CREATE TABLE items (id bigint PRIMARY KEY);")
-        server.execute("ALTER TABLE items ADD COLUMN seen timestamptz DEFAULT now()", db="volatile")
-        dsn = server.dsn(db="volatile")
+        server.create_database("volatile_defaults", "CREATE TABLE items (id bigint PRIMARY KEY);")
+        server.execute("ALTER TABLE items ADD COLUMN seen timestamptz DEFAULT now()", db="volatile_defaults")
+        dsn = server.dsn(db="volatile_defaults")
     else:
         server = request.getfixturevalue("maria_binlog")
-        server.execute("CREATE DATABASE volatile")
-        server.execute("CREATE TABLE items (id bigint PRIMARY KEY)", db="volatile")
-        server.create_user("volatile_reader", "SELECT ON volatile.*")
-        dsn = server.dsn("volatile_reader", "volatile")
-    spec = write_spec(tmp_path, "postgres" if engine == "postgres" else "mysql", "volatile")
+        server.execute("CREATE DATABASE volatile_defaults")
+        server.execute("CREATE TABLE items (id bigint PRIMARY KEY)", db="volatile_defaults")
+        server.create_user("volatile_reader", "SELECT ON volatile_defaults.*")
+        dsn = server.dsn("volatile_reader", "volatile_defaults")
+    spec = write_spec(tmp_path, "postgres" if engine == "postgres" else "mysql", "volatile_defaults")
     first = CliRunner().invoke(cli, ["import", "--dsn", dsn, "-c", str(spec), "--tables", "items"])
     assert first.exit_code == 0, first.output
     if engine == "postgres":
-        server.execute("ALTER TABLE items ADD COLUMN token uuid DEFAULT gen_random_uuid()", db="volatile")
+        server.execute("ALTER TABLE items ADD COLUMN token uuid DEFAULT gen_random_uuid()", db="volatile_defaults")
     else:
-        server.execute("ALTER TABLE items ADD COLUMN token varchar(36) DEFAULT (uuid())", db="volatile")
+        server.execute("ALTER TABLE items ADD COLUMN token varchar(36) DEFAULT (uuid())", db="volatile_defaults")
     again = CliRunner().invoke(cli, ["import", "--dsn", dsn, "-c", str(spec), "--tables", "items"])
     assert again.exit_code == 0, again.output
     assert "column token added" in again.output
@@ -141,14 +143,14 @@ def test_a_volatile_default_is_not_written_and_the_import_says_why(engine, reque
 def _pg_rows(server, sql: str) -> list[tuple]:
     import psycopg
 
-    with psycopg.connect(server.dsn(db="evolve")) as conn:
+    with psycopg.connect(server.dsn(db=DB)) as conn:
         return conn.execute(sql).fetchall()
 
 
 def _maria_rows(server, sql: str) -> list[tuple]:
     import pymysql
 
-    conn = pymysql.connect(unix_socket=server.socket, user="root", password="", database="evolve")
+    conn = pymysql.connect(unix_socket=server.socket, user="root", password="", database=DB)
     try:
         with conn.cursor() as cur:
             cur.execute(sql)
