@@ -481,6 +481,12 @@ class Migration:
         # grants to put back after the batch: (schema, table, None) for a table created anew (all its
         # grants), (schema, table, [columns]) for columns dropped and added again (their column grants)
         self.regrant = []
+        self.cuts = []  # where the batch may be split between Data API batches (after each whole change)
+
+    def add(self, statements):
+        """One change, whose statements must run in one transaction (a column copied, a table rebuilt)."""
+        self.batch += statements
+        self.cuts.append(len(self.batch))
 
     def __bool__(self):
         return bool(self.in_place or self.batch)
@@ -598,7 +604,7 @@ def plan_part(part, have, create, migration):
         same = len(have) == len(want) and all(h.lower() == w.lower() and (ht is None or normal_type(ht) == wt)
                                               for (h, ht, _), (w, wt, _) in zip(have, want))
         if not same:
-            migration.batch += ["DROP TABLE %s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"])), create]
+            migration.add(["DROP TABLE %s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"])), create])
         return
     now = {n.lower(): (n, t and normal_type(t), nullable) for n, t, nullable in have}
     table = "%s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"]))
@@ -616,10 +622,10 @@ def plan_part(part, have, create, migration):
             # "You can't add a column that is the distribution key (DISTKEY) or a sort key (SORTKEY)": added
             # first, then made the key (r_ALTER_TABLE: ALTER SORTKEY, ALTER DISTKEY)
             _, after = key_statements(table, name, sort, dist)
-            adds += ["ALTER TABLE %s ADD COLUMN %s %s%s" % (table, quote_ident(name), t,
-                                                           " DEFAULT %s" % default if default is not None else "")]
-            adds += ["UPDATE %s SET %s = %s" % (table, quote_ident(name), default)] if default is not None else []
-            adds += after
+            adds.append(["ALTER TABLE %s ADD COLUMN %s %s%s" % (table, quote_ident(name), t,
+                                                               " DEFAULT %s" % default if default is not None else "")]
+                        + (["UPDATE %s SET %s = %s" % (table, quote_ident(name), default)] if default is not None else [])
+                        + after)
             migration.notes.append("%s: column %s added (%s; then made the table's sort or distribution key)"
                                    % (label, name, t))
             continue
@@ -628,13 +634,13 @@ def plan_part(part, have, create, migration):
             # of the column"; the page promises the default for later INSERTs), then the rows already there
             # get it too, by an UPDATE in the same transaction: they are the source's rows from before its
             # ALTER TABLE ... DEFAULT, which gave each of them the default (DMS sends no change for them).
-            adds += ["ALTER TABLE %s ADD COLUMN %s %s DEFAULT %s" % (table, quote_ident(name), t, default),
-                     "UPDATE %s SET %s = %s" % (table, quote_ident(name), default)]
+            adds.append(["ALTER TABLE %s ADD COLUMN %s %s DEFAULT %s" % (table, quote_ident(name), t, default),
+                         "UPDATE %s SET %s = %s" % (table, quote_ident(name), default)])
             migration.notes.append("%s: column %s added (%s; the source's default %s in the rows already there)"
                                    % (label, name, t, default))
             continue
         if name.lower() not in now:
-            adds.append("ALTER TABLE %s ADD COLUMN %s %s" % (table, quote_ident(name), t))
+            adds.append(["ALTER TABLE %s ADD COLUMN %s %s" % (table, quote_ident(name), t)])
             migration.notes.append("%s: column %s added (%s; NULL in the rows already there)" % (label, name, t))
             continue
         old = now[name.lower()][1]
@@ -678,13 +684,14 @@ def plan_part(part, have, create, migration):
                                   "as wide as the warehouse's" % label)
         return
     if rebuild:
-        migration.batch += rebuild_statements(part, create, have, keep)
+        migration.add(rebuild_statements(part, create, have, keep))
         migration.regrant.append((part["schema"], part["name"], None))
         migration.notes.append("%s: rebuilt (a key column changes); its grants are given again" % label)
         return
-    migration.batch += adds
+    for change in adds:
+        migration.add(change)
     for name, t, default in copies:
-        migration.batch += copy_column_statements(part, name, t, default, sort, dist)
+        migration.add(copy_column_statements(part, name, t, default, sort, dist))
     if copies:
         migration.regrant.append((part["schema"], part["name"], [n for n, _, _ in copies]))
     for statement, (name, t) in alters:
@@ -730,6 +737,21 @@ def grants_now(warehouse, config, schema, table, columns=None):
     return grant_statements(schema, table, relation, column, columns)
 
 
+def transactions(units):
+    """Pack whole changes into Data API batches of at most MAX_BATCH statements, each batch one
+    transaction: a column copy is never split between its DROP COLUMN and its RENAME COLUMN (only a
+    change longer than a batch is, e.g. a rebuild keeping many dropped columns)."""
+    out = [[]]
+    for unit in units:
+        if len(out[-1]) + len(unit) > MAX_BATCH and out[-1]:
+            out.append([])
+        for start in range(0, len(unit), MAX_BATCH):
+            if start:
+                out.append([])
+            out[-1] += unit[start:start + MAX_BATCH]
+    return [batch for batch in out if batch]
+
+
 def migrate(warehouse, config, log=print):
     """Apply what each table's warehouse tables lack, table by table (each its own transaction);
     returns ({table migrated}, [problems]). A table whose migration fails is a problem of its own:
@@ -739,7 +761,8 @@ def migrate(warehouse, config, log=print):
         for note in migration.notes:
             log("%s: %s" % (table, note))
         problems += ["%s: %s" % (table, p) for p in migration.problems]
-        batch, regrant = list(migration.batch), list(migration.regrant)
+        units = [migration.batch[a:b] for a, b in zip([0] + migration.cuts, migration.cuts)]
+        regrant = list(migration.regrant)
         try:
             for statement in migration.in_place:
                 try:
@@ -747,12 +770,12 @@ def migrate(warehouse, config, log=print):
                 except JobError as exc:  # e.g. a compression encoding ALTER COLUMN TYPE refuses
                     log("%s: %s failed (%s); copying the column instead" % (table, statement, exc))
                     statements, again = migration.fallback[statement]
-                    batch += [s for s in statements if s not in batch]
+                    units.append(statements)
                     regrant.append(again)
             # the grants as they are now, read before the batch drops a table or a column
-            batch += [g for schema, name, columns in regrant for g in grants_now(warehouse, config, schema, name, columns)]
-            for start in range(0, len(batch), MAX_BATCH):
-                warehouse.batch(batch[start:start + MAX_BATCH], "dwctl-migrate-" + table)
+            units += [[g] for schema, name, columns in regrant for g in grants_now(warehouse, config, schema, name, columns)]
+            for n, statements in enumerate(transactions(units)):
+                warehouse.batch(statements, "dwctl-migrate-" + table + ("-%d" % n if n else ""))
         except JobError as exc:
             problems.append("%s: migration failed, the table is not loaded this run: %s" % (table, exc))
             continue

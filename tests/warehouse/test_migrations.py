@@ -181,3 +181,16 @@ def test_the_verifier_refuses_to_drop_a_key_column_as_redshift_does(tmp_path):
                      'ALTER TABLE "s"."t" DROP COLUMN "v"', 'ALTER TABLE "s"."t" DROP COLUMN "k"',
                      'ALTER TABLE "s"."t" ALTER SORTKEY ("id")'], "no longer keys")
     assert con.execute("SELECT kind, column_name FROM verify_keys").fetchall() == [("sort", "id")]
+
+
+@given(st.lists(st.integers(1, 60), max_size=12))
+def test_changes_are_packed_whole_into_data_api_batches(sizes):
+    """A change (a column copy: drop, then rename) is split between two transactions only when it alone is longer
+    than a batch; nothing is lost or reordered, and no batch holds more than the Data API takes."""
+    units = [[f"{n}.{i}" for i in range(size)] for n, size in enumerate(sizes)]
+    batches = load_job.transactions(units)
+    assert [s for b in batches for s in b] == [s for u in units for s in u]
+    assert all(0 < len(b) <= load_job.MAX_BATCH for b in batches)
+    for unit in units:
+        if len(unit) <= load_job.MAX_BATCH:
+            assert sum(1 for b in batches if set(unit) & set(b)) == 1, unit
