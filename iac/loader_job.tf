@@ -38,6 +38,19 @@ resource "aws_s3_object" "loader_config" {
   kms_key_id             = aws_kms_key.this.arn
 }
 
+# The warehouse tables and columns this config brings the warehouse to (glue_scripts/warehouse_columns.json,
+# cut from load_job_config.json by the render). Uploaded as `content`, so Terraform's state keeps what was
+# applied: `dwctl plan` compares it with the new one and says which migrations the change implies (the
+# job's own planner). Small by design: the full config would put megabytes per plan into the state.
+resource "aws_s3_object" "loader_columns" {
+  bucket                 = aws_s3_bucket.landing.id
+  key                    = "_dwctl/glue_scripts/warehouse_columns.json"
+  content                = file("${path.module}/glue_scripts/warehouse_columns.json")
+  content_type           = "application/json"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = aws_kms_key.this.arn
+}
+
 # --- discovery: every object created under the landing prefix, queued for the job ----------------------
 # The landing bucket sends its events to EventBridge (s3.tf); this rule puts "Object Created" and
 # "Object Deleted" events under the landing prefix on a queue the job drains, so a file that lands

@@ -13,7 +13,7 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -196,8 +196,10 @@ def require_init(stack: Stack) -> None:
 
 
 # --- plan ---------------------------------------------------------------------------------------
-def plan(stack: Stack, tf: Terraform, opts: Options = Options(), *, kind: str = "plan") -> tuple[int, plansummary.Summary]:
-    """Plan to iac/.dwctl/<env>/<kind>.tfplan and fingerprint it. Returns (0 no changes | 2 changes, summary)."""
+def plan(stack: Stack, tf: Terraform, opts: Options = Options(), *, kind: str = "plan",
+         spec: Spec | None = None) -> tuple[int, plansummary.Summary]:
+    """Plan to iac/.dwctl/<env>/<kind>.tfplan and fingerprint it. Returns (0 no changes | 2 changes, summary).
+    With the spec, the summary says which warehouse migrations the plan implies."""
     require_init(stack)
     _require_inputs(stack)
     stack.prepare()
@@ -213,7 +215,10 @@ def plan(stack: Stack, tf: Terraform, opts: Options = Options(), *, kind: str = 
         raise
     finally:
         _write_log(stack, kind, tf)
-    summary = plansummary.summarize(tf.show_json(stack.rel(planfile.name)))
+    shown = tf.show_json(stack.rel(planfile.name))
+    summary = plansummary.summarize(shown)
+    if spec is not None and kind == "plan":
+        summary = replace(summary, migrations=tuple(_migrations(stack, shown, spec)))
     files = files_digest(stack.iac)
     record = {
         "kind": kind,
@@ -230,6 +235,15 @@ def plan(stack: Stack, tf: Terraform, opts: Options = Options(), *, kind: str = 
     }
     fingerprint.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return code, summary
+
+
+def _migrations(stack: Stack, shown: dict, spec: Spec) -> list[str]:
+    """From the columns the state holds to the job config about to be uploaded (iac/ is fresh here)."""
+    from dwctl.render import job_config
+    from dwctl.render.migration_plan import describe_plan
+
+    config = stack.iac.parent / job_config.PATH
+    return describe_plan(shown, config.read_text(encoding="utf-8"), spec) if config.is_file() else []
 
 
 def stale_reasons(stack: Stack, binary: Binary, record: dict, kind: str = "plan") -> list[str]:
@@ -265,6 +279,9 @@ def show_summary(stack: Stack, summary: plansummary.Summary, echo: Echo, warn: E
     echo(f"{stack.env.name} (workspace {stack.env.workspace}): {plansummary.headline(summary)}")
     if summary.has_changes:
         echo(plansummary.table(summary))
+    said = plansummary.migrations(summary)
+    if said:
+        echo(said)
     loud = plansummary.warning(summary)
     if loud:
         warn(loud)

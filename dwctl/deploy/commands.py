@@ -62,15 +62,17 @@ def _loud(text: str) -> None:
 
 
 def _setup(spec_path: Path, root: Path, env_name: str | None, terraform_bin: str | None, *,
-           render: bool | None = None, machine: bool = False, destroying: bool = False, sizing: bool = False):
-    """Spec -> environment -> fresh iac/ (for commands that read the configuration) -> binary -> driver.
-    With `sizing`, warn first when the environment's DMS instance class is small for its tasks."""
+           render: bool | None = None, machine: bool = False, destroying: bool = False, sizing: bool = False,
+           spec=None):
+    """Spec (loaded here unless given) -> environment -> fresh iac/ (for commands that read the
+    configuration) -> binary -> driver. With `sizing`, warn first when the environment's DMS
+    instance class is small for its tasks."""
     from dwctl.deploy import actions as deploy
     from dwctl.deploy import terraform
     from dwctl.errors import NotReady
     from dwctl.spec.read import load_spec
 
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path) if spec is None else spec
     stack = deploy.stack_for(spec, root, env_name)
     if sizing:
         from dwctl.render.environments import env_spec
@@ -152,12 +154,14 @@ def plan(spec_path, output_root, env_name, terraform_bin, render, fmt, as_json, 
     import json
 
     from dwctl.deploy import actions as deploy
+    from dwctl.spec.read import load_spec
 
     machine = as_json or fmt == "json"
     with json_on_failure(machine, exit_code=1):
+        spec = load_spec(spec_path)
         stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, render=render, machine=machine,
-                           sizing=True)
-        code, summary = deploy.plan(stack, tf, _options(lock_timeout, parallelism, targets, extra))
+                           sizing=True, spec=spec)
+        code, summary = deploy.plan(stack, tf, _options(lock_timeout, parallelism, targets, extra), spec=spec)
     planfile = stack.plan_path("plan")
     if machine:
         click.echo(json.dumps({"ok": True, **deploy.report(stack, code, summary)}, indent=2))

@@ -46,6 +46,7 @@ class Summary:
     changes: tuple[Change, ...]
     outputs: tuple[tuple[str, str], ...]  # (name, action) for outputs that change
     moves: tuple[Move, ...] = ()  # tables moved between DMS tasks
+    migrations: tuple[str, ...] = ()  # what the load job will do to the warehouse's tables (render/migration_plan.py)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -67,13 +68,15 @@ class Summary:
             "data_at_risk": [c.address for c in self.at_risk],
             "outputs": [{"name": n, "action": a} for n, a in self.outputs],
             "dms_tables_moved": [asdict(m) for m in self.moves],
+            "migrations": list(self.migrations),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "Summary":
         return cls(tuple(Change(r["address"], r["type"], r["action"]) for r in data.get("resources", [])),
                    tuple((o["name"], o["action"]) for o in data.get("outputs", [])),
-                   tuple(Move(**m) for m in data.get("dms_tables_moved", [])))
+                   tuple(Move(**m) for m in data.get("dms_tables_moved", [])),
+                   tuple(data.get("migrations", [])))
 
 
 def action_of(actions: list[str]) -> str | None:
@@ -154,6 +157,14 @@ def table(summary: Summary) -> str:
     lines = [f"  {c.action:<8} {c.address}{'   <-- HOLDS DATA' if c.at_risk else ''}" for c in summary.changes]
     lines += [f"  {a:<8} output.{n}" for n, a in summary.outputs]
     return "\n".join(lines)
+
+
+def migrations(summary: Summary) -> str:
+    """The warehouse migrations the plan implies, as `dwctl render` says them; empty when none."""
+    if not summary.migrations:
+        return ""
+    return "Warehouse migrations the load job makes on its next run after this apply:\n" + \
+        "\n".join(f"  {line}" for line in summary.migrations)
 
 
 def warning(summary: Summary) -> str:

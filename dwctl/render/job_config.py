@@ -20,6 +20,9 @@ FORMAT = 4  # dwctl.warehouse.load_job.CONFIG_FORMAT reads this
 # "Considerations when calling the Amazon Redshift Data API").
 MAX_STATEMENT_BYTES = 100_000
 PATH = "iac/glue_scripts/load_job_config.json"
+# What the migrations compare the warehouse with, alone (templates/iac/loader_job.tf.j2, loader_columns):
+# Terraform keeps it in its state, so a plan knows the columns the deployed job brought the warehouse to.
+COLUMNS_PATH = "iac/glue_scripts/warehouse_columns.json"
 
 
 def queries(spec: Spec) -> dict[str, str]:
@@ -64,6 +67,15 @@ def queries(spec: Spec) -> dict[str, str]:
         "columns": 'SELECT "table_schema", "table_name", "column_name", "data_type", "character_maximum_length", '
                    '"numeric_precision", "numeric_scale", "is_nullable" FROM "svv_columns" '
                    f'WHERE "table_schema" IN ({schemas}) ORDER BY "table_schema", "table_name", "ordinal_position"',
+        # Grants to give back when a migration drops a table or a column and makes it again (Redshift
+        # Database Developer Guide, r_SVV_RELATION_PRIVILEGES, r_SVV_COLUMN_PRIVILEGES).
+        "relation_privileges": 'SELECT "privilege_type", "identity_name", "identity_type", "admin_option" '
+                               'FROM "svv_relation_privileges" WHERE "namespace_name" = :schema AND '
+                               '"relation_name" = :table ORDER BY "identity_type", "identity_name", "privilege_type"',
+        "column_privileges": 'SELECT "column_name", "privilege_type", "identity_name", "identity_type" '
+                             'FROM "svv_column_privileges" WHERE "namespace_name" = :schema AND '
+                             '"relation_name" = :table ORDER BY "column_name", "identity_type", "identity_name", '
+                             '"privilege_type"',
         "record_ddl": [f"DELETE FROM {ddl}", f"INSERT INTO {ddl} (\"ddl_hash\", \"applied_at\") VALUES ('${{ddl_hash}}', GETDATE())"],
     }
 
@@ -107,8 +119,19 @@ def warehouse_tables(spec: Spec, table) -> list[dict]:
                   (analytics, table.name + HISTORY_SUFFIX, columns + [
                       ("valid_from", "TIMESTAMP", False), ("valid_to", "TIMESTAMP", True), ("is_current", "BOOLEAN", False),
                       ("dwctl_op", "CHAR(1)", False), version], False)]
+    analytics_defaults = defaults(spec, table)
     return [{"schema": schema, "name": name, "columns": [list(c) for c in cols], "empty": empty, "fixed": fixed,
-             "aside_suffix": layout.WORK_MARK + "_aside"} for schema, name, cols, empty in parts]
+             "aside_suffix": layout.WORK_MARK + "_aside",
+             **({"defaults": analytics_defaults} if analytics_defaults and schema == analytics else {})}
+            for schema, name, cols, empty in parts]
+
+
+def defaults(spec: Spec, table) -> dict[str, str]:
+    """{column: SQL literal of its analytics type} of the table's columns with a `default:`."""
+    from dwctl.spec.column_default import sql_literal
+
+    given = {c.name: c.default for c in spec.table(table.name).columns if c.default is not None and not c.exclude}
+    return {c.name: sql_literal(given[c.name], c.redshift_type) for c in table.columns if c.name in given}
 
 
 def document(spec: Spec, sql: dict[str, str], tables, note: str) -> str:
@@ -127,7 +150,17 @@ def document(spec: Spec, sql: dict[str, str], tables, note: str) -> str:
                             "landed": [[c.name, c.staging_type] + ([c.parquet_name] if c.parquet_name != c.name else [])
                                        for c in t.landed],
                             "warehouse_tables": warehouse_tables(spec, t),
+                            **({"defaults": defaults(spec, t)} if defaults(spec, t) else {}),
                             "merge_sql": sql[f"sql/03_merge_{t.name}.sql"].split("\n")} for t in tables},
         "queries": queries(spec),
     }
     return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+
+
+def columns_document(config: str) -> str:
+    """The warehouse_tables of each table of a rendered config (document()), in the same shape
+    ({"tables": {name: {"warehouse_tables": [...]}}}), so one reader takes either file."""
+    doc = json.loads(config)
+    return json.dumps({"//": doc["//"], "tables": {name: {"warehouse_tables": table["warehouse_tables"]}
+                                                  for name, table in doc["tables"].items()}},
+                      indent=1, ensure_ascii=False) + "\n"

@@ -1,4 +1,4 @@
-"""What a spec change will do to the warehouse's tables, said when `dwctl render` writes it.
+"""What a spec change will do to the warehouse's tables, said by `dwctl render` and `dwctl plan`.
 
 The load job decides at run time, from the warehouse's own columns (SVV_COLUMNS), which
 migrations to make (dwctl/warehouse/load_job.py: plan_migrations, migrate). Here the same
@@ -7,6 +7,10 @@ warehouse, so the lines printed are the job's own notes: columns added, widened 
 a rebuild), narrowings it will not make, dropped columns it keeps. The planner is the job's code,
 run from the source the render ships (the render stage may not import the warehouse stage, and a
 second copy of the rules would drift from the one that runs).
+
+`dwctl render` compares with the job config it rendered before (on disk); `dwctl plan` with the
+columns the last apply uploaded (aws_s3_object.loader_columns, kept in Terraform's state, read from
+`terraform show -json`'s before value). Both print describe()'s lines.
 """
 
 from __future__ import annotations
@@ -28,6 +32,25 @@ def previous_columns(document: dict) -> dict[tuple[str, str], list[tuple[str, st
     """The warehouse tables' columns as a previous render left them (what the job will find)."""
     return {(p["schema"], p["name"]): [tuple(c) for c in p["columns"]]
             for table in document.get("tables", {}).values() for p in table.get("warehouse_tables", [])}
+
+
+COLUMNS_ADDRESS = "aws_s3_object.loader_columns"
+
+
+def applied_columns(plan: dict) -> str | None:
+    """The warehouse columns document the last apply uploaded, from a `terraform show -json` plan:
+    the loader_columns object's content before the plan (None before the first apply)."""
+    for rc in plan.get("resource_changes") or []:
+        if rc.get("address") == COLUMNS_ADDRESS and rc.get("mode", "managed") == "managed":
+            before = (rc.get("change") or {}).get("before") or {}
+            content = before.get("content")
+            return content if isinstance(content, str) else None
+    return None
+
+
+def describe_plan(plan: dict, current: str, spec) -> list[str]:
+    """describe() from what the state holds to the config about to be applied (`current`)."""
+    return describe(applied_columns(plan), current, spec)
 
 
 def describe(previous: str | None, current: str, spec) -> list[str]:

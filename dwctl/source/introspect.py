@@ -34,6 +34,10 @@ class SourceColumn:
     native: str  # as the catalog spells it, for messages
     type: str | None  # spec spelling; None when the documented mapping has no row for it
     nullable: bool
+    # The column's DEFAULT: `default` the constant (str, int or bool; None: no constant), `default_expr`
+    # the catalog's text when it is an expression instead (now(), nextval(...), uuid()): see read_defaults.
+    default: str | int | bool | None = None
+    default_expr: str | None = None
 
 
 @dataclass
@@ -139,7 +143,100 @@ def read_tables(conn: Connection, schema: str) -> dict[str, SourceTable]:
     for table, column in keys:
         if _text(table) in tables:
             tables[_text(table)].primary_key.append(_text(column))
+    _read_defaults(conn, schema, tables)
     return tables
+
+
+# --- column defaults (a source ADD COLUMN ... DEFAULT gives existing rows the default; DMS sends no
+# change for them, so the spec carries the constant: dwctl/spec/column_default.py) ----------------
+# Postgres: information_schema.columns.column_default, "Default expression of the column" (PostgreSQL
+# documentation, The Information Schema, columns): a constant comes back with its cast ('a'::text,
+# '-1'::integer, 42, true); anything else is an expression. MySQL/MariaDB: COLUMN_DEFAULT (MySQL
+# Reference Manual, The INFORMATION_SCHEMA COLUMNS Table: "The default value for the column ... NULL
+# if the column has an explicit default of NULL, or if the column definition includes no DEFAULT
+# clause"; EXTRA says DEFAULT_GENERATED for an expression default). MariaDB 10.2.7+ quotes literals
+# and spells a missing default 'NULL' (MariaDB Knowledge Base, Information Schema COLUMNS Table).
+PG_DEFAULTS = """
+SELECT table_name, column_name, column_default FROM information_schema.columns
+WHERE table_schema = %s AND column_default IS NOT NULL
+"""
+MY_DEFAULTS = """
+SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT, EXTRA FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = %s AND COLUMN_DEFAULT IS NOT NULL
+"""
+_PG_CAST = r"""(?:::(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_ .]*?)(?:\(\d+(?:,\s*\d+)?\))?(?:\[\])?)"""
+_PG_CONSTANT = re.compile(r"^\(*(?P<literal>'(?:[^']|'')*'|-?\d+(?:\.\d+)?|true|false|NULL)\)*" + _PG_CAST + r"*\)*$",
+                          re.IGNORECASE)
+_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
+
+
+def _literal(token: str, quoted_string: bool) -> str | int | bool | None:
+    if quoted_string:
+        return token
+    if token.lower() in ("true", "false"):
+        return token.lower() == "true"
+    if re.fullmatch(r"-?\d+", token):
+        return int(token)
+    return token  # a decimal, kept exact as text
+
+
+def pg_default(text: str) -> tuple[bool, str | int | bool | None]:
+    """(True, the constant) for a constant default as Postgres prints it ('a''b'::character varying,
+    '-1'::integer, (-5), 1.5, true, NULL::text); (False, None) for an expression."""
+    m = _PG_CONSTANT.match(text.strip())
+    if m is None:
+        return False, None
+    token = m["literal"]
+    if token.upper() == "NULL":
+        return True, None
+    if token.startswith("'"):
+        inner = token[1:-1].replace("''", "'")
+        cast = text.strip()[m.end("literal"):].lower()
+        if _NUMBER.match(inner) and re.search(r"::(integer|bigint|smallint|numeric|real|double)", cast):
+            return True, _literal(inner, False)
+        if inner in ("t", "f", "true", "false") and "::boolean" in cast:
+            return True, inner.startswith("t")
+        return True, inner
+    return True, _literal(token, False)
+
+
+def my_default(text: str, extra: str, mariadb: bool) -> tuple[bool, str | int | bool | None]:
+    """The same for MySQL/MariaDB's COLUMN_DEFAULT (and EXTRA)."""
+    if "DEFAULT_GENERATED" in extra.upper():
+        return False, None
+    if mariadb:
+        if text == "NULL":
+            return True, None
+        if len(text) >= 2 and text[0] == text[-1] == "'":
+            return True, text[1:-1].replace("''", "'").replace("\\'", "'").replace("\\\\", "\\")
+        if _NUMBER.match(text):
+            return True, _literal(text, False)
+        return False, None  # current_timestamp(), uuid(), an expression in parentheses
+    if text.upper() in ("CURRENT_TIMESTAMP", "NOW()", "LOCALTIME", "LOCALTIMESTAMP") or \
+            text.upper().startswith("CURRENT_TIMESTAMP("):
+        return False, None
+    return True, _literal(text, False) if _NUMBER.match(text) else text
+
+
+def _read_defaults(conn: Connection, schema: str, tables: dict[str, SourceTable]) -> None:
+    """Each column's default, as a constant or as the expression it is."""
+    import dataclasses
+
+    if conn.family == "postgres":
+        rows = [(t, c, d, "") for t, c, d in conn.rows(PG_DEFAULTS, (schema,))]
+        mariadb = False
+    else:
+        rows = conn.rows(MY_DEFAULTS, (schema,))
+        version = conn.try_rows("SELECT VERSION()") or [("",)]
+        mariadb = "mariadb" in _text(version[0][0]).lower()
+    found = {}
+    for table, column, default, extra in rows:
+        text = _text(default)
+        constant, value = pg_default(text) if conn.family == "postgres" else my_default(text, _text(extra or ""), mariadb)
+        found[(_text(table), _text(column))] = (value, None) if constant else (None, text)
+    for name, table in tables.items():
+        table.columns = [dataclasses.replace(c, default=found[(name, c.name)][0], default_expr=found[(name, c.name)][1])
+                         if (name, c.name) in found else c for c in table.columns]
 
 
 # Every leaf under each top-level parent of this schema, through pg_inherits (declarative partitions

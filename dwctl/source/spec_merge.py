@@ -320,10 +320,13 @@ def _update_table(node, table: SourceTable, family: Family, flow: bool) -> list[
     order: list[tuple[int | None, Any]] = []
     for column in table.columns:
         if column.name not in by_name:
-            order.append((None, _column(column, flow, excluded.get(column.name))))
+            item = _column(column, flow, excluded.get(column.name))
+            order.append((None, item))
             targets[column.name] = target_name(column.name)
             changes.append(f"column {column.name} added ({column.type or column.native}"
                            + (", excluded)" if column.name in excluded else ")"))
+            if column.name not in excluded:
+                changes += _carry_default(item, column, family)
             continue
         i, item = by_name[column.name]
         spelled = item.get("type")
@@ -348,6 +351,15 @@ def _update_table(node, table: SourceTable, family: Family, flow: bool) -> list[
         order.append((i, item))
     gone = [name for name in by_name if table.column(name) is None]
     changes += [f"column {name} removed" for name in gone]
+    listed = node.get("exclude")
+    if isinstance(listed, list) and gone:  # a table-level exclude list must name columns the table has
+        dropped = {n for name in gone for n in (name, targets.get(name))}
+        kept = [n for n in listed if n not in dropped]
+        if kept != list(listed):
+            if kept:
+                listed[:] = kept
+            else:
+                del node["exclude"]
     if [i for i, _ in order] != list(range(len(old))):
         if not gone and all(i is not None for i, _ in order):
             changes.append("columns reordered as in the source")
@@ -369,6 +381,43 @@ def _update_table(node, table: SourceTable, family: Family, flow: bool) -> list[
             else:
                 del node["sort_keys"]
     return changes
+
+
+def _carry_default(item, column, family: Family) -> list[str]:
+    """A column added to a table the spec already has: the source gave the rows it had its DEFAULT,
+    which DMS does not send. A constant goes into the spec (`default:`); an expression cannot be
+    known for those rows: say so (they stay NULL in the warehouse until the table is reloaded)."""
+    from dwctl.spec.column_default import sql_literal
+    from dwctl.spec.type_mapping import map_type
+
+    if column.default_expr is not None:
+        return [f"warning: column {column.name}'s default {column.default_expr} is not a constant, so dwctl "
+                "cannot know the value the source gave the rows that existed when the column was added: they "
+                "stay NULL in the warehouse until the table is reloaded"]
+    if column.default is None:
+        return []
+    redshift = map_type(column.type, family).redshift
+    value = column.default
+    if isinstance(value, str) and redshift.upper().split("(")[0] in ("SMALLINT", "INTEGER", "BIGINT") \
+            and re.fullmatch(r"-?\d+", value):
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and redshift.upper() == "BOOLEAN" and value in (0, 1):
+        value = bool(value)  # MySQL: BOOLEAN is TINYINT(1), its default 0 or 1
+    if isinstance(value, int) and not isinstance(value, bool) and redshift.upper().startswith(("VARCHAR", "CHAR")):
+        value = str(value)
+    try:
+        sql_literal(value, redshift)
+    except ValueError as exc:
+        return [f"warning: column {column.name}'s default {column.default!r} is not carried ({exc}): the rows "
+                "that existed when the column was added stay NULL in the warehouse until the table is reloaded"]
+    item["default"] = _default_value(value)
+    return [f"column {column.name} default {value!r} (the rows already there get it in the warehouse too)"]
+
+
+def _default_value(value):
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    return DoubleQuotedScalarString(value) if isinstance(value, str) else value
 
 
 def _reordered(old, order):

@@ -297,6 +297,59 @@ def _derived_name(data):
     return data
 
 
+def _check_default(where: tuple, column: "Column", family) -> None:
+    """A column's default must be a literal of its Redshift type (dwctl/spec/column_default.py)."""
+    from dwctl.spec.column_default import sql_literal
+    from dwctl.spec.type_mapping import as_text, map_type
+
+    try:
+        redshift = column.redshift_type or (as_text(column.land_as_text) if column.land_as_text
+                                            else map_type(column.type, family)).redshift
+    except ValueError:
+        return  # the type's own error is reported at its field
+    try:
+        sql_literal(column.default, redshift)
+    except ValueError as exc:
+        raise _at(where, f"{exc}") from None
+
+
+def _excluded_by_list(data):
+    """A table's `exclude: [name, ...]` sets exclude: true on each column it names (by target name or
+    source_name), so everything downstream sees one flag; a name the table lacks is a located error."""
+    names = data.get("exclude") if isinstance(data, dict) else None
+    columns = data.get("columns") if isinstance(data, dict) else None
+    if not isinstance(names, list) or not names or not isinstance(columns, list):
+        return data
+
+    def spellings(column) -> set:
+        if isinstance(column, Column):
+            return {column.name, column.source}
+        if not isinstance(column, dict):
+            return set()
+        source = column.get("source_name")
+        name = column.get("name")
+        if name is None and isinstance(source, str):
+            name = target_name(source)
+        return {n for n in (name, source) if isinstance(n, str)}
+
+    known = [spellings(c) for c in columns]
+    for k, name in enumerate(names):
+        if isinstance(name, str) and not any(name in s for s in known):
+            raise _at(("exclude", k), f"{name!r} is not a column of this table (give a column's name or source_name)")
+        if name in names[:k]:
+            raise _at(("exclude", k), f"{name!r} is listed twice")
+    listed = set(n for n in names if isinstance(n, str))
+    marked = []
+    for column, spelled in zip(columns, known):
+        if not spelled & listed:
+            marked.append(column)
+        elif isinstance(column, Column):
+            marked.append(column.model_copy(update={"exclude": True}))
+        else:
+            marked.append({**column, "exclude": True})
+    return {**data, "columns": marked}
+
+
 class Column(Model):
     name: Ident = Field(None, description="Target name: the column in the landed files, Glue, the grants and "
                         "Redshift (lower-case snake_case). Default: derived from source_name.")
@@ -315,6 +368,11 @@ class Column(Model):
         None, description="Carry a type DMS or Redshift cannot (e.g. macaddr8, a composite, MariaDB inet6) as text "
         "of at most this many characters: a DMS change-data-type to string, VARCHAR(4 x n) in Redshift. Not for "
         "LOB types (DMS can only drop those: use exclude).")
+    default: bool | int | float | str | None = Field(
+        None, description="The constant the source's DEFAULT gives rows that existed when the column was added "
+        "(DMS sends no change for them): the warehouse column is added with it, and files written before the "
+        "column existed load it instead of NULL. A literal of the column's type (a date as \"YYYY-MM-DD\"); "
+        "`dwctl import` fills it in.")
 
     @model_validator(mode="before")
     @classmethod
@@ -402,13 +460,16 @@ class Table(Model):
         "reads them all as the table's full load.",
         discriminator="type")
     lob: TableLob | None = Field(None, description="LOB size limit of this table (a DMS table-settings rule).")
+    exclude: list[SourceName] = Field(
+        default_factory=list, description="Columns to leave out, by name (or source_name): the same as "
+        "`exclude: true` on each of them.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="before")
     @classmethod
     def _name_from_source(cls, data):
-        return _derived_name(data)
+        return _excluded_by_list(_derived_name(data))
 
     @property
     def column_names(self) -> list[str]:
@@ -706,6 +767,8 @@ class Spec(Model):
             for j, column in enumerate(table.columns):
                 if column.exclude:
                     continue
+                if column.default is not None:
+                    _check_default(("tables", i, "columns", j, "default"), column, family)
                 if column.land_as_text is not None:
                     if _known_lob(column.type, family):
                         raise _at(("tables", i, "columns", j, "land_as_text"), f"{column.type} is a LOB to DMS, "

@@ -86,6 +86,9 @@ class Config:
         self.file_names = {name: {c[0]: c[2] for c in table["landed"] if len(c) > 2}
                            for name, table in document["tables"].items()}
         self.parts = {name: table["warehouse_tables"] for name, table in document["tables"].items()}
+        # defaults: {column: SQL literal} of columns whose source DEFAULT the spec carries (a file
+        # written before the source added the column loads it instead of NULL)
+        self.defaults = {name: dict(table.get("defaults") or {}) for name, table in document["tables"].items()}
         self.load_suffix, self.layout_suffix = document["load_suffix"], document["layout_suffix"]
         self.ddl_hash = hashlib.sha256(self.create_sql.encode("utf-8")).hexdigest()  # what apply_ddl records
 
@@ -405,20 +408,27 @@ def quote_ident(name):
     return '"' + str(name).replace('"', '""') + '"'
 
 
-def layout_statements(schema, target, layout_table, names, landed, manifest, kept=None):
+def layout_statements(schema, target, layout_table, names, landed, manifest, kept=None, defaults=None):
     """Load files of another layout: COPY them into a staging table of their own column order
     (COPY from Parquet maps by position), then move the rows into `target` by name, NULL for a
-    column the files lack (a column added to the spec later, or dropped at the source)."""
+    column the files lack (a column added to the spec later, or dropped at the source), or the
+    column's default (`defaults`: {column: SQL literal}) when the source added it with one: the
+    rows of a file written before that ALTER TABLE have the default at the source."""
     types = dict(kept or {})
     types.update(dict(landed))
     table = "%s.%s" % (quote_ident(schema), quote_ident(layout_table))
     have = set(names)
+    defaults = defaults or {}
+
+    def missing(name, staging):
+        return "CAST(%s AS %s)" % (defaults[name], staging) if name in defaults else "NULL"
+
     return [
         "CREATE TABLE %s (%s)" % (table, ", ".join("%s %s" % (quote_ident(n), types[n]) for n in names)),
         "COPY %s\nFROM '${%s}'\nIAM_ROLE '${iam_role}'\nFORMAT AS PARQUET\nMANIFEST" % (table, manifest),
         "INSERT INTO %s.%s (%s) SELECT %s FROM %s" % (
             quote_ident(schema), quote_ident(target), ", ".join(quote_ident(n) for n, _ in landed),
-            ", ".join(quote_ident(n) if n in have else "NULL" for n, _ in landed), table),
+            ", ".join(quote_ident(n) if n in have else missing(n, t) for n, t in landed), table),
         "DROP TABLE %s" % table,
     ]
 
@@ -507,6 +517,15 @@ class Migration:
 
     def __init__(self):
         self.in_place, self.batch, self.fallback, self.notes, self.problems = [], [], {}, [], []
+        # grants to put back after the batch: (schema, table, None) for a table created anew (all its
+        # grants), (schema, table, [columns]) for columns dropped and added again (their column grants)
+        self.regrant = []
+        self.cuts = []  # where the batch may be split between Data API batches (after each whole change)
+
+    def add(self, statements):
+        """One change, whose statements must run in one transaction (a column copied, a table rebuilt)."""
+        self.batch += statements
+        self.cuts.append(len(self.batch))
 
     def __bool__(self):
         return bool(self.in_place or self.batch)
@@ -540,6 +559,78 @@ def rebuild_statements(part, create, have, keep):
          "DROP TABLE %s" % aside]
 
 
+def table_keys(create):
+    """(primary key, sort key, dist key) columns of a rendered CREATE TABLE, lower case."""
+    def names(found):
+        return [n.replace('""', '"').lower() for n in re.findall(r'"((?:[^"]|"")*)"', found.group(1))] if found else []
+    dist = names(re.search(r"\bDISTKEY\s*\(([^)]*)\)", create))
+    return (names(re.search(r"\bPRIMARY KEY \(([^)]*)\)", create)), names(re.search(r"\bSORTKEY\s*\(([^)]*)\)", create)),
+            dist[0] if dist else None)
+
+
+def key_statements(table, name, sort, dist):
+    """What lets a sort or distribution key column be dropped, and what makes it the key again
+    (r_ALTER_TABLE: ALTER SORTKEY NONE "removes the sort key", ALTER [COMPOUND] SORTKEY (columns),
+    ALTER DISTSTYLE EVEN, ALTER DISTKEY column; none is refused inside a transaction block)."""
+    before, after = [], []
+    if name.lower() in sort:
+        before.append("ALTER TABLE %s ALTER SORTKEY NONE" % table)
+        after.append("ALTER TABLE %s ALTER SORTKEY (%s)" % (table, ", ".join(quote_ident(n) for n in sort)))
+    if dist is not None and name.lower() == dist:
+        before.append("ALTER TABLE %s ALTER DISTSTYLE EVEN" % table)
+        after.append("ALTER TABLE %s ALTER DISTKEY %s" % (table, quote_ident(dist)))
+    return before, after
+
+
+def copy_column_statements(part, name, new_type, default=None, sort=(), dist=None):
+    """Change a column's type and keep the table (so its grants and the rows' order stay): add a
+    column of the new type, fill it with CAST, drop the old one, rename the new one to its name.
+    Redshift Database Developer Guide, r_ALTER_TABLE: ADD COLUMN ("You can add only one column in
+    each ALTER TABLE statement"), DROP COLUMN, RENAME COLUMN; none of them is refused inside a
+    transaction block (only ALTER COLUMN TYPE and external tables are), so the table changes in
+    one transaction. "You can't drop a column that is the distribution key (DISTKEY) or a sort key
+    (SORTKEY)": such a column stops being the key first and is made the key again after
+    (key_statements). Not for a primary key column: its constraint depends on it, and the new
+    column, added nullable, could not carry the constraint again ("You can't add a primary-key
+    constraint to a nullable column"): that table is rebuilt.
+    The column moves to the end of the table: every statement dwctl writes names its columns
+    (INSERT ... (columns), and COPY goes into staging tables, which are created from the DDL)."""
+    table = "%s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"]))
+    aside = name + part["aside_suffix"]
+    before, after = key_statements(table, name, sort, dist)
+    return before + [
+        "ALTER TABLE %s ADD COLUMN %s %s%s" % (table, quote_ident(aside), new_type,
+                                               " DEFAULT %s" % default if default is not None else ""),
+        "UPDATE %s SET %s = CAST(%s AS %s)" % (table, quote_ident(aside), quote_ident(name), new_type),
+        "ALTER TABLE %s DROP COLUMN %s" % (table, quote_ident(name)),
+        "ALTER TABLE %s RENAME COLUMN %s TO %s" % (table, quote_ident(aside), quote_ident(name))] + after
+
+
+def grant_statements(schema, table, relation_rows, column_rows, columns=None):
+    """GRANTs that give back what SVV_RELATION_PRIVILEGES and SVV_COLUMN_PRIVILEGES showed for a
+    table (Redshift Database Developer Guide, r_SVV_RELATION_PRIVILEGES, r_SVV_COLUMN_PRIVILEGES:
+    privilege_type, identity_name, identity_type user | role | group; r_GRANT). columns: only the
+    column grants of these columns (the table itself was kept), else every grant."""
+    target = "%s.%s" % (quote_ident(schema), quote_ident(table))
+
+    def grantee(name, kind):
+        kind = str(kind).lower()
+        if kind == "public" or (kind == "group" and str(name).lower() == "public"):
+            return "PUBLIC"
+        return {"role": "ROLE ", "group": "GROUP "}.get(kind, "") + quote_ident(name)
+
+    out = []
+    if columns is None:
+        for privilege, name, kind, admin in relation_rows:
+            option = " WITH GRANT OPTION" if str(admin).lower() in ("true", "t", "1") and str(kind).lower() == "user" else ""
+            out.append("GRANT %s ON TABLE %s TO %s%s" % (privilege, target, grantee(name, kind), option))
+    wanted = None if columns is None else {c.lower() for c in columns}
+    for column, privilege, name, kind in column_rows:
+        if wanted is None or str(column).lower() in wanted:
+            out.append("GRANT %s (%s) ON TABLE %s TO %s" % (privilege, quote_ident(column), target, grantee(name, kind)))
+    return out
+
+
 def plan_part(part, have, create, migration):
     """Add what one warehouse table needs to `migration`. have: [(name, type, nullable)] now.
     Empty tables (staging, work) are created again when they differ; the others keep their rows:
@@ -552,25 +643,54 @@ def plan_part(part, have, create, migration):
         same = len(have) == len(want) and all(h.lower() == w.lower() and (ht is None or normal_type(ht) == wt)
                                               for (h, ht, _), (w, wt, _) in zip(have, want))
         if not same:
-            migration.batch += ["DROP TABLE %s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"])), create]
+            migration.add(["DROP TABLE %s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"])), create])
         return
     now = {n.lower(): (n, t and normal_type(t), nullable) for n, t, nullable in have}
     table = "%s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"]))
     fixed = {n.lower() for n in part["fixed"]}
-    adds, alters, rebuild = [], [], False
+    primary, sort, dist = table_keys(create)
+    defaults = {n.lower(): v for n, v in (part.get("defaults") or {}).items()}
+    adds, alters, copies, rebuild = [], [], [], False
     for name, t, _ in want:
-        if name.lower() not in now and name.lower() in fixed:
-            rebuild = True  # "You can't add a column that is the distribution key (DISTKEY) or a sort key" (r_ALTER_TABLE)
+        default = defaults.get(name.lower())
+        if name.lower() not in now and name.lower() in primary:
+            rebuild = True  # ADD COLUMN cannot "modify ... PRIMARY KEY" (r_ALTER_TABLE)
             migration.notes.append("%s: column %s added (%s; a key column: the table is rebuilt)" % (label, name, t))
             continue
+        if name.lower() not in now and name.lower() in fixed:
+            # "You can't add a column that is the distribution key (DISTKEY) or a sort key (SORTKEY)": added
+            # first, then made the key (r_ALTER_TABLE: ALTER SORTKEY, ALTER DISTKEY)
+            _, after = key_statements(table, name, sort, dist)
+            adds.append(["ALTER TABLE %s ADD COLUMN %s %s%s" % (table, quote_ident(name), t,
+                                                               " DEFAULT %s" % default if default is not None else "")]
+                        + (["UPDATE %s SET %s = %s" % (table, quote_ident(name), default)] if default is not None else [])
+                        + after)
+            migration.notes.append("%s: column %s added (%s; then made the table's sort or distribution key)"
+                                   % (label, name, t))
+            continue
+        if name.lower() not in now and default is not None:
+            # ADD COLUMN ... DEFAULT (r_ALTER_TABLE: "The data type of default_expr must match the data type
+            # of the column"; the page promises the default for later INSERTs), then the rows already there
+            # get it too, by an UPDATE in the same transaction: they are the source's rows from before its
+            # ALTER TABLE ... DEFAULT, which gave each of them the default (DMS sends no change for them).
+            adds.append(["ALTER TABLE %s ADD COLUMN %s %s DEFAULT %s" % (table, quote_ident(name), t, default),
+                         "UPDATE %s SET %s = %s" % (table, quote_ident(name), default)])
+            migration.notes.append("%s: column %s added (%s; the source's default %s in the rows already there)"
+                                   % (label, name, t, default))
+            continue
         if name.lower() not in now:
-            adds.append("ALTER TABLE %s ADD COLUMN %s %s" % (table, quote_ident(name), t))
+            adds.append(["ALTER TABLE %s ADD COLUMN %s %s" % (table, quote_ident(name), t)])
             migration.notes.append("%s: column %s added (%s; NULL in the rows already there)" % (label, name, t))
             continue
         old = now[name.lower()][1]
         change = "same" if old is None else column_change(old, t)  # a type SVV_COLUMNS spells unknown to us
-        if change == "in_place" and name.lower() not in fixed:
-            alters.append("ALTER TABLE %s ALTER COLUMN %s TYPE %s" % (table, quote_ident(name), t))
+        if change == "in_place" and name.lower() not in primary and default is None:
+            # not on "columns with UNIQUE, PRIMARY KEY, or FOREIGN KEY" (r_ALTER_TABLE); a sort or dist key may
+            alters.append(("ALTER TABLE %s ALTER COLUMN %s TYPE %s" % (table, quote_ident(name), t),
+                           (now[name.lower()][0], t)))
+        elif change in ("in_place", "rebuild") and name.lower() not in primary:
+            # ALTER COLUMN TYPE: "You can't alter columns with default values" (r_ALTER_TABLE)
+            copies.append((now[name.lower()][0], t, default))
         elif change in ("in_place", "rebuild"):
             rebuild = True
         elif change == "narrow":
@@ -584,7 +704,13 @@ def plan_part(part, have, create, migration):
     keep = {n for n in now if n not in spec_names}
     for name in sorted(keep):
         migration.notes.append("%s: column %s is no longer in the spec; kept (nullable)" % (label, now[name][0]))
-        rebuild = rebuild or not now[name][2]  # a NOT NULL column the merge no longer fills
+        if not now[name][2] and now[name][1] is not None:  # a NOT NULL column the merge no longer fills
+            if name in primary:
+                rebuild = True
+            else:  # Redshift has no ALTER COLUMN DROP NOT NULL: the column is copied into a nullable one
+                copies.append((now[name][0], now[name][1], None))
+        elif not now[name][2]:
+            rebuild = True  # (a type this job cannot read: the rebuild refuses it below)
     narrowed = any(now[n.lower()][1] and column_change(now[n.lower()][1], t) in ("narrow", "incompatible")
                    for n, t, _ in want if n.lower() in now)
     unknown = [now[n][0] for n in keep if now[n][1] is None]
@@ -597,12 +723,21 @@ def plan_part(part, have, create, migration):
                                   "as wide as the warehouse's" % label)
         return
     if rebuild:
-        migration.batch += rebuild_statements(part, create, have, keep)
+        migration.add(rebuild_statements(part, create, have, keep))
+        migration.regrant.append((part["schema"], part["name"], None))
+        migration.notes.append("%s: rebuilt (a key column changes); its grants are given again" % label)
         return
-    migration.batch += adds
-    for statement in alters:
+    for change in adds:
+        migration.add(change)
+    for name, t, default in copies:
+        migration.add(copy_column_statements(part, name, t, default, sort, dist))
+    if copies:
+        migration.regrant.append((part["schema"], part["name"], [n for n, _, _ in copies]))
+    for statement, (name, t) in alters:
         migration.in_place.append(statement)
-        migration.fallback[statement] = rebuild_statements(part, create, have, keep)
+        # e.g. a compression encoding ALTER COLUMN TYPE refuses: the column is copied instead
+        migration.fallback[statement] = (copy_column_statements(part, name, t, None, sort, dist),
+                                         (part["schema"], part["name"], [name]))
 
 
 def read_catalog(warehouse, config):
@@ -629,6 +764,33 @@ def plan_migrations(config, found):
     return plans
 
 
+def grants_now(warehouse, config, schema, table, columns=None):
+    """The GRANTs that give a table (or these columns of it) back what it is granted now. The job's
+    user sees every grant only with ACCESS SYSTEM TABLE ("Regular users can only see identities to
+    which they have access or for which they are the identities owner", r_SVV_RELATION_PRIVILEGES)."""
+    if "relation_privileges" not in config.queries:
+        return []
+    relation = [] if columns is not None else warehouse.query(config.queries["relation_privileges"],
+                                                              schema=schema, table=table)
+    column = warehouse.query(config.queries["column_privileges"], schema=schema, table=table)
+    return grant_statements(schema, table, relation, column, columns)
+
+
+def transactions(units):
+    """Pack whole changes into Data API batches of at most MAX_BATCH statements, each batch one
+    transaction: a column copy is never split between its DROP COLUMN and its RENAME COLUMN (only a
+    change longer than a batch is, e.g. a rebuild keeping many dropped columns)."""
+    out = [[]]
+    for unit in units:
+        if len(out[-1]) + len(unit) > MAX_BATCH and out[-1]:
+            out.append([])
+        for start in range(0, len(unit), MAX_BATCH):
+            if start:
+                out.append([])
+            out[-1] += unit[start:start + MAX_BATCH]
+    return [batch for batch in out if batch]
+
+
 def migrate(warehouse, config, log=print):
     """Apply what each table's warehouse tables lack, table by table (each its own transaction);
     returns ({table migrated}, [problems]). A table whose migration fails is a problem of its own:
@@ -638,16 +800,21 @@ def migrate(warehouse, config, log=print):
         for note in migration.notes:
             log("%s: %s" % (table, note))
         problems += ["%s: %s" % (table, p) for p in migration.problems]
-        batch = list(migration.batch)
+        units = [migration.batch[a:b] for a, b in zip([0] + migration.cuts, migration.cuts)]
+        regrant = list(migration.regrant)
         try:
             for statement in migration.in_place:
                 try:
                     warehouse.execute(statement)
                 except JobError as exc:  # e.g. a compression encoding ALTER COLUMN TYPE refuses
-                    log("%s: %s failed (%s); rebuilding the table instead" % (table, statement, exc))
-                    batch += [s for s in migration.fallback[statement] if s not in batch]
-            for start in range(0, len(batch), MAX_BATCH):
-                warehouse.batch(batch[start:start + MAX_BATCH], "dwctl-migrate-" + table)
+                    log("%s: %s failed (%s); copying the column instead" % (table, statement, exc))
+                    statements, again = migration.fallback[statement]
+                    units.append(statements)
+                    regrant.append(again)
+            # the grants as they are now, read before the batch drops a table or a column
+            units += [[g] for schema, name, columns in regrant for g in grants_now(warehouse, config, schema, name, columns)]
+            for n, statements in enumerate(transactions(units)):
+                warehouse.batch(statements, "dwctl-migrate-" + table + ("-%d" % n if n else ""))
         except JobError as exc:
             problems.append("%s: migration failed, the table is not loaded this run: %s" % (table, exc))
             continue
@@ -880,7 +1047,8 @@ class TableLoad:
                                                    manifest_document(self.args["landing_bucket"], group), "application/json")
             unique = hashlib.sha256(("%s/%s/%s" % (base, kind, n)).encode("utf-8")).hexdigest()[:12]
             statements += layout_statements(self.config.staging_schema, target, target + self.config.layout_suffix + unique,
-                                            list(names), self.config.landed[self.table], placeholder, self.kept)
+                                            list(names), self.config.landed[self.table], placeholder, self.kept,
+                                            self.config.defaults.get(self.table))
         return bool(direct), statements
 
     def merged_load_files(self, batch):

@@ -22,9 +22,20 @@ Redshift -> DuckDB by sqlglot with these documented rewrites, each the smallest 
   column types                      -> DuckDB keeps no VARCHAR length: each column created or added
                                        carries its Redshift type as its DuckDB comment, and the
                                        catalog view SVV_COLUMNS is a DuckDB view that reads them
-  ALTER COLUMN ... TYPE             -> only a VARCHAR made longer, on no key column and outside a
-                                       transaction block, as Redshift allows (r_ALTER_TABLE); the
-                                       new length goes to the comment (DuckDB's VARCHAR has none)
+  ALTER COLUMN ... TYPE             -> only a VARCHAR made longer, on no key column, no column with
+                                       a default and outside a transaction block, as Redshift
+                                       allows (r_ALTER_TABLE); the new length goes to the comment
+                                       (DuckDB's VARCHAR has none)
+  DISTKEY / SORTKEY of a table      -> recorded in the table verify_keys (CREATE TABLE, ALTER DISTKEY,
+                                       ALTER DISTSTYLE, ALTER SORTKEY keep it), so DROP COLUMN of a
+                                       key is refused as Redshift refuses it (r_ALTER_TABLE: "You
+                                       can't drop a column that is the distribution key (DISTKEY)
+                                       or a sort key (SORTKEY) of the table")
+  grants                            -> DuckDB has none: SVV_RELATION_PRIVILEGES and
+                                       SVV_COLUMN_PRIVILEGES are tables here (a test grants by
+                                       inserting a row); GRANT inserts its row, DROP TABLE deletes
+                                       the table's rows and DROP COLUMN the column's, RENAME COLUMN
+                                       renames them, as Redshift's grants go with the object
 
 Anything else sqlglot cannot express in DuckDB is an error, never silently dropped.
 """
@@ -106,6 +117,7 @@ class Transpiler:
         self.declared = declared or {}
         self.in_transaction = False  # DuckDBWarehouse.batch sets it: a Data API batch is one transaction
         con.execute(SVV_COLUMNS)
+        con.execute(PRIVILEGES)
 
     def __call__(self, sql: str) -> list[str]:
         import sqlglot
@@ -118,6 +130,16 @@ class Transpiler:
         for stmt in sqlglot.parse(sql, read="redshift"):
             if stmt is None:
                 continue
+            if isinstance(stmt, exp.Grant):
+                out.append(_grant_row(sql))
+                continue
+            out += _privileges_follow(stmt)
+            keys = self.keys_follow(stmt)
+            if keys is not None:
+                has_copy = True  # checked against the database's state: not cached
+                out += keys
+                if any(isinstance(a, (exp.AlterSortKey, exp.AlterDistStyle)) for a in stmt.args.get("actions") or []):
+                    continue  # physical layout only: recorded, nothing for DuckDB to do
             if isinstance(stmt, exp.Copy):
                 out.append(self.copy(stmt))
                 has_copy = True
@@ -179,6 +201,54 @@ class Transpiler:
                 return [duck(stmt)] + comments(table, stmt.args["actions"])
         return None
 
+    def keys_follow(self, stmt) -> list[str] | None:
+        """What a statement does to verify_keys (before it runs); None when it touches no keys. A DROP
+        COLUMN of a recorded key is refused here, as Redshift refuses it."""
+        from sqlglot import exp
+
+        def where(table) -> str:
+            return f"schema_name = {_lit(table.db)} AND table_name = {_lit(table.name)}"
+
+        def rows(table, kind: str, columns) -> list[str]:
+            return [f"INSERT INTO verify_keys VALUES ({_lit(table.db)}, {_lit(table.name)}, {_lit(kind)}, {_lit(c.name)})"
+                    for c in columns]
+
+        if isinstance(stmt, exp.Drop) and str(stmt.args.get("kind", "")).upper() == "TABLE":
+            return [f"DELETE FROM verify_keys WHERE {where(t)}" for t in stmt.args.get("tables") or [] if t is not None]
+        if isinstance(stmt, exp.Create) and isinstance(stmt.this, exp.Schema) and stmt.kind == "TABLE":
+            table = stmt.this.this
+            if stmt.args.get("exists") and self.columns_of(table.db, table.name):
+                return []
+            out = [f"DELETE FROM verify_keys WHERE {where(table)}"]
+            for prop in (stmt.args.get("properties").expressions if stmt.args.get("properties") else []):
+                if isinstance(prop, exp.DistKeyProperty):
+                    out += rows(table, "dist", [prop.this])
+                elif isinstance(prop, exp.SortKeyProperty):
+                    out += rows(table, "sort", prop.this if isinstance(prop.this, list) else [prop.this])
+            return out
+        if not isinstance(stmt, exp.Alter):
+            return None
+        table, out = stmt.this, []
+        for action in stmt.args.get("actions") or []:
+            if isinstance(action, exp.AlterSortKey):
+                out.append(f"DELETE FROM verify_keys WHERE {where(table)} AND kind = 'sort'")
+                out += rows(table, "sort", action.expressions or [])
+            elif isinstance(action, exp.AlterDistStyle):
+                out.append(f"DELETE FROM verify_keys WHERE {where(table)} AND kind = 'dist'")
+                if isinstance(action.this, exp.Column):
+                    out += rows(table, "dist", [action.this])
+            elif isinstance(action, exp.Drop) and str(action.args.get("kind", "")).upper() == "COLUMN":
+                for column in action.args.get("tables") or []:
+                    key = self.con.execute(f"SELECT kind FROM verify_keys WHERE {where(table)} AND "
+                                           "lower(column_name) = lower(?)", [column.name]).fetchone()
+                    if key is not None:
+                        raise ToolError(f"ALTER TABLE {table.db}.{table.name} DROP COLUMN {column.name}: the "
+                                        f"{'distribution' if key[0] == 'dist' else 'sort'} key; Redshift refuses it")
+            elif isinstance(action, exp.RenameColumn):
+                out.append(f"UPDATE verify_keys SET column_name = {_lit(action.args['to'].name)} WHERE {where(table)} "
+                           f"AND lower(column_name) = lower({_lit(action.this.name)})")
+        return out or None
+
     def check_alter_type(self, table, column: str, new: str) -> None:
         """Redshift's rules for ALTER COLUMN TYPE (Database Developer Guide, r_ALTER_TABLE): it
         "changes the size of a column defined as a VARCHAR data type"; not on a column with
@@ -192,6 +262,12 @@ class Transpiler:
                                "AND lower(column_name) = lower(?)", [table.db, table.name, column]).fetchone()
         if row is None:
             raise ToolError(f"ALTER COLUMN {where}: no such column")
+        default = self.con.execute("SELECT column_default FROM duckdb_columns() WHERE schema_name = ? AND "
+                                   "table_name = ? AND lower(column_name) = lower(?)",
+                                   [table.db, table.name, column]).fetchone()
+        if default is not None and default[0] is not None:
+            raise ToolError(f"ALTER COLUMN {where} TYPE: the column has a default; Redshift refuses it "
+                            "(\"You can't alter columns with default values\")")
         if column_change(row[0] or "", new) != "in_place":
             raise ToolError(f"ALTER COLUMN {where} TYPE {new}: the column is {row[0]}; Redshift changes a type "
                             "in place only to make a VARCHAR longer")
@@ -346,6 +422,62 @@ FROM (SELECT *, regexp_extract(comment, '^([A-Z ]+)', 1) AS base, regexp_extract
         regexp_extract(comment, ',(\\d+)\\)', 1) AS arg2
       FROM duckdb_columns() WHERE comment IS NOT NULL)
 """
+
+
+PRIVILEGES = """
+CREATE TABLE IF NOT EXISTS svv_relation_privileges (namespace_name VARCHAR, relation_name VARCHAR,
+  privilege_type VARCHAR, identity_name VARCHAR, identity_type VARCHAR, admin_option BOOLEAN);
+CREATE TABLE IF NOT EXISTS svv_column_privileges (namespace_name VARCHAR, relation_name VARCHAR,
+  column_name VARCHAR, privilege_type VARCHAR, identity_name VARCHAR, identity_type VARCHAR);
+CREATE TABLE IF NOT EXISTS verify_keys (schema_name VARCHAR, table_name VARCHAR, kind VARCHAR, column_name VARCHAR);
+"""
+_GRANT = (r'^GRANT (?P<privilege>[A-Z ]+?)(?: \((?P<column>"(?:[^"]|"")*")\))? ON TABLE (?P<schema>"(?:[^"]|"")*")\.'
+          r'(?P<table>"(?:[^"]|"")*") TO (?:(?P<kind>ROLE|GROUP) )?(?P<name>"(?:[^"]|"")*"|PUBLIC)'
+          r'(?P<option> WITH GRANT OPTION)?$')
+
+
+def _unquote(text: str) -> str:
+    return text[1:-1].replace('""', '"') if text.startswith('"') else text
+
+
+def _grant_row(sql: str) -> str:
+    """A GRANT as the job writes it (load_job.grant_statements) -> the row Redshift's views would show."""
+    import re
+
+    m = re.match(_GRANT, sql.strip())
+    if m is None:
+        raise ToolError(f"GRANT the verifier cannot stand in for: {sql}")
+    name = _unquote(m["name"])
+    kind = "public" if m["name"] == "PUBLIC" else (m["kind"] or "user").lower()
+    where = [_lit(_unquote(m["schema"])), _lit(_unquote(m["table"]))]
+    if m["column"]:
+        return (f"INSERT INTO svv_column_privileges VALUES ({where[0]}, {where[1]}, {_lit(_unquote(m['column']))}, "
+                f"{_lit(m['privilege'])}, {_lit(name)}, {_lit(kind)})")
+    return (f"INSERT INTO svv_relation_privileges VALUES ({where[0]}, {where[1]}, {_lit(m['privilege'])}, "
+            f"{_lit(name)}, {_lit(kind)}, {'TRUE' if m['option'] else 'FALSE'})")
+
+
+def _privileges_follow(stmt) -> list[str]:
+    """What a statement does to the grants on what it drops or renames (before the statement runs)."""
+    from sqlglot import exp
+
+    def where(table) -> str:
+        return f"namespace_name = {_lit(table.db)} AND relation_name = {_lit(table.name)}"
+
+    if isinstance(stmt, exp.Drop) and str(stmt.args.get("kind", "")).upper() == "TABLE":
+        return [f"DELETE FROM svv_{kind}_privileges WHERE {where(table)}"
+                for table in stmt.args.get("tables") or [stmt.this] if table is not None
+                for kind in ("relation", "column")]
+    out = []
+    if isinstance(stmt, exp.Alter):
+        for action in stmt.args.get("actions") or []:
+            if isinstance(action, exp.Drop) and str(action.args.get("kind", "")).upper() == "COLUMN":
+                out += [f"DELETE FROM svv_column_privileges WHERE {where(stmt.this)} AND "
+                        f"lower(column_name) = lower({_lit(column.name)})" for column in action.args.get("tables") or []]
+            elif isinstance(action, exp.RenameColumn):
+                out.append(f"UPDATE svv_column_privileges SET column_name = {_lit(action.args['to'].name)} WHERE "
+                           f"{where(stmt.this)} AND lower(column_name) = lower({_lit(action.this.name)})")
+    return out
 
 
 def _duckdb_types(node):

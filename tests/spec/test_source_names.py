@@ -203,3 +203,45 @@ def test_land_as_text_is_refused_on_a_lob_type():
 """)
     assert any(": tables[0].columns[1].land_as_text: jsonb is a LOB to DMS" in p for p in found), found
 
+
+
+TWO_WAYS = """
+  - name: film
+    columns:
+      - {name: film_id, type: integer, nullable: false}
+      - {name: title, type: text}
+      - {source_name: FullText, type: "public.geometry(Point,4326)"%s}
+      - {name: notes, type: text%s}
+    primary_key: [film_id]%s
+"""
+
+
+def test_a_table_level_exclude_list_is_the_per_column_flag():
+    """`exclude: [...]` (by target or source name) renders byte for byte what `exclude: true` on each column does."""
+    flags = spec(TWO_WAYS % (", exclude: true", ", exclude: true", ""))
+    listed = spec(TWO_WAYS % ("", "", "\n    exclude: [FullText, notes]"))
+    assert [c.exclude for c in listed.tables[0].columns] == [False, False, True, True]
+    assert listed.tables[0].column_names == ["film_id", "title"]
+    strip = lambda files: {p: t for p, t in files.items() if "sha256" not in t}  # noqa: E731  (spec digests differ)
+    assert strip(render(listed, "test.yaml")) == strip(render(flags, "test.yaml"))
+    rules = [r for r in mapping_rules(render(listed, "test.yaml")) if r["rule-action"] == "remove-column"]
+    assert sorted(r["object-locator"]["column-name"] for r in rules) == ["FullText", "notes"]
+
+
+@pytest.mark.parametrize("listed, message", [
+    ("[notes, fulltext_x]", "'fulltext_x' is not a column of this table"),
+    ("[notes, notes]", "'notes' is listed twice"),
+])
+def test_a_table_level_exclude_list_names_columns_the_table_has(listed, message):
+    tables = TWO_WAYS % ("", "", f"\n    exclude: {listed}")
+    found = problems(tables)
+    line = [p for p in found if ": tables[0].exclude[1]:" in p]
+    assert line and message in line[0], found
+    text = spec_text_with_tables(tables, "postgres").splitlines()
+    at = next(n for n, t in enumerate(text, 1) if t.strip().startswith("exclude: ["))
+    assert re.match(rf"^test\.yaml:{at}:\d+: ", line[0]), line  # the list's own line in the file
+
+
+def test_an_excluded_key_named_by_the_list_is_refused():
+    found = problems(TWO_WAYS % ("", "", "\n    exclude: [film_id]"))
+    assert any(": tables[0].primary_key[0]:" in p and "'film_id' is excluded" in p for p in found), found

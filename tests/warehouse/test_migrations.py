@@ -77,6 +77,25 @@ def test_the_verifier_changes_a_type_in_place_only_as_redshift_does(tmp_path):
         warehouse.execute('ALTER TABLE "s"."t" ALTER COLUMN "id" TYPE VARCHAR(10)')
     with pytest.raises(load_job.JobError, match="inside a transaction block"):
         warehouse.batch(['ALTER TABLE "s"."t" ALTER COLUMN "v" TYPE VARCHAR(9)'], "in a batch")
+    warehouse.batch(['ALTER TABLE "s"."t" ADD COLUMN "d" VARCHAR(4) DEFAULT \'x\''], "a default")
+    with pytest.raises(load_job.JobError, match="the column has a default"):  # r_ALTER_TABLE
+        warehouse.execute('ALTER TABLE "s"."t" ALTER COLUMN "d" TYPE VARCHAR(8)')
+
+
+def test_a_migration_gives_back_the_grants_of_what_it_drops():
+    """Rebuilt: every table and column grant; a column copied: only that column's grants."""
+    relation = [("SELECT", "analyst", "role", "false"), ("INSERT", "loader", "user", "true"),
+                ("SELECT", "public", "public", "false"), ("SELECT", "readers", "group", "false")]
+    columns = [("note", "SELECT", "auditor", "role"), ("qty", "UPDATE", "Bob Smith", "user")]
+    assert load_job.grant_statements("analytics", "t", relation, columns) == [
+        'GRANT SELECT ON TABLE "analytics"."t" TO ROLE "analyst"',
+        'GRANT INSERT ON TABLE "analytics"."t" TO "loader" WITH GRANT OPTION',
+        'GRANT SELECT ON TABLE "analytics"."t" TO PUBLIC',
+        'GRANT SELECT ON TABLE "analytics"."t" TO GROUP "readers"',
+        'GRANT SELECT ("note") ON TABLE "analytics"."t" TO ROLE "auditor"',
+        'GRANT UPDATE ("qty") ON TABLE "analytics"."t" TO "Bob Smith"']
+    assert load_job.grant_statements("analytics", "t", relation, columns, ["QTY"]) == [
+        'GRANT UPDATE ("qty") ON TABLE "analytics"."t" TO "Bob Smith"']
 
 
 def test_the_footer_reader_gives_every_top_level_column(tmp_path):
@@ -108,7 +127,7 @@ class RefusingAlter:
         return getattr(self.inner, name)
 
 
-def test_a_refused_in_place_widening_rebuilds_the_table_and_keeps_its_rows(tmp_path):
+def test_a_refused_in_place_widening_copies_the_column_and_keeps_its_rows(tmp_path):
     from dwctl.spec.read import parse_spec
     from tests.support.dms_files import spec_text_with_tables
 
@@ -131,7 +150,7 @@ def test_a_refused_in_place_widening_rebuilds_the_table_and_keeps_its_rows(tmp_p
     log = []
     changed, problems = load_job.migrate(RefusingAlter(warehouse), after, log.append)
     assert changed == {"acct"} and problems == []
-    assert any("rebuilding the table instead" in line for line in log)
+    assert any("copying the column instead" in line for line in log)
     assert con.execute("SELECT * FROM analytics.acct").fetchall() == [(1, "abcd")]
     types = {(t, c): (d, n) for t, c, d, n in warehouse.query(
         'SELECT "table_name", "column_name", "data_type", "character_maximum_length" FROM "svv_columns"')}
@@ -147,3 +166,31 @@ def test_a_type_svv_columns_spells_unknown_is_left_alone():
     migration = load_job.Migration()
     load_job.plan_part(part, [("id", "BIGINT", False), ("shape", None, True)], "CREATE ...", migration)
     assert not migration and migration.notes == [] and migration.problems == []
+
+
+def test_the_verifier_refuses_to_drop_a_key_column_as_redshift_does(tmp_path):
+    """r_ALTER_TABLE: "You can't drop a column that is the distribution key (DISTKEY) or a sort key (SORTKEY)"."""
+    con = duckdb.connect()
+    warehouse = DuckDBWarehouse(con, Transpiler(con, LocalLanding(tmp_path, "")))
+    warehouse.batch(['CREATE SCHEMA "s"', 'CREATE TABLE "s"."t" ("id" INTEGER, "k" INTEGER, "v" INTEGER) '
+                     'DISTKEY("k") SORTKEY("v", "id")'], "create")
+    for column in ("k", "v"):
+        with pytest.raises(load_job.JobError, match="key; Redshift refuses it"):
+            warehouse.batch([f'ALTER TABLE "s"."t" DROP COLUMN "{column}"'], "drop a key")
+    warehouse.batch(['ALTER TABLE "s"."t" ALTER SORTKEY NONE', 'ALTER TABLE "s"."t" ALTER DISTSTYLE EVEN',
+                     'ALTER TABLE "s"."t" DROP COLUMN "v"', 'ALTER TABLE "s"."t" DROP COLUMN "k"',
+                     'ALTER TABLE "s"."t" ALTER SORTKEY ("id")'], "no longer keys")
+    assert con.execute("SELECT kind, column_name FROM verify_keys").fetchall() == [("sort", "id")]
+
+
+@given(st.lists(st.integers(1, 60), max_size=12))
+def test_changes_are_packed_whole_into_data_api_batches(sizes):
+    """A change (a column copy: drop, then rename) is split between two transactions only when it alone is longer
+    than a batch; nothing is lost or reordered, and no batch holds more than the Data API takes."""
+    units = [[f"{n}.{i}" for i in range(size)] for n, size in enumerate(sizes)]
+    batches = load_job.transactions(units)
+    assert [s for b in batches for s in b] == [s for u in units for s in u]
+    assert all(0 < len(b) <= load_job.MAX_BATCH for b in batches)
+    for unit in units:
+        if len(unit) <= load_job.MAX_BATCH:
+            assert sum(1 for b in batches if set(unit) & set(b)) == 1, unit

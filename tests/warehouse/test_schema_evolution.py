@@ -47,16 +47,19 @@ class Source:
         self.rows: dict[int, dict] = {}
         self.seq = 0
         self.dropped: list[str] = []
+        self.defaults: dict[str, str] = {}  # columns added with ALTER TABLE ... ADD COLUMN ... DEFAULT
+        self.keys = ""  # the spec's dist_key / sort_keys lines for acct, if any
 
     def spec_text(self) -> str:
         """The spec `dwctl import` writes for the source as it is now (plus a second, quiet table)."""
-        lines = "".join(f"\n      - {{name: {n}, type: \"{t}\"{', nullable: false' if n == 'id' else ''}}}"
+        lines = "".join(f"\n      - {{name: {n}, type: \"{t}\"{', nullable: false' if n == 'id' else ''}"
+                        + (f", default: \"{self.defaults[n]}\"" if n in self.defaults else "") + "}"
                         for n, t in self.columns)
         return spec_text_with_tables(f"""
   - schema: app
     name: acct
     columns:{lines}
-    primary_key: [id]
+    primary_key: [id]{self.keys}
     history: true
   - schema: app
     name: other
@@ -106,12 +109,16 @@ class Source:
     def alter(self, kind: str, n: int) -> bool:
         """One ALTER TABLE at the source; False if this one does not apply to the table as it is."""
         names = [c for c, _ in self.columns]
-        if kind == "add":
+        if kind in ("add", "add_default"):
             column = f"c{n}"
             if column in names or column in self.dropped:
                 return False
             self.columns.append((column, "varchar(3)"))
             self.added.append(column)
+            if kind == "add_default":  # the source gives every row it has the default; DMS sends no change
+                self.defaults[column] = f"d{n}"
+                for row in self.rows.values():
+                    row[column] = self.defaults[column]
             return True
         if kind == "drop":
             victims = [c for c in names if c != "id"]
@@ -176,7 +183,34 @@ def assert_replayed(tmp: Path, source: Source) -> None:
     assert {k: {n: r[n] for n in now} for k, r in current.items()} == expected
 
 
-alters = st.sampled_from(["add", "drop", "varchar", "int", "numeric"])
+alters = st.sampled_from(["add", "add_default", "drop", "varchar", "int", "numeric"])
+HAND_GRANTS = [("analytics", "acct", "SELECT", "analyst", "role", False),
+               ("analytics", "acct", "INSERT", "loader", "user", True),
+               ("analytics", "acct_history", "SELECT", "analyst", "role", False)]
+HAND_COLUMN_GRANTS = [("analytics", "acct", "note", "SELECT", "auditor", "role"),
+                      ("analytics", "acct", "id", "SELECT", "auditor", "role")]
+
+
+def grant_by_hand(tmp: Path) -> None:
+    """What a user's GRANTs leave in SVV_RELATION_PRIVILEGES / SVV_COLUMN_PRIVILEGES (the verifier's stand-ins)."""
+    con = duckdb.connect(str(tmp / "warehouse.duckdb"))
+    try:
+        con.executemany("INSERT INTO svv_relation_privileges VALUES (?, ?, ?, ?, ?, ?)", HAND_GRANTS)
+        con.executemany("INSERT INTO svv_column_privileges VALUES (?, ?, ?, ?, ?, ?)", HAND_COLUMN_GRANTS)
+    finally:
+        con.close()
+
+
+def assert_grants_kept(tmp: Path) -> None:
+    """Every grant made by hand is still there: kept with the table, or given again after a rebuild."""
+    con = duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True)
+    try:
+        relation = con.execute("SELECT * FROM svv_relation_privileges").fetchall()
+        column = con.execute("SELECT * FROM svv_column_privileges").fetchall()
+    finally:
+        con.close()
+    assert sorted(set(relation)) == sorted(HAND_GRANTS) and len(relation) == len(set(relation))
+    assert sorted(set(column)) == sorted(HAND_COLUMN_GRANTS) and len(column) == len(set(column))
 steps = st.lists(st.one_of(
     st.tuples(st.just("changes"), st.lists(st.tuples(st.integers(0, 3), st.sampled_from("IUD")), min_size=1, max_size=4)),
     st.tuples(st.just("alter"), alters, st.integers(0, 5), st.booleans())), min_size=1, max_size=7)
@@ -187,6 +221,7 @@ steps = st.lists(st.one_of(
 def test_the_warehouse_follows_the_source_through_add_widen_and_drop(tmp_path_factory, steps, added_last):
     tmp = tmp_path_factory.mktemp("evolve")
     source = started(tmp, added_last)
+    grant_by_hand(tmp)
     files = 0
     for step in steps:
         if step[0] == "changes":
@@ -202,6 +237,7 @@ def test_the_warehouse_follows_the_source_through_add_widen_and_drop(tmp_path_fa
         ok(tmp, source.spec_text())
     ok(tmp, source.spec_text())
     assert_replayed(tmp, source)
+    assert_grants_kept(tmp)
 
 
 def test_new_column_files_are_held_until_the_spec_has_the_column_and_other_tables_go_on(tmp_path):
@@ -314,3 +350,79 @@ def test_load_alter_import_load_against_a_real_postgres(pg_logical, tmp_path):
         assert con.execute('SELECT "id", "name", "email" FROM analytics."items"').fetchall() == [(1, "b", "b@x")]
     finally:
         con.close()
+
+
+def test_a_source_default_fills_the_rows_that_existed_and_old_files(tmp_path):
+    """ALTER TABLE acct ADD COLUMN c7 varchar(3) DEFAULT 'd7': the rows already there have it at the source
+    (DMS sends no change for them), and so does a row of a file written before the ALTER, loaded after."""
+    source = started(tmp_path, added_last=True)
+    source.apply("20240101-130000000.parquet", [(1, "U"), (4, "I")])  # old layout, not loaded yet
+    source.alter("add_default", 7)
+    source.apply("20240101-130001000.parquet", [(3, "I")])  # new layout: c7 has its own value
+    ok(tmp_path, source.spec_text())
+    names, rows = warehouse_rows(tmp_path, "acct")
+    assert rows[1]["c7"] == rows[2]["c7"] == rows[4]["c7"] == "d7" and rows[3]["c7"] == source.rows[3]["c7"] != "d7"
+    assert_replayed(tmp_path, source)
+    source.alter("varchar", 3)  # c7 (or note) grows: a column with a default is copied, not altered in place
+    ok(tmp_path, source.spec_text())
+    assert_replayed(tmp_path, source)
+
+
+def mark(tmp: Path, table: str) -> None:
+    """A comment on the table: ALTERs keep it, a table dropped and created again has none."""
+    con = duckdb.connect(str(tmp / "warehouse.duckdb"))
+    try:
+        con.execute(f"COMMENT ON TABLE analytics.\"{table}\" IS 'made by the first run'")
+    finally:
+        con.close()
+
+
+def marked(tmp: Path, table: str) -> bool:
+    con = duckdb.connect(str(tmp / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute("SELECT comment FROM duckdb_tables() WHERE schema_name = 'analytics' AND table_name = ?",
+                           [table]).fetchone()[0] == "made by the first run"
+    finally:
+        con.close()
+
+
+def test_widenings_keep_the_table_and_a_key_change_gives_its_grants_back(tmp_path):
+    source = started(tmp_path, added_last=False)
+    grant_by_hand(tmp_path)
+    mark(tmp_path, "acct")
+    source.alter("numeric", 0)  # amount numeric(6,2) -> numeric(10,2): add, copy, drop, rename
+    source.alter("int", 1)  # qty integer -> bigint
+    source.apply("20240101-130000000.parquet", [(1, "U"), (3, "I")])
+    ok(tmp_path, source.spec_text())
+    assert marked(tmp_path, "acct"), "the same table: its grants were never dropped"
+    names, _ = warehouse_rows(tmp_path, "acct")
+    assert names[-2:] == ["amount", "qty"] or names[-2:] == ["qty", "amount"], names  # copied columns move last
+    assert_replayed(tmp_path, source)
+    assert_grants_kept(tmp_path)
+    source.alter("int", 0)  # the key: id integer -> bigint rebuilds the table
+    source.apply("20240101-130001000.parquet", [(2, "U")])
+    ok(tmp_path, source.spec_text())
+    assert not marked(tmp_path, "acct"), "rebuilt"
+    assert_replayed(tmp_path, source)
+    assert_grants_kept(tmp_path)
+
+
+def test_a_sort_and_distribution_key_column_is_widened_in_the_table(tmp_path):
+    """qty is acct's DISTKEY and first SORTKEY column: it stops being the key, is copied, and is the key again."""
+    source = Source(tmp_path / "bucket", added_last=False)
+    source.keys = "\n    dist_key: qty\n    sort_keys: [qty, id]"
+    source.apply("LOAD00000001.parquet", [(1, "I"), (2, "I")])
+    ok(tmp_path, source.spec_text())
+    mark(tmp_path, "acct")
+    source.alter("int", 1)  # qty integer -> bigint
+    source.apply("20240101-130000000.parquet", [(1, "U"), (3, "I")])
+    ok(tmp_path, source.spec_text())
+    assert marked(tmp_path, "acct"), "the same table"
+    assert_replayed(tmp_path, source)
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    try:
+        keys = con.execute("SELECT kind, column_name FROM verify_keys WHERE schema_name = 'analytics' AND "
+                           "table_name = 'acct' ORDER BY kind, column_name").fetchall()
+    finally:
+        con.close()
+    assert keys == [("dist", "qty"), ("sort", "id"), ("sort", "qty")]
