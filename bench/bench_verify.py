@@ -6,13 +6,18 @@ staging: no ranking, no work rows), within 2x of the plain-insert floor measured
 on a fresh DuckDB connection with the same settings. The CDC batch must stay set-based: the
 statements it executes are counted (a fixed number, whatever the rows), and its time is reported.
 Reports wall time per run and peak memory (resident set of the whole process: DuckDB's native
-memory included). Run: `python bench/bench_verify.py [--rows N] [--changes N] [--memory-limit 8GB]`.
+memory included), the load average around each pair (the machine is shared: compare within a run),
+each full load's ratio to the floor measured right after it, and with --profile the statements of
+the best full load by wall and CPU time (CPU: the whole process, DuckDB's threads included).
+Run: `python bench/bench_verify.py [--rows N] [--changes N] [--memory-limit 8GB] [--repeat N] [--profile]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -103,15 +108,24 @@ def plain_insert(ddl: str, files: list[Path], columns: list[str], memory_limit: 
     return seconds
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 class Counted:
-    """The verifier's connection, counting the statements executed (set-based: a fixed number per batch)."""
+    """The verifier's connection, counting the statements executed (set-based: a fixed number per batch)
+    and timing each one (wall and process CPU seconds)."""
 
     def __init__(self, con):
-        self.con, self.statements = con, 0
+        self.con, self.statements, self.timed = con, 0, []
 
     def execute(self, sql, *args):
         self.statements += 1
-        return self.con.execute(sql, *args)
+        start, cpu = time.perf_counter(), cpu_seconds()
+        result = self.con.execute(sql, *args)
+        self.timed.append((time.perf_counter() - start, cpu_seconds() - cpu, " ".join(sql.split())))
+        return result
 
     def __getattr__(self, name):
         return getattr(self.con, name)
@@ -122,7 +136,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--changes", type=int, default=100_000)
     parser.add_argument("--memory-limit", default="8GB", help="DuckDB memory_limit of each connection")
-    parser.add_argument("--repeat", type=int, default=2, help="full loads and floors, interleaved")
+    parser.add_argument("--repeat", type=int, default=3, help="full loads and floors, interleaved")
+    parser.add_argument("--profile", action="store_true", help="the best full load's costliest statements")
     args = parser.parse_args()
     spec = load_spec(ROOT / "config" / "pipeline.yaml")
     orders = table_view(spec, spec.table("orders"))
@@ -138,7 +153,7 @@ def main() -> None:
         hidden.mkdir()
         for path in cdc:
             path.rename(hidden / path.name)
-        floors, fulls = [], []
+        floors, fulls, cpus, loads_avg, profiles = [], [], [], [], []
         for _ in range(args.repeat):  # interleaved, best of each: other jobs share the machine
             con = Counted(connect(args.memory_limit))
             verifier = Verifier(spec, con, Path(tmp))
@@ -149,14 +164,21 @@ def main() -> None:
             ddl_run = time.perf_counter() - start
             for path in loads:
                 (hidden / path.name).rename(path)
-            start = time.perf_counter()
+            before = os.getloadavg()[0]
+            con.timed = []
+            start, cpu = time.perf_counter(), cpu_seconds()
             verifier.run(root)
             fulls.append(time.perf_counter() - start)
+            cpus.append(cpu_seconds() - cpu)
+            profiles.append(con.timed)
             keys = con.con.execute('SELECT COUNT(*) FROM "staging"."orders__dwctl_keys"').fetchone()[0]
             assert keys == args.rows, (keys, args.rows)
             ddl = con.con.execute("SELECT sql FROM duckdb_tables() WHERE schema_name = 'analytics' "
                                   "AND table_name = 'orders'").fetchone()[0]
+            cpu = cpu_seconds()
             floors.append(plain_insert(ddl, loads, [c.name for c in orders.columns], args.memory_limit))
+            cpus[-1] = (cpus[-1], cpu_seconds() - cpu)
+            loads_avg.append((before, os.getloadavg()[0]))
         floor, full = min(floors), min(fulls)
         for path in cdc:
             (hidden / path.name).rename(path)
@@ -172,6 +194,15 @@ def main() -> None:
         print(f"first full load run ({args.rows:,} rows, fast path; listing, COPY checks, COPY and merge; best of "
               f"{len(fulls)}: {', '.join(f'{s:.2f}' for s in fulls)}): {full:.2f} s = {full / floor:.2f}x the floor "
               "(target <= 2x)")
+        pairs = [f / p for f, p in zip(fulls, floors)]
+        for n, (ratio, (mine, plain), (was, now)) in enumerate(zip(pairs, cpus, loads_avg), 1):
+            print(f"  pair {n}: full load {fulls[n - 1]:.2f} s / floor {floors[n - 1]:.2f} s = {ratio:.2f}x; CPU "
+                  f"{mine:.2f} s / {plain:.2f} s = {mine / plain:.2f}x; load average {was:.1f} -> {now:.1f}")
+        print(f"  ratio of each pair: median {statistics.median(pairs):.2f}x, range {min(pairs):.2f}-{max(pairs):.2f}x")
+        if args.profile:
+            print("  the best full load's costliest statements (wall s, CPU s):")
+            for wall, used, sql in sorted(profiles[fulls.index(full)], key=lambda t: -t[0])[:10]:
+                print(f"    {wall:6.2f} {used:6.2f}  {sql[:110]}")
         print(f"CDC run ({args.changes:,} changes in {CDC_FILES} files against {args.rows:,} rows): {change:.2f} s, "
               f"{con.statements} statements executed (set-based: the count does not grow with the rows)")
         print(f"analytics.orders: {count:,} rows (matches the replayed source)")
