@@ -6,13 +6,36 @@ staging: no ranking, no work rows), within 2x of the plain-insert floor measured
 on a fresh DuckDB connection with the same settings. The CDC batch must stay set-based: the
 statements it executes are counted (a fixed number, whatever the rows), and its time is reported.
 Reports wall time per run and peak memory (resident set of the whole process: DuckDB's native
-memory included). Run: `python bench/bench_verify.py [--rows N] [--changes N] [--memory-limit 8GB]`.
+memory included), the load average around each pair (the machine is shared: compare within a run),
+each full load's ratio to the floor measured right after it, and with --profile the statements of
+the best full load by wall and CPU time (CPU: the whole process, DuckDB's threads included).
+Run: `python bench/bench_verify.py [--rows N] [--changes N] [--memory-limit 8GB] [--repeat N] [--profile]`.
+
+Measured 2026-12-02 (2 cores shared with four other developers, load average 5.7-6.9; --repeat 3):
+  10M rows: best 25.46 s vs floor 9.49 s = 2.68x; pairs 3.00x, 2.41x, 2.68x; CPU 2.12-2.88x. Target missed.
+  2M rows:  best 5.80 s vs floor 2.37 s = 2.45x; pairs 2.45x, 2.44x, 2.09x; CPU 2.01-2.35x.
+  Where the best 10M load goes (wall / CPU s): the fast-path decision 6.4 / 4.4 (its duplicate-key
+  check, a hash over 10M keys), COPY into staging 6.4 / 4.4, analytics insert 4.1 / 3.6 plus its
+  primary-key commit 4.0 / 2.4, keys insert 3.1 / 2.0, the two generation statements 0.6 / 0.5.
+  At 2M: commit 0.9, analytics insert 0.7, COPY 0.7, decision 0.5, keys 0.3 (CPU s).
+  Tried, interleaved in one process at 10M: the key count as its own DISTINCT subquery, or as a
+  self-join, instead of COUNT(DISTINCT) beside the other aggregates: no change beyond the noise.
+  As a ceiling only (an incorrect merge): with neither the duplicate check nor the keys insert, CPU
+  11.9-12.3 s vs floor 4.9-6.0 s, still 2.0-2.5x: COPY into staging plus the analytics insert in the
+  batch's transaction already cost about twice the floor. Redshift's COPY from Parquet cannot load
+  the analytics table itself: it maps columns by position and needs as many in the table as in the
+  file (Database Developer Guide, copy-usage_notes-copy-from-columnar), and DMS lands Op, the commit
+  timestamp and the change sequence beside the source columns.
+  CDC: 100,000 changes against 10M rows, 6.41 s, 46 statements; the same 46 for 1,000 and 30,000
+  changes (set-based).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -103,15 +126,24 @@ def plain_insert(ddl: str, files: list[Path], columns: list[str], memory_limit: 
     return seconds
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 class Counted:
-    """The verifier's connection, counting the statements executed (set-based: a fixed number per batch)."""
+    """The verifier's connection, counting the statements executed (set-based: a fixed number per batch)
+    and timing each one (wall and process CPU seconds)."""
 
     def __init__(self, con):
-        self.con, self.statements = con, 0
+        self.con, self.statements, self.timed = con, 0, []
 
     def execute(self, sql, *args):
         self.statements += 1
-        return self.con.execute(sql, *args)
+        start, cpu = time.perf_counter(), cpu_seconds()
+        result = self.con.execute(sql, *args)
+        self.timed.append((time.perf_counter() - start, cpu_seconds() - cpu, " ".join(sql.split())))
+        return result
 
     def __getattr__(self, name):
         return getattr(self.con, name)
@@ -122,7 +154,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--changes", type=int, default=100_000)
     parser.add_argument("--memory-limit", default="8GB", help="DuckDB memory_limit of each connection")
-    parser.add_argument("--repeat", type=int, default=2, help="full loads and floors, interleaved")
+    parser.add_argument("--repeat", type=int, default=3, help="full loads and floors, interleaved")
+    parser.add_argument("--profile", action="store_true", help="the best full load's costliest statements")
     args = parser.parse_args()
     spec = load_spec(ROOT / "config" / "pipeline.yaml")
     orders = table_view(spec, spec.table("orders"))
@@ -138,7 +171,7 @@ def main() -> None:
         hidden.mkdir()
         for path in cdc:
             path.rename(hidden / path.name)
-        floors, fulls = [], []
+        floors, fulls, cpus, loads_avg, profiles = [], [], [], [], []
         for _ in range(args.repeat):  # interleaved, best of each: other jobs share the machine
             con = Counted(connect(args.memory_limit))
             verifier = Verifier(spec, con, Path(tmp))
@@ -149,14 +182,21 @@ def main() -> None:
             ddl_run = time.perf_counter() - start
             for path in loads:
                 (hidden / path.name).rename(path)
-            start = time.perf_counter()
+            before = os.getloadavg()[0]
+            con.timed = []
+            start, cpu = time.perf_counter(), cpu_seconds()
             verifier.run(root)
             fulls.append(time.perf_counter() - start)
+            cpus.append(cpu_seconds() - cpu)
+            profiles.append(list(con.timed))  # a copy: the last connection goes on to the CDC run
             keys = con.con.execute('SELECT COUNT(*) FROM "staging"."orders__dwctl_keys"').fetchone()[0]
             assert keys == args.rows, (keys, args.rows)
             ddl = con.con.execute("SELECT sql FROM duckdb_tables() WHERE schema_name = 'analytics' "
                                   "AND table_name = 'orders'").fetchone()[0]
+            cpu = cpu_seconds()
             floors.append(plain_insert(ddl, loads, [c.name for c in orders.columns], args.memory_limit))
+            cpus[-1] = (cpus[-1], cpu_seconds() - cpu)
+            loads_avg.append((before, os.getloadavg()[0]))
         floor, full = min(floors), min(fulls)
         for path in cdc:
             (hidden / path.name).rename(path)
@@ -172,6 +212,15 @@ def main() -> None:
         print(f"first full load run ({args.rows:,} rows, fast path; listing, COPY checks, COPY and merge; best of "
               f"{len(fulls)}: {', '.join(f'{s:.2f}' for s in fulls)}): {full:.2f} s = {full / floor:.2f}x the floor "
               "(target <= 2x)")
+        pairs = [f / p for f, p in zip(fulls, floors)]
+        for n, (ratio, (mine, plain), (was, now)) in enumerate(zip(pairs, cpus, loads_avg), 1):
+            print(f"  pair {n}: full load {fulls[n - 1]:.2f} s / floor {floors[n - 1]:.2f} s = {ratio:.2f}x; CPU "
+                  f"{mine:.2f} s / {plain:.2f} s = {mine / plain:.2f}x; load average {was:.1f} -> {now:.1f}")
+        print(f"  ratio of each pair: median {statistics.median(pairs):.2f}x, range {min(pairs):.2f}-{max(pairs):.2f}x")
+        if args.profile:
+            print("  the best full load's costliest statements (wall s, CPU s):")
+            for wall, used, sql in sorted(profiles[fulls.index(full)], key=lambda t: -t[0])[:10]:
+                print(f"    {wall:6.2f} {used:6.2f}  {sql[:110]}")
         print(f"CDC run ({args.changes:,} changes in {CDC_FILES} files against {args.rows:,} rows): {change:.2f} s, "
               f"{con.statements} statements executed (set-based: the count does not grow with the rows)")
         print(f"analytics.orders: {count:,} rows (matches the replayed source)")

@@ -347,16 +347,22 @@ class Transpiler:
         import pyarrow.parquet as pq
 
         arrow = pq.read_schema(path)
+        limited = []  # (column, Redshift type, byte limit, the longest value's size in SQL)
         for (column, redshift), field in zip(declared, arrow):
             if not parquet_type_fits(redshift, field.type):
                 raise ToolError(f"{path}: column {column!r} is Parquet {field.type}, which Redshift COPY does not "
                                 f"load into {redshift} ({name})")
             if length := _byte_length(redshift):
                 size = "octet_length" if redshift.upper().startswith("VARBYTE") else "strlen"
-                longest = self.con.execute(f"SELECT MAX({size}({_q(field.name)})) FROM read_parquet({_lit(path)})").fetchone()[0]
-                if longest is not None and longest > length:
-                    raise ToolError(f"{path}: column {column!r} holds a value of {longest} bytes, longer than its "
-                                    f"{redshift} ({name}): Redshift COPY fails on it")
+                limited.append((column, redshift, length, f"MAX({size}({_q(field.name)}))"))
+        if not limited:
+            return
+        # every column's longest value in one read of the file
+        longest = self.con.execute(f"SELECT {', '.join(m for *_, m in limited)} FROM read_parquet({_lit(path)})").fetchone()
+        for (column, redshift, length, _), size in zip(limited, longest):
+            if size is not None and size > length:
+                raise ToolError(f"{path}: column {column!r} holds a value of {size} bytes, longer than its "
+                                f"{redshift} ({name}): Redshift COPY fails on it")
 
 
 # What COPY loads from each Parquet type, per the Redshift Database Developer Guide (COPY from columnar
