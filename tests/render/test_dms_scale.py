@@ -1,6 +1,7 @@
 """A 1,000-table spec (issue 14): it renders, validates, and passes what the example passes, per DMS task:
 each table in exactly one task's table mappings, rule ids unique in each task, alarms and event rules per
-task, parallel-load and LOB table-settings rules as valid JSON under the documented limits.
+task, parallel-load table-settings rules as valid JSON under the documented limits (per-table LOB settings
+are refused for the S3 target: tests/spec/test_dms_tasks.py).
 
 The table mappings are rebuilt from the rendered HCL the way Terraform builds them (locals ->
 jsonencode), with rule ids evaluated as tests/render/test_iac.py does; the real provider's
@@ -27,7 +28,6 @@ from dwctl.spec.read import parse_spec
 from tests.render.test_iac import one, rule_id, tree
 from tests.support.dms_files import task_rules
 from tests.support.many_tables import (
-    LOB,
     RANGES,
     many_tables_text,
     segmented_full_load_ready,
@@ -37,12 +37,11 @@ from tests.support.realtf import init, real_provider_env, terraform  # noqa: F40
 
 N = 1000
 RANGED = set(range(0, N, 50))
-LOBS = set(range(7, N, 70))
 PINNED = (3, 500, 999)
 
 
 def big_text(extra_table: str = "") -> str:
-    extras = {i: RANGES for i in RANGED} | {i: LOB for i in LOBS} | {i: "    task: big\n" + RANGES for i in PINNED}
+    extras = {i: RANGES for i in RANGED} | {i: "    task: big\n" + RANGES for i in PINNED}
     text = many_tables_text(N, extras, dms="  tasks:\n    big: {max_full_load_subtasks: 16}")
     if extra_table:  # into the middle of the list
         text = text.replace("\n  - schema: public\n    name: t0400\n", extra_table + "\n  - schema: public\n"
@@ -141,13 +140,14 @@ def test_every_table_is_in_exactly_one_tasks_mappings_with_unique_rule_ids(big, 
         assert changes == {t for t, where in selected.items() if where == task}  # the change sequence column
 
 
-def test_parallel_load_and_lob_rules_are_valid_json_under_the_documented_limits(big_mappings):
+def test_parallel_load_rules_are_valid_json_under_the_documented_limits(big_mappings):
     settings = {r["object-locator"]["table-name"]: r for doc in big_mappings.values() for r in doc["rules"]
                 if r["rule-type"] == "table-settings"}
-    assert sorted(settings) == sorted(f"t{i:04d}" for i in RANGED | LOBS | set(PINNED))
+    assert sorted(settings) == sorted(f"t{i:04d}" for i in RANGED | set(PINNED))
     for table, rule in settings.items():
         i = int(table[1:])
         assert rule["object-locator"] == {"schema-name": "public", "table-name": table}  # no wildcard allowed
+        assert "lob-settings" not in rule
         if i in RANGED or i in PINNED:
             load = rule["parallel-load"]
             assert load["type"] == "ranges"
@@ -156,10 +156,6 @@ def test_parallel_load_and_lob_rules_are_valid_json_under_the_documented_limits(
             assert all(len(b) == len(load["columns"]) and all(isinstance(v, str) for v in b)
                        for b in load["boundaries"])
             assert [int(b[0]) for b in load["boundaries"]] == sorted(int(b[0]) for b in load["boundaries"])
-        else:
-            assert "parallel-load" not in rule
-        if i in LOBS:
-            assert rule["lob-settings"] == {"mode": "limited", "bulk-max-size": "65"}  # text: VARCHAR(65535) + 1 KB
 
 
 def test_every_task_has_its_alarms_event_rule_settings_and_outputs(big, big_spec):
@@ -206,7 +202,7 @@ def test_the_native_tests_pass_with_several_tasks(real_provider_env, tmp_path, m
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(key)
     spec = tmp_path / "tasks.yaml"
-    spec.write_text(many_tables_text(10, {1: "    task: big\n" + RANGES, 4: LOB},
+    spec.write_text(many_tables_text(10, {1: "    task: big\n" + RANGES},
                                      dms="  tables_per_task: 3\n  tasks:\n    big: {max_full_load_subtasks: 12}"))
     out = tmp_path / "out"
     assert CliRunner().invoke(cli, ["render", "-c", str(spec), "-o", str(out)]).exit_code == 0
