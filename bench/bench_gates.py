@@ -12,7 +12,9 @@ Terraform: the real CLI on PATH with the real hashicorp/aws provider from the of
 a plan does not run offline with the real provider (the stack reads data sources -- caller identity,
 partition, session context, route tables, IAM roles, Lake Formation settings -- that call the AWS API),
 so the plan is `terraform test` with the rendered guards' `mock_provider "aws"` and one `command = plan` run.
-Run: `python bench/bench_gates.py [--repeat N] [--validate-repeat N] [--tables N] [--tf-tables 200,1000] [--literal]`.
+Also timed: the rendered native tests (guards.tftest.hcl, what `dwctl test` runs) at each size.
+Run: `python bench/bench_gates.py [--repeat N] [--validate-repeat N] [--tables N] [--tf-tables 200,1000]
+[--no-native-tests] [--literal]`.
 """
 
 from __future__ import annotations
@@ -129,8 +131,10 @@ def validate_against_render(tree: Path, repeat: int, label: str) -> None:
     print(f"  ratio dwctl validate / dwctl render, {label}: {validate_wall / render_wall:.2f}x (target < 3x)")
 
 
-def terraform_times(tables: int, work: Path, env: dict[str, str]) -> None:
-    """terraform init (not timed), validate, and a mocked plan (terraform test) of a `tables`-table stack."""
+def terraform_times(tables: int, work: Path, env: dict[str, str], native: bool) -> None:
+    """terraform init (not timed), validate, a mocked plan (terraform test) of a `tables`-table stack, and
+    with `native` the whole rendered guards file (one full plan with its asserts, targeted plans for most
+    expect-failure runs, full plans for the runs expecting a check block to fail)."""
     tree = work / f"tf{tables}"
     tree.mkdir()
     (tree / "pipeline.yaml").write_text(big_spec(tables))
@@ -150,9 +154,12 @@ def terraform_times(tables: int, work: Path, env: dict[str, str]) -> None:
     mocks = guards[guards.index('mock_provider "aws" {'):guards.index("\n}\n", guards.index('mock_provider "aws" {')) + 3]
     (iac / "tests" / "bench_plan.tftest.hcl").write_text(mocks + '\nrun "plan" {\n  command = plan\n}\n')
     plan = terraform("test", "-filter=tests/bench_plan.tftest.hcl")
+    guards = terraform("test", "-filter=tests/guards.tftest.hcl") if native else None
     resources = sum(text.count("\nresource ") for text in (p.read_text() for p in iac.glob("*.tf")))
     print(f"terraform, {tables:,} tables ({resources:,} resource blocks): validate {validate:6.2f} s, "
-          f"plan (terraform test, mock_provider) {plan:6.2f} s")
+          f"plan (terraform test, mock_provider) {plan:6.2f} s"
+          + (f", the rendered native tests (`dwctl test`: every run of guards.tftest.hcl) {guards:6.2f} s"
+             if guards is not None else ""))
 
 
 def main() -> None:
@@ -161,6 +168,8 @@ def main() -> None:
     parser.add_argument("--validate-repeat", type=int, default=3, help="validate and render runs each")
     parser.add_argument("--tables", type=int, default=1000)
     parser.add_argument("--tf-tables", default="200,1000", help="table counts for terraform validate/plan ('' skips)")
+    parser.add_argument("--no-native-tests", action="store_true",
+                        help="skip timing the rendered guards.tftest.hcl (minutes at 1,000 tables)")
     parser.add_argument("--literal", action="store_true", help="also time bare `checkov -d iac --framework terraform`")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dwctl-bench-gates-") as tmp:
@@ -185,7 +194,7 @@ def main() -> None:
                 return
             env = offline_env(cli_config(work, mirror))
             for tables in counts:
-                terraform_times(tables, work, env)
+                terraform_times(tables, work, env, not opts.no_native_tests)
 
 
 if __name__ == "__main__":
