@@ -14,16 +14,24 @@ shows them with their justification. They can never fail the scan.
 
 Offline by design: `--skip-download`, so no policy metadata is fetched from the Prisma/Bridgecrew API
 (without it checkov waits on those requests where there is no network).
+
+Large stacks (issue 14): checkov parses each .tf file with hcl2 under a 10 s alarm
+(HCL_PARSE_TIMEOUT_SEC) and reports a file that takes longer as "could not be parsed", so at 1,000
+tables on a busy machine glue.tf, dms.tf and lakeformation.tf went unscanned. During dwctl's run the
+parse is dwctl.gates.hcl_parse (hcl2's result, each block shape parsed once: a fraction of the
+time) and, unless HCL_PARSE_TIMEOUT_SEC is set, without the alarm: the files are dwctl's own output.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shlex
 import threading
 import time
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,7 +115,7 @@ def run_checkov(target: Target, skips: dict[str, str], *, progress: bool = True)
     ckv.runners = [TerraformRunner() if target.framework == "terraform" else PlanRunner()]
     interrupts = _Interrupts()
     try:
-        with interrupts, Progress(f"checkov: scanning {target.label}", enabled=progress):
+        with interrupts, _shape_cached_hcl(), Progress(f"checkov: scanning {target.label}", enabled=progress):
             ckv.run()
     except (KeyboardInterrupt, SystemExit) as exc:
         if interrupts.seen or isinstance(exc, KeyboardInterrupt):
@@ -122,6 +130,27 @@ def run_checkov(target: Target, skips: dict[str, str], *, progress: bool = True)
             raise ToolError(f"checkov could not scan {target.label}: " + "; ".join(
                 f"{kind}: {', '.join(map(str, where))}" for kind, where in report.errors.items()))
     return Scan(reports, ckv.config, apply_skips(reports, skips))
+
+
+@contextlib.contextmanager
+def _shape_cached_hcl():
+    """checkov's terraform parser reads .tf files through the shape-cached parse, and without its alarm
+    unless the user set HCL_PARSE_TIMEOUT_SEC; both restored afterwards."""
+    from checkov.common.util.env_vars_config import env_vars_config
+    from checkov.terraform import parser_utils
+
+    from dwctl.gates.hcl_parse import Parser
+
+    parser = Parser()
+    shim = types.SimpleNamespace(load=lambda f: parser.loads(f.read()), loads=parser.loads)
+    saved = parser_utils.hcl2, env_vars_config.HCL_PARSE_TIMEOUT_SEC
+    parser_utils.hcl2 = shim
+    if "HCL_PARSE_TIMEOUT_SEC" not in os.environ:
+        env_vars_config.HCL_PARSE_TIMEOUT_SEC = 0
+    try:
+        yield
+    finally:
+        parser_utils.hcl2, env_vars_config.HCL_PARSE_TIMEOUT_SEC = saved
 
 
 def apply_skips(reports: list[Any], skips: dict[str, str]) -> dict[str, int]:

@@ -209,7 +209,6 @@ def context(spec: Spec, spec_name: str) -> dict:
         # DMS replication tasks with their tables' views (issue 14)
         "dms_tasks": [TaskPlan(p.name, tuple(views[t.name] for t in p.tables), p.max_full_load_subtasks)
                       for p in plans],
-        "dms_task_of": {t.name: p.name for p in plans for t in p.tables},
         "task_schema_renames": {p.name: schema_renames([views[t.name] for t in p.tables]) for p in plans},
         "segment_names": segment_names,  # a ranges parallel load's folders
         "layout": layout,

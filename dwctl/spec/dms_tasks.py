@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dwctl.spec.model import Column, Spec, Table
+    from dwctl.spec.model import Spec, Table
 
 # Derived names of each task, checked against AWS's limits (see dwctl/spec/aws_names.py):
 # EventBridge rule names: 64 (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutRule.html);
@@ -61,6 +61,19 @@ def segment_names(boundaries: int) -> list[str]:
     boundaries (one segment more than boundaries, CHAP_Target.S3, ParallelLoad), each folder holding LOAD
     files "named incrementally starting from LOAD00000001"; fixed names keep a reload in the same folders."""
     return [f"segment{n:02d}" for n in range(1, boundaries + 2)]
+
+# Per-table LOB settings: the DMS User Guide's table-settings page ("Specifying LOB settings for a selected
+# table or view", https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Tasks.CustomizingTasks.TableMapping.
+# SelectionTransformation.Tablesettings.html#CHAP_Tasks.CustomizingTasks.TableMapping.SelectionTransformation.
+# Tablesettings.LOB) lists the target endpoints that support `lob-settings`: Oracle, Microsoft SQL Server,
+# MySQL, PostgreSQL and SAP ASE. Amazon S3 is not among them, and CHAP_Target.S3 (Limitations) documents none
+# for S3 beyond "Full LOB mode is not supported". So a `lob:` table setting is refused rather than rendered as
+# a rule DMS may ignore: every table gets the task's limited LOB mode (LobMaxSize = dms_lob_max_size_kb).
+PER_TABLE_LOB_REFUSED = (
+    "lob is not supported with the S3 target: the DMS User Guide lists per-table LOB settings (a table-settings "
+    "rule's lob-settings) for Oracle, SQL Server, MySQL, PostgreSQL and SAP ASE targets only (Table-settings "
+    "rules, \"Specifying LOB settings for a selected table or view\"); every table uses the task's limited LOB "
+    "mode, whose size is the variable dms_lob_max_size_kb (S3 has no full LOB mode): remove lob")
 
 
 def default_task_name(number: int) -> str:
@@ -124,23 +137,6 @@ def range_column_problem(type_text: str) -> str | None:
     return None
 
 
-def lob_floor_kb(columns: list["Column"], family: str) -> int | None:
-    """Smallest safe bulk-max-size for a table: 1 KB over its widest LOB staging column, so a LOB that
-    limited LOB mode cuts ("LOBs that exceed the maximum LOB size are truncated", CHAP_Tasks.LOBSupport)
-    is still too long for staging and COPY refuses the file. None: the table has no LOB column.
-    The task default (dms_lob_max_size_kb = 1001) is this rule for VARBYTE(1024000)."""
-    from dwctl.spec.type_mapping import map_type
-
-    widest = None
-    for column in columns:
-        if "[" not in column.type and _base(column.type) not in LOB_BASES[family]:
-            continue
-        size = re.search(r"\((\d+)\)", map_type(column.type, family).staging)
-        width = int(size[1]) if size else 65535
-        widest = max(widest or 0, width)
-    return None if widest is None else math.ceil(widest / 1024) + 1
-
-
 def check_tasks(spec: "Spec") -> None:
     """Located errors for task names and settings the stack or DMS would refuse."""
     from dwctl.spec.model import LocatedError
@@ -157,14 +153,7 @@ def check_tasks(spec: "Spec") -> None:
             raise LocatedError(("tables", i, "parallel_load", "type"), f"{load.type} needs a MySQL source: DMS "
                                "loads Postgres tables in parallel by ranges only")
         if table.lob is not None:
-            floor = lob_floor_kb(table.columns, spec.source.family)
-            if floor is None:
-                raise LocatedError(("tables", i, "lob"), f"table {table.name!r} has no column DMS handles as a "
-                                   "LOB (text, json, bytea, long blobs): remove lob")
-            if table.lob.max_size_kb < floor:
-                raise LocatedError(("tables", i, "lob", "max_size_kb"), f"max_size_kb {table.lob.max_size_kb} "
-                                   f"is below {floor}: DMS cuts longer LOBs to this size, and a cut value that fits "
-                                   "the staging column would load silently truncated")
+            raise LocatedError(("tables", i, "lob"), PER_TABLE_LOB_REFUSED)
     for name in tasks:
         if any(t.task is None for t in tasks[name]):
             _check_names(stem, name, ("dms", "tables_per_task"))

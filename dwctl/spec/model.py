@@ -420,12 +420,10 @@ class PartitionsLoad(Model):
 
 
 class TableLob(Model):
-    # S3 targets: "Full LOB mode is not supported" (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Target.S3.html).
+    # Parsed so that `lob:` gets a located refusal with its reason (dwctl/spec/dms_tasks.py PER_TABLE_LOB_REFUSED).
     mode: Literal["limited"] = Field("limited", description="limited only: S3 targets have no full LOB mode.")
     max_size_kb: Annotated[int, Field(ge=1, le=102400)] = Field(
-        description="bulk-max-size of this table's LOBs, at least 1 KB over its widest LOB staging column "
-        "(a cut LOB must stay too long for staging, so COPY refuses it), at most 102400 (DMS's recommended "
-        "maximum); the task default is dms_lob_max_size_kb.")
+        description="bulk-max-size of this table's LOBs (refused with the S3 target: see lob).")
 
 
 class Table(Model):
@@ -459,7 +457,9 @@ class Table(Model):
         "(ranges: segment01, segment02, ...) or partition lands in its own folder under the table's; the load job "
         "reads them all as the table's full load.",
         discriminator="type")
-    lob: TableLob | None = Field(None, description="LOB size limit of this table (a DMS table-settings rule).")
+    lob: TableLob | None = Field(None, description="Refused: DMS documents per-table LOB settings for no S3 target "
+                                 "(dwctl/spec/dms_tasks.py); every table uses the task's limited LOB mode "
+                                 "(dms_lob_max_size_kb).")
     exclude: list[SourceName] = Field(
         default_factory=list, description="Columns to leave out, by name (or source_name): the same as "
         "`exclude: true` on each of them.")

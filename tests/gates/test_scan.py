@@ -346,3 +346,29 @@ def test_GATE_every_optional_feature_on_has_zero_failed_checks(tmp_path, example
     assert failed == [], "failed checkov checks with every feature on:\n" + "\n".join(f"{i} {n}" for i, n in failed)
     assert result.exit_code == 0, result.output
     assert {c["check_id"] for c in report["results"]["skipped_checks"]} <= {s.id for s in spec.scan.skip}
+
+
+def test_the_shape_cached_parse_gives_the_results_of_checkovs_own_cli(tmp_path):
+    """dwctl scan parses through dwctl.gates.hcl_parse without checkov's per-file alarm; every result on the
+    rendered example equals what the checkov CLI (hcl2, no alarm either) reports, and checkov is left as found."""
+    import hcl2
+    from checkov.common.util.env_vars_config import env_vars_config
+    from checkov.terraform import parser_utils
+
+    from dwctl.gates import scan as scanning
+
+    root = tmp_path / "out"
+    assert CliRunner().invoke(cli, ["render", "-c", str(EXAMPLE), "-o", str(root)]).exit_code == 0
+    alarm = env_vars_config.HCL_PARSE_TIMEOUT_SEC
+    reports = scanning.run_checkov(scanning.Target(root / "iac"), {}, progress=False).reports
+    assert parser_utils.hcl2 is hcl2 and env_vars_config.HCL_PARSE_TIMEOUT_SEC == alarm
+    ours = {(r.check_id, r.resource, r.file_path, tuple(r.file_line_range), r.check_result["result"].value)
+            for report in reports for r in [*report.passed_checks, *report.failed_checks]}
+    done = subprocess.run([str(Path(sys.executable).parent / "checkov"), "-d", "iac", "--framework", "terraform",
+                           "--skip-download", "-o", "json"], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "HCL_PARSE_TIMEOUT_SEC": "0"}, timeout=600)
+    report = json.loads(done.stdout)
+    theirs = {(c["check_id"], c["resource"], c["file_path"], tuple(c["file_line_range"]), c["check_result"]["result"])
+              for kind in ("passed_checks", "failed_checks") for c in report["results"][kind]}
+    assert report["summary"]["parsing_errors"] == 0 and len(theirs) > 100
+    assert ours == theirs

@@ -128,9 +128,8 @@ def test_a_task_name_too_long_for_its_event_rule_is_refused_at_the_table():
     ("    parallel_load: {type: ranges, columns: [" + ", ".join(["id"] * 11) + "], boundaries: [[1]]}\n",
      "columns: [id, id", "tables[1].parallel_load.columns", "at most 10"),
     ("    parallel_load: {type: subpartitions-auto}\n", "subpartitions-auto", "tables[1].parallel_load", ""),
-    ("    lob: {max_size_kb: 64}\n", "max_size_kb: 64", "tables[1].lob.max_size_kb", "is below 65"),
 ])
-def test_parallel_load_and_lob_errors_name_their_field_and_line(load, needle, field, message):
+def test_parallel_load_errors_name_their_field_and_line(load, needle, field, message):
     text = many_tables_text(3, extras={1: load})
     [problem] = problems(text)
     assert problem.startswith(f"{NAME}:{line_of(text, needle, after='name: t0001')}:"), problem
@@ -146,27 +145,22 @@ def test_range_columns_cannot_be_floats():
     assert "tables[1].parallel_load.columns[0]" in problem and "floating-point" in problem
 
 
-def test_a_lob_setting_on_a_table_without_lob_columns_is_refused():
-    table = ("\n  - schema: public\n    name: plain\n    columns:\n      - {name: id, type: bigint, nullable: false}\n"
-             "    primary_key: [id]\n    lob: {max_size_kb: 2000}\n")
-    [problem] = problems(many_tables_text(1).replace("\ngovernance:", table + "governance:", 1))
-    assert "tables[1].lob" in problem and "no column DMS handles as a LOB" in problem
+@pytest.mark.parametrize("engine", ["postgres", "mysql"])
+def test_a_per_table_lob_setting_is_refused_with_the_dms_reason(engine):
+    """The DMS User Guide lists per-table lob-settings for Oracle, SQL Server, MySQL, PostgreSQL and SAP ASE
+    targets, not S3: the spec says so at the table's lob line, on either source engine."""
+    text = many_tables_text(3, extras={1: LOB}, engine=engine)
+    [problem] = problems(text)
+    assert problem.startswith(f"{NAME}:{line_of(text, 'max_size_kb', after='name: t0001')}:"), problem  # the mapping's first line
+    assert "tables[1].lob" in problem and "not supported with the S3 target" in problem
+    assert "SAP ASE targets only" in problem and "dms_lob_max_size_kb" in problem
 
 
-def test_mysql_tables_may_load_by_partitions_and_lob_floors_follow_the_staging_column():
+def test_mysql_tables_may_load_by_partitions():
     extras = {0: "    parallel_load: {type: partitions-list, partitions: [p2023, p2024]}\n",
               1: "    parallel_load: {type: partitions-auto}\n", 2: RANGES}
     spec = parse_spec(many_tables_text(3, extras=extras, engine="mysql"), NAME)
     assert spec.tables[0].parallel_load.partitions == ["p2023", "p2024"]
-    # MySQL TEXT is no LOB for DMS (WSTRING): a lob setting there is refused.
-    mysql_text = many_tables_text(1, extras={0: LOB}, engine="mysql")
-    [problem] = problems(mysql_text)
-    assert "no column DMS handles as a LOB" in problem
-    longtext = mysql_text.replace("type: text}", "type: longtext}")
-    assert parse_spec(longtext, NAME).tables[0].lob.max_size_kb == 65
-    blob = longtext.replace("type: longtext}", "type: longblob}")
-    [problem] = problems(blob)
-    assert "is below 1001" in problem  # VARBYTE(1024000) staging: the task default's own floor
 
 
 def test_parallel_load_is_accepted_and_ranges_name_their_segments():
