@@ -97,11 +97,12 @@ def check_statement_sizes(spec: Spec, sql: dict[str, str]) -> None:
         raise SpecError(problems)
 
 
-def warehouse_tables(spec: Spec, table) -> list[dict]:
+def warehouse_tables(spec: Spec, table, column_defaults: dict[str, str]) -> list[dict]:
     """The warehouse tables of one spec table (TableView) with the columns 01_create_tables.sql gives
     them: what the load job's migrations compare the warehouse with. `empty`: a staging or work
     table, empty between merges (created again when it differs); `fixed`: key, dist and sort
-    columns, whose type Redshift does not change in place."""
+    columns, whose type Redshift does not change in place; column_defaults (defaults()) go with the
+    analytics tables."""
     staging, analytics = spec.warehouse.staging_schema, spec.warehouse.analytics_schema
     version = ("dwctl_version", f"VARCHAR({table.version_length})", False)
     landed = [(c.name, c.staging_type, True) for c in table.landed]
@@ -119,10 +120,9 @@ def warehouse_tables(spec: Spec, table) -> list[dict]:
                   (analytics, table.name + HISTORY_SUFFIX, columns + [
                       ("valid_from", "TIMESTAMP", False), ("valid_to", "TIMESTAMP", True), ("is_current", "BOOLEAN", False),
                       ("dwctl_op", "CHAR(1)", False), version], False)]
-    analytics_defaults = defaults(spec, table)
     return [{"schema": schema, "name": name, "columns": [list(c) for c in cols], "empty": empty, "fixed": fixed,
              "aside_suffix": layout.WORK_MARK + "_aside",
-             **({"defaults": analytics_defaults} if analytics_defaults and schema == analytics else {})}
+             **({"defaults": column_defaults} if column_defaults and schema == analytics else {})}
             for schema, name, cols, empty in parts]
 
 
@@ -134,8 +134,22 @@ def defaults(spec: Spec, table) -> dict[str, str]:
     return {c.name: sql_literal(given[c.name], c.redshift_type) for c in table.columns if c.name in given}
 
 
-def document(spec: Spec, sql: dict[str, str], tables, note: str) -> str:
-    """The config JSON; `sql` holds the rendered sql/ bodies (without headers), `tables` the table views."""
+def _table_entry(spec: Spec, sql: dict[str, str], t) -> dict:
+    """One table's part of the config."""
+    found = defaults(spec, t)
+    return {"prefix": t.s3_prefix + "/",
+            "landed": [[c.name, c.staging_type] + ([c.parquet_name] if c.parquet_name != c.name else [])
+                       for c in t.landed],
+            "warehouse_tables": warehouse_tables(spec, t, found),
+            **({"defaults": found} if found else {}),
+            "merge_sql": sql[f"sql/03_merge_{t.name}.sql"].split("\n")}
+
+
+def documents(spec: Spec, sql: dict[str, str], tables, note: str) -> tuple[str, str]:
+    """(the config JSON, the warehouse columns JSON); `sql` holds the rendered sql/ bodies (without
+    headers), `tables` the table views. The columns document holds each table's warehouse_tables in
+    the config's own shape ({"tables": {name: {"warehouse_tables": [...]}}}), so one reader takes
+    either file."""
     check_statement_sizes(spec, sql)
     doc = {
         "//": note,
@@ -146,21 +160,9 @@ def document(spec: Spec, sql: dict[str, str], tables, note: str) -> str:
         "layout_suffix": layout.WORK_MARK + "_l",  # + a unique tag: a staging table for files of another layout
         "create_sql": sql["sql/01_create_tables.sql"].split("\n"),
         "load_sql": sql["sql/02_load_staging.sql"].split("\n"),
-        "tables": {t.name: {"prefix": t.s3_prefix + "/",
-                            "landed": [[c.name, c.staging_type] + ([c.parquet_name] if c.parquet_name != c.name else [])
-                                       for c in t.landed],
-                            "warehouse_tables": warehouse_tables(spec, t),
-                            **({"defaults": defaults(spec, t)} if defaults(spec, t) else {}),
-                            "merge_sql": sql[f"sql/03_merge_{t.name}.sql"].split("\n")} for t in tables},
+        "tables": {t.name: _table_entry(spec, sql, t) for t in tables},
         "queries": queries(spec),
     }
-    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
-
-
-def columns_document(config: str) -> str:
-    """The warehouse_tables of each table of a rendered config (document()), in the same shape
-    ({"tables": {name: {"warehouse_tables": [...]}}}), so one reader takes either file."""
-    doc = json.loads(config)
-    return json.dumps({"//": doc["//"], "tables": {name: {"warehouse_tables": table["warehouse_tables"]}
-                                                  for name, table in doc["tables"].items()}},
-                      indent=1, ensure_ascii=False) + "\n"
+    columns = {"//": note, "tables": {name: {"warehouse_tables": table["warehouse_tables"]}
+                                      for name, table in doc["tables"].items()}}
+    return tuple(json.dumps(d, indent=1, ensure_ascii=False) + "\n" for d in (doc, columns))

@@ -590,6 +590,13 @@ def key_statements(table, name, sort, dist):
     return before, after
 
 
+def add_column(table, name, column_type, default=None):
+    """ALTER TABLE ... ADD COLUMN, with the column's DEFAULT when the spec gives one (r_ALTER_TABLE: "The
+    data type of default_expr must match the data type of the column")."""
+    return "ALTER TABLE %s ADD COLUMN %s %s%s" % (table, quote_ident(name), column_type,
+                                                  "" if default is None else " DEFAULT %s" % default)
+
+
 def copy_column_statements(part, name, new_type, default=None, sort=(), dist=None):
     """Change a column's type and keep the table (so its grants and the rows' order stay): add a
     column of the new type, fill it with CAST, drop the old one, rename the new one to its name.
@@ -607,8 +614,7 @@ def copy_column_statements(part, name, new_type, default=None, sort=(), dist=Non
     aside = name + part["aside_suffix"]
     before, after = key_statements(table, name, sort, dist)
     return before + [
-        "ALTER TABLE %s ADD COLUMN %s %s%s" % (table, quote_ident(aside), new_type,
-                                               " DEFAULT %s" % default if default is not None else ""),
+        add_column(table, aside, new_type, default),
         "UPDATE %s SET %s = CAST(%s AS %s)" % (table, quote_ident(aside), quote_ident(name), new_type),
         "ALTER TABLE %s DROP COLUMN %s" % (table, quote_ident(name)),
         "ALTER TABLE %s RENAME COLUMN %s TO %s" % (table, quote_ident(aside), quote_ident(name))] + after
@@ -661,6 +667,10 @@ def plan_part(part, have, create, migration):
     adds, alters, copies, rebuild = [], [], [], False
     for name, t, _ in want:
         default = defaults.get(name.lower())
+        # ADD COLUMN ... DEFAULT: r_ALTER_TABLE promises the default for later INSERTs; the rows already
+        # there get it too, by an UPDATE in the same transaction: they are the source's rows from before
+        # its ALTER TABLE ... DEFAULT, which gave each of them the default (DMS sends no change for them).
+        filled = [] if default is None else ["UPDATE %s SET %s = %s" % (table, quote_ident(name), default)]
         if name.lower() not in now and name.lower() in primary:
             rebuild = True  # ADD COLUMN cannot "modify ... PRIMARY KEY" (r_ALTER_TABLE)
             migration.notes.append("%s: column %s added (%s; a key column: the table is rebuilt)" % (label, name, t))
@@ -669,26 +679,14 @@ def plan_part(part, have, create, migration):
             # "You can't add a column that is the distribution key (DISTKEY) or a sort key (SORTKEY)": added
             # first, then made the key (r_ALTER_TABLE: ALTER SORTKEY, ALTER DISTKEY)
             _, after = key_statements(table, name, sort, dist)
-            adds.append(["ALTER TABLE %s ADD COLUMN %s %s%s" % (table, quote_ident(name), t,
-                                                               " DEFAULT %s" % default if default is not None else "")]
-                        + (["UPDATE %s SET %s = %s" % (table, quote_ident(name), default)] if default is not None else [])
-                        + after)
+            adds.append([add_column(table, name, t, default)] + filled + after)
             migration.notes.append("%s: column %s added (%s; then made the table's sort or distribution key)"
                                    % (label, name, t))
             continue
-        if name.lower() not in now and default is not None:
-            # ADD COLUMN ... DEFAULT (r_ALTER_TABLE: "The data type of default_expr must match the data type
-            # of the column"; the page promises the default for later INSERTs), then the rows already there
-            # get it too, by an UPDATE in the same transaction: they are the source's rows from before its
-            # ALTER TABLE ... DEFAULT, which gave each of them the default (DMS sends no change for them).
-            adds.append(["ALTER TABLE %s ADD COLUMN %s %s DEFAULT %s" % (table, quote_ident(name), t, default),
-                         "UPDATE %s SET %s = %s" % (table, quote_ident(name), default)])
-            migration.notes.append("%s: column %s added (%s; the source's default %s in the rows already there)"
-                                   % (label, name, t, default))
-            continue
         if name.lower() not in now:
-            adds.append(["ALTER TABLE %s ADD COLUMN %s %s" % (table, quote_ident(name), t)])
-            migration.notes.append("%s: column %s added (%s; NULL in the rows already there)" % (label, name, t))
+            adds.append([add_column(table, name, t, default)] + filled)
+            migration.notes.append("%s: column %s added (%s; %s in the rows already there)" % (
+                label, name, t, "NULL" if default is None else "the source's default %s" % default))
             continue
         old = now[name.lower()][1]
         change = "same" if old is None else column_change(old, t)  # a type SVV_COLUMNS spells unknown to us
@@ -1059,10 +1057,10 @@ class TableLoad:
                                             self.config.defaults.get(self.table))
         return bool(direct), statements
 
-    def merged_load_files(self, batch):
-        """The table's LOAD files merged before and still in the bucket unchanged, but not in batch."""
-        merged = {(r[0], r[1]) for r in self.warehouse.query(self.config.queries["merged_load_files"],
-                                                            table_name=self.table)}
+    def merged_load_files(self, batch, merged_rows):
+        """The table's LOAD files merged before (merged_rows: the load log's (key, ETag) rows of them)
+        and still in the bucket unchanged, but not in batch."""
+        merged = {(r[0], r[1]) for r in merged_rows}
         mine = {o.key for o in batch}
         found = []
         for o in parquet_only(self.storage.list(self.config.tables[self.table])):
@@ -1086,10 +1084,11 @@ class TableLoad:
         if load:
             newest, cdc_merged, load_quarantined, load_complete = self.warehouse.query(
                 self.config.queries["load_history"], table_name=self.table)[0]
-            merged = [r[0] for r in self.warehouse.query(self.config.queries["merged_load_files"],
-                                                         table_name=self.table)] if newest else []
-            reload = is_reload(load, merged, cdc_merged, load_quarantined, load_complete, self.config.full_load_prefix)
-            restage = self.merged_load_files(load) if reload else []
+            merged = self.warehouse.query(self.config.queries["merged_load_files"],
+                                          table_name=self.table) if newest else []
+            reload = is_reload(load, [r[0] for r in merged], cdc_merged, load_quarantined, load_complete,
+                               self.config.full_load_prefix)
+            restage = self.merged_load_files(load, merged) if reload else []
         self.batches += 1
         base = "%s/%s/%s-%d" % (self.args["manifest_prefix"].strip("/"), self.table, self.run_id, self.batches)
         values = {"iam_role": self.args["copy_role_arn"], "reload:" + self.table: "true" if reload else "false"}
