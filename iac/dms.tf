@@ -26,11 +26,10 @@ locals {
   # Partitions: logical decoding reports a partitioned table's changes under the partitions'
   # names, and selecting the parent as well would load its rows twice ("By selecting child tables
   # alone in the table mapping selection criteria, the parent table is automatically populated",
-  # CHAP_Source.PostgreSQL), so the partitions are selected and renamed to the one target table
-  # (as the AWS Database Blog "Migrate data from partitioned tables in PostgreSQL using AWS DMS"
-  # does). Not documented for S3: how DMS numbers the full-load files of several source tables
-  # landing in one folder (the Transformations page says DMS "doesn't support replicating two source
-  # tables to a single target table"); check a first full load of a partitioned table.
+  # CHAP_Source.PostgreSQL), so each partition is selected as a table of its own and lands in its
+  # own folder (its snake_case name): DMS "doesn't support replicating two source tables to a
+  # single target table" (Transformation rules and actions, Limitations), so none is renamed onto
+  # the parent. The load job merges every partition's folder into the parent's one Redshift table.
   # Rule ids hash "<kind>:<schema>.<table>[.<column>]" (source names), so adding or removing a
   # table never renumbers the rules of the others. Each task's list holds its tables' rules and the
   # schema renames those tables need (a schema spread over two tasks is renamed in both).

@@ -15,7 +15,7 @@ from dwctl.render.text import sql_ident, sql_string
 from dwctl.spec import landed_layout as layout
 from dwctl.spec.model import HISTORY_SUFFIX, Spec
 
-FORMAT = 4  # dwctl.warehouse.load_job.CONFIG_FORMAT reads this
+FORMAT = 5  # dwctl.warehouse.load_job.CONFIG_FORMAT reads this
 # "The maximum query statement size is 100 KB" (Amazon Redshift Management Guide, data-api.html,
 # "Considerations when calling the Amazon Redshift Data API").
 MAX_STATEMENT_BYTES = 100_000
@@ -80,12 +80,14 @@ def queries(spec: Spec) -> dict[str, str]:
     }
 
 
-def check_statement_sizes(spec: Spec, sql: dict[str, str]) -> None:
+def check_statement_sizes(spec: Spec, sql: dict[str, str], units) -> None:
     """Every statement the job sends must fit the Data API: say which table is too wide, at render time."""
     from dwctl.errors import SpecError
 
     problems = []
-    for i, table in enumerate(spec.tables):
+    index = {t.name: i for i, t in enumerate(spec.tables)}
+    for table in units:
+        i = index[table.analytics_name]
         path = f"sql/03_merge_{table.name}.sql"
         # statements end with ";" at a line's end (comment lines count too: an upper bound)
         longest = max(len(s.encode("utf-8")) for s in sql[path].split(";\n"))
@@ -97,12 +99,13 @@ def check_statement_sizes(spec: Spec, sql: dict[str, str]) -> None:
         raise SpecError(problems)
 
 
-def warehouse_tables(spec: Spec, table, column_defaults: dict[str, str]) -> list[dict]:
-    """The warehouse tables of one spec table (TableView) with the columns 01_create_tables.sql gives
-    them: what the load job's migrations compare the warehouse with. `empty`: a staging or work
-    table, empty between merges (created again when it differs); `fixed`: key, dist and sort
-    columns, whose type Redshift does not change in place; column_defaults (defaults()) go with the
-    analytics tables."""
+def warehouse_tables(spec: Spec, table, column_defaults: dict[str, str], analytics_too: bool = True) -> list[dict]:
+    """The warehouse tables of one unit (TableView: a spec table or a partition) with the columns
+    01_create_tables.sql gives them: what the load job's migrations compare the warehouse with.
+    `empty`: a staging or work table, empty between merges (created again when it differs); `fixed`:
+    key, dist and sort columns, whose type Redshift does not change in place; column_defaults
+    (defaults()) go with the analytics tables, which only one unit of a table lists (analytics_too),
+    so a migration runs once."""
     staging, analytics = spec.warehouse.staging_schema, spec.warehouse.analytics_schema
     version = ("dwctl_version", f"VARCHAR({table.version_length})", False)
     landed = [(c.name, c.staging_type, True) for c in table.landed]
@@ -114,12 +117,12 @@ def warehouse_tables(spec: Spec, table, column_defaults: dict[str, str]) -> list
              (staging, table.name + layout.WORK_SUFFIX, landed + [version, ("dwctl_rank", "BIGINT", False),
                                                            ("dwctl_copy", "BIGINT", False),
                                                            ("dwctl_apply", "BOOLEAN", False)], True),
-             (analytics, table.name, columns, False)]
-    if spec.table(table.name).history:
-        parts += [(staging, table.name + layout.DELETES_SUFFIX, keys + [version, ("dwctl_commit_ts", "VARCHAR(26)", False)], False),
-                  (analytics, table.name + HISTORY_SUFFIX, columns + [
-                      ("valid_from", "TIMESTAMP", False), ("valid_to", "TIMESTAMP", True), ("is_current", "BOOLEAN", False),
-                      ("dwctl_op", "CHAR(1)", False), version], False)]
+             *([(analytics, table.analytics_name, columns, False)] if analytics_too else [])]
+    if spec.table(table.analytics_name).history:
+        parts += [(staging, table.name + layout.DELETES_SUFFIX, keys + [version, ("dwctl_commit_ts", "VARCHAR(26)", False)], False)]
+        parts += [(analytics, table.analytics_name + HISTORY_SUFFIX, columns + [
+            ("valid_from", "TIMESTAMP", False), ("valid_to", "TIMESTAMP", True), ("is_current", "BOOLEAN", False),
+            ("dwctl_op", "CHAR(1)", False), version], False)] if analytics_too else []
     return [{"schema": schema, "name": name, "columns": [list(c) for c in cols], "empty": empty, "fixed": fixed,
              "aside_suffix": layout.WORK_MARK + "_aside",
              **({"defaults": column_defaults} if column_defaults and schema == analytics else {})}
@@ -130,27 +133,30 @@ def defaults(spec: Spec, table) -> dict[str, str]:
     """{column: SQL literal of its analytics type} of the table's columns with a `default:`."""
     from dwctl.spec.column_default import sql_literal
 
-    given = {c.name: c.default for c in spec.table(table.name).columns if c.default is not None and not c.exclude}
+    given = {c.name: c.default for c in spec.table(table.analytics_name).columns if c.default is not None and not c.exclude}
     return {c.name: sql_literal(given[c.name], c.redshift_type) for c in table.columns if c.name in given}
 
 
 def _table_entry(spec: Spec, sql: dict[str, str], t) -> dict:
-    """One table's part of the config."""
+    """One unit's part of the config: a spec table, or a partition with the table it merges into
+    (`target`; the first partition's entry lists the analytics tables)."""
     found = defaults(spec, t)
+    owner = not t.target or spec.table(t.target).part_names[0] == t.name
     return {"prefix": t.s3_prefix + "/",
+            **({"target": t.target} if t.target else {}),
             "landed": [[c.name, c.staging_type] + ([c.parquet_name] if c.parquet_name != c.name else [])
                        for c in t.landed],
-            "warehouse_tables": warehouse_tables(spec, t, found),
+            "warehouse_tables": warehouse_tables(spec, t, found, owner),
             **({"defaults": found} if found else {}),
             "merge_sql": sql[f"sql/03_merge_{t.name}.sql"].split("\n")}
 
 
-def documents(spec: Spec, sql: dict[str, str], tables, note: str) -> tuple[str, str]:
+def documents(spec: Spec, sql: dict[str, str], units, note: str) -> tuple[str, str]:
     """(the config JSON, the warehouse columns JSON); `sql` holds the rendered sql/ bodies (without
-    headers), `tables` the table views. The columns document holds each table's warehouse_tables in
-    the config's own shape ({"tables": {name: {"warehouse_tables": [...]}}}), so one reader takes
-    either file."""
-    check_statement_sizes(spec, sql)
+    headers), `units` the views that load on their own (engine.units). The columns document holds
+    each unit's warehouse_tables in the config's own shape ({"tables": {name: {"warehouse_tables":
+    [...]}}}), so one reader takes either file."""
+    check_statement_sizes(spec, sql, units)
     doc = {
         "//": note,
         "format": FORMAT,
@@ -160,7 +166,8 @@ def documents(spec: Spec, sql: dict[str, str], tables, note: str) -> tuple[str, 
         "layout_suffix": layout.WORK_MARK + "_l",  # + a unique tag: a staging table for files of another layout
         "create_sql": sql["sql/01_create_tables.sql"].split("\n"),
         "load_sql": sql["sql/02_load_staging.sql"].split("\n"),
-        "tables": {t.name: _table_entry(spec, sql, t) for t in tables},
+        "analytics_schema": spec.warehouse.analytics_schema,
+        "tables": {t.name: _table_entry(spec, sql, t) for t in units},
         "queries": queries(spec),
     }
     columns = {"//": note, "tables": {name: {"warehouse_tables": table["warehouse_tables"]}

@@ -26,7 +26,7 @@ def render_to_disk(spec_path: Path, root: Path, *, check: bool = False, show_dif
 
     spec = load_spec(spec_path)
     files = render(spec, spec_label(spec_path, root))
-    for warning in [] if as_json else warnings(spec) + _partition_warnings(spec) + _migrations(root, files, spec):
+    for warning in [] if as_json else warnings(spec) + _migrations(root, files, spec):
         echo(warning if warning.startswith(("warning: ", "migration ")) else f"warning: {warning}")
     changes = compare(root, files)
     stale = len(changes.stale)
@@ -46,18 +46,6 @@ def render_to_disk(spec_path: Path, root: Path, *, check: bool = False, show_dif
         echo(f"rendered {total} files under {root}: {len(changes.write)} written, "
              f"{len(changes.delete)} deleted, {len(changes.unchanged)} unchanged")
     return 0
-
-
-def _partition_warnings(spec) -> list[str]:
-    """Tables whose partitions DMS renames into one target: the DMS User Guide (Transformation rules
-    and actions, Limitations) says "AWS DMS doesn't support replicating two source tables to a single
-    target table ... The object names must be unique to prevent overlapping", so on S3 the partitions'
-    full-load files may overwrite each other in the one folder. Said until it is checked on AWS."""
-    return [f"tables[{i}] ({table.name}): DMS renames its {len(table.partitions)} partitions into one target, "
-            "which the DMS User Guide lists as unsupported (two source tables to a single target table): their "
-            "full-load files may overwrite each other in one S3 folder; after the first full load, compare the "
-            f"row count of {spec.warehouse.analytics_schema}.{table.name} with the source before relying on it"
-            for i, table in enumerate(spec.tables) if len(table.partitions) > 1]
 
 
 def _migrations(root: Path, files: dict[str, str], spec) -> list[str]:

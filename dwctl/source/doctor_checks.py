@@ -374,6 +374,14 @@ def partition_checks(conn: Connection, spec) -> list[Check]:
         label = f"partitions {table.schema_}.{table.source}"
         if found.partitions == list(table.partitions):
             checks.append(Check(label, "pass", f"DMS selects its {len(found.partitions)} partitions"))
+            if found.partitions[0] == table.source:  # an inheritance parent, listed first (introspect)
+                checks.append(Check(f"inheritance {table.schema_}.{table.source}", "warn",
+                                    "INHERITS children: Postgres does not keep a key unique across the parent and "
+                                    "its children (declarative partitions do), and the warehouse merges all of them "
+                                    "into one table by key; the DMS User Guide does not say whether the parent's "
+                                    "full load reads its children's rows too (SELECT without ONLY)",
+                                    "make sure no key is in two of them, and compare the row counts after the "
+                                    "first full load; or move the data to declarative partitions"))
             continue
         missing = [p for p in found.partitions if p not in table.partitions]
         extra = [p for p in table.partitions if p not in found.partitions]

@@ -437,7 +437,9 @@ class Table(Model):
     partitions: list[SourceName] = Field(
         default_factory=list, description="Postgres: the leaf partitions (PARTITION OF) or inheritance children "
         "of this table, in its schema. Logical replication reports changes under their names, so DMS selects "
-        "each one (not the parent) and renames it to `name`. `dwctl import` fills this in.")
+        "each one (not the parent); each lands in its own folder (its snake_case name) and has its own load "
+        "state, so one partition's reload replaces only its rows, and all of them merge into the one "
+        "Redshift table `name`. `dwctl import` fills this in.")
     columns: Annotated[list[Column], Field(min_length=1)]
     primary_key: Annotated[list[Ident], Field(min_length=1)] = Field(
         description="Required: CDC cannot apply updates and deletes without one."
@@ -485,6 +487,12 @@ class Table(Model):
     def source_tables(self) -> list[str]:
         """The source tables DMS selects for this table: its partitions, or itself."""
         return list(self.partitions) or [self.source]
+
+    @property
+    def part_names(self) -> list[str]:
+        """The target name of each partition: its landed folder, Glue table and load state (the
+        staging tables and load log of a part are its own; analytics is the table's)."""
+        return [target_name(p) for p in self.partitions]
 
     @model_validator(mode="after")
     def _keys_name_columns(self) -> "Table":
@@ -755,6 +763,7 @@ class Spec(Model):
         tables = {}
         family = self.source.family
         read_by: dict[tuple[str, str], int] = {}
+        parts = {t.name: (("tables", i, "name"), f"the table of tables[{i}]") for i, t in enumerate(self.tables)}
         for i, table in enumerate(self.tables):
             if table.name in tables:
                 first = self.tables.index(tables[table.name])
@@ -764,6 +773,7 @@ class Spec(Model):
                           "`name:` on one of them (for example <schema>_<table>)")
             tables[table.name] = table
             self._check_source_names(i, table, family, read_by)
+            _check_part_names(i, table, parts)
             for j, column in enumerate(table.columns):
                 if column.exclude:
                     continue
@@ -867,6 +877,24 @@ class Spec(Model):
 
     def table(self, name: str) -> Table:
         return self._tables_by_name[name]
+
+
+def _check_part_names(i: int, table: Table, taken: dict[str, tuple]) -> None:
+    """Each partition's target name is a folder, a Glue table and staging tables of its own: unique
+    among the spec's tables and parts, and not one of dwctl's reserved names."""
+    if table.partitions and table.parallel_load is not None:
+        # "When using the Parallel Load feature, table segmentation according to partitions or
+        # sub-partitions isn't supported" (AWS DMS User Guide, CHAP_Source.PostgreSQL, Limitations)
+        raise _at(("tables", i, "parallel_load"), "a partitioned table cannot also be loaded in parallel segments: "
+                  "DMS loads its partitions as separate tables already (up to MaxFullLoadSubTasks at once)")
+    for k, (source, part) in enumerate(zip(table.partitions, table.part_names)):
+        where = ("tables", i, "partitions", k)
+        if part.startswith(RESERVED_PREFIX) or WORK_MARK in part:
+            raise _at(where, f"partition {source!r} lands as {part!r}, a name reserved for dwctl's own tables")
+        if part in taken and taken[part][0] != ("tables", i, "name"):
+            raise _at(where, f"partition {source!r} lands as {part!r}, which is also {taken[part][1]}: rename one "
+                      "of them (a partition's folder, Glue table and staging tables take its snake_case name)")
+        taken[part] = (where, f"partition {source!r} of tables[{i}]")
 
 
 def _landed_names_unique(i: int, table: Table, family: str) -> None:

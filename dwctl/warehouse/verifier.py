@@ -618,9 +618,10 @@ class Verifier:
 
         out = {}
         for table in self.spec.tables:
-            columns = [(c.name, c.staging_type, c.parquet_name) for c in table_view(self.spec, table).landed]
-            for name in (table.name, table.name + LOAD_SUFFIX):
-                out[(self.spec.warehouse.staging_schema, name)] = columns
+            for unit in table_view(self.spec, table).units:  # a partitioned table's partitions
+                columns = [(c.name, c.staging_type, c.parquet_name) for c in unit.landed]
+                for name in (unit.name, unit.name + LOAD_SUFFIX):
+                    out[(self.spec.warehouse.staging_schema, name)] = columns
         return out
 
     def quarantined(self) -> list[tuple]:

@@ -61,7 +61,7 @@ from urllib.parse import unquote_plus
 PLACEHOLDER = re.compile(r"'\$\{([a-z0-9_:]+)\}'")
 MAX_BATCH = 40  # statements per BatchExecuteStatement
 REQUIRED = ("landing_bucket", "config_key", "manifest_prefix", "workgroup", "database", "copy_role_arn")
-CONFIG_FORMAT = 4  # the version of the config document this module reads (dwctl/render/job_config.py writes it)
+CONFIG_FORMAT = 5  # the version of the config document this module reads (dwctl/render/job_config.py writes it)
 REASON_LIMIT = 4000  # characters of Redshift's error kept with a quarantined file (the column holds 4096)
 REASON_SHOWN = 600  # characters of it in the run's error
 
@@ -89,6 +89,10 @@ class Config:
         self.file_names = {name: {c[0]: c[2] for c in table["landed"] if len(c) > 2}
                            for name, table in document["tables"].items()}
         self.parts = {name: table["warehouse_tables"] for name, table in document["tables"].items()}
+        # A partition of a Postgres table is a table of its own here (its folder, load log, staging
+        # and key versions) whose rows merge into its spec table's analytics table, `target`.
+        self.target = {name: table.get("target", name) for name, table in document["tables"].items()}
+        self.analytics_schema = document["analytics_schema"]
         # defaults: {column: SQL literal} of columns whose source DEFAULT the spec carries (a file
         # written before the source added the column loads it instead of NULL)
         self.defaults = {name: dict(table.get("defaults") or {}) for name, table in document["tables"].items()}
@@ -98,6 +102,14 @@ class Config:
     @classmethod
     def from_json(cls, text):
         return cls(json.loads(text))
+
+    def units(self, names):
+        """The config's tables for names of tables or of spec tables (a partitioned one: its partitions)."""
+        return [t for t in self.tables if t in names or self.target[t] in names]
+
+    def siblings(self, names):
+        """Every table merging into the analytics table of any of these: what one migration affects."""
+        return set(self.units({self.target[t] for t in names}))
 
     def table_of(self, key):
         """The spec table whose landing prefix holds `key` (a file directly in it, or a full-load file
@@ -1030,9 +1042,8 @@ class TableLoad:
         """Columns of the table's analytics table that the spec no longer has (kept when dropped)."""
         if self.kept is None:
             spec = {name.lower() for name, _ in self.config.landed[self.table]}
-            mine = [(p["schema"], p["name"]) for p in self.config.parts[self.table]
-                    if p["name"] == self.table and p["schema"] != self.config.staging_schema]
-            self.kept = {name: t for name, t, _ in read_catalog(self.warehouse, self.config).get(mine[0], [])
+            mine = (self.config.analytics_schema, self.config.target[self.table])
+            self.kept = {name: t for name, t, _ in read_catalog(self.warehouse, self.config).get(mine, [])
                          if name.lower() not in spec and t is not None}
         return self.kept
 
@@ -1217,13 +1228,15 @@ def run(args, storage, warehouse, config, discovery, log=print):
     when any file was quarantined or held, a migration was not made, or a merged file was deleted
     from the bucket, so the run fails and its alarm fires, with every other table loaded (a table
     whose migration failed is not loaded this run)."""
-    chosen = [t for t in args.get("tables", "").split(",") if t] or list(config.tables)
-    unknown = sorted(set(chosen) - set(config.tables))
+    asked = [t for t in args.get("tables", "").split(",") if t]
+    unknown = sorted(set(asked) - set(config.tables) - set(config.target.values()))
     if unknown:
         raise JobError("unknown tables: " + ", ".join(unknown))
+    chosen = config.units(set(asked)) if asked else list(config.tables)
     run_id = re.sub(r"[^A-Za-z0-9_-]", "_", args.get("JOB_RUN_ID") or time.strftime("%Y%m%dT%H%M%S"))
     changed, problems = apply_ddl(warehouse, config, log) or (set(), [])
-    stopped = {p.split(":", 1)[0] for p in problems if "migration failed" in p}
+    changed = config.siblings(changed)  # a partition's held files wait on its table's migration too
+    stopped = config.siblings({p.split(":", 1)[0] for p in problems if "migration failed" in p})
     chosen = [t for t in chosen if t not in stopped]
     offered = discovery.new_objects(set(chosen))
     # Files held (or quarantined) for a table load again once its warehouse columns changed.
@@ -1231,21 +1244,30 @@ def run(args, storage, warehouse, config, discovery, log=print):
     for table, files in (quarantined_files(warehouse, config, again) if again else {}).items():
         offered[table] = parquet_only(offered.get(table, []) + files)
 
-    def load(table):
-        loader = TableLoad(storage, warehouse, config, args, table, run_id, log)
-        discovery.done(loader.run(offered[table]))
-        return table, loader
+    def load(tables):
+        """The tables of one analytics table, one after another: two transactions writing one
+        Redshift table at once, one would fail ("Serializable isolation violation", Redshift
+        Database Developer Guide, c_serial_isolation)."""
+        done = []
+        for table in tables:
+            loader = TableLoad(storage, warehouse, config, args, table, run_id, log)
+            discovery.done(loader.run(offered[table]))
+            done.append((table, loader))
+        return done
 
     merged = {table: 0 for table in chosen}
-    busy = [t for t in chosen if offered.get(t)]
+    busy = {}
+    for table in chosen:
+        if offered.get(table):
+            busy.setdefault(config.target[table], []).append(table)
     workers = max(1, min(int(args.get("concurrency", 8)), len(busy) or 1))
     if workers == 1:
-        results = [load(t) for t in busy]
+        results = [pair for group in busy.values() for pair in load(group)]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(load, busy))
+            results = [pair for done in pool.map(load, busy.values()) for pair in done]
     for table, loader in results:
         merged[table] = len(offered[table]) - len(loader.quarantined)
         problems += ["%s: %s quarantined: %s" % (table, o.key, reason[:REASON_SHOWN]) for o, reason in loader.quarantined]

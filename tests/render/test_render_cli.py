@@ -241,18 +241,21 @@ def test_format_json_reports_what_render_did_and_what_check_finds(project):
     assert doc["ok"] is False and doc["exit_code"] == 2 and doc["error"].startswith("config/pipeline.yaml:")
 
 
-def test_render_warns_that_partitions_renamed_into_one_target_are_unverified(tmp_path):
-    """The DMS User Guide lists two source tables into one target as unsupported: say so on render."""
+def test_render_lands_each_partition_in_its_own_folder_without_a_warning(tmp_path):
+    """DMS does not replicate two source tables into one target: no partition is renamed onto the
+    parent, so there is nothing left to warn about; each has its folder, Glue table and merge."""
     from tests.support.dms_files import spec_text_with_tables
 
-    table = ("\n  - name: payment\n    partitions: [payment_p1, payment_p2]\n"
+    table = ("\n  - name: payment\n    partitions: [payment_p1, Payment_P2]\n"
              "    columns: [{name: id, type: integer, nullable: false}]\n    primary_key: [id]")
     (tmp_path / "pipeline.yaml").write_text(spec_text_with_tables(table, "postgres"))
     result = CliRunner().invoke(cli, ["render", "-c", str(tmp_path / "pipeline.yaml"), "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "warning: tables[0] (payment): DMS renames its 2 partitions into one target" in result.output
-    assert "analytics.payment" in result.output
-    single = table.replace("[payment_p1, payment_p2]", "[payment_p1]")
-    (tmp_path / "pipeline.yaml").write_text(spec_text_with_tables(single, "postgres"))
-    result = CliRunner().invoke(cli, ["render", "-c", str(tmp_path / "pipeline.yaml"), "-o", str(tmp_path)])
-    assert "partitions into one target" not in result.output
+    assert "warning" not in result.output
+    dms = (tmp_path / "iac" / "dms.tf").read_text()
+    assert '"value" = "payment_p2"' in dms and '"value" = "payment"' not in dms
+    glue = (tmp_path / "iac" / "glue.tf").read_text()
+    assert 'resource "aws_glue_catalog_table" "payment_p1"' in glue and '"aws_glue_catalog_table" "payment"' not in glue
+    assert sorted(p.name for p in (tmp_path / "sql").glob("03_merge_*")) == ["03_merge_payment_p1.sql",
+                                                                            "03_merge_payment_p2.sql"]
+    assert (tmp_path / "sql" / "01_create_tables.sql").read_text().count('CREATE TABLE IF NOT EXISTS "analytics"."payment" (') == 1

@@ -231,6 +231,27 @@ def test_doctor_fails_a_partitioned_table_whose_partitions_are_not_listed(pg, tm
     assert check["fix"] == "run dwctl import to take the source's partitions"
 
 
+def test_import_lists_inheritance_children_and_doctor_warns_their_keys_are_not_kept_apart(pg, tmp_path):
+    """An INHERITS parent holds rows of its own: import lists it first, then its children; each lands
+    in its folder, and doctor warns that Postgres does not keep keys unique across them."""
+    pg.execute('CREATE TABLE "Sales".ledger (entry_id integer PRIMARY KEY, note text);'
+               'CREATE TABLE "Sales".ledger_old (PRIMARY KEY (entry_id)) INHERITS ("Sales".ledger)', db="names")
+    try:
+        spec_path = write_spec(tmp_path, "postgres", "names")
+        result = run("import", "--dsn", pg.dsn(db="names"), "--schema", "Sales", "-c", str(spec_path))
+        assert result.exit_code == 0, result.output
+        assert "partitions: [ledger, ledger_old]" in spec_path.read_text()
+        spec = load_spec(spec_path)
+        assert [u.name for u in table_view(spec, spec.table("ledger")).units] == ["ledger", "ledger_old"]
+        found = doctor(pg, spec_path)
+        assert found["partitions Sales.ledger"]["status"] == "pass"
+        check = found["inheritance Sales.ledger"]
+        assert check["status"] == "warn" and "does not keep a key unique across the parent" in check["detail"]
+        assert "inheritance Sales.payment" not in found, "declarative partitions keep keys apart"
+    finally:
+        pg.execute('DROP TABLE "Sales".ledger CASCADE', db="names")
+
+
 def test_mariadb_long_mixed_case_names_and_exotic_columns(maria, tmp_path):
     spec_path = write_spec(tmp_path, "mysql", "shop")
     result = run("import", "--dsn", maria.dsn("names_reader", "MixedShop"), "-c", str(spec_path))
