@@ -370,8 +370,11 @@ resource "aws_glue_security_configuration" "this" {
   }
 }
 
-# Glue writes the logs of a crawler with a security configuration to this group; creating it
-# first gives it retention and the stack's key.
+# Glue writes the logs of a crawler with a security configuration to this group
+# ("/aws-glue/crawlers-role" + role path + role name + "-" + configuration name; the role has the
+# default path, "/"); creating it first gives it retention and the stack's key. The crawler's role
+# may write to this group only (iam.tf, CrawlerLogs): a crawl's LogGroup in ListCrawls
+# (API_CrawlerHistory.html) other than this name means the crawler logs nowhere.
 resource "aws_cloudwatch_log_group" "crawler" {
   name              = "/aws-glue/crawlers-role/${aws_iam_role.crawler.name}-${aws_glue_security_configuration.this.name}"
   retention_in_days = var.glue_log_retention_days

@@ -264,12 +264,19 @@ data "aws_iam_policy_document" "crawler" {
     resources = [local.glue_catalog_arn, local.glue_database_arn, local.glue_tables_arn]
   }
 
+  # The crawler writes to its own group only (aws_cloudwatch_log_group.crawler in glue.tf: with a
+  # security configuration that encrypts CloudWatch Logs, Glue logs there, not to /aws-glue/crawlers),
+  # a stream per crawler; each crawl's LogGroup and LogStream are in ListCrawls
+  # (https://docs.aws.amazon.com/glue/latest/webapi/API_CrawlerHistory.html). AssociateKmsKey: Glue
+  # puts the security configuration's key on the group, as for jobs (Glue Developer Guide,
+  # monitor-continuous-logging-enable.html). CreateLogGroup on this one name only, as for the load
+  # job's groups (loader_job.tf).
   statement {
     sid     = "CrawlerLogs"
     actions = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"]
     resources = [
-      "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws-glue/crawlers*",
-      "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws-glue/crawlers*:*",
+      aws_cloudwatch_log_group.crawler.arn,
+      "${aws_cloudwatch_log_group.crawler.arn}:*",
     ]
   }
 

@@ -193,12 +193,25 @@ data "aws_iam_policy_document" "loader" {
     }
   }
 
+  # The job's runs write to its own two groups only (aws_cloudwatch_log_group.loader, below): a Python
+  # shell job's stdout and stderr (Glue Developer Guide, add-job-python.html) go, with this security
+  # configuration, to groups named after it and the role, and that configuration's key encrypts them
+  # (Glue API, aws-glue-api-jobs-runs.html, JobRun.LogGroupName); Glue associates the key with the
+  # group (AssociateKmsKey) and creates a stream per run. Nothing else: continuous logging, which would
+  # write /aws-glue/jobs/logs-v2-<security configuration> (monitor-continuous-logging-enable.html,
+  # "Security configuration with continuous logging"), is off (no --enable-continuous-cloudwatch-log),
+  # and /aws-glue/jobs/output and /error are Glue 5.0's groups (monitor-continuous-logging.html), not
+  # a glue_version 3.0 Python shell job's. CreateLogGroup stays, on these two names only: the groups
+  # exist before the job does, but no Glue page says a run skips creating its group when it exists,
+  # and on an existing name the call can only fail with ResourceAlreadyExistsException.
   statement {
     sid     = "JobLogs"
     actions = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"]
     resources = [
-      "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws-glue/*",
-      "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws-glue/*:*",
+      aws_cloudwatch_log_group.loader["output"].arn,
+      "${aws_cloudwatch_log_group.loader["output"].arn}:*",
+      aws_cloudwatch_log_group.loader["error"].arn,
+      "${aws_cloudwatch_log_group.loader["error"].arn}:*",
     ]
   }
 
@@ -232,7 +245,8 @@ resource "aws_iam_role_policy" "loader" {
 # IAM role names cannot contain a double quote (IAM User Guide, reference_iam-quotas.html: [\w+=,.@-]),
 # so the quoted user name is exact; the schema names are quoted by dwctl.
 locals {
-  loader_db_user = "\"IAMR:${aws_iam_role.loader.name}\""
+  loader_db_user_name = "IAMR:${aws_iam_role.loader.name}"
+  loader_db_user      = "\"${local.loader_db_user_name}\""
   loader_schemas = {
     staging   = "\"staging\""
     analytics = "\"analytics\""
@@ -249,12 +263,47 @@ locals {
   )
 }
 
+# CREATE USER fails when the user exists (a stack re-created over a namespace that kept it, this
+# statement replaced), and Redshift has no CREATE USER IF NOT EXISTS; the Data API runs one statement
+# per call (ExecuteStatement: "a single SQL statement"). So the first statement (re)defines a stored
+# procedure that creates the user only when SVV_USER_INFO (all rows visible to the admin, a superuser:
+# r_SVV_USER_INFO.html) has no user of that name, and the second CALLs it: IF, SELECT INTO and EXECUTE
+# are PL/pgSQL statements Redshift supports (c_PLpgSQL-statements.html), and CREATE USER is not among
+# the commands a procedure cannot run (stored-procedure-constraints.html). Running both again changes
+# nothing. The procedure stays in public, owned by the admin: only its owner and superusers may CALL
+# it, with the caller's rights (SECURITY INVOKER, the default: stored-procedure-security-and-privileges.html).
+# The role name has no quote characters (see above), so the user name is exact in both literals.
+resource "aws_redshiftdata_statement" "loader_user_procedure" {
+  workgroup_name = aws_redshiftserverless_workgroup.this.workgroup_name
+  database       = var.redshift_database
+  secret_arn     = aws_redshiftserverless_namespace.this.admin_password_secret_arn
+  statement_name = "dwctl-loader-user-procedure"
+  sql            = <<-SQL
+    CREATE OR REPLACE PROCEDURE public.dwctl_create_loader_user() AS $$
+    DECLARE
+      existing integer;
+    BEGIN
+      SELECT INTO existing COUNT(*) FROM svv_user_info WHERE user_name = '${local.loader_db_user_name}';
+      IF existing = 0 THEN
+        EXECUTE 'CREATE USER ${local.loader_db_user} PASSWORD DISABLE';
+      END IF;
+    END;
+    $$ LANGUAGE plpgsql
+  SQL
+}
+
 resource "aws_redshiftdata_statement" "loader_user" {
   workgroup_name = aws_redshiftserverless_workgroup.this.workgroup_name
   database       = var.redshift_database
   secret_arn     = aws_redshiftserverless_namespace.this.admin_password_secret_arn
   statement_name = "dwctl-loader-user"
-  sql            = "CREATE USER ${local.loader_db_user} PASSWORD DISABLE"
+  sql            = "CALL public.dwctl_create_loader_user()"
+
+  depends_on = [aws_redshiftdata_statement.loader_user_procedure]
+
+  lifecycle {
+    replace_triggered_by = [aws_redshiftdata_statement.loader_user_procedure]
+  }
 }
 
 resource "aws_redshiftdata_statement" "loader_schema" {

@@ -8,8 +8,6 @@ from __future__ import annotations
 from tests.render.test_fresh_account import data_sources, render_text
 from tests.render.test_iac import one, resources
 
-JOB_USER = '\\"IAMR:${aws_iam_role.loader.name}\\"'
-
 
 def loader_statements(files: dict[str, str]) -> dict[str, dict]:
     policy = data_sources(files, "iac/loader_job.tf", "aws_iam_policy_document")["loader"]
@@ -32,14 +30,14 @@ def test_11_the_job_signs_in_with_its_role_and_never_reads_the_admin_secret(rend
 
 def test_11_terraform_creates_the_job_user_with_rights_on_the_two_schemas_only(rendered):
     text = rendered["iac/loader_job.tf"]
-    assert f"loader_db_user = \"{JOB_USER}\"" in text
+    assert 'loader_db_user_name = "IAMR:${aws_iam_role.loader.name}"' in text
+    assert 'loader_db_user      = "\\"${local.loader_db_user_name}\\""' in text
     assert 'staging   = "\\"staging\\""' in text and 'analytics = "\\"analytics\\""' in text
     made = resources(rendered, "iac/loader_job.tf", "aws_redshiftdata_statement")
-    assert set(made) == {"loader_user", "loader_schema", "loader_grant"}
+    assert set(made) == {"loader_user_procedure", "loader_user", "loader_schema", "loader_grant"}
     for body in made.values():  # run as the admin, through its secret, by Terraform
         assert one(body, "secret_arn") == "${aws_redshiftserverless_namespace.this.admin_password_secret_arn}"
         assert one(body, "workgroup_name") == "${aws_redshiftserverless_workgroup.this.workgroup_name}"
-    assert one(made["loader_user"], "sql") == "CREATE USER ${local.loader_db_user} PASSWORD DISABLE"
     assert one(made["loader_schema"], "sql") == \
         "CREATE SCHEMA IF NOT EXISTS ${each.value} AUTHORIZATION ${local.loader_db_user}"
     assert one(made["loader_schema"], "depends_on") == ["${aws_redshiftdata_statement.loader_user}"]
@@ -81,3 +79,54 @@ def test_12_the_load_job_log_groups_exist_with_retention_and_the_key(rendered):
     job = resources(rendered, "iac/loader_job.tf", "aws_glue_job")["loader"]
     assert one(job, "security_configuration") == "${aws_glue_security_configuration.this.name}"
     assert "${aws_cloudwatch_log_group.loader}" in one(job, "depends_on")
+
+
+def test_12_the_load_job_may_write_to_its_two_log_groups_only(rendered):
+    statements = loader_statements(rendered)
+    groups = [f'${{aws_cloudwatch_log_group.loader["{name}"].arn}}' for name in ("output", "error")]
+    exact = [arn for group in groups for arn in (group, f'${{"{group}:*"}}')]  # hcl2's spelling of "${...}:*"
+    assert one(statements["JobLogs"], "resources") == exact
+    assert one(statements["JobLogs"], "actions") == ["logs:CreateLogGroup", "logs:CreateLogStream",
+                                                     "logs:PutLogEvents", "logs:AssociateKmsKey"]
+    assert log_resources(statements.values()) == exact  # no other statement names a log group
+    # What the narrowing rests on: a Glue 3.0 Python shell job without continuous logging, whose two
+    # groups carry this stack's security configuration.
+    job = resources(rendered, "iac/loader_job.tf", "aws_glue_job")["loader"]
+    assert (one(job, "glue_version"), one(one(job, "command"), "name")) == ("3.0", "pythonshell")
+    assert not [a for a in one(job, "default_arguments") if "continuous" in a or a.startswith("--custom-log")]
+
+
+def test_12_the_crawler_may_write_to_its_own_log_group_only(rendered):
+    crawler = data_sources(rendered, "iac/iam.tf", "aws_iam_policy_document")["crawler"]
+    [logs] = [s for s in crawler["statement"] if one(s, "sid") == "CrawlerLogs"]
+    assert one(logs, "resources") == ["${aws_cloudwatch_log_group.crawler.arn}",
+                                      "${aws_cloudwatch_log_group.crawler.arn}:*"]
+    assert log_resources(crawler["statement"]) == one(logs, "resources")
+    group = resources(rendered, "iac/glue.tf", "aws_cloudwatch_log_group")["crawler"]
+    assert one(group, "name") == ("/aws-glue/crawlers-role/${aws_iam_role.crawler.name}-"
+                                  "${aws_glue_security_configuration.this.name}")
+    assert "path" not in resources(rendered, "iac/iam.tf", "aws_iam_role")["crawler"]  # the default, "/"
+    crawler_body = resources(rendered, "iac/glue.tf", "aws_glue_crawler")["this"]
+    assert one(crawler_body, "security_configuration") == "${aws_glue_security_configuration.this.name}"
+    assert "${aws_cloudwatch_log_group.crawler}" in one(crawler_body, "depends_on")
+
+
+def log_resources(statements) -> list[str]:
+    """Every resource of these statements that is a log group or stream."""
+    return [r for s in statements for r in one(s, "resources") if ":logs:" in r or "log_group" in r]
+
+
+# --- the job's database user, created once however often the statements run ---------------------------------
+def test_11_the_job_user_is_created_by_a_procedure_that_checks_first(rendered):
+    made = resources(rendered, "iac/loader_job.tf", "aws_redshiftdata_statement")
+    procedure = one(made["loader_user_procedure"], "sql")
+    assert procedure.startswith("CREATE OR REPLACE PROCEDURE public.dwctl_create_loader_user() AS $$\n")
+    assert procedure.endswith("\n$$ LANGUAGE plpgsql")
+    assert "FROM svv_user_info WHERE user_name = '${local.loader_db_user_name}'" in procedure
+    assert "EXECUTE 'CREATE USER ${local.loader_db_user} PASSWORD DISABLE'" in procedure
+    assert "PASSWORD '" not in procedure and "secret" not in procedure.lower()
+    call = made["loader_user"]
+    assert one(call, "sql") == "CALL public.dwctl_create_loader_user()"
+    assert one(call, "depends_on") == ["${aws_redshiftdata_statement.loader_user_procedure}"]
+    assert one(one(call, "lifecycle"), "replace_triggered_by") == ["${aws_redshiftdata_statement.loader_user_procedure}"]
+    assert one(made["loader_schema"], "depends_on") == ["${aws_redshiftdata_statement.loader_user}"]
