@@ -56,6 +56,11 @@
 -- marker row in customers__dwctl_work (rank 0, which ROW_NUMBER never gives; apply FALSE, copy 0 and NULL
 -- keys, so no statement of the ranked path acts on it). A key staged twice (a LOAD file delivered
 -- twice) or any other batch takes the ranked path.
+-- The fast path writes no row to customers__dwctl_keys: a key with an analytics row and no version row
+-- is at the first full load's version (its first generation, kind 1). The ranked path reads it so
+-- (step 3), and a reload's sweep takes such keys from analytics (step 2). Every other path stores
+-- the versions of the keys it applies, so the implied ones are exactly the first load's keys that
+-- nothing has changed since.
 -- With history, step 5 stores each such row as its key's current version.
 -- 5. History (history: true): every distinct I or U not stored yet becomes a version, every
 --    distinct D is recorded, and the touched keys' validity is recomputed in version order.
@@ -103,7 +108,7 @@ WHERE "l"."staged" > 0 AND "l"."stamped" = "l"."staged" AND "g"."generations" = 
 INSERT INTO "staging"."customers__dwctl_work" ("Op", "dms_commit_ts", "customer_id", "email", "full_name", "phone", "country_code", "marketing_opt_in", "created_at", "updated_at", "dms_change_seq", "dwctl_version", "dwctl_rank", "dwctl_copy", "dwctl_apply")
 SELECT "ranked"."Op", "ranked"."dms_commit_ts", "ranked"."customer_id", "ranked"."email", "ranked"."full_name", "ranked"."phone", "ranked"."country_code", "ranked"."marketing_opt_in", "ranked"."created_at", "ranked"."updated_at", "ranked"."dms_change_seq", "ranked"."dwctl_version", "ranked"."dwctl_rank", "ranked"."dwctl_copy",
   CASE WHEN "ranked"."dwctl_rank" = 1 AND "ranked"."dwctl_version" >= "floor"."version"
-    AND ("k"."dwctl_version" IS NULL OR "ranked"."dwctl_version" > "k"."dwctl_version") THEN TRUE ELSE FALSE END
+    AND (COALESCE("k"."dwctl_version", CASE WHEN "a"."customer_id" IS NOT NULL THEN "first_load"."version" END) IS NULL OR "ranked"."dwctl_version" > COALESCE("k"."dwctl_version", CASE WHEN "a"."customer_id" IS NOT NULL THEN "first_load"."version" END)) THEN TRUE ELSE FALSE END
 FROM (
   SELECT "versioned"."Op", "versioned"."dms_commit_ts", "versioned"."customer_id", "versioned"."email", "versioned"."full_name", "versioned"."phone", "versioned"."country_code", "versioned"."marketing_opt_in", "versioned"."created_at", "versioned"."updated_at", "versioned"."dms_change_seq", "versioned"."dwctl_version",
     ROW_NUMBER() OVER (PARTITION BY "customer_id" ORDER BY "versioned"."dwctl_version" DESC) AS "dwctl_rank",
@@ -119,12 +124,18 @@ FROM (
       UNION ALL
       SELECT 'D', "sweep"."started_at", "k"."customer_id", NULL, NULL, NULL, NULL, NULL, NULL, NULL, '', '0' AS "dwctl_kind"
       FROM "staging"."customers__dwctl_keys" AS "k"
-      CROSS JOIN (
-        SELECT "generation", "started_at" FROM "staging"."_dwctl_generations"
-        WHERE "table_name" = 'customers' AND "generation" = (SELECT MAX("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers')
-      ) AS "sweep"
+      CROSS JOIN (SELECT "generation", "started_at" FROM "staging"."_dwctl_generations"
+        WHERE "table_name" = 'customers' AND "generation" = (SELECT MAX("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers')) AS "sweep"
       WHERE NOT "k"."dwctl_deleted"
         AND "k"."dwctl_version" < LPAD(CAST("sweep"."generation" AS VARCHAR(10)), 10, '0') || '0'
+        AND EXISTS (SELECT 1 FROM "staging"."customers__dwctl_load")
+      UNION ALL
+      SELECT 'D', "sweep"."started_at", "a"."customer_id", NULL, NULL, NULL, NULL, NULL, NULL, NULL, '', '0' AS "dwctl_kind"
+      FROM "analytics"."customers" AS "a"
+      CROSS JOIN (SELECT "generation", "started_at" FROM "staging"."_dwctl_generations"
+        WHERE "table_name" = 'customers' AND "generation" = (SELECT MAX("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers')) AS "sweep"
+      WHERE "sweep"."generation" > (SELECT MIN("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers')
+        AND NOT EXISTS (SELECT 1 FROM "staging"."customers__dwctl_keys" AS "k" WHERE "k"."customer_id" = "a"."customer_id")
         AND EXISTS (SELECT 1 FROM "staging"."customers__dwctl_load")
     ) AS "c"
     LEFT JOIN (
@@ -137,7 +148,9 @@ CROSS JOIN (
   SELECT LPAD(CAST(COALESCE(MAX("generation"), 1) AS VARCHAR(10)), 10, '0') || '0' AS "version"
   FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers'
 ) AS "floor"
-LEFT JOIN "staging"."customers__dwctl_keys" AS "k" ON "ranked"."customer_id" = "k"."customer_id";
+LEFT JOIN "staging"."customers__dwctl_keys" AS "k" ON "ranked"."customer_id" = "k"."customer_id"
+LEFT JOIN "analytics"."customers" AS "a" ON "ranked"."customer_id" = "a"."customer_id"
+CROSS JOIN (SELECT LPAD(CAST((SELECT MIN("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers') AS VARCHAR(10)), 10, '0') || '1' || LPAD('', 50, '0') AS "version") AS "first_load";
 
 DELETE FROM "analytics"."customers"
 USING "staging"."customers__dwctl_work" AS "w"
@@ -167,8 +180,6 @@ INSERT INTO "staging"."customers__dwctl_keys" ("customer_id", "dwctl_version", "
 SELECT "customer_id", "dwctl_version", CASE WHEN COALESCE("Op", 'I') = 'D' THEN TRUE ELSE FALSE END
 FROM (
   SELECT "customer_id", "Op", "dwctl_version" FROM "staging"."customers__dwctl_work" WHERE "dwctl_apply"
-  UNION ALL
-  SELECT "customer_id", "Op", (SELECT LPAD(CAST(MAX("generation") AS VARCHAR(10)), 10, '0') || '1' || LPAD('', 50, '0') FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers') FROM "staging"."customers__dwctl_load" WHERE EXISTS (SELECT 1 FROM "staging"."customers__dwctl_work" WHERE "dwctl_rank" = 0)
 ) AS "applied";
 
 INSERT INTO "analytics"."customers_history" ("customer_id", "email", "full_name", "phone", "country_code", "marketing_opt_in", "created_at", "updated_at", "valid_from", "valid_to", "is_current", "dwctl_op", "dwctl_version")
@@ -216,7 +227,10 @@ WHERE SUBSTRING("analytics"."customers_history"."dwctl_version", 11, 1) = '1'
 
 -- Validity in version order: a version ends where the key's next change (I, U or D) begins, or where a
 -- reload began (every reload ends every version before it, whatever was delivered when: the sweep's
--- deletes are implied here, not stored, so the history does not depend on delivery order).
+-- deletes are implied here, not stored, so the history does not depend on delivery order). The keys
+-- recomputed are the batch's, and, when this batch moved the latest reload's start earlier (a LOAD
+-- file transferred before the ones merged first: parallel segments start at different times), every
+-- key with a version from before that reload that now ends after its start ("stale").
 UPDATE "analytics"."customers_history"
 SET "valid_to" = "next"."valid_to", "is_current" = "next"."is_current"
 FROM (
@@ -226,14 +240,41 @@ FROM (
   FROM (
     SELECT "customer_id", "dwctl_version", 'V' AS "dwctl_kind", "valid_from" AS "dwctl_at"
     FROM "analytics"."customers_history" AS "h"
-    WHERE EXISTS (SELECT 1 FROM "staging"."customers__dwctl_work" AS "w" WHERE "w"."customer_id" = "h"."customer_id")
+    WHERE (EXISTS (SELECT 1 FROM "staging"."customers__dwctl_work" AS "w" WHERE "w"."customer_id" = "h"."customer_id")
+      OR EXISTS (SELECT 1 FROM (SELECT DISTINCT "o"."customer_id" FROM "analytics"."customers_history" AS "o"
+      CROSS JOIN (
+        SELECT "generation", "started_at" FROM "staging"."_dwctl_generations"
+        WHERE "table_name" = 'customers' AND "generation" > 1
+          AND "generation" = (SELECT MAX("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers')
+          AND "started_at" = (SELECT MIN("dms_commit_ts") FROM "staging"."customers__dwctl_load")
+      ) AS "r"
+      WHERE SUBSTRING("o"."dwctl_version", 1, 10) < LPAD(CAST("r"."generation" AS VARCHAR(10)), 10, '0')
+        AND ("o"."valid_to" IS NULL OR "o"."valid_to" > CAST("r"."started_at" AS TIMESTAMP))) AS "s" WHERE "s"."customer_id" = "h"."customer_id"))
     UNION ALL
     SELECT "d"."customer_id" AS "customer_id", "dwctl_version", 'D' AS "dwctl_kind", CAST("dwctl_commit_ts" AS TIMESTAMP) AS "dwctl_at"
     FROM "staging"."customers__dwctl_deletes" AS "d"
-    WHERE EXISTS (SELECT 1 FROM "staging"."customers__dwctl_work" AS "w" WHERE "w"."customer_id" = "d"."customer_id")
+    WHERE (EXISTS (SELECT 1 FROM "staging"."customers__dwctl_work" AS "w" WHERE "w"."customer_id" = "d"."customer_id")
+      OR EXISTS (SELECT 1 FROM (SELECT DISTINCT "o"."customer_id" FROM "analytics"."customers_history" AS "o"
+      CROSS JOIN (
+        SELECT "generation", "started_at" FROM "staging"."_dwctl_generations"
+        WHERE "table_name" = 'customers' AND "generation" > 1
+          AND "generation" = (SELECT MAX("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers')
+          AND "started_at" = (SELECT MIN("dms_commit_ts") FROM "staging"."customers__dwctl_load")
+      ) AS "r"
+      WHERE SUBSTRING("o"."dwctl_version", 1, 10) < LPAD(CAST("r"."generation" AS VARCHAR(10)), 10, '0')
+        AND ("o"."valid_to" IS NULL OR "o"."valid_to" > CAST("r"."started_at" AS TIMESTAMP))) AS "s" WHERE "s"."customer_id" = "d"."customer_id"))
     UNION ALL
     SELECT "h"."customer_id", LPAD(CAST("g"."generation" AS VARCHAR(10)), 10, '0') || '0' || LPAD('', 50, '0'), 'D', CAST("g"."started_at" AS TIMESTAMP)
-    FROM (SELECT DISTINCT "customer_id" FROM "analytics"."customers_history" AS "hk" WHERE EXISTS (SELECT 1 FROM "staging"."customers__dwctl_work" AS "w" WHERE "w"."customer_id" = "hk"."customer_id")) AS "h"
+    FROM (SELECT DISTINCT "customer_id" FROM "analytics"."customers_history" AS "hk" WHERE (EXISTS (SELECT 1 FROM "staging"."customers__dwctl_work" AS "w" WHERE "w"."customer_id" = "hk"."customer_id")
+      OR EXISTS (SELECT 1 FROM (SELECT DISTINCT "o"."customer_id" FROM "analytics"."customers_history" AS "o"
+      CROSS JOIN (
+        SELECT "generation", "started_at" FROM "staging"."_dwctl_generations"
+        WHERE "table_name" = 'customers' AND "generation" > 1
+          AND "generation" = (SELECT MAX("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers')
+          AND "started_at" = (SELECT MIN("dms_commit_ts") FROM "staging"."customers__dwctl_load")
+      ) AS "r"
+      WHERE SUBSTRING("o"."dwctl_version", 1, 10) < LPAD(CAST("r"."generation" AS VARCHAR(10)), 10, '0')
+        AND ("o"."valid_to" IS NULL OR "o"."valid_to" > CAST("r"."started_at" AS TIMESTAMP))) AS "s" WHERE "s"."customer_id" = "hk"."customer_id"))) AS "h"
     CROSS JOIN "staging"."_dwctl_generations" AS "g"
     WHERE "g"."table_name" = 'customers' AND "g"."generation" > 1
   ) AS "changes"

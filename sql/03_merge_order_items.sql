@@ -56,6 +56,11 @@
 -- marker row in order_items__dwctl_work (rank 0, which ROW_NUMBER never gives; apply FALSE, copy 0 and NULL
 -- keys, so no statement of the ranked path acts on it). A key staged twice (a LOAD file delivered
 -- twice) or any other batch takes the ranked path.
+-- The fast path writes no row to order_items__dwctl_keys: a key with an analytics row and no version row
+-- is at the first full load's version (its first generation, kind 1). The ranked path reads it so
+-- (step 3), and a reload's sweep takes such keys from analytics (step 2). Every other path stores
+-- the versions of the keys it applies, so the implied ones are exactly the first load's keys that
+-- nothing has changed since.
 -- Last, the batch's files go to the load log (once per object version) and staging is
 -- cleared with DELETE: TRUNCATE would commit the transaction half-way in Redshift.
 
@@ -100,7 +105,7 @@ WHERE "l"."staged" > 0 AND "l"."stamped" = "l"."staged" AND "g"."generations" = 
 INSERT INTO "staging"."order_items__dwctl_work" ("Op", "dms_commit_ts", "order_id", "line_no", "product_id", "quantity", "unit_price", "discount", "dms_change_seq", "dwctl_version", "dwctl_rank", "dwctl_copy", "dwctl_apply")
 SELECT "ranked"."Op", "ranked"."dms_commit_ts", "ranked"."order_id", "ranked"."line_no", "ranked"."product_id", "ranked"."quantity", "ranked"."unit_price", "ranked"."discount", "ranked"."dms_change_seq", "ranked"."dwctl_version", "ranked"."dwctl_rank", "ranked"."dwctl_copy",
   CASE WHEN "ranked"."dwctl_rank" = 1 AND "ranked"."dwctl_version" >= "floor"."version"
-    AND ("k"."dwctl_version" IS NULL OR "ranked"."dwctl_version" > "k"."dwctl_version") THEN TRUE ELSE FALSE END
+    AND (COALESCE("k"."dwctl_version", CASE WHEN "a"."order_id" IS NOT NULL THEN "first_load"."version" END) IS NULL OR "ranked"."dwctl_version" > COALESCE("k"."dwctl_version", CASE WHEN "a"."order_id" IS NOT NULL THEN "first_load"."version" END)) THEN TRUE ELSE FALSE END
 FROM (
   SELECT "versioned"."Op", "versioned"."dms_commit_ts", "versioned"."order_id", "versioned"."line_no", "versioned"."product_id", "versioned"."quantity", "versioned"."unit_price", "versioned"."discount", "versioned"."dms_change_seq", "versioned"."dwctl_version",
     ROW_NUMBER() OVER (PARTITION BY "order_id", "line_no" ORDER BY "versioned"."dwctl_version" DESC) AS "dwctl_rank",
@@ -116,12 +121,18 @@ FROM (
       UNION ALL
       SELECT 'D', "sweep"."started_at", "k"."order_id", "k"."line_no", NULL, NULL, NULL, NULL, '', '0' AS "dwctl_kind"
       FROM "staging"."order_items__dwctl_keys" AS "k"
-      CROSS JOIN (
-        SELECT "generation", "started_at" FROM "staging"."_dwctl_generations"
-        WHERE "table_name" = 'order_items' AND "generation" = (SELECT MAX("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'order_items')
-      ) AS "sweep"
+      CROSS JOIN (SELECT "generation", "started_at" FROM "staging"."_dwctl_generations"
+        WHERE "table_name" = 'order_items' AND "generation" = (SELECT MAX("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'order_items')) AS "sweep"
       WHERE NOT "k"."dwctl_deleted"
         AND "k"."dwctl_version" < LPAD(CAST("sweep"."generation" AS VARCHAR(10)), 10, '0') || '0'
+        AND EXISTS (SELECT 1 FROM "staging"."order_items__dwctl_load")
+      UNION ALL
+      SELECT 'D', "sweep"."started_at", "a"."order_id", "a"."line_no", NULL, NULL, NULL, NULL, '', '0' AS "dwctl_kind"
+      FROM "analytics"."order_items" AS "a"
+      CROSS JOIN (SELECT "generation", "started_at" FROM "staging"."_dwctl_generations"
+        WHERE "table_name" = 'order_items' AND "generation" = (SELECT MAX("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'order_items')) AS "sweep"
+      WHERE "sweep"."generation" > (SELECT MIN("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'order_items')
+        AND NOT EXISTS (SELECT 1 FROM "staging"."order_items__dwctl_keys" AS "k" WHERE "k"."order_id" = "a"."order_id" AND "k"."line_no" = "a"."line_no")
         AND EXISTS (SELECT 1 FROM "staging"."order_items__dwctl_load")
     ) AS "c"
     LEFT JOIN (
@@ -134,7 +145,9 @@ CROSS JOIN (
   SELECT LPAD(CAST(COALESCE(MAX("generation"), 1) AS VARCHAR(10)), 10, '0') || '0' AS "version"
   FROM "staging"."_dwctl_generations" WHERE "table_name" = 'order_items'
 ) AS "floor"
-LEFT JOIN "staging"."order_items__dwctl_keys" AS "k" ON "ranked"."order_id" = "k"."order_id" AND "ranked"."line_no" = "k"."line_no";
+LEFT JOIN "staging"."order_items__dwctl_keys" AS "k" ON "ranked"."order_id" = "k"."order_id" AND "ranked"."line_no" = "k"."line_no"
+LEFT JOIN "analytics"."order_items" AS "a" ON "ranked"."order_id" = "a"."order_id" AND "ranked"."line_no" = "a"."line_no"
+CROSS JOIN (SELECT LPAD(CAST((SELECT MIN("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'order_items') AS VARCHAR(10)), 10, '0') || '1' || LPAD('', 50, '0') AS "version") AS "first_load";
 
 DELETE FROM "analytics"."order_items"
 USING "staging"."order_items__dwctl_work" AS "w"
@@ -162,8 +175,6 @@ INSERT INTO "staging"."order_items__dwctl_keys" ("order_id", "line_no", "dwctl_v
 SELECT "order_id", "line_no", "dwctl_version", CASE WHEN COALESCE("Op", 'I') = 'D' THEN TRUE ELSE FALSE END
 FROM (
   SELECT "order_id", "line_no", "Op", "dwctl_version" FROM "staging"."order_items__dwctl_work" WHERE "dwctl_apply"
-  UNION ALL
-  SELECT "order_id", "line_no", "Op", (SELECT LPAD(CAST(MAX("generation") AS VARCHAR(10)), 10, '0') || '1' || LPAD('', 50, '0') FROM "staging"."_dwctl_generations" WHERE "table_name" = 'order_items') FROM "staging"."order_items__dwctl_load" WHERE EXISTS (SELECT 1 FROM "staging"."order_items__dwctl_work" WHERE "dwctl_rank" = 0)
 ) AS "applied";
 
 INSERT INTO "staging"."_dwctl_load_log" ("table_name", "s3_key", "etag", "loaded_at")

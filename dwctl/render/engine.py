@@ -116,6 +116,14 @@ class TableView:
         return tuple(by_name[k] for k in self.primary_key)
 
     @property
+    def implied_keys(self) -> bool:
+        """The first full load's fast path stores no key versions: a key with an analytics row and
+        no version row is at that load's version (03_merge). Not for a partition (the analytics
+        table holds other partitions' keys too), nor when a key column's analytics value is not its
+        staging value (a cast, or another type): the sweep reads keys back from analytics."""
+        return not self.target and all(c.cast == "{}" and c.redshift_type == c.staging_type for c in self.key_columns)
+
+    @property
     def version_length(self) -> int:
         from dwctl.spec.landed_layout import VERSION_LENGTH
 

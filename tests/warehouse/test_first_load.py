@@ -9,7 +9,7 @@ inside a file: DMS may deliver a LOAD file twice), then changes, spread over run
 * through `dwctl sql verify --database` (the CLI, one DuckDB file kept between runs) the analytics
   table equals a plain replay of the source, for a history table and a plain one;
 * through the verifier's API, the whole warehouse state -- analytics, history, every key's version
-  and tombstone, the deletes -- equals the state the same delivery gives with the fast path
+  (stored, or implied by its analytics row: the fast path stores none) and tombstone, the deletes -- equals the state the same delivery gives with the fast path
   switched off in the rendered SQL (the reference: the ranked path alone), and the fast path was
   really taken whenever the first batch was a clean first load.
 """
@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from dwctl.cli import cli
 from dwctl.render.engine import render, table_view
+from dwctl.spec import landed_layout as layout
 from dwctl.spec.read import parse_spec
 from dwctl.warehouse.verifier import JOB_CONFIG, Verifier
 from tests.support.dms_files import change, spec_text_with_tables, write
@@ -173,11 +174,22 @@ def ranked_only(files: dict[str, str]) -> dict[str, str]:
     return {**files, JOB_CONFIG: config.replace(FAST_SWITCH, "WHERE FALSE AND " + FAST_SWITCH[6:])}
 
 
+def key_versions(name: str) -> str:
+    """Every key's version as the merge reads it: its row in <name>__dwctl_keys, or, for a key with an
+    analytics row and none there, the first full load's (the fast path stores no version rows)."""
+    first = (f"(SELECT LPAD(CAST(MIN(generation) AS VARCHAR), {layout.GENERATION_DIGITS}, '0') || '1' || "
+             f"LPAD('', {layout.CHANGE_SEQ_LENGTH}, '0') FROM staging._dwctl_generations WHERE table_name = '{name}')")
+    return (f"SELECT id, part, dwctl_version, dwctl_deleted FROM staging.{name}__dwctl_keys UNION ALL "
+            f"SELECT a.id, a.part, {first}, FALSE FROM analytics.{name} a WHERE NOT EXISTS "
+            f"(SELECT 1 FROM staging.{name}__dwctl_keys k WHERE k.id = a.id AND k.part = a.part)")
+
+
 def warehouse_state(con) -> dict:
     out = {}
-    for table in ("analytics.ledger", "analytics.ledger_history", "analytics.plain",
-                  "staging.ledger__dwctl_keys", "staging.plain__dwctl_keys", "staging.ledger__dwctl_deletes"):
+    for table in ("analytics.ledger", "analytics.ledger_history", "analytics.plain", "staging.ledger__dwctl_deletes"):
         out[table] = sorted(con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+    for name in NAMES:
+        out[f"versions of {name}"] = sorted(con.execute(key_versions(name)).fetchall(), key=repr)
     return out
 
 
@@ -213,3 +225,28 @@ def test_a_first_load_of_one_key_per_row_takes_the_fast_path_and_a_duplicate_doe
     assert [r[6] for r in state["analytics.ledger_history"]] == [True, True, True], "every first version is current"
     _, taken = run_all([[(load_name(1), rows), (load_name(2), rows[:1])]], files, tmp_path / "twice")
     assert taken == 0, "a key staged twice takes the ranked path"
+
+
+def test_a_reload_after_a_fast_first_load_sweeps_the_keys_it_left_implied(tmp_path):
+    """The fast path stores no key versions; a reload's sweep still finds those keys (from analytics):
+    a key deleted while the table was suspended (no change captured) goes, the others stay."""
+    from tests.warehouse.test_exactly_once import (
+        deliver,
+        life,
+        notes,
+        one_file_per_change,
+    )
+
+    d = one_file_per_change(life({1: "a", 2: "b", 3: "c"}, [(2, "D", None), (3, "U", "c2")], reload_at=1, uncaptured=1))
+    (tmp_path / "first").mkdir()
+    (tmp_path / "reload").mkdir()
+    state, _ = deliver(tmp_path / "first", [d.initial_load])
+    assert notes(state) == {1: "a", 2: "b", 3: "c"}
+    con = duckdb.connect(str(tmp_path / "first" / "wh.duckdb"))
+    try:
+        assert con.execute("SELECT COUNT(*) FROM staging.acct__dwctl_keys").fetchone()[0] == 0, "versions implied"
+    finally:
+        con.close()
+    state, history = deliver(tmp_path / "reload", [d.initial_load, d.reload, d.after])
+    assert notes(state) == {1: "a", 3: "c2"}
+    assert [(h[0], h[5]) for h in history if h[0] == 2] == [(2, False)], "the sweep ended key 2's version"
