@@ -48,11 +48,9 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Click's command list, with the lazy commands' short help from LAZY_COMMANDS (no imports)."""
-        from click.utils import make_default_short_help
-
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(len(n) for n in names)
-        rows = [(n, make_default_short_help(LAZY_COMMANDS[n][1], limit) if n in LAZY_COMMANDS
+        rows = [(n, _short_help(LAZY_COMMANDS[n][1], limit) if n in LAZY_COMMANDS
                  else click.Group.get_command(self, ctx, n).get_short_help_str(limit)) for n in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
@@ -93,3 +91,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _short_help(text: str, limit: int) -> str:
+    """The first sentence of a help text, cut to `limit` characters (Click's own helper is deprecated)."""
+    first = text.split(". ", 1)[0].rstrip(".")
+    return first if len(first) <= limit else first[: max(limit - 3, 0)].rstrip() + "..."
