@@ -242,38 +242,29 @@ FROM (
     FROM "analytics"."customers_history" AS "h"
     WHERE (EXISTS (SELECT 1 FROM "staging"."customers__dwctl_work" AS "w" WHERE "w"."customer_id" = "h"."customer_id")
       OR EXISTS (SELECT 1 FROM (SELECT DISTINCT "o"."customer_id" FROM "analytics"."customers_history" AS "o"
-      CROSS JOIN (
-        SELECT "generation", "started_at" FROM "staging"."_dwctl_generations"
-        WHERE "table_name" = 'customers' AND "generation" > 1
-          AND "generation" = (SELECT MAX("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers')
-          AND "started_at" = (SELECT MIN("dms_commit_ts") FROM "staging"."customers__dwctl_load")
-      ) AS "r"
-      WHERE SUBSTRING("o"."dwctl_version", 1, 10) < LPAD(CAST("r"."generation" AS VARCHAR(10)), 10, '0')
+      CROSS JOIN (SELECT "generation", "started_at" FROM "staging"."_dwctl_generations"
+        WHERE "table_name" = 'customers' AND "generation" = (SELECT MAX("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers')) AS "r"
+      WHERE "r"."generation" > 1 AND "r"."started_at" = (SELECT MIN("dms_commit_ts") FROM "staging"."customers__dwctl_load")
+        AND SUBSTRING("o"."dwctl_version", 1, 10) < LPAD(CAST("r"."generation" AS VARCHAR(10)), 10, '0')
         AND ("o"."valid_to" IS NULL OR "o"."valid_to" > CAST("r"."started_at" AS TIMESTAMP))) AS "s" WHERE "s"."customer_id" = "h"."customer_id"))
     UNION ALL
     SELECT "d"."customer_id" AS "customer_id", "dwctl_version", 'D' AS "dwctl_kind", CAST("dwctl_commit_ts" AS TIMESTAMP) AS "dwctl_at"
     FROM "staging"."customers__dwctl_deletes" AS "d"
     WHERE (EXISTS (SELECT 1 FROM "staging"."customers__dwctl_work" AS "w" WHERE "w"."customer_id" = "d"."customer_id")
       OR EXISTS (SELECT 1 FROM (SELECT DISTINCT "o"."customer_id" FROM "analytics"."customers_history" AS "o"
-      CROSS JOIN (
-        SELECT "generation", "started_at" FROM "staging"."_dwctl_generations"
-        WHERE "table_name" = 'customers' AND "generation" > 1
-          AND "generation" = (SELECT MAX("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers')
-          AND "started_at" = (SELECT MIN("dms_commit_ts") FROM "staging"."customers__dwctl_load")
-      ) AS "r"
-      WHERE SUBSTRING("o"."dwctl_version", 1, 10) < LPAD(CAST("r"."generation" AS VARCHAR(10)), 10, '0')
+      CROSS JOIN (SELECT "generation", "started_at" FROM "staging"."_dwctl_generations"
+        WHERE "table_name" = 'customers' AND "generation" = (SELECT MAX("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers')) AS "r"
+      WHERE "r"."generation" > 1 AND "r"."started_at" = (SELECT MIN("dms_commit_ts") FROM "staging"."customers__dwctl_load")
+        AND SUBSTRING("o"."dwctl_version", 1, 10) < LPAD(CAST("r"."generation" AS VARCHAR(10)), 10, '0')
         AND ("o"."valid_to" IS NULL OR "o"."valid_to" > CAST("r"."started_at" AS TIMESTAMP))) AS "s" WHERE "s"."customer_id" = "d"."customer_id"))
     UNION ALL
     SELECT "h"."customer_id", LPAD(CAST("g"."generation" AS VARCHAR(10)), 10, '0') || '0' || LPAD('', 50, '0'), 'D', CAST("g"."started_at" AS TIMESTAMP)
     FROM (SELECT DISTINCT "customer_id" FROM "analytics"."customers_history" AS "hk" WHERE (EXISTS (SELECT 1 FROM "staging"."customers__dwctl_work" AS "w" WHERE "w"."customer_id" = "hk"."customer_id")
       OR EXISTS (SELECT 1 FROM (SELECT DISTINCT "o"."customer_id" FROM "analytics"."customers_history" AS "o"
-      CROSS JOIN (
-        SELECT "generation", "started_at" FROM "staging"."_dwctl_generations"
-        WHERE "table_name" = 'customers' AND "generation" > 1
-          AND "generation" = (SELECT MAX("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers')
-          AND "started_at" = (SELECT MIN("dms_commit_ts") FROM "staging"."customers__dwctl_load")
-      ) AS "r"
-      WHERE SUBSTRING("o"."dwctl_version", 1, 10) < LPAD(CAST("r"."generation" AS VARCHAR(10)), 10, '0')
+      CROSS JOIN (SELECT "generation", "started_at" FROM "staging"."_dwctl_generations"
+        WHERE "table_name" = 'customers' AND "generation" = (SELECT MAX("generation") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers')) AS "r"
+      WHERE "r"."generation" > 1 AND "r"."started_at" = (SELECT MIN("dms_commit_ts") FROM "staging"."customers__dwctl_load")
+        AND SUBSTRING("o"."dwctl_version", 1, 10) < LPAD(CAST("r"."generation" AS VARCHAR(10)), 10, '0')
         AND ("o"."valid_to" IS NULL OR "o"."valid_to" > CAST("r"."started_at" AS TIMESTAMP))) AS "s" WHERE "s"."customer_id" = "hk"."customer_id"))) AS "h"
     CROSS JOIN "staging"."_dwctl_generations" AS "g"
     WHERE "g"."table_name" = 'customers' AND "g"."generation" > 1

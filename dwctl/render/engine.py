@@ -242,7 +242,7 @@ def context(spec: Spec, spec_name: str) -> dict:
         "tables": tables,
         "units": units(tables),  # what lands in a folder and merges on its own: per-unit SQL, Glue tables
         "views": views,
-        "units_of": lambda names: [u.name for n in names for u in views[n].units],  # grants cover each part
+        "units_of": lambda names: [u for n in names for u in views[n].units],  # a grant covers each part
         "schema_renames": schema_renames(tables),
         # DMS replication tasks with their tables' views (issue 14)
         "dms_tasks": [TaskPlan(p.name, tuple(views[t.name] for t in p.tables), p.max_full_load_subtasks)

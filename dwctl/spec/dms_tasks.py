@@ -147,11 +147,15 @@ def check_tasks(spec: "Spec") -> None:
         if table.task is not None:
             _check_names(stem, table.task, ("tables", i, "task"))
         load = table.parallel_load
+        # "When using the Parallel Load feature, table segmentation according to partitions or
+        # sub-partitions isn't supported" (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Source.PostgreSQL.html).
         if load is not None and load.type != "ranges" and spec.source.family == "postgres":
-            # "When using the Parallel Load feature, table segmentation according to partitions or
-            # sub-partitions isn't supported" (https://docs.aws.amazon.com/dms/latest/userguide/CHAP_Source.PostgreSQL.html).
             raise LocatedError(("tables", i, "parallel_load", "type"), f"{load.type} needs a MySQL source: DMS "
                                "loads Postgres tables in parallel by ranges only")
+        if load is not None and table.partitions:
+            raise LocatedError(("tables", i, "parallel_load"), "a partitioned table cannot also be loaded in "
+                               "parallel segments: DMS loads its partitions as separate tables already (up to "
+                               "MaxFullLoadSubTasks at once)")
         if table.lob is not None:
             raise LocatedError(("tables", i, "lob"), PER_TABLE_LOB_REFUSED)
     for name in tasks:

@@ -882,11 +882,6 @@ class Spec(Model):
 def _check_part_names(i: int, table: Table, taken: dict[str, tuple]) -> None:
     """Each partition's target name is a folder, a Glue table and staging tables of its own: unique
     among the spec's tables and parts, and not one of dwctl's reserved names."""
-    if table.partitions and table.parallel_load is not None:
-        # "When using the Parallel Load feature, table segmentation according to partitions or
-        # sub-partitions isn't supported" (AWS DMS User Guide, CHAP_Source.PostgreSQL, Limitations)
-        raise _at(("tables", i, "parallel_load"), "a partitioned table cannot also be loaded in parallel segments: "
-                  "DMS loads its partitions as separate tables already (up to MaxFullLoadSubTasks at once)")
     for k, (source, part) in enumerate(zip(table.partitions, table.part_names)):
         where = ("tables", i, "partitions", k)
         if part.startswith(RESERVED_PREFIX) or WORK_MARK in part:

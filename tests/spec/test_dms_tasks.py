@@ -172,3 +172,10 @@ def test_parallel_load_is_accepted_and_ranges_name_their_segments():
     assert spec.tables[1].parallel_load.type == "ranges"
     assert segment_names(len(spec.tables[1].parallel_load.boundaries)) == ["segment01", "segment02", "segment03",
                                                                              "segment04"]
+
+
+def test_a_partitioned_table_is_not_also_loaded_in_parallel_segments():
+    """DMS loads each partition as a table of its own; a parallel-load rule on top is refused at the table."""
+    text = many_tables_text(3, extras={1: "    partitions: [t0001_a, t0001_b]\n" + RANGES})
+    [problem] = problems(text)
+    assert "tables[1].parallel_load" in problem and "partitioned table cannot also be loaded" in problem, problem
