@@ -1,6 +1,7 @@
 # Two commands for a fresh machine: `make render` (the bundled example) and `make test`.
 # `make render` installs dwctl's runtime dependencies only; `make test` adds the test tools
-# and, when missing, the PostgreSQL/MariaDB server packages the tests start (apt-get, as root or sudo -n).
+# and, when missing, the PostgreSQL/MariaDB server packages the tests start (apt-get, as root or sudo -n),
+# and the load job's Glue runtime (Python 3.9 with Glue's boto3/botocore pins) under .venv-glue/.
 VENV ?= .venv
 BIN := $(VENV)/bin
 
@@ -23,6 +24,7 @@ render: setup
 
 test: setup-test
 	$(BIN)/python tests/support/server_packages.py
+	$(BIN)/python tests/support/glue_runtime.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
 bench: setup-test

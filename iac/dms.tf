@@ -268,13 +268,17 @@ resource "aws_dms_endpoint" "source" {
   kms_key_arn                     = aws_kms_key.this.arn
 
   # Postgres: a heartbeat keeps the replication slot advancing on idle databases (no WAL
-  # build-up), booleans land as BOOLEAN, and a LOB longer than the limit fails the table.
+  # build-up), and a LOB longer than the limit fails the table. Booleans land as DMS documents by
+  # default, the text true/false ("By default, PostgreSQL migrates booleans as varchar(5)"), which
+  # the type mapping, the Glue tables and staging expect: MapBooleanAsBoolean "must" be set "on both
+  # the source and target endpoints for it to take effect" (DMS API Reference, PostgreSQLSettings.
+  # MapBooleanAsBoolean), and the S3 target has no such setting (S3Settings), so it stays off.
   dynamic "postgres_settings" {
     for_each = local.source_is_postgres ? [true] : []
     content {
       heartbeat_enable             = true
       heartbeat_frequency          = 5
-      map_boolean_as_boolean       = true
+      map_boolean_as_boolean       = false
       fail_tasks_on_lob_truncation = true
     }
   }

@@ -14,6 +14,8 @@ locals {
   loader_config_key      = "_dwctl/glue_scripts/load_job_config.json"
   loader_config_path     = "${path.module}/glue_scripts/load_job_config.json"
   loader_manifest_prefix = "${var.landing_prefix}/_dwctl_manifests"
+  loader_botocore_prefix = "_dwctl/glue_scripts/botocore_data"
+  loader_botocore_models = fileset("${path.module}/glue_scripts/botocore_data", "**/service-2.json")
 }
 
 # --- the script and its config ----------------------------------------------------------------------------
@@ -33,6 +35,24 @@ resource "aws_s3_object" "loader_config" {
   key                    = local.loader_config_key
   source                 = local.loader_config_path
   source_hash            = filemd5(local.loader_config_path)
+  content_type           = "application/json"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = aws_kms_key.this.arn
+}
+
+# Service models for the job's botocore. Glue's Python shell 3.9 runtime preinstalls botocore 1.24.21
+# (library set analytics) or 1.23.5 (none) (AWS Glue Developer Guide, add-job-python.html, "Supported
+# libraries for Python shell jobs"), whose redshift-data model lacks WorkgroupName (botocore 1.27.11
+# added it), and glue_version does not change that for Python shell jobs. The job puts these files on
+# botocore's model search path (load_job.data_api_client): nothing is installed at job start, so the
+# job needs no internet, with or without a Glue connection (dwctl/warehouse/botocore_data/README.md).
+resource "aws_s3_object" "loader_botocore_model" {
+  for_each = local.loader_botocore_models
+
+  bucket                 = aws_s3_bucket.landing.id
+  key                    = "${local.loader_botocore_prefix}/${each.value}"
+  source                 = "${path.module}/glue_scripts/botocore_data/${each.value}"
+  source_hash            = filemd5("${path.module}/glue_scripts/botocore_data/${each.value}")
   content_type           = "application/json"
   server_side_encryption = "aws:kms"
   kms_key_id             = aws_kms_key.this.arn
@@ -118,9 +138,12 @@ resource "aws_iam_role" "loader" {
 
 data "aws_iam_policy_document" "loader" {
   statement {
-    sid       = "ReadTheScriptAndConfig"
-    actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.landing.arn}/${local.loader_script_key}", "${aws_s3_bucket.landing.arn}/${local.loader_config_key}"]
+    sid     = "ReadTheScriptConfigAndModels"
+    actions = ["s3:GetObject"]
+    resources = concat(
+      ["${aws_s3_bucket.landing.arn}/${local.loader_script_key}", "${aws_s3_bucket.landing.arn}/${local.loader_config_key}"],
+      [for name in local.loader_botocore_models : "${aws_s3_bucket.landing.arn}/${local.loader_botocore_prefix}/${name}"],
+    )
   }
 
   statement {
@@ -378,9 +401,10 @@ resource "aws_glue_job" "loader" {
     "--discovery"          = var.loader_discovery
     "--queue_url"          = aws_sqs_queue.landed.url
     "--visibility_timeout" = tostring(var.loader_timeout_minutes * 60 + 300)
+    "--botocore_data_prefix" = local.loader_botocore_prefix
   }
 
-  depends_on = [aws_iam_role_policy.loader, aws_redshiftdata_statement.loader_grant, aws_cloudwatch_log_group.loader]
+  depends_on = [aws_iam_role_policy.loader, aws_s3_object.loader_botocore_model, aws_redshiftdata_statement.loader_grant, aws_cloudwatch_log_group.loader]
 }
 
 resource "aws_glue_workflow" "loader" {

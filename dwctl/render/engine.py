@@ -7,6 +7,7 @@ partition of a partitioned one) with `table` bound. Every file gets a generated-
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +29,7 @@ from dwctl.spec.type_mapping import as_text, map_type
 
 PER_TABLE = "__table__"
 LOAD_JOB_PATH = "iac/glue_scripts/load_job.py"  # a copy of dwctl/warehouse/load_job.py, uploaded by Terraform
+BOTOCORE_DATA_PATH = "iac/glue_scripts/botocore_data"  # models for the job's older botocore (load_job.data_api_client)
 COMMENT = {".tf": "#", ".sql": "--", ".py": "#", ".hcl": "#"}
 
 
@@ -192,6 +194,17 @@ def load_job_source() -> str:
     return (Path(__file__).resolve().parent.parent / "warehouse" / "load_job.py").read_text(encoding="utf-8")
 
 
+def shipped_botocore_models(note: str) -> dict[str, str]:
+    """The service models the job ships for Glue's older botocore (dwctl/warehouse/botocore_data), each
+    with the generated-file note as its first key (botocore reads only the keys it knows)."""
+    root = Path(__file__).resolve().parent.parent / "warehouse" / "botocore_data"
+    files = {}
+    for path in sorted(root.rglob("service-2.json")):
+        model = json.loads(path.read_text(encoding="utf-8"))
+        files[f"{BOTOCORE_DATA_PATH}/{path.relative_to(root).as_posix()}"] = json.dumps({"//": note, **model}, indent=1, ensure_ascii=False) + "\n"
+    return files
+
+
 @lru_cache(maxsize=1)
 def environment():
     """A sandboxed Jinja environment: templates cannot reach Python internals, undefined names fail loudly."""
@@ -286,5 +299,6 @@ def _render(spec: Spec, spec_name: str) -> dict[str, str]:
     files["iac/terraform.tfvars.json"] = tfvars.document(spec, note)
     files[job_config.PATH], files[job_config.COLUMNS_PATH] = job_config.documents(spec, ctx["sql"], ctx["units"], note)
     files[LOAD_JOB_PATH] = header(spec_name, "#") + load_job_source()
+    files.update(shipped_botocore_models(note))
     files.update(environments.files(spec, spec_name))
     return dict(sorted(files.items()))

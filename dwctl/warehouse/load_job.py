@@ -38,7 +38,8 @@ the standard library and boto3.
 Arguments (Glue job parameters): --landing_bucket --config_key --manifest_prefix --workgroup
 --database --copy_role_arn; optional --queue_url (needed by queue discovery),
 --discovery queue|listing, --visibility_timeout SECONDS, --concurrency N, --tables a,b,
---retry_quarantined true, --secret_arn (run as that secret's user instead of the job's own).
+--retry_quarantined true, --secret_arn (run as that secret's user instead of the job's own),
+--botocore_data_prefix KEY (where the shipped botocore models are: see data_api_client).
 
 The job signs in as its own database user, not the admin: with no secret, the Data API takes
 temporary credentials for the job's IAM role from the workgroup (redshift-serverless:GetCredentials),
@@ -1287,13 +1288,55 @@ def read_config(s3, args):
     return Config.from_json(body.decode("utf-8"))
 
 
+# Service models the job ships for the runtime's older botocore (dwctl/warehouse/botocore_data/README.md).
+SHIPPED_MODELS = ("redshift-data/2019-12-20/service-2.json",)
+
+
+def data_api_client(s3, args, log=print):
+    """A Redshift Data API client that knows `WorkgroupName`.
+
+    Glue's Python shell 3.9 runtime preinstalls botocore 1.24.21 (library set analytics) or 1.23.5
+    (none) (AWS Glue Developer Guide, add-job-python.html, "Supported libraries for Python shell
+    jobs"); `WorkgroupName` first appears in botocore 1.27.11's redshift-data model, so with the
+    preinstalled one every call to a Serverless workgroup fails parameter validation. When the
+    installed model lacks it, the job downloads the model dwctl ships (uploaded beside this script,
+    --botocore_data_prefix) to a temporary folder and puts that folder first on botocore's model
+    search path, through the session's `data_path` setting (botocore Loaders reference: the data path,
+    as AWS_DATA_PATH). No pip and no internet: it works the same inside a private network.
+    """
+    import os
+    import tempfile
+
+    import boto3
+    import botocore
+    import botocore.session
+
+    core = botocore.session.get_session()
+    shape = core.get_service_model("redshift-data").operation_model("ExecuteStatement").input_shape
+    if "WorkgroupName" not in shape.members:
+        prefix = args.get("botocore_data_prefix")
+        if not prefix:
+            raise JobError("botocore %s's redshift-data model has no WorkgroupName and no --botocore_data_prefix "
+                           "was given: deploy the job with `dwctl apply` (it uploads the model)" % botocore.__version__)
+        folder = tempfile.mkdtemp(prefix="dwctl-botocore-data-")
+        for name in SHIPPED_MODELS:
+            path = os.path.join(folder, *name.split("/"))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as out:
+                out.write(s3.get_object(Bucket=args["landing_bucket"], Key="%s/%s" % (prefix, name))["Body"].read())
+        core = botocore.session.get_session()
+        core.set_config_variable("data_path", folder)
+        log("botocore %s: using the shipped redshift-data model (%s)" % (botocore.__version__, prefix))
+    return boto3.session.Session(botocore_session=core).client("redshift-data")
+
+
 def main(argv=None):
     import boto3
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     s3 = boto3.client("s3")
     config = read_config(s3, args)
-    warehouse = Warehouse(boto3.client("redshift-data"), args["workgroup"], args["database"], args.get("secret_arn"))
+    warehouse = Warehouse(data_api_client(s3, args), args["workgroup"], args["database"], args.get("secret_arn"))
     storage = S3Storage(s3, args["landing_bucket"])
     if args.get("discovery", "queue") == "queue":
         if not args.get("queue_url"):

@@ -232,6 +232,28 @@ def test_dms_runs_private_and_encrypted_and_reads_credentials_from_secrets_manag
     assert one(egress["dms_https"], "from_port") == 443
 
 
+def test_postgres_booleans_land_as_dms_documents_them_and_the_layout_expects(rendered, example_spec):
+    """DMS decides, through its API model (botocore's dms model, PostgreSQLSettings): MapBooleanAsBoolean
+    works only when set "on both the source and target endpoints", and the S3 target's settings have no
+    such member. So booleans land as DMS's default text (varchar(5) true/false), which the type mapping,
+    the Glue tables and staging must expect, and the source endpoint must not ask for BOOLEAN."""
+    import botocore.session
+
+    dms = botocore.session.get_session().get_service_model("dms")
+    setting = dms.shape_for("PostgreSQLSettings").members["MapBooleanAsBoolean"]
+    assert "both the source and target endpoints" in " ".join(setting.documentation.split())
+    assert "varchar(5)" in setting.documentation
+    assert "MapBooleanAsBoolean" not in dms.shape_for("S3Settings").members
+    source = resources(rendered, "iac/dms.tf", "aws_dms_endpoint")["source"]
+    postgres = one(source, "dynamic")["postgres_settings"]["content"][0]
+    assert one(postgres, "map_boolean_as_boolean") is False
+    from dwctl.render.engine import table_view
+
+    customers = table_view(example_spec, example_spec.table("customers"))
+    flag = next(c for c in customers.landed if c.name == "marketing_opt_in")
+    assert (flag.glue_type, flag.staging_type) == ("string", "VARCHAR(5)")
+
+
 # --- Glue ------------------------------------------------------------------------------------------
 def test_glue_has_one_table_per_spec_table_with_columns_in_landed_order(rendered, example_spec):
     from dwctl.render.engine import table_view
