@@ -401,6 +401,8 @@ resource "aws_glue_job" "loader" {
     "--discovery"          = var.loader_discovery
     "--queue_url"          = aws_sqs_queue.landed.url
     "--visibility_timeout" = tostring(var.loader_timeout_minutes * 60 + 300)
+
+    # where the models for the runtime's older botocore are (glue_scripts/botocore_data)
     "--botocore_data_prefix" = local.loader_botocore_prefix
   }
 
