@@ -62,6 +62,9 @@ def queries(spec: Spec) -> dict[str, str]:
             f"GETDATE() FROM {quarantine} WHERE \"s3_key\" = '${{s3_key}}'",
             f"DELETE FROM {quarantine} WHERE \"s3_key\" = '${{s3_key}}'"],
         "ddl_applied": f'SELECT "ddl_hash" FROM {ddl}',
+        # The bookkeeping tables shared by every table's merge batch, locked first in each (load_job.TableLoad.merge).
+        "lock_bookkeeping": "LOCK " + ", ".join(f"{staging}.{sql_ident(name)}" for name in (
+            layout.LOAD_LOG_TABLE, layout.STAGED_FILES_TABLE, layout.GENERATIONS_TABLE)),
         # The warehouse's columns, which the job compares with warehouse_tables (Redshift Database
         # Developer Guide, r_SVV_COLUMNS: local and external tables' columns with their types).
         "columns": 'SELECT "table_schema", "table_name", "column_name", "data_type", "character_maximum_length", '

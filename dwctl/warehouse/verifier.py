@@ -533,10 +533,48 @@ class VerifyStorage:
 
 
 class DuckDBWarehouse:
-    """The job's warehouse interface on DuckDB: statements transpiled, a batch in one transaction."""
+    """The job's warehouse interface on DuckDB: statements transpiled, a batch in one transaction.
 
-    def __init__(self, con, transpile: Transpiler):
-        self.con, self.transpile = con, transpile
+    The job merges tables concurrently (load_job.run, --concurrency): each thread gets a connection of
+    its own to the one database (DuckDB's cursor()), and its transactions follow Redshift's rules for
+    concurrent ones (dwctl/warehouse/concurrency.py): LOCK and writes wait for the table's lock, and a
+    commit that Redshift would abort as not serializable fails with Redshift's ERROR 1023."""
+
+    def __init__(self, con, transpiler, transactions=None):
+        """transpiler: a Transpiler on `con` (one thread), or a function making one for a connection."""
+        import threading
+
+        from dwctl.warehouse.concurrency import Transactions
+
+        self.base, self.transpiler_for = con, transpiler
+        self.transactions = transactions or Transactions()
+        self.local = threading.local()
+        self.setup = threading.Lock()
+        self.fixed = transpiler if isinstance(transpiler, Transpiler) else None  # one thread, on `con`
+
+    def sleep(self, seconds: float) -> None:
+        """The job's pause before it retries an aborted transaction: a token one here."""
+        import time
+
+        time.sleep(min(seconds, 0.01))
+
+    @property
+    def con(self):
+        if self.fixed is not None:
+            return self.base
+        if getattr(self.local, "con", None) is None:
+            with self.setup:  # DuckDB catalog changes (the verifier's own views) one at a time
+                self.local.con = self.base.cursor()
+                self.local.con.execute("SET TimeZone = 'UTC'")
+                self.local.transpile = self.transpiler_for(self.local.con)
+        return self.local.con
+
+    @property
+    def transpile(self):
+        if self.fixed is not None:
+            return self.fixed
+        self.con  # noqa: B018 (creates the thread's connection and transpiler)
+        return self.local.transpile
 
     def statements(self, sql: str, params: dict) -> list:
         rows: list = []
@@ -554,24 +592,56 @@ class DuckDBWarehouse:
             raise JobError(f"failed in DuckDB: {exc}\n  statement: {sql[:600]}") from None
 
     def execute(self, sql: str, **params) -> None:
-        self.query(sql, **params)
+        """One statement in a transaction of its own (the Data API's ExecuteStatement)."""
+        self.transaction([(sql, params)], "statement")
 
     def batch(self, statements: list[str], name: str) -> None:
         """One transaction, as a Data API batch: all statements or none."""
+        self.transaction([(s, {}) for s in statements], name)
+
+    def transaction(self, statements: list[tuple[str, dict]], name: str) -> None:
+        from dwctl.warehouse.concurrency import SerializationAbort, Transaction, locked_tables, tables_touched
         from dwctl.warehouse.load_job import JobError
 
-        self.con.execute("BEGIN TRANSACTION")
+        con, txn, began = self.con, Transaction(), False
         self.transpile.in_transaction = True
         try:
-            for statement in statements:
+            for statement, params in statements:
                 try:
-                    self.statements(statement, {})
-                except Exception as exc:  # duckdb.Error or a Redshift check the verifier adds (ToolError)
-                    _rollback(self.con)
-                    raise JobError(f"{name}: failed: {exc}\n  statement: {statement[:600]}") from None
-            self.con.execute("COMMIT")
+                    locked = locked_tables(statement)
+                    if locked is not None:
+                        self.transactions.lock(txn, locked)
+                        continue
+                    if not began:  # the snapshot: the first statement after any LOCK (c_serial_isolation)
+                        con.execute("BEGIN TRANSACTION")
+                        self.transactions.snapshot(txn)
+                        began = True
+                    reads, writes = tables_touched(statement)
+                    self.transactions.lock(txn, sorted(writes))
+                    txn.reads |= reads
+                    txn.writes |= writes
+                    self.statements(statement, params)
+                except Exception as exc:  # duckdb.Error, a Redshift check the verifier adds (ToolError), an abort
+                    _rollback(con)
+                    raise JobError(f"{name}: failed: {_as_redshift(exc)}\n  statement: {statement[:600]}") from None
+            if began:
+                try:
+                    self.transactions.commit(txn, lambda: con.execute("COMMIT"))
+                except Exception as exc:
+                    _rollback(con)
+                    raise JobError(f"{name}: failed: {_as_redshift(exc)}") from None
         finally:
             self.transpile.in_transaction = False
+            self.transactions.release(txn)
+
+
+def _as_redshift(exc: Exception) -> str:
+    """DuckDB's own write-write conflict between concurrent transactions is one Redshift reports as
+    ERROR 1023 (a transaction that wrote a table another changed since its snapshot)."""
+    text = str(exc)
+    if "Conflict" in text and "TransactionContext" in text:
+        return f"ERROR: 1023 DETAIL: Serializable isolation violation ({text})"
+    return text
 
 
 class Verifier:
@@ -588,6 +658,7 @@ class Verifier:
         self.job = load_job
         self.config = load_job.Config.from_json(self.files[JOB_CONFIG])
         self.runs = 0
+        self.concurrency = load_job.DEFAULT_CONCURRENCY
         self.transpiled: dict[str, list[str]] = {}
         self.log: list[str] = []
 
@@ -601,9 +672,12 @@ class Verifier:
         self.runs += 1
         workdir = self.workdir / f"run{self.runs:05d}"
         storage = VerifyStorage(landing, workdir)
-        warehouse = DuckDBWarehouse(self.con, Transpiler(self.con, landing, self.transpiled, self.declared()))
+        declared = self.declared()
+        warehouse = DuckDBWarehouse(self.con, lambda con: Transpiler(con, landing, self.transpiled, declared))
+        # At the job's own concurrency: concurrent batches follow Redshift's rules (DuckDBWarehouse).
         args = {"landing_bucket": VERIFY_BUCKET, "manifest_prefix": "_dwctl_manifests", "copy_role_arn": VERIFY_ROLE,
-                "JOB_RUN_ID": f"verify{self.runs:05d}", "concurrency": "1", "retry_quarantined": "true" if retry_quarantined else "false"}
+                "JOB_RUN_ID": f"verify{self.runs:05d}", "concurrency": str(self.concurrency),
+                "retry_quarantined": "true" if retry_quarantined else "false"}
         discovery = job.ListingDiscovery(storage, warehouse, self.config)
         try:
             return job.run(args, storage, warehouse, self.config, discovery, log=self.log.append)

@@ -65,6 +65,13 @@ REQUIRED = ("landing_bucket", "config_key", "manifest_prefix", "workgroup", "dat
 CONFIG_FORMAT = 5  # the version of the config document this module reads (dwctl/render/job_config.py writes it)
 REASON_LIMIT = 4000  # characters of Redshift's error kept with a quarantined file (the column holds 4096)
 REASON_SHOWN = 600  # characters of it in the run's error
+DEFAULT_CONCURRENCY = 8  # tables merged at once (--concurrency)
+# Redshift aborts one of two concurrent transactions that are not serializable: "ERROR: 1023 DETAIL:
+# Serializable isolation violation on table" (Redshift Database Developer Guide, c_serial_isolation,
+# "Troubleshooting serializable isolation errors": "Retry the canceled transaction"); a deadlock aborts
+# one of them too (r_LOCK). Neither says anything about the files: the batch runs again.
+SERIALIZATION_ABORTS = ("1023", "serializable isolation violation", "deadlock detected")
+ABORT_RETRIES = 6
 
 
 class JobError(Exception):
@@ -1123,7 +1130,13 @@ class TableLoad:
                                                             "text/csv")
             statements += [substitute(s, again) for s in load_statements(
                 self.config.load_sql, self.table, ["load"] if direct else []) + layouts + merge]
-        self.warehouse.batch(statements, "dwctl-load-" + self.table)
+        # The bookkeeping tables every table's batch reads and writes are locked first, so concurrent
+        # batches take turns on them instead of aborting each other (Redshift Database Developer
+        # Guide, r_LOCK: a lock held to the transaction's end; c_serial_isolation: the snapshot is
+        # taken at the first SELECT or DML, after the LOCK); retry_aborts covers whatever else aborts.
+        statements = [self.config.queries["lock_bookkeeping"]] + statements
+        retry_aborts(lambda: self.warehouse.batch(statements, "dwctl-load-" + self.table), self.warehouse,
+                     self.table, self.log)
 
     def run(self, files):
         """Merge all files, or as many as load; returns the files merged, quarantined or held (done with).
@@ -1168,9 +1181,36 @@ class TableLoad:
 
     def quarantine(self, landed, reason):
         self.log("%s: quarantined %s: %s" % (self.table, landed.key, reason))
-        self.warehouse.execute(self.config.queries["quarantine"], table_name=self.table, s3_key=landed.key,
-                             etag=landed.etag, size=landed.size, reason=reason[:REASON_LIMIT])
+        retry_aborts(lambda: self.warehouse.execute(
+            self.config.queries["quarantine"], table_name=self.table, s3_key=landed.key, etag=landed.etag,
+            size=landed.size, reason=reason[:REASON_LIMIT]), self.warehouse, self.table, self.log)
         self.quarantined.append((landed, reason))
+
+
+def is_serialization_abort(error):
+    text = str(error).lower()
+    return any(mark in text for mark in SERIALIZATION_ABORTS)
+
+
+def retry_aborts(call, warehouse, table, log=print):
+    """Run `call` (one transaction); when Redshift aborts it for a concurrent transaction, run it again
+    after a pause (Redshift Database Developer Guide, c_serial_isolation-serializable-isolation-
+    troubleshooting: "Retry the canceled transaction"). Such an abort is never a file's fault, so it
+    never quarantines: after the last try it raises, the run fails naming the table, and the files
+    stay for the next run."""
+    sleep = getattr(warehouse, "sleep", time.sleep)
+    for attempt in range(ABORT_RETRIES + 1):
+        try:
+            return call()
+        except JobError as exc:
+            if not is_serialization_abort(exc):
+                raise
+            if attempt == ABORT_RETRIES:
+                raise JobError("%s: aborted %d times by concurrent transactions (serializable isolation); "
+                               "nothing was quarantined, the files load on the next run. If it persists, run "
+                               "the job with --concurrency 1: %s" % (table, ABORT_RETRIES + 1, exc)) from None
+            log("%s: aborted by a concurrent transaction, trying again (%d)" % (table, attempt + 1))
+            sleep(min(2.0 ** attempt, 30.0))
 
 
 def quarantined_files(warehouse, config, tables):
@@ -1261,7 +1301,7 @@ def run(args, storage, warehouse, config, discovery, log=print):
     for table in chosen:
         if offered.get(table):
             busy.setdefault(config.target[table], []).append(table)
-    workers = max(1, min(int(args.get("concurrency", 8)), len(busy) or 1))
+    workers = max(1, min(int(args.get("concurrency", DEFAULT_CONCURRENCY)), len(busy) or 1))
     if workers == 1:
         results = [pair for group in busy.values() for pair in load(group)]
     else:
