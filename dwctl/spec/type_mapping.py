@@ -99,7 +99,16 @@ MAPPING: list[tuple[tuple[Family, ...], tuple[str, ...], object, str]] = [
     (BOTH, ("bigint", "int8", "bigserial"), _bigint, "BIGINT (unsigned: DECIMAL(20,0))"),
     (BOTH, ("numeric", "decimal"), _decimal,
      "DECIMAL(p,s); no precision: DECIMAL(28,6) as DMS lands it; p > 38: VARCHAR"),
-    (BOTH, ("real", "float4", "float"), _fixed("REAL", "float"), "REAL"),
+    (PG, ("real", "float4"), _fixed("REAL", "float"), "REAL"),
+    # Postgres FLOAT is FLOAT8 unless FLOAT(p) with p <= 24 (PostgreSQL documentation, datatype-numeric,
+    # "Floating-Point Types").
+    (PG, ("float",), lambda t: Mapped("REAL", "REAL", "float") if t.args and t.args[0] <= 24
+     else Mapped("DOUBLE PRECISION", "DOUBLE PRECISION", "double"), "FLOAT(p <= 24): REAL; else DOUBLE PRECISION"),
+    # MySQL FLOAT lands as DMS's REAL8 ("REAL(DOUBLE)", with the double range) and REAL is DOUBLE
+    # (AWS DMS User Guide, CHAP_Source.MySQL, "Source data types"); REAL8 is a Parquet DOUBLE on S3
+    # (CHAP_Target.S3, "Parquet data types"), which COPY loads into DOUBLE PRECISION only.
+    (MY, ("float", "real"), _fixed("DOUBLE PRECISION", "double"),
+     "DOUBLE PRECISION (DMS lands MySQL FLOAT as REAL8, a Parquet DOUBLE)"),
     (BOTH, ("double precision", "float8", "double"), _fixed("DOUBLE PRECISION", "double"), "DOUBLE PRECISION"),
     # Postgres BOOLEAN lands as the string true/false (CHAP_Source.PostgreSQL: "CHAR (5)"); MySQL's
     # BOOLEAN is TINYINT(1) and lands as an integer: both become BOOLEAN in the merge.

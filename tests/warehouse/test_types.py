@@ -46,6 +46,11 @@ from tests.support.dms_files import FULL_LOAD_TS, Landing, change, spec_with_tab
     ("int unsigned", "mysql", "BIGINT", "BIGINT", "{}"),
     ("bigint unsigned", "mysql", "DECIMAL(20,0)", "DECIMAL(20,0)", "{}"),
     ("tinyint(1)", "mysql", "SMALLINT", "SMALLINT", "{}"),
+    ("float", "mysql", "DOUBLE PRECISION", "DOUBLE PRECISION", "{}"),  # DMS: REAL8 (CHAP_Source.MySQL)
+    ("real", "mysql", "DOUBLE PRECISION", "DOUBLE PRECISION", "{}"),
+    ("real", "postgres", "REAL", "REAL", "{}"),
+    ("float", "postgres", "DOUBLE PRECISION", "DOUBLE PRECISION", "{}"),  # Postgres FLOAT is FLOAT8
+    ("float(10)", "postgres", "REAL", "REAL", "{}"),
 ])
 def test_mapping_rules(source, family, redshift, staging, cast):
     mapped = map_type(source, family)
@@ -165,3 +170,37 @@ def test_mysql_types_through_the_sql(tmp_path):
     landing.full_load("legacy", [change("I", FULL_LOAD_TS, None, **row)])
     landing.run()
     assert landing.state("legacy") == [row]
+
+
+def test_a_mysql_float_lands_as_dms_writes_it(tmp_path):
+    """AWS DMS User Guide, CHAP_Source.MySQL: FLOAT lands as REAL8 ("REAL(DOUBLE)", the double range),
+    which the S3 target writes as a Parquet DOUBLE (CHAP_Target.S3, "Parquet data types"). The file here
+    is written with that Parquet type as DMS documents it, not with the type dwctl expects, and the
+    verifier applies Redshift COPY's type rules: the value arrives whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dwctl.render.engine import table_view
+    from dwctl.spec import landed_layout as layout
+    from tests.support.dms_files import table_dir
+
+    spec = spec_with_tables("""
+  - schema: shop
+    name: gauges
+    columns:
+      - {name: id, type: int, nullable: false}
+      - {name: reading, type: float}
+    primary_key: [id]
+""", engine="mysql")
+    landing = Landing(tmp_path / "bucket", spec, Verifier(spec, duckdb.connect(), tmp_path))
+    view = table_view(spec, spec.table("gauges"))
+    names = [c.parquet_name for c in view.landed]
+    values = {layout.OP_COLUMN: ["I"], layout.TIMESTAMP_COLUMN: [FULL_LOAD_TS], layout.CHANGE_SEQ_COLUMN: [""],
+              "id": [1], "reading": [0.1]}
+    types = {"id": pa.int32(), "reading": pa.float64()}
+    table = pa.table({n: pa.array(values[n], types.get(n, pa.string())) for n in names})
+    folder = table_dir(landing.root, view)
+    folder.mkdir(parents=True)
+    pq.write_table(table, folder / "LOAD00000001.parquet")
+    assert landing.run() == {"gauges": 1}
+    assert landing.state("gauges") == [{"id": 1, "reading": 0.1}]  # a double's 0.1, not a float32's
