@@ -640,6 +640,7 @@ class DuckDBWarehouse:
         self.transactions = transactions or Transactions()
         self.local = threading.local()
         self.setup = threading.Lock()
+        self.owner = threading.get_ident()
         self.fixed = transpiler if isinstance(transpiler, Transpiler) else None  # one thread, on `con`
 
     def sleep(self, seconds: float) -> None:
@@ -650,11 +651,14 @@ class DuckDBWarehouse:
 
     @property
     def con(self):
+        import threading
+
         if self.fixed is not None:
             return self.base
         if getattr(self.local, "con", None) is None:
             with self.setup:  # DuckDB catalog changes (the verifier's own views) one at a time
-                self.local.con = self.base.cursor()
+                owner = self.owner == threading.get_ident()  # the caller's thread keeps the caller's connection
+                self.local.con = self.base if owner else self.base.cursor()
                 self.local.con.execute("SET TimeZone = 'UTC'")
                 self.local.transpile = self.transpiler_for(self.local.con)
         return self.local.con
