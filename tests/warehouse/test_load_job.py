@@ -346,7 +346,8 @@ def test_a_run_merges_the_queued_files_in_one_batch_and_only_then_deletes_their_
     expect_footers(aws, config, cdc + load)
     values = expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-1", load, cdc)
     merge = job.without_transaction(job.split_statements(config.merge_sql["orders"]))
-    sqls = [job.substitute(s, values) for s in job.load_statements(config.load_sql, "orders") + merge]
+    sqls = [job.substitute(s, values) for s in job.load_statements(config.load_sql, "orders") +
+            [config.record_freshness["orders"]] + merge]
     aws.statement("batch_execute_statement", {"Sqls": sqls, "StatementName": "dwctl-load-orders"})
     queue.expect_delete(["rh-" + P + "20240101-121500000.parquet", "rh-" + P + "LOAD00000001.parquet"])
 
@@ -383,7 +384,8 @@ def test_a_file_that_cannot_load_is_quarantined_and_the_rest_goes_on(job, config
     failed_batch(1)  # the batch of both fails: each file is tried alone
     values = expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-2", [], [good])
     merge = job.without_transaction(job.split_statements(config.merge_sql["orders"]))
-    sqls = [job.substitute(s, values) for s in job.load_statements(config.load_sql, "orders", ("cdc",)) + merge]
+    sqls = [job.substitute(s, values) for s in job.load_statements(config.load_sql, "orders", ("cdc",)) +
+            [config.record_freshness["orders"]] + merge]
     aws.statement("batch_execute_statement", {"Sqls": sqls, "StatementName": "dwctl-load-orders"})
     expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-3", [], [bad])
     failed_batch(3)
