@@ -290,4 +290,3 @@ def duration(seconds: float) -> str:
     return f"{seconds // 86400}d"
 
 
-duration = _duration

@@ -81,9 +81,11 @@ def screen(facts, findings, color: bool) -> str:
         [t["name"], t["status"], _latency(t["latency_source"]), _latency(t["latency_target"])] for t in facts.tasks])
     stats = [s | {"task": t["name"]} for t in facts.tasks for s in t["table_statistics"]]
     if stats:
-        lines += _table(["SOURCE TABLE", "STATE", "FULL LOAD ROWS", "INSERTS", "UPDATES", "DELETES", "RELOADED"], [
-            [f"{s['schema']}.{s['table']}", s["state"] or "-", _n(s["full_load_rows"]), _n(s["inserts"]),
-             _n(s["updates"]), _n(s["deletes"]), "yes" if s["reloaded"] else "no"] for s in stats])
+        lines += _table(["SOURCE TABLE", "STATE", "FULL LOAD ENDED", "TOOK", "ROWS", "INSERTS", "UPDATES", "DELETES",
+                         "RELOADED"], [
+            [f"{s['schema']}.{s['table']}", s["state"] or "-", s["full_load_end"] or "-", _took(s),
+             _n(s["full_load_rows"]), _n(s["inserts"]), _n(s["updates"]), _n(s["deletes"]),
+             "yes" if s["reloaded"] else "no"] for s in stats])
     lines += ["", f"Load job {facts.job.get('name')}: last {len(facts.job.get('runs', []))} run(s)"]
     lines += _table(["RUN", "STATE", "STARTED", "DURATION", "ERROR"], [
         [r["id"], r["state"], r["started"] or "-", duration(r["seconds"]) if r["seconds"] is not None else "-",
@@ -105,6 +107,15 @@ def screen(facts, findings, color: bool) -> str:
         lines.append(bad(f"needs action: {f.what}"))
         lines.append(f"  -> {f.action}")
     return "\n".join(lines)
+
+
+def _took(stat: dict) -> str:
+    from dwctl.operate.health import duration
+
+    if not (stat["full_load_start"] and stat["full_load_end"]):
+        return "-"
+    start, end = (dt.datetime.strptime(stat[k], "%Y-%m-%dT%H:%M:%SZ") for k in ("full_load_start", "full_load_end"))
+    return duration((end - start).total_seconds())
 
 
 def _latency(value) -> str:
@@ -141,7 +152,8 @@ def status_command(spec_path, output_root, env_name, terraform_bin, outputs_file
     machine = fmt == "json"
     with json_on_failure(machine, env=env_name):
         dep = deployed.load(spec_path, output_root, env_name, terraform_bin, outputs_file)
-    color = color_wanted() and not machine
+    # Styled always: click.echo drops the colour unless stdout is a terminal (and on --no-color / NO_COLOR).
+    color = not machine
     while True:
         with json_on_failure(machine, env=dep.env):
             facts = gather(dep, now_utc())
@@ -150,7 +162,7 @@ def status_command(spec_path, output_root, env_name, terraform_bin, outputs_file
         if machine:
             click.echo(json.dumps(document(facts, findings), indent=2, default=str))
         else:
-            if watch and color:
+            if watch and color_wanted():
                 click.clear()
             click.echo(screen(facts, findings, color))
         if not watch:
@@ -159,5 +171,5 @@ def status_command(spec_path, output_root, env_name, terraform_bin, outputs_file
             time.sleep(interval)
         except KeyboardInterrupt:
             sys.exit(code)
-        if not color:
+        if not color_wanted():
             click.echo("")
