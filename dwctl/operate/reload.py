@@ -21,6 +21,11 @@ DONE = "Table completed"
 FAILED = ("Table error", "Table cancelled")
 
 
+def interactive() -> bool:
+    """Someone can answer the confirmation (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
 def source_tables(table) -> list[dict]:
     """What DMS selects for a spec table: the table itself, or each of its partitions (source spellings)."""
     return [{"SchemaName": table.schema_, "TableName": name} for name in table.source_tables]
@@ -37,7 +42,7 @@ def explain(table, task: str, rows: int | None) -> str:
     what = ", ".join(f"{t['SchemaName']}.{t['TableName']}" for t in source_tables(table))
     size = f" (its last full load moved {rows:,} rows)" if rows else ""
     return (f"DMS task {task} reads {what} again from the source{size}, in full, while CDC goes on, and lands it "
-            f"as new full-load files; the load job then replaces {table.name}'s rows in the warehouse with them "
+            f"as new full-load files; the load job then replaces the rows of {table.name} in the warehouse with them "
             "(rows gone at the source are deleted; history keeps a version per row). Cost: one full read of the "
             "table at the source (load on the database for its duration), S3 storage for one more copy, and one "
             "full merge in Redshift.")
@@ -87,7 +92,7 @@ def reload_command(table_name, spec_path, output_root, env_name, terraform_bin, 
     rows = sum(s["full_load_rows"] or 0 for s in before) or None
     click.echo(explain(table, task, rows), err=True)
     if not yes:
-        if not sys.stdin.isatty():
+        if not interactive():
             raise UsageError("standard input is not a terminal, so nobody can confirm: pass --yes to reload.")
         if not click.confirm(f"Reload {table_name} in {dep.env}?", default=False, err=True):
             raise Aborted("aborted: nothing was reloaded.")
