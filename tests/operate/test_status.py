@@ -183,3 +183,39 @@ def test_outputs_that_are_not_terraform_output_json_are_a_usage_error(tmp_path):
     bad.write_text('{"loader_job_name": "x"}')
     result = CliRunner().invoke(cli, ["status", "-c", str(EXAMPLE), "--outputs", str(bad)])
     assert result.exit_code == 2 and "not `terraform output -json` output" in result.output
+
+
+OUTPUT_STANDIN = '''#!{python}
+import json, os, sys
+if sys.argv[1:2] == ["version"]:
+    print(json.dumps({{"terraform_version": "1.11.4"}}))
+elif sys.argv[1:2] == ["output"] and "-json" in sys.argv and os.environ.get("TF_WORKSPACE") == "prod":
+    print(open({outputs!r}).read())
+else:
+    sys.exit(9)
+'''
+
+
+def test_without_outputs_it_reads_them_with_terraform_as_dwctl_output_does(aws, tmp_path, example_spec, monkeypatch):
+    """Terraform is a stand-in at the process boundary: `output -json` in the environment's workspace."""
+    import shutil
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config").mkdir()
+    shutil.copy(EXAMPLE, tmp_path / "config" / "pipeline.yaml")
+    assert CliRunner().invoke(cli, ["render"]).exit_code == 0
+    tf = tmp_path / "bin" / "terraform"
+    tf.parent.mkdir()
+    tf.write_text(OUTPUT_STANDIN.format(python=sys.executable, outputs=str(write_outputs(tmp_path))))
+    tf.chmod(0o755)
+    not_initialised = CliRunner().invoke(cli, ["status", "--terraform-bin", str(tf)])
+    assert not_initialised.exit_code == 1 and "dwctl init --env prod" in not_initialised.output
+    state = tmp_path / "iac" / ".dwctl" / "prod"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "init.json").write_text(json.dumps({"env": "prod", "workspace": "prod", "backend_file": None,
+                                                 "backend_sha256": None}))
+    expect_status(aws, example_spec)
+    result = CliRunner().invoke(cli, ["status", "--terraform-bin", str(tf)])
+    assert result.exit_code == 0, result.output
+    assert "healthy: nothing needs action" in result.output
