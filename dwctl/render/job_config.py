@@ -80,9 +80,9 @@ def queries(spec: Spec) -> dict[str, str]:
         # Per table (or partition), the commit time of the newest change merged (load_job.publish_freshness;
         # dwctl status); then every older row goes (each batch adds one).
         "freshness": f'SELECT "table_name", MAX("newest_change_at") FROM {fresh} GROUP BY "table_name" ORDER BY "table_name"',
-        "prune_freshness": f'DELETE FROM {fresh} USING (SELECT "table_name", MAX("newest_change_at") AS "newest" '
-                           f'FROM {fresh} GROUP BY "table_name") AS "n" WHERE {fresh}."table_name" = "n"."table_name" '
-                           f'AND {fresh}."newest_change_at" < "n"."newest"',
+        # (Redshift's DELETE takes table names in USING, "a subquery in the WHERE clause instead": r_DELETE)
+        "prune_freshness": f'DELETE FROM {fresh} WHERE EXISTS (SELECT 1 FROM {fresh} AS "n" WHERE "n"."table_name" = '
+                           f'{fresh}."table_name" AND "n"."newest_change_at" > {fresh}."newest_change_at")',
         "record_ddl": [f"DELETE FROM {ddl}", f"INSERT INTO {ddl} (\"ddl_hash\", \"applied_at\") VALUES ('${{ddl_hash}}', GETDATE())"],
     }
 

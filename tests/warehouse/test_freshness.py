@@ -204,3 +204,31 @@ def test_more_than_twenty_tables_go_twenty_per_call(tmp_path):
 def test_commit_timestamps_are_read_as_utc():
     assert load_job.commit_seconds("1970-01-01 00:01:40.250000") == 100.25
     assert load_job.commit_seconds("2024-05-01 12:00:00") == dt.datetime(2024, 5, 1, 12, tzinfo=dt.timezone.utc).timestamp()
+
+
+@pytest.mark.parametrize("merge_statements, kept", [(37, True), (38, False)])
+def test_a_batch_at_the_data_apis_limit_merges_without_its_freshness(tmp_path, merge_statements, kept):
+    """A batch is one BatchExecuteStatement of at most 40 statements (load_job.MAX_BATCH): the freshness
+    statement goes in only when it fits (COPY of the CDC files, the file list, then the merge); without it
+    the table's freshness reads older for one batch, never newer, and the merge itself is never refused."""
+    job = Job(tmp_path)
+    config = job.config
+    config.merge_sql = dict(config.merge_sql, orders="\n".join(f"SELECT {i};" for i in range(merge_statements)))
+    sent = []
+
+    class Warehouse:
+        def batch(self, statements, name):
+            sent.append(statements)
+
+    class Storage:
+        def put(self, key, body, content_type):
+            return f"s3://bucket/{key}"
+
+    loader = load_job.TableLoad(Storage(), Warehouse(), config, {"manifest_prefix": "m", "landing_bucket": "b",
+                                                                 "copy_role_arn": VERIFY_ROLE}, "orders", "r")
+    loader.merge([load_job.Landed("raw/public/orders/20240101-120000000.parquet", 10, "e")])
+    (statements,) = sent
+    assert len(statements) == 2 + merge_statements + kept <= load_job.MAX_BATCH
+    assert (config.record_freshness["orders"] in statements) is kept
+    if kept:
+        assert statements.index(config.record_freshness["orders"]) == 2  # after the COPYs, before the merge
