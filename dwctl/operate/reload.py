@@ -17,6 +17,7 @@ from dwctl.operate.aws import aws_errors
 
 RELOAD_LIMIT = 10
 POLL_SECONDS = 15
+SILENT_POLLS = 20  # polls without any statistics of the table before following stops (5 minutes)
 DONE = "Table completed"
 FAILED = ("Table error", "Table cancelled")
 
@@ -29,6 +30,12 @@ def interactive() -> bool:
 def source_tables(table) -> list[dict]:
     """What DMS selects for a spec table: the table itself, or each of its partitions (source spellings)."""
     return [{"SchemaName": table.schema_, "TableName": name} for name in table.source_tables]
+
+
+def spellings(table) -> list[str]:
+    """The names DMS may report the table's statistics under: its source tables', or after the rename
+    rule, the landed ones (the DMS User Guide does not say which DescribeTableStatistics shows)."""
+    return sorted({*table.source_tables, table.name, *table.part_names})
 
 
 def holding_task(spec, name: str) -> str:
@@ -88,7 +95,7 @@ def reload_command(table_name, spec_path, output_root, env_name, terraform_bin, 
         raise NotReady(f"DMS task {task} is {status}: DMS reloads tables only of a running task (DMS User Guide, "
                        "Reloading tables during a task). Resume it first (`dwctl status` says how).")
     wanted = source_tables(table)
-    before = table_statistics(dms, arn, [t["TableName"] for t in wanted])
+    before = table_statistics(dms, arn, spellings(table))
     rows = sum(s["full_load_rows"] or 0 for s in before) or None
     click.echo(explain(table, task, rows), err=True)
     if not yes:
@@ -103,10 +110,10 @@ def reload_command(table_name, spec_path, output_root, env_name, terraform_bin, 
     click.echo(f"reload of {table_name} started on DMS task {task}")
     if no_wait:
         return
-    follow(dms, arn, wanted, table_name, dep.env, before)
+    follow(dms, arn, spellings(table), table_name, dep.env, before)
 
 
-def follow(dms, arn, wanted, table_name, env, before, sleep=None):
+def follow(dms, arn, wanted: list[str], table_name, env, before, sleep=None):
     """Poll the table statistics until every table is loaded again (or failed), printing each change. The
     reload has begun once a table leaves "Table completed" or its full load's end time moves (a table
     reloaded before is already completed and marked reloaded before this reload starts)."""
@@ -114,12 +121,20 @@ def follow(dms, arn, wanted, table_name, env, before, sleep=None):
     from dwctl.operate.health import table_statistics
 
     sleep = sleep or time.sleep
-    names = {t["TableName"] for t in wanted}
+    names = set(wanted)
     ended = {s["table"]: s["full_load_end"] for s in before}
-    shown, begun = None, False
+    expected = len(before)
+    shown, begun, silent = None, False, 0
     while True:
         sleep(POLL_SECONDS)
         stats = [s for s in table_statistics(dms, arn, sorted(names)) if s["table"] in names]
+        if not stats:
+            silent += 1
+            if silent >= SILENT_POLLS:
+                click.echo(f"DMS reports no table statistics for {table_name}: follow it with `dwctl status --env "
+                           f"{env} --watch`.")
+                return
+            continue
         line = progress_line(stats)
         if line != shown:
             click.echo(line)
@@ -129,7 +144,7 @@ def follow(dms, arn, wanted, table_name, env, before, sleep=None):
             raise ToolError(f"the reload of {table_name} failed in DMS ({progress_line(failed)}): read the task's "
                             f"log, fix the cause and reload again.")
         begun = begun or any(s["state"] != DONE or s["full_load_end"] != ended.get(s["table"]) for s in stats)
-        if begun and len(stats) == len(names) and all(s["state"] == DONE for s in stats):
+        if begun and len(stats) >= expected and all(s["state"] == DONE for s in stats):
             click.echo(f"DMS reloaded {table_name}; the load job's next run merges it (now: `dwctl run --env {env} "
                        f"--tables {table_name} --follow`).")
             return

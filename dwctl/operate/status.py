@@ -49,7 +49,7 @@ def judge(dep, facts):
 
     spec = dep.spec
     holder = {t.name: task for task, tables in assign(spec).items() for t in tables}
-    by_source = {(t.schema_, src): t.name for t in spec.tables for src in t.source_tables}
+    by_source = {(t.schema_, name): t.name for t in spec.tables for name in {*t.source_tables, t.name, *t.part_names}}
     return health.assess(
         facts, latency_limit=float(dep.threshold("cdc_latency_seconds", 900)),
         freshness_minutes=int(dep.threshold("freshness_minutes", spec.warehouse.freshness_minutes)),
@@ -149,7 +149,11 @@ def status_command(spec_path, output_root, env_name, terraform_bin, outputs_file
 
     Exit 0 when healthy; 1 when something needs action, each named with the action that fixes it.
     """
+    from dwctl.errors import UsageError
+
     machine = fmt == "json"
+    if watch and machine:
+        raise UsageError("--watch redraws a screen and --format json prints one document: give one of them")
     with json_on_failure(machine, env=env_name):
         dep = deployed.load(spec_path, output_root, env_name, terraform_bin, outputs_file)
     # Styled always: click.echo drops the colour unless stdout is a terminal (and on --no-color / NO_COLOR).

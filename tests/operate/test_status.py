@@ -219,3 +219,8 @@ def test_without_outputs_it_reads_them_with_terraform_as_dwctl_output_does(aws, 
     result = CliRunner().invoke(cli, ["status", "--terraform-bin", str(tf)])
     assert result.exit_code == 0, result.output
     assert "healthy: nothing needs action" in result.output
+
+
+def test_watch_and_json_do_not_mix(tmp_path):
+    result = status_of(tmp_path, "--watch", "--format", "json")
+    assert result.exit_code == 2 and "give one of them" in result.output
