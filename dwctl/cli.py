@@ -29,6 +29,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("dwctl.source.importer:import_command", "Import table definitions from a Postgres or MySQL catalog into the spec."),
     "doctor": ("dwctl.source.doctor:doctor_command", "Check a source database for CDC readiness and drift from the spec (--dsn), or this machine's tools (--tools)."),
     "sql": ("dwctl.warehouse.commands:sql_group", "Check the warehouse SQL that `dwctl render` writes to sql/."),
+    "status": ("dwctl.operate.status:status_command", "One screen for the deployed pipeline: DMS tasks, the load job's runs, each table's freshness, the queue."),
+    "reload": ("dwctl.operate.reload:reload_command", "Reload one table from the source (DMS ReloadTables on the task holding it), after confirmation."),
+    "run": ("dwctl.operate.run:run_command", "Start the load job now, with its own arguments (optionally only some tables); --follow waits for it."),
 }
 
 

@@ -184,6 +184,21 @@ data "aws_iam_policy_document" "loader" {
     }
   }
 
+  # Each run publishes every table's freshness (load_job.publish_freshness). PutMetricData takes no
+  # resource; the cloudwatch:namespace condition keeps the job to this stack's namespace (CloudWatch
+  # User Guide, iam-cw-condition-keys-namespace.html, "Allowing publishing in one namespace only").
+  statement {
+    sid       = "PublishFreshnessInOwnNamespace"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [local.metric_namespace]
+    }
+  }
+
   statement {
     sid       = "DrainLandedFileEvents"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
@@ -401,6 +416,7 @@ resource "aws_glue_job" "loader" {
     "--discovery"          = var.loader_discovery
     "--queue_url"          = aws_sqs_queue.landed.url
     "--visibility_timeout" = tostring(var.loader_timeout_minutes * 60 + 300)
+    "--metric_namespace"   = local.metric_namespace
 
     # where the models for the runtime's older botocore are (glue_scripts/botocore_data)
     "--botocore_data_prefix" = local.loader_botocore_prefix
@@ -488,7 +504,7 @@ resource "aws_cloudwatch_log_metric_filter" "loader_failed" {
 
   metric_transformation {
     name      = "LoadJobFailedRuns"
-    namespace = "dwctl/${local.name}"
+    namespace = local.metric_namespace
     value     = "1"
   }
 }
@@ -496,7 +512,7 @@ resource "aws_cloudwatch_log_metric_filter" "loader_failed" {
 resource "aws_cloudwatch_metric_alarm" "loader_failed" {
   alarm_name          = "${local.loader_name}-failed"
   alarm_description   = "A run of the load job failed: the warehouse is not being updated. See the job's error log; the failing statement and Redshift's message are in it."
-  namespace           = "dwctl/${local.name}"
+  namespace           = local.metric_namespace
   metric_name         = "LoadJobFailedRuns"
   statistic           = "Sum"
   period              = 300

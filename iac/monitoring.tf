@@ -4,6 +4,9 @@
 # on-call to the output alarm_topic_arn.
 
 locals {
+  # dwctl's own metrics: the load job's failed runs and each table's freshness.
+  metric_namespace = "dwctl/${local.name}"
+
   # CloudWatch names a DMS task by the last part of its ARN.
   dms_task_resource_ids = { for task, t in aws_dms_replication_task.this : task => element(split(":", t.replication_task_arn), 6) }
 
@@ -236,6 +239,54 @@ moved {
 moved {
   from = aws_cloudwatch_metric_alarm.dms_cdc_latency_target
   to   = aws_cloudwatch_metric_alarm.dms_cdc_latency_target["full-load-and-cdc"]
+}
+
+# --- freshness -----------------------------------------------------------------------------------------------
+# Every run, the load job publishes per table the age of the newest change merged into it (NewestChangeAge,
+# dimension Table) and, without a dimension, the largest such age among the tables without an alarm of
+# their own (dwctl/warehouse/load_job.py publish_freshness). A stalled table is published with a growing
+# age, so it alarms even while every run succeeds; a job that stops running publishes nothing, so missing
+# data breaches. One period is the threshold (a multiple of 60 seconds, at most 7 days: PutMetricAlarm),
+# so the alarm fires when the age exceeds it or when no run published for that long.
+resource "aws_cloudwatch_metric_alarm" "freshness" {
+  alarm_name          = "${local.name}-freshness"
+  alarm_description   = "A table's newest merged change is older than ${var.freshness_alarm_minutes} minutes, or the load job published no freshness for that long: the warehouse is not keeping up. Run `dwctl status` for which table and what to do."
+  namespace           = local.metric_namespace
+  metric_name         = "NewestChangeAge"
+  statistic           = "Maximum"
+  period              = var.freshness_alarm_minutes * 60
+  evaluation_periods  = 1
+  datapoints_to_alarm = 1
+  threshold           = var.freshness_alarm_minutes * 60
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "breaching"
+  actions_enabled     = true
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# Tables with their own freshness_minutes in the spec (left out of the alarm above).
+resource "aws_cloudwatch_metric_alarm" "table_freshness" {
+  for_each = var.table_freshness_alarm_minutes
+
+  alarm_name          = "${local.name}-freshness-${each.key}"
+  alarm_description   = "The newest change merged into ${each.key} is older than ${each.value} minutes, or the load job published none for that long. Run `dwctl status` for what to do."
+  namespace           = local.metric_namespace
+  metric_name         = "NewestChangeAge"
+  statistic           = "Maximum"
+  period              = each.value * 60
+  evaluation_periods  = 1
+  datapoints_to_alarm = 1
+  threshold           = each.value * 60
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "breaching"
+  actions_enabled     = true
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+
+  dimensions = {
+    Table = each.key
+  }
 }
 
 # --- Redshift Serverless -------------------------------------------------------------------------------

@@ -33,6 +33,11 @@ output "dms_replication_instance_arn" {
   value       = aws_dms_replication_instance.this.replication_instance_arn
 }
 
+output "dms_replication_instance_id" {
+  description = "Identifier of the DMS replication instance (the ReplicationInstanceIdentifier of its CloudWatch metrics)."
+  value       = aws_dms_replication_instance.this.replication_instance_id
+}
+
 output "dms_replication_task_arns" {
   description = "Task name -> ARN of each full-load-and-cdc replication task (start one with `aws dms start-replication-task`)."
   value       = { for task, t in aws_dms_replication_task.this : task => t.replication_task_arn }
@@ -144,4 +149,30 @@ output "loader_workflow_name" {
 output "loader_script_uri" {
   description = "s3:// URI of the load job's script."
   value       = "s3://${aws_s3_object.loader_script.bucket}/${aws_s3_object.loader_script.key}"
+}
+
+output "loader_queue_url" {
+  description = "SQS queue of landed-file events the load job drains (dwctl status reads its depth)."
+  value       = aws_sqs_queue.landed.url
+}
+
+output "loader_queue_name" {
+  description = "Name of that queue (the QueueName of its CloudWatch metrics)."
+  value       = aws_sqs_queue.landed.name
+}
+
+# --- day two: what `dwctl status`, `reload` and `run` read -------------------------------------------
+
+output "metric_namespace" {
+  description = "CloudWatch namespace of dwctl's own metrics (NewestChangeAge per table, LoadJobFailedRuns)."
+  value       = local.metric_namespace
+}
+
+output "alarm_thresholds" {
+  description = "The thresholds the stack's alarms use, so `dwctl status` judges as they do."
+  value = {
+    cdc_latency_seconds     = var.alarm_cdc_latency_seconds
+    freshness_minutes       = var.freshness_alarm_minutes
+    table_freshness_minutes = var.table_freshness_alarm_minutes
+  }
 }

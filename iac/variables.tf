@@ -660,6 +660,28 @@ variable "alarm_cdc_latency_seconds" {
   }
 }
 
+variable "freshness_alarm_minutes" {
+  description = "The pipeline's freshness alarm (spec warehouse.freshness_minutes): a table's newest merged change older than this, or no freshness published for this long."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.freshness_alarm_minutes >= 5 && var.freshness_alarm_minutes <= 10080 && floor(var.freshness_alarm_minutes) == var.freshness_alarm_minutes
+    error_message = "freshness_alarm_minutes must be a whole number from 5 to 10080 (7 days, CloudWatch's longest evaluation)."
+  }
+}
+
+variable "table_freshness_alarm_minutes" {
+  description = "Tables with a freshness alarm of their own (spec tables[].freshness_minutes): table -> minutes."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for m in values(var.table_freshness_alarm_minutes) : m >= 5 && m <= 10080 && floor(m) == m])
+    error_message = "table_freshness_alarm_minutes values must be whole numbers from 5 to 10080."
+  }
+}
+
 variable "alarm_usage_limit_percent" {
   description = "Share of the Redshift usage limit (per day) that raises an alarm before the limit acts."
   type        = number

@@ -51,6 +51,16 @@ CREATE TABLE IF NOT EXISTS "staging"."_dwctl_ddl" (
 )
 DISTSTYLE AUTO;
 
+-- Per table (a partition: its own), the commit time of the newest change each batch merged (a full
+-- load's rows: their transfer time). The load job publishes its age as a metric every run and prunes
+-- older rows; `dwctl status` shows it per table.
+CREATE TABLE IF NOT EXISTS "staging"."_dwctl_freshness" (
+  "table_name" VARCHAR(127) NOT NULL,
+  "newest_change_at" VARCHAR(26) NOT NULL,
+  "recorded_at" TIMESTAMP NOT NULL
+)
+DISTSTYLE AUTO;
+
 -- Landed files the warehouse could not load, with Redshift's reason. The load job skips them
 -- (every other file and table keeps loading) until `--retry_quarantined` or `dwctl sql quarantine`.
 CREATE TABLE IF NOT EXISTS "staging"."_dwctl_quarantine" (

@@ -20,6 +20,7 @@ ALLOWED = {
     "gates": {"spec", "render", "deploy"},
     "source": {"spec"},
     "warehouse": {"spec", "render"},
+    "operate": {"spec", "render", "deploy", "warehouse"},
 }
 
 

@@ -31,6 +31,7 @@ def queries(spec: Spec) -> dict[str, str]:
     log = f"{staging}.{sql_ident(layout.LOAD_LOG_TABLE)}"
     quarantine = f"{staging}.{sql_ident(layout.QUARANTINE_TABLE)}"
     ddl = f"{staging}.{sql_ident(layout.DDL_TABLE)}"
+    fresh = f"{staging}.{sql_ident(layout.FRESHNESS_TABLE)}"
     schemas = f"{sql_string(spec.warehouse.staging_schema)}, {sql_string(spec.warehouse.analytics_schema)}"
     # A full-load file: .../LOAD*, .../<segment or partition>/LOAD* or .../SEGMENTn_LOAD*
     # (dwctl.warehouse.load_job.full_load_stream); CDC files are named by time.
@@ -64,7 +65,7 @@ def queries(spec: Spec) -> dict[str, str]:
         "ddl_applied": f'SELECT "ddl_hash" FROM {ddl}',
         # The bookkeeping tables shared by every table's merge batch, locked first in each (load_job.TableLoad.merge).
         "lock_bookkeeping": "LOCK " + ", ".join(f"{staging}.{sql_ident(name)}" for name in (
-            layout.LOAD_LOG_TABLE, layout.STAGED_FILES_TABLE, layout.GENERATIONS_TABLE)),
+            layout.LOAD_LOG_TABLE, layout.STAGED_FILES_TABLE, layout.GENERATIONS_TABLE, layout.FRESHNESS_TABLE)),
         # The warehouse's columns, which the job compares with warehouse_tables (Redshift Database
         # Developer Guide, r_SVV_COLUMNS: local and external tables' columns with their types).
         "columns": 'SELECT "table_schema", "table_name", "column_name", "data_type", "character_maximum_length", '
@@ -93,8 +94,28 @@ def queries(spec: Spec) -> dict[str, str]:
                              'FROM "svv_column_privileges" WHERE "namespace_name" = :schema AND '
                              '"relation_name" = :table ORDER BY "column_name", "identity_type", "identity_name", '
                              '"privilege_type"',
+        # Per table (or partition), the commit time of the newest change merged (load_job.publish_freshness;
+        # dwctl status); then every older row goes (each batch adds one).
+        "freshness": f'SELECT "table_name", MAX("newest_change_at") FROM {fresh} GROUP BY "table_name" ORDER BY "table_name"',
+        # (Redshift's DELETE takes table names in USING, "a subquery in the WHERE clause instead": r_DELETE)
+        "prune_freshness": f'DELETE FROM {fresh} WHERE EXISTS (SELECT 1 FROM {fresh} AS "n" WHERE "n"."table_name" = '
+                           f'{fresh}."table_name" AND "n"."newest_change_at" > {fresh}."newest_change_at")',
         "record_ddl": [f"DELETE FROM {ddl}", f"INSERT INTO {ddl} (\"ddl_hash\", \"applied_at\") VALUES ('${{ddl_hash}}', GETDATE())"],
     }
+
+
+def record_freshness(spec: Spec, table) -> str:
+    """The statement the job adds to a table's batch after its COPYs (load_job.TableLoad.merge): the
+    newest commit timestamp staged (TimestampColumnName: a CDC row's commit time, a full-load row's
+    transfer time, AWS DMS User Guide, CHAP_Target.S3), kept as the table's freshness in the same
+    transaction as the merge."""
+    staging = sql_ident(spec.warehouse.staging_schema)
+    at = sql_ident(layout.TIMESTAMP_COLUMN)
+    staged = " UNION ALL ".join(f'SELECT {at} AS "at" FROM {staging}.{sql_ident(name)}'
+                                for name in (table.name, table.name + layout.LOAD_SUFFIX))
+    return (f'INSERT INTO {staging}.{sql_ident(layout.FRESHNESS_TABLE)} ("table_name", "newest_change_at", "recorded_at") '
+            f'SELECT {sql_string(table.name)}, "newest", GETDATE() FROM (SELECT MAX("at") AS "newest" FROM ({staged}) '
+            'AS "staged") AS "batch" WHERE "newest" IS NOT NULL')
 
 
 def check_statement_sizes(spec: Spec, sql: dict[str, str], units) -> None:
@@ -165,6 +186,7 @@ def _table_entry(spec: Spec, sql: dict[str, str], t) -> dict:
                        for c in t.landed],
             "warehouse_tables": warehouse_tables(spec, t, found, owner),
             **({"defaults": found} if found else {}),
+            "record_freshness": record_freshness(spec, t),
             "merge_sql": sql[f"sql/03_merge_{t.name}.sql"].split("\n")}
 
 
@@ -186,6 +208,8 @@ def documents(spec: Spec, sql: dict[str, str], units, note: str) -> tuple[str, s
         "analytics_schema": spec.warehouse.analytics_schema,
         "tables": {t.name: _table_entry(spec, sql, t) for t in units},
         "queries": queries(spec),
+        # Spec tables with a freshness alarm of their own: the pipeline's freshness metric leaves them out.
+        "freshness_own_alarm": sorted(t.name for t in spec.tables if t.freshness_minutes is not None),
     }
     columns = {"//": note, "tables": {name: {"warehouse_tables": table["warehouse_tables"]}
                                       for name, table in doc["tables"].items()}}

@@ -94,6 +94,9 @@ def values(spec: Spec) -> dict:
         "lakeformation_admins": list(spec.governance.admins),
         "manage_lakeformation_settings": spec.governance.manage_data_lake_settings,
         "lakeformation_grantees": grantees(spec),
+        "freshness_alarm_minutes": wh.freshness_minutes,
+        "table_freshness_alarm_minutes": {t.name: t.freshness_minutes for t in spec.tables
+                                          if t.freshness_minutes is not None},
     }
     return {**from_spec, **{k: _copy(v) for k, v in OPERATIONAL.items()}}
 

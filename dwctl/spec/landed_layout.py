@@ -56,6 +56,7 @@ STAGED_FILES_TABLE = "_dwctl_staged_files"  # files COPYed into staging but not 
 GENERATIONS_TABLE = "_dwctl_generations"  # per table, when each full load (first load or reload) began
 QUARANTINE_TABLE = "_dwctl_quarantine"  # landed files the warehouse could not load, with the reason
 DDL_TABLE = "_dwctl_ddl"  # the hash of the 01_create_tables.sql last applied: DDL runs only when it changes
+FRESHNESS_TABLE = "_dwctl_freshness"  # per table, the commit time of the newest change each batch merged
 # Per spec table T, in the staging schema: T holds the CDC files of a batch, T + LOAD_SUFFIX its
 # full-load files (so a row's origin is known by its file), T + KEYS_SUFFIX every key's version
 # (deleted keys stay as tombstones), T + WORK_SUFFIX the batch's changes with their versions,

@@ -259,6 +259,12 @@ class UsageLimit(Model):
         return self
 
 
+# A freshness alarm's period is its threshold: CloudWatch takes periods that are multiples of 60 seconds
+# and at most 604,800 seconds (7 days) of evaluation (CloudWatch API Reference, PutMetricAlarm: Period,
+# EvaluationPeriods).
+FreshnessMinutes = Annotated[int, Field(ge=5, le=10080)]
+
+
 class Warehouse(Model):
     namespace: Name
     workgroup: Name
@@ -270,6 +276,11 @@ class Warehouse(Model):
     admin_username: Ident = "dwadmin"
     staging_schema: Ident = "staging"
     analytics_schema: Ident = "analytics"
+    freshness_minutes: FreshnessMinutes = Field(
+        60, description="The pipeline's freshness alarm: it fires when a table's newest merged change is older than "
+        "this, or when the load job publishes no freshness for that long (it stopped running). Keep it above twice "
+        "the load job's schedule interval (loader_schedule, every 15 minutes by default). Tables with their own "
+        "freshness_minutes have their own alarm instead.")
     publicly_accessible: Literal[False] = False
     log_exports: list[Literal["connectionlog", "useractivitylog", "userlog"]] = [
         "connectionlog",
@@ -465,6 +476,9 @@ class Table(Model):
     exclude: list[SourceName] = Field(
         default_factory=list, description="Columns to leave out, by name (or source_name): the same as "
         "`exclude: true` on each of them.")
+    freshness_minutes: FreshnessMinutes | None = Field(
+        None, description="A freshness alarm of this table's own, at this many minutes (a table that changes "
+        "rarely: a larger one); the pipeline's alarm (warehouse.freshness_minutes) then leaves it out.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

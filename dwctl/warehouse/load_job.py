@@ -40,6 +40,7 @@ Arguments (Glue job parameters): --landing_bucket --config_key --manifest_prefix
 --discovery queue|listing, --visibility_timeout SECONDS, --concurrency N, --tables a,b,
 --retry_quarantined true, --secret_arn (run as that secret's user instead of the job's own),
 --botocore_data_prefix KEY (where the shipped botocore models are: see data_api_client).
+--metric_namespace NS (publish each table's freshness there every run: publish_freshness).
 
 The job signs in as its own database user, not the admin: with no secret, the Data API takes
 temporary credentials for the job's IAM role from the workgroup (redshift-serverless:GetCredentials),
@@ -104,6 +105,10 @@ class Config:
         self.defaults = {name: dict(table.get("defaults") or {}) for name, table in document["tables"].items()}
         self.load_suffix, self.layout_suffix = document["load_suffix"], document["layout_suffix"]
         self.ddl_hash = hashlib.sha256(self.create_sql.encode("utf-8")).hexdigest()  # what apply_ddl records
+        # freshness (publish_freshness): each table's statement keeping its newest merged change, and the
+        # spec tables with an alarm of their own (left out of the pipeline's figure)
+        self.record_freshness = {name: table.get("record_freshness") for name, table in document["tables"].items()}
+        self.freshness_own_alarm = set(document.get("freshness_own_alarm", ()))
 
     @classmethod
     def from_json(cls, text):
@@ -1173,8 +1178,8 @@ class TableLoad:
                 layouts += statements
         values["files:" + self.table] = self.storage.put(base + ".files.csv", files_csv(self.table, files), "text/csv")
         merge = without_transaction(split_statements(self.config.merge_sql[self.table]))
-        statements = [substitute(s, values) for s in load_statements(self.config.load_sql, self.table, kinds) +
-                      layouts + merge]
+        staged = [substitute(s, values) for s in load_statements(self.config.load_sql, self.table, kinds) + layouts]
+        statements = staged + [substitute(s, values) for s in merge]
         if restage:
             again = {"iam_role": self.args["copy_role_arn"], "reload:" + self.table: "restage"}
             direct, layouts = self.copies("load", restage, base + "-restage", again)
@@ -1182,6 +1187,9 @@ class TableLoad:
                                                             "text/csv")
             statements += [substitute(s, again) for s in load_statements(
                 self.config.load_sql, self.table, ["load"] if direct else []) + layouts + merge]
+        fresh = self.config.record_freshness.get(self.table)
+        if fresh and len(statements) + 1 < MAX_BATCH:  # (+1: the LOCK) else this batch's freshness is not kept: it reads older, never newer
+            statements.insert(len(staged), fresh)
         # The bookkeeping tables every table's batch reads and writes are locked first, so concurrent
         # batches take turns on them instead of aborting each other (Redshift Database Developer
         # Guide, r_LOCK: a lock held to the transaction's end; c_serial_isolation: the snapshot is
@@ -1277,6 +1285,50 @@ def quarantined_files(warehouse, config, tables):
 
 
 # --- the run -------------------------------------------------------------------------------
+FRESHNESS_METRIC = "NewestChangeAge"  # templates/iac/monitoring.tf.j2 alarms on it
+PUT_METRIC_LIMIT = 20  # "no more than 20 metrics per call" (PutMetricData, botocore 1.24.21 on Glue)
+
+
+def commit_seconds(text):
+    """Seconds since the epoch of a DMS timestamp column value, "yyyy-MM-dd HH:mm:ss.SSSSSS" (AWS DMS
+    User Guide, CHAP_Target.S3, TimestampColumnName), read as UTC."""
+    import calendar
+
+    whole, _, fraction = str(text).partition(".")
+    return calendar.timegm(time.strptime(whole, "%Y-%m-%d %H:%M:%S")) + float("0." + (fraction or "0"))
+
+
+def publish_freshness(metrics, warehouse, config, args, log=print, now=time.time):
+    """Every run, for every spec table with a merged change (a partitioned table: its partitions' newest),
+    the age in seconds of its newest merged change (NewestChangeAge, dimension Table), and without a
+    dimension the largest age among the tables without an alarm of their own. A stalled table is thus
+    published with a growing age; a job that stops running publishes nothing, and its alarms treat
+    missing data as breaching (monitoring.tf). Returns the problems met (publishing is part of the run:
+    an alarm fed nothing would page for the wrong reason). PutMetricData parameters are those of
+    botocore 1.24.21 (Glue Python shell 3.9)."""
+    if metrics is None or not args.get("metric_namespace"):
+        return []
+    try:
+        newest = {}
+        for unit, at in warehouse.query(config.queries["freshness"]):
+            table = config.target.get(unit)
+            if table is not None and at:
+                newest[table] = max(newest.get(table, at), at)
+        ages = {table: round(max(0.0, now() - commit_seconds(at)), 3) for table, at in sorted(newest.items())}
+        data = [{"MetricName": FRESHNESS_METRIC, "Dimensions": [{"Name": "Table", "Value": table}], "Value": age,
+                 "Unit": "Seconds"} for table, age in ages.items()]
+        shared = [age for table, age in ages.items() if table not in config.freshness_own_alarm]
+        if shared:
+            data.append({"MetricName": FRESHNESS_METRIC, "Value": max(shared), "Unit": "Seconds"})
+        for start in range(0, len(data), PUT_METRIC_LIMIT):
+            metrics.put_metric_data(Namespace=args["metric_namespace"], MetricData=data[start:start + PUT_METRIC_LIMIT])
+        warehouse.execute(config.queries["prune_freshness"])
+    except Exception as exc:  # noqa: BLE001 (botocore's errors, JobError, a bad timestamp: all reported the same)
+        return ["freshness metric not published: %s" % exc]
+    log("freshness: %s" % ", ".join("%s %ds" % (t, a) for t, a in ages.items()) if ages else "freshness: no table merged yet")
+    return []
+
+
 def parse_args(argv):
     """`--name value` pairs (Glue adds its own, which are ignored); the required ones must be there."""
     args, i = {}, 0
@@ -1315,7 +1367,7 @@ def apply_ddl(warehouse, config, log=print):
     return changed, problems
 
 
-def run(args, storage, warehouse, config, discovery, log=print):
+def run(args, storage, warehouse, config, discovery, log=print, metrics=None):
     """One scheduled run; returns {table: files merged}. Tables load concurrently (--concurrency,
     default 8; each table's batch is its own transaction). Raises JobError after the last table
     when any file was quarantined or held, a migration was not made, or a merged file was deleted
@@ -1370,6 +1422,7 @@ def run(args, storage, warehouse, config, discovery, log=print):
             problems.append("%s: %d merged file(s) were deleted from the bucket (first: %s). DMS deletes a table's "
                             "files when the source table is truncated (HandleSourceTableTruncated): the warehouse "
                             "still holds the rows; reload the table in DMS, which replaces them" % (table, len(keys), keys[0]))
+    problems += publish_freshness(metrics, warehouse, config, args, log)
     if problems:
         raise JobError("%d problem(s); the other files and tables were loaded:\n  %s"
                        % (len(problems), "\n  ".join(problems)))
@@ -1438,7 +1491,8 @@ def main(argv=None):
         discovery = QueueDiscovery(boto3.client("sqs"), args["queue_url"], config, args.get("visibility_timeout", 3900))
     else:
         discovery = ListingDiscovery(storage, warehouse, config)
-    run(args, storage, warehouse, config, discovery)
+    run(args, storage, warehouse, config, discovery,
+        metrics=boto3.client("cloudwatch") if args.get("metric_namespace") else None)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,26 @@ run "ready_account_plans" {
   }
 
   assert {
+    condition     = aws_cloudwatch_metric_alarm.freshness.metric_name == "NewestChangeAge" && aws_cloudwatch_metric_alarm.freshness.namespace == output.metric_namespace && length(aws_cloudwatch_metric_alarm.freshness.dimensions == null ? {} : aws_cloudwatch_metric_alarm.freshness.dimensions) == 0
+    error_message = "The pipeline's freshness alarm must watch the job's dimensionless NewestChangeAge in the stack's namespace."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.freshness.threshold == 3600 && aws_cloudwatch_metric_alarm.freshness.period == 3600 && aws_cloudwatch_metric_alarm.freshness.comparison_operator == "GreaterThanThreshold"
+    error_message = "The pipeline's freshness alarm must fire past warehouse.freshness_minutes (60 minutes)."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.freshness.treat_missing_data == "breaching" && alltrue([for alarm in aws_cloudwatch_metric_alarm.table_freshness : alarm.treat_missing_data == "breaching"])
+    error_message = "A load job that stops running publishes no freshness: missing data must alarm."
+  }
+
+  assert {
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.table_freshness)) == toset([])
+    error_message = "Exactly the tables with their own freshness_minutes must have their own freshness alarm."
+  }
+
+  assert {
     condition     = toset(keys(aws_dms_replication_task.this)) == toset(["full-load-and-cdc"])
     error_message = "The stack must run exactly the spec's DMS tasks."
   }
@@ -155,6 +175,37 @@ run "ready_account_plans" {
 # target): a full plan per run made `terraform test` take over 20 minutes at 1,000 tables. A run still
 # fails unless its expected failure happens. The runs expecting a check block's failure plan everything:
 # a targeted plan does not evaluate check blocks.
+run "a_table_with_its_own_freshness_alarm" {
+  command = plan
+
+  plan_options {
+    target = [aws_cloudwatch_metric_alarm.table_freshness]
+  }
+
+  variables {
+    table_freshness_alarm_minutes = { "customers" = 1440 }
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.table_freshness["customers"].dimensions["Table"] == "customers" && aws_cloudwatch_metric_alarm.table_freshness["customers"].threshold == 86400 && aws_cloudwatch_metric_alarm.table_freshness["customers"].period == 86400
+    error_message = "A table's own freshness alarm must watch its NewestChangeAge (dimension Table) at its own threshold."
+  }
+}
+
+run "freshness_alarm_below_five_minutes" {
+  command = plan
+
+  plan_options {
+    target = [aws_cloudwatch_metric_alarm.freshness]
+  }
+
+  variables {
+    freshness_alarm_minutes = 4
+  }
+
+  expect_failures = [var.freshness_alarm_minutes]
+}
+
 run "no_dms_vpc_role" {
   command = plan
 

@@ -347,7 +347,8 @@ def test_a_run_merges_the_queued_files_in_one_batch_and_only_then_deletes_their_
     values = expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-1", load, cdc)
     merge = job.without_transaction(job.split_statements(config.merge_sql["orders"]))
     sqls = [config.queries["lock_bookkeeping"]] + [job.substitute(s, values) for s in
-                                                   job.load_statements(config.load_sql, "orders") + merge]
+                                                   job.load_statements(config.load_sql, "orders") +
+                                                   [config.record_freshness["orders"]] + merge]
     aws.statement("batch_execute_statement", {"Sqls": sqls, "StatementName": "dwctl-load-orders"})
     queue.expect_delete(["rh-" + P + "20240101-121500000.parquet", "rh-" + P + "LOAD00000001.parquet"])
 
@@ -385,7 +386,8 @@ def test_a_file_that_cannot_load_is_quarantined_and_the_rest_goes_on(job, config
     values = expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-2", [], [good])
     merge = job.without_transaction(job.split_statements(config.merge_sql["orders"]))
     sqls = [config.queries["lock_bookkeeping"]] + [job.substitute(s, values) for s in
-                                                   job.load_statements(config.load_sql, "orders", ("cdc",)) + merge]
+                                                   job.load_statements(config.load_sql, "orders", ("cdc",)) +
+                                                   [config.record_freshness["orders"]] + merge]
     aws.statement("batch_execute_statement", {"Sqls": sqls, "StatementName": "dwctl-load-orders"})
     expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-3", [], [bad])
     failed_batch(3)
@@ -445,7 +447,7 @@ def test_the_job_resource_passes_exactly_the_arguments_the_script_needs(job, ren
     assert command["script_location"] == ["s3://${aws_s3_object.loader_script.bucket}/${aws_s3_object.loader_script.key}"]
     passed = {k[2:] for k in glue["default_arguments"][0]} - {"job-language"}
     assert set(job.REQUIRED) <= passed and passed <= set(job.REQUIRED) | {"queue_url", "discovery", "visibility_timeout", "tables",
-                                                                        "botocore_data_prefix"}
+                                                                        "botocore_data_prefix", "metric_namespace"}
     assert glue["max_retries"] == ["${var.loader_max_retries}"]
     assert glue["execution_property"][0]["max_concurrent_runs"] == [1]
     assert glue["security_configuration"] == ["${aws_glue_security_configuration.this.name}"]
