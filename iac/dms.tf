@@ -421,7 +421,19 @@ resource "aws_dms_replication_task" "this" {
     }
   }
 
-  depends_on = [aws_cloudwatch_log_group.dms]
+  # A task starts landing files at once (start_replication_task), and a file reaches the job's queue
+  # only through the bucket's EventBridge notification, the rule, its target and the queue's policy:
+  # all four exist before any task does. S3 adds: "After you enable EventBridge, it takes around five
+  # minutes for the changes to take effect" (S3 User Guide, enable-event-notifications-eventbridge.html),
+  # so a first full load's earliest files can still go unqueued: one run with --discovery listing
+  # after it finds them (the load log makes that run load only what is missing).
+  depends_on = [
+    aws_cloudwatch_log_group.dms,
+    aws_s3_bucket_notification.landing,
+    aws_cloudwatch_event_rule.landed,
+    aws_cloudwatch_event_target.landed,
+    aws_sqs_queue_policy.landed,
+  ]
 }
 
 # The single task of earlier versions is the first default task: same id, same CDC position.

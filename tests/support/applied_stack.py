@@ -112,6 +112,7 @@ def computed(rtype: str, name: str | None, region: str, seed: str) -> dict:
         "aws_dms_replication_task": lambda: {"replication_task_arn": f"{a}:dms:{region}:{ACCOUNT}:task:{short.upper()}"},
         "aws_dms_certificate": lambda: {"certificate_arn": f"{a}:dms:{region}:{ACCOUNT}:cert:{short.upper()}"},
         "aws_security_group": lambda: {"id": "sg-" + short, "arn": f"{a}:ec2:{region}:{ACCOUNT}:security-group/sg-{short}"},
+        "aws_cloudwatch_metric_alarm": lambda: {"arn": f"{a}:cloudwatch:{region}:{ACCOUNT}:alarm:{name}", "id": name},
     }.get(rtype, lambda: {})()
 
 
@@ -206,8 +207,9 @@ def every_instance(address: str, many: bool, attribute: str) -> str:
     return f'{{ "" = {address}.{attribute} }}'
 
 
-def applied(env: dict, files: dict[str, str], root: Path) -> dict:
-    """{address: attributes} of every managed resource instance of the rendered stack, as applied."""
+def applied(env: dict, files: dict[str, str], root: Path) -> tuple[dict, set[str]]:
+    """{address: attributes} of every managed resource of the rendered stack, as applied (a list or a
+    map of instances for a resource with count or for_each), and the addresses that have those."""
     # prevent_destroy (protect_data) would stop the test framework's in-memory destroy; nothing else differs.
     iac = write_iac({path: text.replace("prevent_destroy = true", "prevent_destroy = false") for path, text in files.items()}, root)
     for old in (iac / "tests").glob("*.tftest.hcl"):
@@ -250,4 +252,4 @@ def applied(env: dict, files: dict[str, str], root: Path) -> dict:
     state = run_test(env, iac, "zz_state", account + "".join(overrides) + 'run "apply" {\n  command = apply\n}\n\n'
                      + writer_run("apply", "zz_state", root / "state.json"), root / "state.json")
     (iac / "zz_state.tf").unlink()
-    return state
+    return state, {f"{t}.{n}" for t, n, many in resources if many}
