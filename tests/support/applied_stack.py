@@ -25,21 +25,12 @@ from pathlib import Path
 
 import hcl2
 
-from tests.support.realtf import init, terraform, write_iac
+from tests.support.realtf import OFFLINE_PROVIDER, init, terraform, write_iac
 
 ACCOUNT = "123456789012"
 PARTITION = "aws"
 # The data sources Terraform's provider computes locally; every other one would call AWS.
 LOCAL_DATA = {"aws_iam_policy_document", "aws_partition", "aws_service_principal"}
-
-OFFLINE_PROVIDER = '''# Test only: the provider configured as a CI job without an AWS account would configure it.
-provider "aws" {
-  allowed_account_ids         = null
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-}
-'''
 
 WRITER = '''variable "document" {
   type      = string
