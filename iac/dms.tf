@@ -303,6 +303,9 @@ check "source_tls_certificate" {
   }
 }
 
+# encryption_mode SSE_KMS with server_side_encryption_kms_key_id: every object DMS writes is SSE-KMS
+# under that key, named by its ARN (DMS User Guide, CHAP_Target.S3.html, EncryptionMode and
+# ServerSideEncryptionKmsKeyId), as the landing bucket's policy requires of each upload (s3.tf).
 resource "aws_dms_s3_endpoint" "target" {
   endpoint_id                       = "${local.name}-landing"
   endpoint_type                     = "target"

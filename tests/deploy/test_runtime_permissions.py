@@ -241,6 +241,20 @@ def test_what_the_bucket_refuses_the_job_is_refused(applied, job_run):
     evaluate(applied, checks, allowed=False)
 
 
+def test_terraforms_own_uploads_meet_the_bucket_policy(applied):
+    """The third writer: Terraform uploads the script and configs with server_side_encryption and kms_key_id
+    (aws_s3_object, sent as PutObject's SSE headers). Its identity is the operator's, allowed here; the
+    bucket's deny statements must not refuse it."""
+    operator = Principal(ACCOUNT, arn=f"arn:aws:iam::{ACCOUNT}:role/dwctl-test-terraform")
+    admin = [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]
+    objects = applied.instances("aws_s3_object.")
+    assert len(objects) >= 3
+    checks = [Check(f"terraform uploads {o['key']}", Request(operator, "s3:PutObject", s3_object(o["bucket"], o["key"]), {
+        "aws:SecureTransport": "true", "s3:x-amz-server-side-encryption": o["server_side_encryption"],
+        "s3:x-amz-server-side-encryption-aws-kms-key-id": o["kms_key_id"]}), admin) for o in objects]
+    evaluate(applied, checks, allowed=True)
+
+
 # --- the load job's logs: Glue writes them with the job role's credentials -------------------------------------
 def log_requests(stack: Stack, principal: Principal, group: str, stream: str, context: dict) -> list[Request]:
     """What writing a run's log takes (CloudWatch Logs API: CreateLogGroup and AssociateKmsKey on the
