@@ -307,6 +307,9 @@ check "source_tls_certificate" {
   }
 }
 
+# encryption_mode SSE_KMS with server_side_encryption_kms_key_id: every object DMS writes is SSE-KMS
+# under that key, named by its ARN (DMS User Guide, CHAP_Target.S3.html, EncryptionMode and
+# ServerSideEncryptionKmsKeyId), as the landing bucket's policy requires of each upload (s3.tf).
 resource "aws_dms_s3_endpoint" "target" {
   endpoint_id                       = "${local.name}-landing"
   endpoint_type                     = "target"
@@ -425,7 +428,19 @@ resource "aws_dms_replication_task" "this" {
     }
   }
 
-  depends_on = [aws_cloudwatch_log_group.dms]
+  # A task starts landing files at once (start_replication_task), and a file reaches the job's queue
+  # only through the bucket's EventBridge notification, the rule, its target and the queue's policy:
+  # all four exist before any task does. S3 adds: "After you enable EventBridge, it takes around five
+  # minutes for the changes to take effect" (S3 User Guide, enable-event-notifications-eventbridge.html),
+  # so a first full load's earliest files can still go unqueued: one run with --discovery listing
+  # after it finds them (the load log makes that run load only what is missing).
+  depends_on = [
+    aws_cloudwatch_log_group.dms,
+    aws_s3_bucket_notification.landing,
+    aws_cloudwatch_event_rule.landed,
+    aws_cloudwatch_event_target.landed,
+    aws_sqs_queue_policy.landed,
+  ]
 }
 
 # The single task of earlier versions is the first default task: same id, same CDC position.

@@ -2,7 +2,7 @@
 # change the spec and run `dwctl render`.
 # Service roles, each scoped to the landing bucket prefix, the Glue database and the stack's key.
 # Trust policies name one service and this account (confused-deputy protection) where the
-# service passes aws:SourceAccount.
+# service documents that it passes aws:SourceAccount.
 
 locals {
   glue_catalog_arn  = "arn:${local.partition}:glue:${local.region}:${local.account_id}:catalog"
@@ -72,15 +72,27 @@ data "aws_iam_policy_document" "dms_s3" {
     resources = [aws_s3_bucket.landing.arn]
   }
 
+  # The key use the DMS User Guide gives the S3 target's role for a customer managed key
+  # (security_iam_resource-based-policy-examples.html, "A policy for a custom AWS KMS encryption key
+  # to encrypt Amazon S3 target data"; CHAP_Target.S3.html, "Creating AWS KMS keys to encrypt Amazon
+  # S3 target objects"), without the kms:ViaService condition the role had: no DMS page says DMS uses
+  # the key only through S3, so no condition refuses what DMS may call KMS for itself.
   statement {
     sid       = "EncryptWithTheStackKey"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt", "kms:Encrypt", "kms:DescribeKey"]
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+
+  # The same pages' "Allow attachment of persistent resources": grants for AWS resources only.
+  statement {
+    sid       = "GrantsForAwsResourcesOnly"
+    actions   = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
     resources = [aws_kms_key.this.arn]
 
     condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["s3.${local.region}.${local.dns_suffix}"]
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
     }
   }
 }
@@ -300,6 +312,10 @@ resource "aws_iam_role_policy" "crawler" {
 }
 
 # --- Lake Formation: vends credentials for the registered landing prefix ------------------------------------
+# Trusted exactly as Lake Formation documents it, with no source condition: Lake Formation assumes the
+# role to vend credentials to the engines reading the registered location, and no Lake Formation page
+# says it sends aws:SourceAccount when it does (Lake Formation Developer Guide, registration-role.html,
+# "Requirements for roles used to register locations": the trust policy names the service only).
 data "aws_iam_policy_document" "lakeformation_assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -307,12 +323,6 @@ data "aws_iam_policy_document" "lakeformation_assume" {
     principals {
       type        = "Service"
       identifiers = ["lakeformation.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
     }
   }
 }

@@ -27,9 +27,12 @@ resource "aws_kms_key" "this" {
         Resource  = "*"
       },
       {
+        # CloudWatch Logs uses the key as logs.<region>.amazonaws.com (CloudWatch Logs User Guide,
+        # encrypt-log-data-kms.html, the key policy's "Service": "logs.Region.amazonaws.com"); the
+        # provider's name for the service, where it differs, is kept beside it.
         Sid       = "CloudWatchLogsOfThisAccount"
         Effect    = "Allow"
-        Principal = { Service = data.aws_service_principal.logs.name }
+        Principal = { Service = distinct([data.aws_service_principal.logs.name, "logs.${local.region}.${local.dns_suffix}"]) }
         Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
         Resource  = "*"
         Condition = {

@@ -16,6 +16,15 @@ locals {
   loader_manifest_prefix = "${var.landing_prefix}/_dwctl_manifests"
   loader_botocore_prefix = "_dwctl/glue_scripts/botocore_data"
   loader_botocore_models = fileset("${path.module}/glue_scripts/botocore_data", "**/service-2.json")
+
+  # The log groups AWS documents for this job's runs (the JobLogs statement below says where from).
+  log_group_arn_prefix = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:"
+  loader_log_groups_documented = [
+    "/aws-glue/jobs-${aws_iam_role.loader.name}-${aws_glue_security_configuration.this.name}/*",
+    "/aws-glue/python-jobs/output",
+    "/aws-glue/python-jobs/errors",
+    "/aws-glue/python-jobs/error",
+  ]
 }
 
 # --- the script and its config ----------------------------------------------------------------------------
@@ -231,26 +240,31 @@ data "aws_iam_policy_document" "loader" {
     }
   }
 
-  # The job's runs write to its own two groups only (aws_cloudwatch_log_group.loader, below): a Python
-  # shell job's stdout and stderr (Glue Developer Guide, add-job-python.html) go, with this security
-  # configuration, to groups named after it and the role, and that configuration's key encrypts them
-  # (Glue API, aws-glue-api-jobs-runs.html, JobRun.LogGroupName); Glue associates the key with the
-  # group (AssociateKmsKey) and creates a stream per run. Nothing else: continuous logging, which would
-  # write /aws-glue/jobs/logs-v2-<security configuration> (monitor-continuous-logging-enable.html,
-  # "Security configuration with continuous logging"), is off (no --enable-continuous-cloudwatch-log),
-  # and /aws-glue/jobs/output and /error are Glue 5.0's groups (monitor-continuous-logging.html), not
-  # a glue_version 3.0 Python shell job's. CreateLogGroup stays, on these two names only: the groups
-  # exist before the job does, but no Glue page says a run skips creating its group when it exists,
-  # and on an existing name the call can only fail with ResourceAlreadyExistsException.
+  # The job's runs write stdout and stderr to CloudWatch Logs with this role's credentials, and no
+  # AWS page names the groups of a Python shell job with a security configuration. So the role may
+  # write to every group a page documents for it, and to the two the stack creates:
+  # - /aws-glue/jobs-<role>-<security configuration>/...: Glue API, aws-glue-api-jobs-runs.html,
+  #   JobRun.LogGroupName ("If you add a role name and SecurityConfiguration name (in other words,
+  #   /aws-glue/jobs-yourRoleName-yourSecurityConfigurationName/), then that security configuration
+  #   is used to encrypt the log group"); the pattern covers the groups and streams under that name;
+  # - /aws-glue/python-jobs/output and /errors: Glue Developer Guide, add-job-python.html, the Python
+  #   shell job's groups (and /error, the spelling of the stack's own groups);
+  # - aws_cloudwatch_log_group.loader (below): the groups the stack creates with retention and the key.
+  # These name this role and configuration, except the account's shared python-jobs groups, where the
+  # role may only add streams and events (no read). AssociateKmsKey: Glue puts the configuration's key
+  # on the group (monitor-continuous-logging-enable.html: "You need to add the logs:AssociateKmsKey to
+  # your IAM role permissions, if you enable a security configuration with CloudWatch Logs"). Continuous
+  # logging is off, so its /aws-glue/jobs/logs-v2-<security configuration> group is not written, and
+  # /aws-glue/jobs/output and /error are Glue 5.0's (monitor-continuous-logging.html).
   statement {
     sid     = "JobLogs"
     actions = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"]
-    resources = [
-      aws_cloudwatch_log_group.loader["output"].arn,
-      "${aws_cloudwatch_log_group.loader["output"].arn}:*",
-      aws_cloudwatch_log_group.loader["error"].arn,
-      "${aws_cloudwatch_log_group.loader["error"].arn}:*",
-    ]
+    resources = concat(
+      [for group in local.loader_log_groups_documented : "${local.log_group_arn_prefix}${group}"],
+      [for group in local.loader_log_groups_documented : "${local.log_group_arn_prefix}${group}:*" if !endswith(group, "*")],
+      [for group in aws_cloudwatch_log_group.loader : group.arn],
+      [for group in aws_cloudwatch_log_group.loader : "${group.arn}:*"],
+    )
   }
 
   statement {
@@ -369,13 +383,11 @@ resource "aws_redshiftdata_statement" "loader_grant" {
 }
 
 # --- the job's logs: this stack's own groups, with retention and the stack's key ---------------------------
-# A Python shell job with a security configuration that encrypts CloudWatch Logs writes stdout and
-# stderr to /aws-glue/python-jobs/<security configuration>-role<role path><role name>/output and
-# /error, not to the account-wide /aws-glue/python-jobs/* groups (a job run's LogGroupName, Glue API
-# https://docs.aws.amazon.com/glue/latest/dg/aws-glue-api-jobs-runs.html: "/aws-glue/jobs/" plus the
-# role and SecurityConfiguration names). Both names carry this stack's role and configuration, so no
-# other stack owns them; created here, before the first run, they get retention and the key. The
-# role has the default path, "/".
+# Two groups carrying this stack's security configuration and role (the role has the default path,
+# "/"), created before the first run so that they get retention and the key: the names the stack has
+# expected a Python shell job with this configuration to write, which no AWS page states (the JobLogs
+# statement above also admits every name the pages do document, so a run logs wherever Glue puts it).
+# No other stack owns these names.
 resource "aws_cloudwatch_log_group" "loader" {
   for_each = toset(["output", "error"])
 
@@ -405,6 +417,7 @@ resource "aws_glue_job" "loader" {
     max_concurrent_runs = 1
   }
 
+  # --kms_key_arn: the key the job names in each manifest upload, as the landing bucket's policy requires (s3.tf).
   default_arguments = {
     "--job-language"       = "python"
     "--landing_bucket"     = aws_s3_bucket.landing.id
@@ -413,6 +426,7 @@ resource "aws_glue_job" "loader" {
     "--workgroup"          = aws_redshiftserverless_workgroup.this.workgroup_name
     "--database"           = var.redshift_database
     "--copy_role_arn"      = aws_iam_role.redshift.arn
+    "--kms_key_arn"        = aws_kms_key.this.arn
     "--discovery"          = var.loader_discovery
     "--queue_url"          = aws_sqs_queue.landed.url
     "--visibility_timeout" = tostring(var.loader_timeout_minutes * 60 + 300)
@@ -511,7 +525,7 @@ resource "aws_cloudwatch_log_metric_filter" "loader_failed" {
 
 resource "aws_cloudwatch_metric_alarm" "loader_failed" {
   alarm_name          = "${local.loader_name}-failed"
-  alarm_description   = "A run of the load job failed: the warehouse is not being updated. See the job's error log; the failing statement and Redshift's message are in it."
+  alarm_description   = "A run of the load job failed: the warehouse is not being updated. The run's error log names the failing statement and Redshift's message: open the run in the Glue console (Runs, Error logs), or `aws glue get-job-run` gives its LogGroupName, and the stream is the run id."
   namespace           = local.metric_namespace
   metric_name         = "LoadJobFailedRuns"
   statistic           = "Sum"

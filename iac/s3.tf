@@ -142,7 +142,19 @@ data "aws_iam_policy_document" "landing" {
     }
   }
 
-  # A request that names an encryption must name SSE-KMS (no header: the bucket default applies).
+  # Every upload must name SSE-KMS and the stack's key in its own headers: S3 evaluates the bucket
+  # policy before default encryption applies, so a PUT without them is refused, not encrypted by
+  # default (S3 User Guide, bucket-encryption.html: "Amazon S3 evaluates and applies bucket policies
+  # before applying bucket encryption settings. Even if you enable bucket encryption settings, your
+  # PUT requests without encryption information will be rejected if you have bucket policies to
+  # reject such PUT requests."). A missing header makes a negated operator true, with IfExists or
+  # without (IAM User Guide, reference_policies_elements_condition_operators.html, "...IfExists
+  # condition operators": with "Effect": "Deny" and a negated operator like StringNotEqualsIfExists,
+  # "the request is still denied even if the condition key is not present"), so the plain operator
+  # says what the statement does. Kept strict, because every writer can send both headers: DMS
+  # (encryption_mode SSE_KMS with server_side_encryption_kms_key_id, dms.tf), the load job's
+  # manifests (--kms_key_arn, S3Storage.put in glue_scripts/load_job.py) and Terraform's own uploads
+  # (server_side_encryption and kms_key_id on every aws_s3_object, loader_job.tf).
   statement {
     sid       = "DenyUploadsNotEncryptedWithKms"
     effect    = "Deny"
@@ -155,7 +167,7 @@ data "aws_iam_policy_document" "landing" {
     }
 
     condition {
-      test     = "StringNotEqualsIfExists"
+      test     = "StringNotEquals"
       variable = "s3:x-amz-server-side-encryption"
       values   = ["aws:kms"]
     }
@@ -173,7 +185,7 @@ data "aws_iam_policy_document" "landing" {
     }
 
     condition {
-      test     = "StringNotEqualsIfExists"
+      test     = "StringNotEquals"
       variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
       values   = [aws_kms_key.this.arn]
     }

@@ -36,7 +36,8 @@ as the bucket: this file is what the verifier proves. It runs on Glue's Python 3
 the standard library and boto3.
 
 Arguments (Glue job parameters): --landing_bucket --config_key --manifest_prefix --workgroup
---database --copy_role_arn; optional --queue_url (needed by queue discovery),
+--database --copy_role_arn; optional --kms_key_arn (the key manifests are written with; the
+stack passes it, the landing bucket refuses uploads without it), --queue_url (needed by queue discovery),
 --discovery queue|listing, --visibility_timeout SECONDS, --concurrency N, --tables a,b,
 --retry_quarantined true, --secret_arn (run as that secret's user instead of the job's own),
 --botocore_data_prefix KEY (where the shipped botocore models are: see data_api_client).
@@ -1002,17 +1003,26 @@ class QueueDiscovery:
 
 # --- AWS -----------------------------------------------------------------------------------
 class S3Storage:
-    """The landing bucket: list a prefix, write a manifest."""
+    """The landing bucket: list a prefix, write a manifest.
 
-    def __init__(self, s3, bucket):
+    With `kms_key_arn` (the stack's key, --kms_key_arn) every manifest is written with SSE-KMS under
+    that key, named in the request's own headers: the landing bucket's policy refuses a PutObject
+    without them, whatever the bucket's default encryption (S3 User Guide, bucket-encryption.html:
+    bucket policies are evaluated before default encryption is applied; the policy is in s3.tf).
+    Without it nothing is added (a run given no key, which that bucket would refuse).
+    """
+
+    def __init__(self, s3, bucket, kms_key_arn=None):
         self.s3, self.bucket = s3, bucket
+        self.encryption = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_arn} if kms_key_arn else {}
 
     def list(self, prefix):
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         return [Landed(o["Key"], o["Size"], o["ETag"]) for page in pages for o in page.get("Contents", [])]
 
     def put(self, key, body, content_type):
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body.encode("utf-8"), ContentType=content_type)
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body.encode("utf-8"), ContentType=content_type,
+                           **self.encryption)
         return "s3://%s/%s" % (self.bucket, key)
 
     def tail(self, key, size):
@@ -1458,22 +1468,23 @@ def data_api_client(s3, args, log=print):
     import botocore
     import botocore.session
 
+    shape = botocore.session.get_session().get_service_model("redshift-data").operation_model("ExecuteStatement").input_shape
+    if "WorkgroupName" in shape.members:
+        return boto3.client("redshift-data")
+    # the installed model predates Serverless workgroups: load the shipped one
+    prefix = args.get("botocore_data_prefix")
+    if not prefix:
+        raise JobError("botocore %s's redshift-data model has no WorkgroupName and no --botocore_data_prefix "
+                       "was given: deploy the job with `dwctl apply` (it uploads the model)" % botocore.__version__)
+    folder = tempfile.mkdtemp(prefix="dwctl-botocore-data-")
+    for name in SHIPPED_MODELS:
+        path = os.path.join(folder, *name.split("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as out:
+            out.write(s3.get_object(Bucket=args["landing_bucket"], Key="%s/%s" % (prefix, name))["Body"].read())
     core = botocore.session.get_session()
-    shape = core.get_service_model("redshift-data").operation_model("ExecuteStatement").input_shape
-    if "WorkgroupName" not in shape.members:
-        prefix = args.get("botocore_data_prefix")
-        if not prefix:
-            raise JobError("botocore %s's redshift-data model has no WorkgroupName and no --botocore_data_prefix "
-                           "was given: deploy the job with `dwctl apply` (it uploads the model)" % botocore.__version__)
-        folder = tempfile.mkdtemp(prefix="dwctl-botocore-data-")
-        for name in SHIPPED_MODELS:
-            path = os.path.join(folder, *name.split("/"))
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "wb") as out:
-                out.write(s3.get_object(Bucket=args["landing_bucket"], Key="%s/%s" % (prefix, name))["Body"].read())
-        core = botocore.session.get_session()
-        core.set_config_variable("data_path", folder)
-        log("botocore %s: using the shipped redshift-data model (%s)" % (botocore.__version__, prefix))
+    core.set_config_variable("data_path", folder)
+    log("botocore %s: using the shipped redshift-data model (%s)" % (botocore.__version__, prefix))
     return boto3.session.Session(botocore_session=core).client("redshift-data")
 
 
@@ -1484,7 +1495,7 @@ def main(argv=None):
     s3 = boto3.client("s3")
     config = read_config(s3, args)
     warehouse = Warehouse(data_api_client(s3, args), args["workgroup"], args["database"], args.get("secret_arn"))
-    storage = S3Storage(s3, args["landing_bucket"])
+    storage = S3Storage(s3, args["landing_bucket"], args.get("kms_key_arn"))
     if args.get("discovery", "queue") == "queue":
         if not args.get("queue_url"):
             raise JobError("--discovery queue needs --queue_url")

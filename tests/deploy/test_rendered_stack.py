@@ -31,16 +31,8 @@ from dwctl.errors import ToolError
 from dwctl.spec.read import load_spec
 from tests.conftest import EXAMPLE
 from tests.support.mock_apply import lifecycle_test
-from tests.support.realtf import real_provider_env  # noqa: F401  (fixture)
+from tests.support.realtf import OFFLINE_PROVIDER, real_provider_env  # noqa: F401  (fixture)
 
-OFFLINE_PROVIDER = '''# Test only: the provider configured as a CI job without an AWS account would configure it.
-provider "aws" {
-  allowed_account_ids         = null
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-}
-'''
 BUCKET = "shop-prod-landing-123456789012"
 PROVIDER = 'provider["registry.terraform.io/hashicorp/aws"]'
 

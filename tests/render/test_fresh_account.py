@@ -326,7 +326,7 @@ def test_11_the_landing_bucket_refuses_uploads_not_encrypted_with_kms(rendered):
     assert one(deny, "effect") == "Deny" and one(deny, "actions") == ["s3:PutObject"]
     condition = one(deny, "condition")
     assert (one(condition, "test"), one(condition, "variable"), one(condition, "values")) == (
-        "StringNotEqualsIfExists", "s3:x-amz-server-side-encryption", ["aws:kms"])
+        "StringNotEquals", "s3:x-amz-server-side-encryption", ["aws:kms"])  # a missing header is refused (issue 20)
 
 
 # --- 13. prerequisites outside the stack ---------------------------------------------------------------------

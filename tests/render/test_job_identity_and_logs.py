@@ -81,16 +81,20 @@ def test_12_the_load_job_log_groups_exist_with_retention_and_the_key(rendered):
     assert "${aws_cloudwatch_log_group.loader}" in one(job, "depends_on")
 
 
-def test_12_the_load_job_may_write_to_its_two_log_groups_only(rendered):
+def test_12_the_load_job_may_write_to_the_documented_log_groups_and_its_own(rendered):
+    """Issue 20, item 6: no page names a Python shell job's groups under a security configuration, so the
+    role may write to each name a page documents and to the stack's own two (tests/deploy/
+    test_runtime_permissions.py evaluates the writes against the applied policy)."""
     statements = loader_statements(rendered)
-    groups = [f'${{aws_cloudwatch_log_group.loader["{name}"].arn}}' for name in ("output", "error")]
-    exact = [arn for group in groups for arn in (group, f'${{"{group}:*"}}')]  # hcl2's spelling of "${...}:*"
-    assert one(statements["JobLogs"], "resources") == exact
     assert one(statements["JobLogs"], "actions") == ["logs:CreateLogGroup", "logs:CreateLogStream",
                                                      "logs:PutLogEvents", "logs:AssociateKmsKey"]
-    assert log_resources(statements.values()) == exact  # no other statement names a log group
-    # What the narrowing rests on: a Glue 3.0 Python shell job without continuous logging, whose two
-    # groups carry this stack's security configuration.
+    resources_expr = one(statements["JobLogs"], "resources")
+    assert "local.loader_log_groups_documented" in resources_expr and "aws_cloudwatch_log_group.loader" in resources_expr
+    assert log_resources(s for sid, s in statements.items() if sid != "JobLogs") == []  # no other statement names a log group
+    documented = rendered["iac/loader_job.tf"].split("loader_log_groups_documented = [", 1)[1].split("]", 1)[0]
+    assert [line.strip().strip(",") for line in documented.strip().splitlines()] == [
+        '"/aws-glue/jobs-${aws_iam_role.loader.name}-${aws_glue_security_configuration.this.name}/*"',
+        '"/aws-glue/python-jobs/output"', '"/aws-glue/python-jobs/errors"', '"/aws-glue/python-jobs/error"']
     job = resources(rendered, "iac/loader_job.tf", "aws_glue_job")["loader"]
     assert (one(job, "glue_version"), one(one(job, "command"), "name")) == ("3.0", "pythonshell")
     assert not [a for a in one(job, "default_arguments") if "continuous" in a or a.startswith("--custom-log")]

@@ -19,6 +19,15 @@ import pytest
 
 PROVIDER = "registry.terraform.io/hashicorp/aws"
 
+OFFLINE_PROVIDER = '''# Test only: the provider configured as a CI job without an AWS account would configure it.
+provider "aws" {
+  allowed_account_ids         = null
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+}
+'''
+
 
 def find_mirror() -> Path | None:
     """The parent of a registry.terraform.io directory holding hashicorp/aws (depth <= 4 from /)."""

@@ -163,6 +163,22 @@ def test_arguments(job):
         job.parse_args(ARGS[:-6])
 
 
+def test_manifests_name_the_stack_key_when_the_job_is_given_it(job):
+    """Issue 20, item 2: the landing bucket refuses a PutObject without SSE-KMS headers naming the stack's
+    key (s3.tf), so with --kms_key_arn every manifest carries them; the Stubber checks the parameters
+    against S3's API model. Without it (optional, as for a run outside the stack) nothing is added."""
+    key = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000001"
+    assert job.parse_args(ARGS + ["--kms_key_arn", key])["kms_key_arn"] == key and "kms_key_arn" not in job.parse_args(ARGS)
+    for given, extra in ((key, {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key}), (None, {})):
+        aws = Aws()
+        aws.s3_stub.add_response("put_object", {}, {"Bucket": BUCKET, "Key": "raw/_dwctl_manifests/m", "Body": b"{}",
+                                                    "ContentType": "application/json", **extra})
+        with aws.s3_stub:
+            assert job.S3Storage(aws.s3, BUCKET, given).put("raw/_dwctl_manifests/m", "{}", "application/json") == \
+                f"s3://{BUCKET}/raw/_dwctl_manifests/m"
+            aws.s3_stub.assert_no_pending_responses()
+
+
 def test_the_job_signs_in_as_its_own_role_not_the_admin(job):
     """No secret argument: every Data API call carries only the workgroup and database, so the Data
     API uses the job role's temporary credentials ("IAMR:<role>"); a secret, when given (a person
@@ -447,7 +463,9 @@ def test_the_job_resource_passes_exactly_the_arguments_the_script_needs(job, ren
     assert command["script_location"] == ["s3://${aws_s3_object.loader_script.bucket}/${aws_s3_object.loader_script.key}"]
     passed = {k[2:] for k in glue["default_arguments"][0]} - {"job-language"}
     assert set(job.REQUIRED) <= passed and passed <= set(job.REQUIRED) | {"queue_url", "discovery", "visibility_timeout", "tables",
-                                                                        "botocore_data_prefix", "metric_namespace"}
+                                                                        "botocore_data_prefix", "metric_namespace",
+                                                                        "kms_key_arn"}
+    assert glue["default_arguments"][0]["--kms_key_arn"] == "${aws_kms_key.this.arn}"  # the key the bucket policy requires
     assert glue["max_retries"] == ["${var.loader_max_retries}"]
     assert glue["execution_property"][0]["max_concurrent_runs"] == [1]
     assert glue["security_configuration"] == ["${aws_glue_security_configuration.this.name}"]
