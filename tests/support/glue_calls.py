@@ -15,7 +15,8 @@ import ast
 from pathlib import Path
 
 # receiver name (a local or self.<name>) -> the service of the client it holds in the job
-RECEIVERS = {"s3": "s3", "sqs": "sqs", "client": "redshift-data", "cloudwatch": "cloudwatch", "glue": "glue"}
+RECEIVERS = {"s3": "s3", "sqs": "sqs", "client": "redshift-data", "cloudwatch": "cloudwatch", "metrics": "cloudwatch",
+             "glue": "glue"}
 NOT_OPERATIONS = {"get_paginator", "get_waiter", "can_paginate", "close"}
 
 

@@ -113,7 +113,7 @@ def job_arguments(rendered) -> list[str]:
         if "${" in str(value):
             value = {"--config_key": "_dwctl/glue_scripts/load_job_config.json",
                      "--manifest_prefix": "raw/_dwctl_manifests",
-                     "--visibility_timeout": "3900", "--discovery": "queue",
+                     "--visibility_timeout": "3900", "--discovery": "queue", "--metric_namespace": "dwctl/shop-prod",
                      "--botocore_data_prefix": "_dwctl/glue_scripts/botocore_data"}.get(name) or REFERENCES[name]
         args += [name, str(value)]
     return args
@@ -169,6 +169,8 @@ def test_main_runs_and_merges_under_the_runtime(runtime, rendered, example_spec,
                for e in c["params"]["Entries"]]
     assert deleted == ["r1"]  # merged, so its message is done
     assert any(k.startswith("raw/_dwctl_manifests/") for k in seen["bucket"])
+    puts = [c["params"] for c in seen["calls"] if c["operation"] == "PutObject"]
+    assert puts and all(p["ServerSideEncryption"] == "aws:kms" and p["SSEKMSKeyId"] == KEY_ARN for p in puts)
 
 
 def test_without_the_shipped_model_main_stops_with_the_fix(runtime, rendered, example_spec, tmp_path):
