@@ -686,19 +686,19 @@ class DuckDBWarehouse:
             raise JobError(f"failed in DuckDB: {exc}\n  statement: {sql[:600]}") from None
 
     def execute(self, sql: str, **params) -> None:
-        """One statement in a transaction of its own (the Data API's ExecuteStatement)."""
-        self.transaction([(sql, params)], "statement")
+        """One statement in a transaction of its own (the Data API's ExecuteStatement), not a block."""
+        self.transaction([(sql, params)], "statement", block=False)
 
     def batch(self, statements: list[str], name: str) -> None:
         """One transaction, as a Data API batch: all statements or none."""
         self.transaction([(s, {}) for s in statements], name)
 
-    def transaction(self, statements: list[tuple[str, dict]], name: str) -> None:
+    def transaction(self, statements: list[tuple[str, dict]], name: str, block: bool = True) -> None:
         from dwctl.warehouse.concurrency import SerializationAbort, Transaction, locked_tables, tables_touched
         from dwctl.warehouse.load_job import JobError
 
         con, txn, began = self.con, Transaction(), False
-        self.transpile.in_transaction = True
+        self.transpile.in_transaction = block  # BatchExecuteStatement: one transaction block
         try:
             for statement, params in statements:
                 try:
