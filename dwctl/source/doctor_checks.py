@@ -333,24 +333,58 @@ def _pg_cdc_check(label: str, key: list[str], found, facts: PgCdcFacts) -> Check
     return Check(f"cdc {label}", "pass", f"logged, {facts.describe()}")
 
 
-# Variable-length columns Postgres may store out of line (TOAST) once a row outgrows TOAST_TUPLE_THRESHOLD,
-# "normally 2 kB" (PostgreSQL docs, TOAST: https://www.postgresql.org/docs/current/storage-toast.html):
-# every varlena column whose storage is not PLAIN, of a table that has a TOAST table (Postgres creates one
-# only when a row can outgrow the threshold).
+# Which values Postgres may store out of line (TOAST): "The TOAST management code is triggered only when a
+# row value to be stored in a table is wider than TOAST_TUPLE_THRESHOLD bytes (normally 2 kB)", then it
+# compresses and moves field values out of line "until the row value is shorter than TOAST_TUPLE_TARGET
+# bytes (also normally 2 kB)"; only variable-length types take part, and not with storage PLAIN (PostgreSQL
+# docs, TOAST: https://www.postgresql.org/docs/current/storage-toast.html). So a column whose values have
+# no bound is at risk; a bounded one (varchar(n), numeric(p,s), ...) only when the bounded columns alone
+# (each unbounded one reduced to its 18-byte pointer) can outgrow the threshold. Tables without a TOAST
+# table (reltoastrelid 0: Postgres found no row can outgrow it) are skipped.
+TOAST_THRESHOLD = 2032  # TOAST_TUPLE_THRESHOLD with 8 kB blocks
+TOAST_POINTER = 18  # an out-of-line value's size in its row
 PG_TOASTABLE = """
-SELECT c.relname, a.attname
+SELECT c.relname, a.attname, a.attlen, a.attstorage, b.typname,
+       CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
+       pg_encoding_max_length(pg_char_to_encoding(current_setting('server_encoding')))
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE n.nspname = %s AND c.relkind = 'r' AND c.reltoastrelid <> 0 AND a.attlen = -1 AND a.attstorage <> 'p'
+JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+WHERE n.nspname = %s AND c.relkind = 'r' AND c.reltoastrelid <> 0
 ORDER BY c.relname, a.attnum
 """
 
 
+def _max_size(attlen: int, typname: str, typmod: int, char_bytes: int) -> int | None:
+    """A column's widest value in bytes (as Postgres's type_maximum_size reckons it), None if unbounded."""
+    if attlen > 0:
+        return attlen
+    if typmod < 0:
+        return None
+    if typname in ("varchar", "bpchar"):
+        return (typmod - 4) * char_bytes + 4
+    if typname in ("bit", "varbit"):
+        return (typmod + 7) // 8 + 8
+    if typname == "numeric":
+        return ((((typmod - 4) >> 16) & 0xFFFF) + 6) // 4 * 2 + 8
+    return None
+
+
 def _pg_toastable(conn: Connection, schema: str) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for table, column in conn.rows(PG_TOASTABLE, (schema,)):
-        found.setdefault(table, []).append(column)
+    """{table: [the columns whose values Postgres may move out of line]} (see PG_TOASTABLE)."""
+    rows: dict[str, list[tuple]] = {}
+    for table, column, attlen, storage, typname, typmod, char_bytes in conn.rows(PG_TOASTABLE, (schema,)):
+        rows.setdefault(table, []).append((column, attlen, storage, _max_size(attlen, typname, typmod, char_bytes)))
+    found = {}
+    for table, columns in rows.items():
+        varlena = [(name, size) for name, attlen, storage, size in columns if attlen == -1 and storage != "p"]
+        fixed = sum(size if size is not None else TOAST_POINTER for _, _, _, size in columns)
+        if fixed > TOAST_THRESHOLD:  # the bounded values alone can outgrow the row limit: the widest move out
+            found[table] = [name for name, size in varlena if size is None or size > TOAST_POINTER]
+        else:
+            found[table] = [name for name, size in varlena if size is None]
     return found
 
 
@@ -380,7 +414,7 @@ def _toast_check(label: str, table, found, facts: dict, toastable: dict) -> list
         return []
     columns = list(dict.fromkeys(c for cs in at_risk.values() for c in cs))
     kinds = sorted({facts[name].describe() for name in at_risk})
-    detail = (f"{', '.join(columns)} can be stored out of line (TOAST, values over about 2 kB), and "
+    detail = (f"{', '.join(columns)} can be stored out of line (TOAST, a row over about 2 kB), and "
               f"{' / '.join(kinds)} does not carry an out-of-line value an UPDATE leaves unchanged: logical "
               "decoding sends none (test_decoding: unchanged-toast-datum). The DMS User Guide does not say what "
               "DMS then writes to S3; if NULL, the warehouse's value is overwritten with a NULL that no landed "

@@ -87,13 +87,15 @@ def _bigint(t: SourceType) -> Mapped:
 # width is those lengths in UTF-8 bytes. Without the labels (a bare `enum`), the most a value can take:
 # MySQL allows an element of at most 255 characters and 1020 bytes ("M <= 255 and (M x w) <= 1020",
 # MySQL Reference Manual, The ENUM Type / The SET Type), at most 4 UTF-8 bytes a character, and a SET at
-# most 64 members.
+# most 64 members. The catalog prints a character outside the BMP (4 UTF-8 bytes, an emoji) as "?"
+# (MariaDB's and MySQL's information_schema and SHOW CREATE TABLE are utf8mb3), so a "?" counts 4 bytes.
 ENUM_ELEMENT_MAX = 1020
 SET_MEMBERS_MAX = 64
 
 
 def _utf8(label: str) -> int:
-    return len(label.encode("utf-8"))
+    """A label's length in UTF-8 bytes, a "?" counted as the 4-byte character it may stand for."""
+    return len(label.encode("utf-8")) + 3 * label.count("?")
 
 
 def _mysql_enum(t: SourceType) -> Mapped:
@@ -157,10 +159,10 @@ MAPPING: list[tuple[tuple[Family, ...], tuple[str, ...], object, str]] = [
     (PG, ("bytea",), _binary, "VARBYTE(1024000)"),
     (MY, ("blob", "tinyblob", "mediumblob", "longblob", "binary", "varbinary"), _binary, "VARBYTE(1024000)"),
     (PG, ("enum",), _fixed("VARCHAR(256)", "string"), "VARCHAR(256)"),
-    (MY, ("enum",), _mysql_enum, "VARCHAR(UTF-8 bytes of the longest label; no labels: 1020) (DMS: WSTRING of "
-     "the longest value)"),
-    (MY, ("set",), _mysql_set, "VARCHAR(UTF-8 bytes of all labels and the commas between them; no labels: 65343) "
-     "(DMS: WSTRING of the total length)"),
+    (MY, ("enum",), _mysql_enum, "VARCHAR(UTF-8 bytes of the longest label, a ? counted as 4; no labels: 1020) "
+     "(DMS: WSTRING of the longest value)"),
+    (MY, ("set",), _mysql_set, "VARCHAR(UTF-8 bytes of all labels and the commas between them, a ? counted as 4; "
+     "no labels: 65343) (DMS: WSTRING of the total length)"),
     (MY, ("year",), _fixed("SMALLINT", "smallint"), "SMALLINT"),
     # Types beyond the everyday ones, as DMS lands them (CHAP_Source.PostgreSQL and CHAP_Source.MySQL,
     # "Source data types"): strings, MONEY as NUMERIC(38,4), MySQL spatial types as BLOB (their bytes).
