@@ -889,8 +889,11 @@ def migrate(warehouse, config, log=print):
     returns ({table migrated}, [problems]). A table whose migration fails is a problem of its own:
     the other tables are migrated and loaded."""
     changed, problems = set(), []
-    for table, migration in plan_migrations(config, read_catalog(warehouse, config),
-                                            read_keys(warehouse, config)).items():
+    found = read_catalog(warehouse, config)
+    plans = plan_migrations(config, found)
+    if any(plans.values()):  # something changes: the keys the tables have decide how (a query only then)
+        plans = plan_migrations(config, found, read_keys(warehouse, config))
+    for table, migration in plans.items():
         for note in migration.notes:
             log("%s: %s" % (table, note))
         problems += ["%s: %s" % (table, p) for p in migration.problems]
