@@ -723,7 +723,6 @@ def plan_part(part, have, create, migration, keys=None):
     primary, sort, dist = table_keys(create)
     ddl_keys = (sort, dist)
     keys_now = [list(sort), dist] if keys is None else [[k.lower() for k in keys[0]], keys[1] and keys[1].lower()]
-    keys_before = (list(keys_now[0]), keys_now[1])
     defaults = {n.lower(): v for n, v in (part.get("defaults") or {}).items()}
     adds, alters, copies, rebuild = [], [], [], False
     for name, t, _ in want:
@@ -799,7 +798,10 @@ def plan_part(part, have, create, migration, keys=None):
         return
     for change in adds:
         migration.add(change)
-    freed = []
+    added = {n.lower() for n, _, _ in want if n.lower() not in now}  # a key among them is made so (new_key_statements)
+    keys_now[0] = list(sort) if added & set(sort) else keys_now[0]
+    keys_now[1] = dist if dist in added else keys_now[1]
+    keys_before, freed = (list(keys_now[0]), keys_now[1]), []
     for name, t, default in copies:
         if name.lower() in keys_now[0] or name.lower() == keys_now[1]:
             freed.append(name)
@@ -812,7 +814,7 @@ def plan_part(part, have, create, migration, keys=None):
         # batch, from the keys the batch leaves)
         migration.fallback[statement] = (copy_column_statements(part, name, t, None, [list(keys_now[0]), keys_now[1]],
                                                                 ddl_keys), (part["schema"], part["name"], [name]))
-    if (keys_now[0], keys_now[1]) != keys_before:
+    if freed and (keys_now[0], keys_now[1]) != keys_before:
         migration.notes.append("%s: %s" % (label, keys_changed(keys_before, keys_now, freed)))
 
 
@@ -830,7 +832,8 @@ def read_keys(warehouse, config):
     """{(schema, table): ([sort key columns in order], dist key column)} of the warehouse's tables that
     have one (Redshift Database Developer Guide, r_SVV_REDSHIFT_COLUMNS: sortkey "the order of the column
     in the sort key" (negative in an interleaved one, 0 outside it), distkey "true if this column is the
-    distribution key"); None when the config has no such query (rendered before it existed)."""
+    distribution key"; the job's user owns the tables, so it sees their rows); None when the config has no
+    such query (rendered before it existed)."""
     if "keys" not in config.queries:
         return None
     found = {}

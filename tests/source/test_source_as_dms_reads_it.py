@@ -156,6 +156,11 @@ def test_a_composite_is_imported_as_the_text_dms_lands_and_never_cast(pg, tmp_pa
     assert ("addr is composite in the source, a LOB to DMS, which land_as_text (a change-data-type) cannot carry: "
             "spell it type: composite without land_as_text (dwctl lands it as VARCHAR(65535)), or exclude it"
             ) in found["columns public.places"]["detail"]
+    again = run("import", "--dsn", pg.dsn(db="dmsreads"), "-c", str(spec), "--tables", "places")
+    assert again.exit_code == 0, again.output
+    assert ("column addr type address -> composite; column addr land_as_text removed (composite is a LOB to DMS, "
+            "which lands it as text)") in again.output
+    assert run("render", "-c", str(spec), "-o", str(tmp_path / "out")).exit_code == 0
 
 
 # --- 3. interval --------------------------------------------------------------------------

@@ -429,8 +429,10 @@ def test_a_sort_and_distribution_key_column_is_widened_in_the_table(tmp_path):
 
 
 def orders_spec(placed_at: bool, keys: str) -> str:
-    """The round trip's table as `dwctl import` writes it: placed_at (NOT NULL) while the source has it."""
+    """The round trip's table as `dwctl import` writes it: placed_at (NOT NULL) while the source has it,
+    shipped (added at the source) when the keys name it."""
     column = "\n      - {name: placed_at, type: timestamp, nullable: false}" if placed_at else ""
+    column += "\n      - {name: shipped, type: timestamp}" if "shipped" in keys else ""
     return spec_text_with_tables(f"""
   - schema: app
     name: orders
@@ -450,6 +452,8 @@ def orders_spec(placed_at: bool, keys: str) -> str:
     ("\n    sort_keys: [placed_at, id]", "\n    sort_keys: [region]", [("sort", "region")]),
     # the distribution key too
     ("\n    dist_key: placed_at\n    sort_keys: [placed_at]", "\n    dist_key: region", [("dist", "region")]),
+    # the new sort key is a column added in the same migration: made the key after its ADD, which frees placed_at
+    ("\n    sort_keys: [placed_at]", "\n    sort_keys: [shipped]", [("sort", "shipped")]),
 ])
 def test_a_dropped_column_that_is_the_sort_key_stops_being_it_first(tmp_path, keys_before, keys_after, expected):
     """placed_at, the table's sort (and distribution) key, is dropped at the source. The spec loses it, the
