@@ -85,6 +85,12 @@ def queries(spec: Spec) -> dict[str, str]:
                            'LEFT OUTER JOIN pg_catalog.pg_attribute a ON a.attrelid = c_p.oid AND a.attnum = d_p.refobjsubid '
                            f"WHERE d_c.deptype = 'i'::\"char\" AND c_c.relkind = 'v'::\"char\" AND c_c.oid <> c_p.oid "
                            f'AND n_p.nspname IN ({schemas}) ORDER BY 1, 2, 4, 5',
+        # The tables' sort and distribution key columns, which a migration must move off a column before it
+        # drops it (load_job.read_keys; Redshift Database Developer Guide, r_SVV_REDSHIFT_COLUMNS: sortkey the
+        # column's place in the sort key, 0 outside it; distkey true for the distribution key)
+        "keys": 'SELECT "schema_name", "table_name", "column_name", "sortkey", "distkey" FROM "svv_redshift_columns" '
+                f'WHERE "database_name" = CURRENT_DATABASE() AND "schema_name" IN ({schemas}) '
+                'AND ("sortkey" <> 0 OR "distkey") ORDER BY "schema_name", "table_name", "column_name"',
         # Grants to give back when a migration drops a table or a column and makes it again (Redshift
         # Database Developer Guide, r_SVV_RELATION_PRIVILEGES, r_SVV_COLUMN_PRIVILEGES).
         "relation_privileges": 'SELECT "privilege_type", "identity_name", "identity_type", "admin_option" '
@@ -190,6 +196,20 @@ def _table_entry(spec: Spec, sql: dict[str, str], t) -> dict:
             "merge_sql": sql[f"sql/03_merge_{t.name}.sql"].split("\n")}
 
 
+def record_keys(doc: dict) -> None:
+    """Each warehouse table's sort and dist key as its CREATE TABLE renders them (read by the job's own
+    parser), so that `dwctl plan` knows the keys the last apply gave a table, as the job reads them from
+    the warehouse (SVV_REDSHIFT_COLUMNS), when a migration has to move a key off a column."""
+    from dwctl.render.migration_plan import _job
+
+    job = _job()
+    create = "\n".join(doc["create_sql"])
+    for table in doc["tables"].values():
+        for part in table["warehouse_tables"]:
+            _, sort, dist = job["table_keys"](job["create_statement"](create, part["schema"], part["name"]))
+            part["keys"] = [sort, dist]
+
+
 def documents(spec: Spec, sql: dict[str, str], units, note: str) -> tuple[str, str]:
     """(the config JSON, the warehouse columns JSON); `sql` holds the rendered sql/ bodies (without
     headers), `units` the views that load on their own (engine.units). The columns document holds
@@ -211,6 +231,7 @@ def documents(spec: Spec, sql: dict[str, str], units, note: str) -> tuple[str, s
         # Spec tables with a freshness alarm of their own: the pipeline's freshness metric leaves them out.
         "freshness_own_alarm": sorted(t.name for t in spec.tables if t.freshness_minutes is not None),
     }
+    record_keys(doc)
     columns = {"//": note, "tables": {name: {"warehouse_tables": table["warehouse_tables"]}
                                       for name, table in doc["tables"].items()}}
     return tuple(json.dumps(d, indent=1, ensure_ascii=False) + "\n" for d in (doc, columns))

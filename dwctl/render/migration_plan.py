@@ -4,7 +4,9 @@ The load job decides at run time, from the warehouse's own columns (SVV_COLUMNS)
 migrations to make (dwctl/warehouse/load_job.py: plan_migrations, migrate). Here the same
 decision is made with the previously rendered job config (on disk) standing in for the
 warehouse, so the lines printed are the job's own notes: columns added, widened (in place or by
-a rebuild), narrowings it will not make, dropped columns it keeps. The planner is the job's code,
+a rebuild), narrowings it will not make, dropped columns it keeps, a sort or distribution key moved
+off a column the migration drops (the keys the previous render gave each table stand in for the
+warehouse's SVV_REDSHIFT_COLUMNS). The planner is the job's code,
 run from the source the render ships (the render stage may not import the warehouse stage, and a
 second copy of the rules would drift from the one that runs).
 
@@ -34,6 +36,15 @@ def previous_columns(document: dict) -> dict[tuple[str, str], list[tuple[str, st
             for table in document.get("tables", {}).values() for p in table.get("warehouse_tables", [])}
 
 
+def previous_keys(document: dict) -> dict[tuple[str, str], tuple[list[str], str | None]] | None:
+    """The warehouse tables' sort and dist keys as a previous render gave them (job_config.record_keys);
+    None for a render that predates the record (the job then assumes the DDL's)."""
+    parts = [p for table in document.get("tables", {}).values() for p in table.get("warehouse_tables", [])]
+    if not parts or any("keys" not in p for p in parts):
+        return None
+    return {(p["schema"], p["name"]): (list(p["keys"][0]), p["keys"][1]) for p in parts}
+
+
 COLUMNS_ADDRESS = "aws_s3_object.loader_columns"
 
 
@@ -59,14 +70,15 @@ def describe(previous: str | None, current: str, spec) -> list[str]:
     if previous is None:
         return []
     try:
-        found = previous_columns(json.loads(previous))
-    except (ValueError, AttributeError, TypeError, KeyError):
+        document = json.loads(previous)
+        found, keys = previous_columns(document), previous_keys(document)
+    except (ValueError, AttributeError, TypeError, KeyError, IndexError):
         return []
     if not found:
         return []
     job = _job()
     lines = []
-    for table, migration in job["plan_migrations"](job["Config"](json.loads(current)), found).items():
+    for table, migration in job["plan_migrations"](job["Config"](json.loads(current)), found, keys).items():
         for note in migration.notes:
             loses = "could lose values" in note or "no longer in the spec" in note
             lines.append(f"{'warning: ' if loses else ''}migration {table}: {note}"

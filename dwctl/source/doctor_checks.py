@@ -158,6 +158,7 @@ def table_checks(conn: Connection, spec) -> list[Check]:
     by_schema: dict[str, dict] = {}
     others: dict[str, dict] = {}
     cdc: dict[str, dict] = {}
+    toastable: dict[str, dict] = {}
     for table in spec.tables:
         if table.schema_ not in by_schema:
             access = _schema_access(conn, table.schema_)
@@ -166,6 +167,7 @@ def table_checks(conn: Connection, spec) -> list[Check]:
             by_schema[table.schema_] = read_tables(conn, table.schema_)
             others[table.schema_] = read_unreplicated(conn, table.schema_)
             cdc[table.schema_] = _pg_cdc_facts(conn, table.schema_) if family == "postgres" else {}
+            toastable[table.schema_] = _pg_toastable(conn, table.schema_) if family == "postgres" else {}
         found = by_schema[table.schema_].get(table.source)  # the source's own spelling
         label = f"{table.schema_}.{table.source}"
         source_key = [next(c.source for c in table.columns if c.name == k) for k in table.primary_key]
@@ -203,6 +205,7 @@ def table_checks(conn: Connection, spec) -> list[Check]:
             checks.append(Check(f"table {label}", "pass", f"primary key ({', '.join(found.primary_key)})"))
         if facts is not None:
             checks.append(_pg_cdc_check(label, source_key, found, facts))
+            checks += _toast_check(label, table, found, cdc[table.schema_], toastable[table.schema_])
         checks.append(_columns_check(label, table, found, family, same_type))
         checks += [c for c in [drift_check(label, table, found)] if c]
         excluded = {c.source for c in table.columns if c.exclude or c.land_as_text}
@@ -330,7 +333,102 @@ def _pg_cdc_check(label: str, key: list[str], found, facts: PgCdcFacts) -> Check
     return Check(f"cdc {label}", "pass", f"logged, {facts.describe()}")
 
 
+# Which values Postgres may store out of line (TOAST): "The TOAST management code is triggered only when a
+# row value to be stored in a table is wider than TOAST_TUPLE_THRESHOLD bytes (normally 2 kB)", then it
+# compresses and moves field values out of line "until the row value is shorter than TOAST_TUPLE_TARGET
+# bytes (also normally 2 kB)"; only variable-length types take part, and not with storage PLAIN (PostgreSQL
+# docs, TOAST: https://www.postgresql.org/docs/current/storage-toast.html). So a column whose values have
+# no bound is at risk; a bounded one (varchar(n), numeric(p,s), ...) only when the bounded columns alone
+# (each unbounded one reduced to its 18-byte pointer) can outgrow the threshold. Tables without a TOAST
+# table (reltoastrelid 0: Postgres found no row can outgrow it) are skipped.
+TOAST_THRESHOLD = 2032  # TOAST_TUPLE_THRESHOLD with 8 kB blocks
+TOAST_POINTER = 18  # an out-of-line value's size in its row
+PG_TOASTABLE = """
+SELECT c.relname, a.attname, a.attlen, a.attstorage, b.typname,
+       CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
+       pg_encoding_max_length(pg_char_to_encoding(current_setting('server_encoding')))
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+WHERE n.nspname = %s AND c.relkind = 'r' AND c.reltoastrelid <> 0
+ORDER BY c.relname, a.attnum
+"""
+
+
+def _max_size(attlen: int, typname: str, typmod: int, char_bytes: int) -> int | None:
+    """A column's widest value in bytes (as Postgres's type_maximum_size reckons it), None if unbounded."""
+    if attlen > 0:
+        return attlen
+    if typmod < 0:
+        return None
+    if typname in ("varchar", "bpchar"):
+        return (typmod - 4) * char_bytes + 4
+    if typname in ("bit", "varbit"):
+        return (typmod + 7) // 8 + 8
+    if typname == "numeric":
+        return ((((typmod - 4) >> 16) & 0xFFFF) + 6) // 4 * 2 + 8
+    return None
+
+
+def _pg_toastable(conn: Connection, schema: str) -> dict[str, list[str]]:
+    """{table: [the columns whose values Postgres may move out of line]} (see PG_TOASTABLE)."""
+    rows: dict[str, list[tuple]] = {}
+    for table, column, attlen, storage, typname, typmod, char_bytes in conn.rows(PG_TOASTABLE, (schema,)):
+        rows.setdefault(table, []).append((column, attlen, storage, _max_size(attlen, typname, typmod, char_bytes)))
+    found = {}
+    for table, columns in rows.items():
+        varlena = [(name, size) for name, attlen, storage, size in columns if attlen == -1 and storage != "p"]
+        fixed = sum(size if size is not None else TOAST_POINTER for _, _, _, size in columns)
+        if fixed > TOAST_THRESHOLD:  # the bounded values alone can outgrow the row limit: the widest move out
+            found[table] = [name for name, size in varlena if size is None or size > TOAST_POINTER]
+        else:
+            found[table] = [name for name, size in varlena if size is None]
+    return found
+
+
+def _toast_check(label: str, table, found, facts: dict, toastable: dict) -> list[Check]:
+    """An UPDATE that leaves an out-of-line (TOASTed) value alone carries no value for it in logical
+    decoding, unless the column is in the replica identity: pgoutput sends "Byte1('u') Identifies unchanged
+    TOASTed value (the actual value is not sent)" (PostgreSQL docs, Logical Replication Message Formats),
+    test_decoding prints `unchanged-toast-datum` (DMS uses test_decoding unless pglogical is installed:
+    DMS User Guide, CHAP_Source.PostgreSQL). What DMS then writes to S3 is not documented: if NULL, the
+    merge overwrites the warehouse's value with NULL, and the landed file cannot tell it from a real NULL.
+    REPLICA IDENTITY FULL "records the old values of all columns in the row" (PostgreSQL docs, ALTER
+    TABLE); DMS documents FULL as "supported with a logical decoding plugin, but isn't supported with a
+    pglogical plugin" (CHAP_Source.PostgreSQL), not whether it fills an unchanged value from the old row.
+    A warn per spec table: the columns at risk in each source table DMS reads (itself, or its partitions)."""
+    wanted = {c.source for c in table.columns if not c.exclude}
+    at_risk: dict[str, list[str]] = {}
+    for name in found.partitions or [found.name]:
+        identity = facts.get(name)
+        if identity is None or identity.identity == "f":
+            continue
+        carried = set(found.primary_key) if identity.identity == "d" else \
+            set(identity.index_columns) if identity.identity == "i" else set()
+        columns = [c for c in toastable.get(name, []) if c in wanted and c not in carried]
+        if columns:
+            at_risk[name] = columns
+    if not at_risk:
+        return []
+    columns = list(dict.fromkeys(c for cs in at_risk.values() for c in cs))
+    kinds = sorted({facts[name].describe() for name in at_risk})
+    detail = (f"{', '.join(columns)} can be stored out of line (TOAST, a row over about 2 kB), and "
+              f"{' / '.join(kinds)} does not carry an out-of-line value an UPDATE leaves unchanged: logical "
+              "decoding sends none (test_decoding: unchanged-toast-datum). The DMS User Guide does not say what "
+              "DMS then writes to S3; if NULL, the warehouse's value is overwritten with a NULL that no landed "
+              "file tells from a real one")
+    fix = (" ".join(f"ALTER TABLE {found.schema}.{name} REPLICA IDENTITY FULL;" for name in at_risk)
+           + " (each UPDATE then logs the whole old row, these values included; DMS supports FULL with "
+           "test_decoding, not pglogical, and does not document whether it fills an unchanged value from the "
+           "old row: update a large row's other column once and compare), or exclude the columns")
+    return [Check(f"toast {label}", "warn", detail, fix)]
+
+
 def _columns_check(label: str, table, found, family, same_type) -> Check:
+    from dwctl.spec.type_mapping import dms_lob, map_type
+
     fails: list[str] = []
     warns: list[str] = []
     for column in table.columns:
@@ -340,6 +438,13 @@ def _columns_check(label: str, table, found, family, same_type) -> Check:
             continue
         if column.exclude:
             continue
+        if column.land_as_text is not None and source.type is not None and dms_lob(source.type, family):
+            # "The only supported transformation for columns that are mapped to BLOB/CLOB data types is to drop
+            # the column on the target" (DMS User Guide, Transformation rules and actions, Limitations)
+            fails.append(f"{column.name} is {source.type} in the source, a LOB to DMS, which land_as_text (a "
+                         f"change-data-type) cannot carry: spell it type: {source.type} without land_as_text "
+                         f"(dwctl lands it as {map_type(source.type, family).redshift}), or exclude it")
+            continue
         if column.land_as_text is None and (source.type is None or not same_type(column.type, source.type, family)):
             fails.append(f"{column.name} is {source.type or source.native} in the source, {column.type} in the spec")
         if source.nullable and not column.nullable:
@@ -348,10 +453,16 @@ def _columns_check(label: str, table, found, family, same_type) -> Check:
             warns.append(f"{column.name} is NOT NULL in the source (the spec could say nullable: false)")
     spec_names = {c.source for c in table.columns}
     extra = [c.name for c in found.columns if c.name not in spec_names]
+    fix = "run dwctl import to update the spec"
     if extra:
-        warns.append(f"not in the spec: {', '.join(extra)}")
+        # DMS lands every source column that no remove-column rule drops; a file with a column the spec
+        # lacks is held by the load job (load_job.py), so the table would never load
+        fails.append(f"not in the spec: {', '.join(extra)} (DMS lands every source column the spec does not "
+                     "exclude, and the load job holds every file of the table that carries one)")
+        fix = (f"add {', '.join(extra)} to the spec (dwctl import does), or exclude them (exclude: true on the "
+               "column, or the table's exclude: list), which renders a DMS remove-column rule")
     if fails:
-        return Check(f"columns {label}", "fail", "; ".join(fails + warns), "run dwctl import to update the spec")
+        return Check(f"columns {label}", "fail", "; ".join(fails + warns), fix)
     if warns:
         return Check(f"columns {label}", "warn", "; ".join(warns), "run dwctl import to update the spec")
     return Check(f"columns {label}", "pass", f"{len(table.columns)} columns match")
@@ -396,8 +507,8 @@ def partition_checks(conn: Connection, spec) -> list[Check]:
 def drift_check(label: str, table, found) -> Check | None:
     """Column drift as the load job meets it (None when the source has the spec's columns). After an
     ALTER TABLE, DMS (HandleSourceTableAltered) writes the table's new columns into its next files:
-    the job holds files with a column the spec lacks until the spec has it; a column dropped at
-    the source stays in the warehouse (nullable)."""
+    the job holds files with a column the spec lacks until the spec has it (a fail: the table does not
+    load until then); a column dropped at the source stays in the warehouse (nullable: a warn)."""
     spec_names = {c.source for c in table.columns}  # source spellings; an excluded column is known too
     source_names = {c.name for c in found.columns}
     new = [c.name for c in found.columns if c.name not in spec_names]
@@ -405,11 +516,13 @@ def drift_check(label: str, table, found) -> Check | None:
     if not new and not gone:
         return None
     said = []
+    fix = ("dwctl import, then dwctl render and deploy: the load job migrates the warehouse tables before it "
+           "loads")
     if new:
         said.append(f"in the source, not the spec: {', '.join(new)} (the load job holds {label}'s files that carry "
                     "them, and loads them once the spec has them)")
+        fix = f"dwctl import (or exclude {', '.join(new)} in the spec), then " + fix.removeprefix("dwctl import, then ")
     if gone:
         said.append(f"in the spec, not the source: {', '.join(gone)} (files written since the drop lack them; the "
                     "warehouse keeps the columns, NULL in rows changed since)")
-    return Check(f"drift {label}", "warn", "; ".join(said), "dwctl import, then dwctl render and deploy: the load job "
-                 "migrates the warehouse tables before it loads")
+    return Check(f"drift {label}", "fail" if new else "warn", "; ".join(said), fix)

@@ -7,11 +7,12 @@ native spelling, so `import` can refuse the table and `doctor` can warn about it
 
 Decisions (README "dwctl import"):
 - Postgres `character varying(n)` -> `varchar(n)`, `timestamp with time zone` -> `timestamptz`,
-  arrays -> `<element>[]`, user enum types -> `enum`, domains -> their base type.
+  arrays -> `<element>[]`, user enum types -> `enum`, composite types -> `composite`, domains -> their
+  base type (through domains over domains, arrays of domains too).
 - MySQL integer display widths and ZEROFILL are dropped (`int(10) unsigned` -> `int unsigned`);
   `tinyint(1)` stays `tinyint`: MySQL 8.0.19+ no longer reports the width, so treating it as a
   boolean would make the spec depend on the server version, and the column may hold 2..127.
-  `enum('a','b')` / `set(...)` keep their labels when they are plain (else bare `enum`).
+  `enum('a','b')` / `set(...)` keep their labels as COLUMN_TYPE spells them (they size the column).
   MariaDB JSON (LONGTEXT with a json_valid check) -> `json`.
 """
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 
 from dwctl.source.connection import Connection, Family
 from dwctl.spec.naming import SOURCE_NAME
-from dwctl.spec.type_mapping import _ENUM_ARGS, parse_source_type
+from dwctl.spec.type_mapping import parse_source_type
 
 INTEGERS = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "int2", "int4", "int8",
             "serial", "bigserial"}
@@ -83,15 +84,30 @@ class SourceTable:
 
 # --- reading -------------------------------------------------------------------------
 
+# A domain resolves to the type under it, through domains over domains, for a column and for an array
+# of a domain alike (README "dwctl import": domains -> their base type); its NOT NULL at any level makes
+# the column NOT NULL, its length (a domain over varchar(10)) is the column's.
 PG_COLUMNS = """
-SELECT c.relname, a.attname, a.attnotnull OR t.typnotnull,
-       format_type(b.oid, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END),
-       b.typtype, e.typtype
+WITH RECURSIVE dom(oid, base, typmod, not_null, depth) AS (
+  SELECT t.oid, t.typbasetype, t.typtypmod, t.typnotnull, 1 FROM pg_type t WHERE t.typtype = 'd'
+  UNION ALL
+  SELECT d.oid, b.typbasetype, CASE WHEN d.typmod >= 0 THEN d.typmod ELSE b.typtypmod END,
+         d.not_null OR b.typnotnull, d.depth + 1
+  FROM dom d JOIN pg_type b ON b.oid = d.base AND b.typtype = 'd'
+), resolved AS (
+  SELECT DISTINCT ON (oid) oid, base, typmod, not_null FROM dom ORDER BY oid, depth DESC
+)
+SELECT c.relname, a.attname, a.attnotnull OR (t.typtype = 'd' AND r.not_null),
+       format_type(b.oid, CASE WHEN r.oid IS NULL THEN a.atttypmod ELSE r.typmod END)
+         || CASE WHEN te.oid IS NULL THEN '' ELSE '[]' END,
+       b.typtype, CASE WHEN te.oid IS NULL THEN e.typtype ELSE b.typtype END
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 JOIN pg_type t ON t.oid = a.atttypid
-JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+LEFT JOIN pg_type te ON t.typcategory = 'A' AND te.oid = t.typelem AND te.typtype = 'd'
+LEFT JOIN resolved r ON r.oid = COALESCE(te.oid, CASE WHEN t.typtype = 'd' THEN t.oid END)
+JOIN pg_type b ON b.oid = COALESCE(r.base, t.oid)
 LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'
 WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY c.relname, a.attnum
@@ -308,6 +324,8 @@ def pg_type(formatted: str, typtype: str, elem_typtype: str | None) -> str | Non
         typtype = elem_typtype or typtype
     if typtype == "e":
         text = "enum"
+    elif typtype == "c":  # a composite (row) type: DMS lands it as NCLOB text (type_mapping, "composite")
+        text = "composite"
     else:
         text = re.sub(r'^(?:"[^"]*"|[A-Za-z_][A-Za-z0-9_$]*)\.', "", text)  # drop a schema qualifier
         for pattern, replacement in _PG_REWRITES:
@@ -320,10 +338,8 @@ def mysql_type(column_type: str, data_type: str, is_json: bool = False) -> str |
     data_type = data_type.lower()
     if is_json:
         return "json"
-    if data_type in ("enum", "set"):
-        inner = column_type[column_type.index("(") + 1:column_type.rindex(")")] if "(" in column_type else ""
-        labelled = _accepted(f"{data_type}({inner})", "mysql", False) if _ENUM_ARGS.match(inner) else None
-        return labelled or data_type
+    if data_type in ("enum", "set"):  # with its labels, which size its column (type_mapping._mysql_enum)
+        return _accepted(column_type.strip(), "mysql", False) or data_type
     text = re.sub(r"\s+zerofill\b", "", column_type.lower()).strip()
     if data_type in INTEGERS:
         text = re.sub(r"^(\w+)\(\d+\)", r"\1", text)
@@ -363,11 +379,7 @@ def canonical(text: str, family: Family) -> tuple:
     args = () if base in INTEGERS else st.args
     if args == _DEFAULT_ARGS[family].get(base):
         args = ()
-    labels = None
-    if base in ("enum", "set"):
-        match = re.search(r"\((.*)\)", text, re.S)
-        labels = tuple(s.strip() for s in match[1].split(",")) if match else None
-    return base, args, st.unsigned, st.array, labels
+    return base, args, st.unsigned, st.array, st.labels or None
 
 
 def same_type(a: str, b: str, family: Family) -> bool:

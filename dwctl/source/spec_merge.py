@@ -309,6 +309,7 @@ def _append(tables, node) -> None:
 def _update_table(node, table: SourceTable, family: Family, flow: bool) -> list[str]:
     """Bring one spec table in line with the source; return human-readable changes."""
     from dwctl.spec.naming import target_name
+    from dwctl.spec.type_mapping import dms_lob
 
     changes: list[str] = []
     old = node.get("columns")
@@ -341,6 +342,11 @@ def _update_table(node, table: SourceTable, family: Family, flow: bool) -> list[
             if "redshift_type" in item:
                 changes.append(f"column {column.name} keeps redshift_type {item['redshift_type']} "
                                "(check it still fits)")
+        if item.get("land_as_text") is not None and column.type is not None and dms_lob(column.type, family):
+            # DMS allows no change-data-type on a LOB (transformation rules, Limitations): it lands as text
+            del item["land_as_text"]
+            changes.append(f"column {column.name} land_as_text removed ({column.type} is a LOB to DMS, which "
+                           "lands it as text)")
         was_nullable = item.get("nullable", True)
         if was_nullable is not column.nullable:
             if column.nullable:

@@ -22,7 +22,7 @@ from pydantic import (
 from dwctl.spec.aws_names import too_long
 from dwctl.spec.landed_layout import LANDED_NAMES, WORK_MARK
 from dwctl.spec.naming import IDENT, SOURCE_NAME, source_too_long, target_name
-from dwctl.spec.type_mapping import parse_source_type
+from dwctl.spec.type_mapping import map_type, parse_source_type
 
 # --- identifier and value patterns -------------------------------------------------------
 NAME = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"  # AWS resource name stems (project, workgroup, ...): no "--"
@@ -376,9 +376,9 @@ class Column(Model):
         False, description="Leave the column out: a DMS remove-column rule keeps it out of the landed files, and "
         "Glue, the grants and Redshift never see it (its type need not be one dwctl maps).")
     land_as_text: Annotated[int, Field(ge=1, le=16383)] | None = Field(
-        None, description="Carry a type DMS or Redshift cannot (e.g. macaddr8, a composite, MariaDB inet6) as text "
-        "of at most this many characters: a DMS change-data-type to string, VARCHAR(4 x n) in Redshift. Not for "
-        "LOB types (DMS can only drop those: use exclude).")
+        None, description="Carry a type DMS or Redshift cannot (e.g. macaddr8, MariaDB inet6) as text of at most "
+        "this many characters: a DMS change-data-type to string, VARCHAR(4 x n) in Redshift. Not for LOB types "
+        "(json, hstore, composite, ...: DMS can only drop those, and lands them as text already).")
     default: bool | int | float | str | None = Field(
         None, description="The constant the source's DEFAULT gives rows that existed when the column was added "
         "(DMS sends no change for them): the warehouse column is added with it, and files written before the "
@@ -797,7 +797,9 @@ class Spec(Model):
                     if _known_lob(column.type, family):
                         raise _at(("tables", i, "columns", j, "land_as_text"), f"{column.type} is a LOB to DMS, "
                                   "and the only transformation DMS allows on a LOB column is to drop it (DMS User "
-                                  "Guide, Transformation rules and actions, Limitations): use exclude: true")
+                                  "Guide, Transformation rules and actions, Limitations): remove land_as_text (dwctl "
+                                  f"lands {column.type} as {map_type(column.type, family).redshift}) or use "
+                                  "exclude: true")
                     continue
                 try:
                     parse_source_type(column.type, family)

@@ -30,6 +30,7 @@ class SourceType:
     args: tuple[int, ...] = ()
     unsigned: bool = False
     array: bool = False
+    labels: tuple[str, ...] = ()  # an enum's or set's values, unescaped, when the spelling lists them
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,36 @@ def _bigint(t: SourceType) -> Mapped:
     if t.unsigned:
         return Mapped("DECIMAL(20,0)", "DECIMAL(20,0)", "decimal(20,0)", dms_type=("numeric", 20, 0))
     return Mapped("BIGINT", "BIGINT", "bigint")
+
+
+# MySQL ENUM lands as "WSTRING (length) Here, length is the length of the longest value in the ENUM",
+# SET as "WSTRING (length) ... the total length of all values in the SET, including commas" (AWS DMS User
+# Guide, CHAP_Source.MySQL, "Source data types for MySQL"). Redshift VARCHAR counts UTF-8 bytes, so the
+# width is those lengths in UTF-8 bytes. Without the labels (a bare `enum`), the most a value can take:
+# MySQL allows an element of at most 255 characters and 1020 bytes ("M <= 255 and (M x w) <= 1020",
+# MySQL Reference Manual, The ENUM Type / The SET Type), at most 4 UTF-8 bytes a character, and a SET at
+# most 64 members. The catalog prints a character outside the BMP (4 UTF-8 bytes, an emoji) as "?"
+# (MariaDB's and MySQL's information_schema and SHOW CREATE TABLE are utf8mb3), so a "?" counts 4 bytes.
+ENUM_ELEMENT_MAX = 1020
+SET_MEMBERS_MAX = 64
+
+
+def _utf8(label: str) -> int:
+    """A label's length in UTF-8 bytes, a "?" counted as the 4-byte character it may stand for."""
+    return len(label.encode("utf-8")) + 3 * label.count("?")
+
+
+def _mysql_enum(t: SourceType) -> Mapped:
+    size = max(1, max(map(_utf8, t.labels))) if t.labels else ENUM_ELEMENT_MAX
+    return Mapped(f"VARCHAR({size})", f"VARCHAR({size})", "string")
+
+
+def _mysql_set(t: SourceType) -> Mapped:
+    if t.labels:
+        size = max(1, sum(map(_utf8, t.labels)) + len(t.labels) - 1)
+    else:
+        size = min(SET_MEMBERS_MAX * ENUM_ELEMENT_MAX + SET_MEMBERS_MAX - 1, VARCHAR_MAX)
+    return Mapped(f"VARCHAR({size})", f"VARCHAR({size})", "string")
 
 
 def _binary(t: SourceType) -> Mapped:
@@ -130,12 +161,17 @@ MAPPING: list[tuple[tuple[Family, ...], tuple[str, ...], object, str]] = [
     (PG, ("time", "time without time zone"), _fixed("VARCHAR(32)", "string", dms_type=("string", 32)),
      "VARCHAR(32) (landed as text by a DMS change-data-type)"),
     (MY, ("time",), _fixed("VARCHAR(32)", "string"), "VARCHAR(32) (DMS lands MySQL time as text)"),
-    (PG, ("interval",), _fixed("VARCHAR(64)", "string"), "VARCHAR(64)"),
+    # "INTERVAL: STRING (128)" (CHAP_Source.PostgreSQL, "Source data types for PostgreSQL"): Postgres prints
+    # legal intervals of 67 characters ('-178000000 years -11 mons -2147483648 days -2562047788:00:54.775807').
+    (PG, ("interval",), _fixed("VARCHAR(128)", "string"), "VARCHAR(128) (DMS: STRING(128))"),
     (BOTH, ("json", "jsonb"), _JSON, "SUPER via JSON_PARSE (landed as text)"),
     (PG, ("bytea",), _binary, "VARBYTE(1024000)"),
     (MY, ("blob", "tinyblob", "mediumblob", "longblob", "binary", "varbinary"), _binary, "VARBYTE(1024000)"),
-    (BOTH, ("enum",), _fixed("VARCHAR(256)", "string"), "VARCHAR(256)"),
-    (MY, ("set",), _fixed("VARCHAR(1024)", "string"), "VARCHAR(1024)"),
+    (PG, ("enum",), _fixed("VARCHAR(256)", "string"), "VARCHAR(256)"),
+    (MY, ("enum",), _mysql_enum, "VARCHAR(UTF-8 bytes of the longest label, a ? counted as 4; no labels: 1020) "
+     "(DMS: WSTRING of the longest value)"),
+    (MY, ("set",), _mysql_set, "VARCHAR(UTF-8 bytes of all labels and the commas between them, a ? counted as 4; "
+     "no labels: 65343) (DMS: WSTRING of the total length)"),
     (MY, ("year",), _fixed("SMALLINT", "smallint"), "SMALLINT"),
     # Types beyond the everyday ones, as DMS lands them (CHAP_Source.PostgreSQL and CHAP_Source.MySQL,
     # "Source data types"): strings, MONEY as NUMERIC(38,4), MySQL spatial types as BLOB (their bytes).
@@ -147,6 +183,11 @@ MAPPING: list[tuple[tuple[Family, ...], tuple[str, ...], object, str]] = [
      "VARCHAR(32) (landed as text by a DMS change-data-type, as time)"),
     (PG, ("tsvector", "tsquery", "xml", "hstore", "path", "polygon"), _TEXT,
      "VARCHAR(65535) (DMS lands these as CLOB text)"),
+    # A composite (row) type: "COMPOSITE: NCLOB" (CHAP_Source.PostgreSQL, "Source data types for PostgreSQL"),
+    # which the S3 target writes as a Parquet STRING (CHAP_Target.S3, Parquet data types): its text form,
+    # e.g. (Main St,12). `dwctl import` spells any composite-typed column `composite`. A LOB: DMS can only
+    # drop it (no land_as_text: see _LOBS).
+    (PG, ("composite",), _TEXT, "VARCHAR(65535) (DMS lands COMPOSITE as NCLOB text, e.g. (Main St,12))"),
     (PG, ("point", "line", "lseg", "box", "circle", "int4range", "int8range", "numrange"),
      _fixed("VARCHAR(255)", "string"), "VARCHAR(255) (DMS: STRING(255))"),
     (MY, ("geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
@@ -163,7 +204,7 @@ MAPPING: list[tuple[tuple[Family, ...], tuple[str, ...], object, str]] = [
 # only keeps its source name in the landed file, which every layer then reads consistently.
 _LOBS: dict[Family, frozenset[str]] = {
     "postgres": frozenset({"text", "citext", "bytea", "json", "jsonb", "xml", "tsvector", "tsquery", "hstore",
-                           "path", "polygon"}),
+                           "path", "polygon", "composite"}),
     "mysql": frozenset({"longtext", "mediumtext", "longblob", "mediumblob", "json", "geometry", "point",
                         "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
                         "geometrycollection"}),
@@ -189,12 +230,32 @@ _TYPE = re.compile(
     r"(?P<unsigned> unsigned)?"
     r"(?P<array>(?:\[\])+)?$"
 )
-_ENUM_ARGS = re.compile(r"^'[^'\\]*'(\s*,\s*'[^'\\]*')*$")
+# An enum's or set's labels as MySQL's COLUMN_TYPE spells them: quoted, a quote doubled, a backslash escaped.
+_LABEL = r"'(?:[^'\\]|''|\\.)*'"
+_ENUM_ARGS = re.compile(rf"^{_LABEL}(?:\s*,\s*{_LABEL})*$", re.S)
+_ENUM_TYPE = re.compile(r"^\s*(enum|set)\s*\((.*)\)\s*$", re.S | re.IGNORECASE)
+_ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "b": "\b"}
+
+
+def enum_labels(args: str) -> tuple[str, ...]:
+    """The values of `'a','it''s','back\\\\slash'` as the source stores them."""
+    def unescape(quoted: str) -> str:
+        return re.sub(r"''|\\(.)", lambda m: "'" if m[0] == "''" else _ESCAPES.get(m[1], m[1]), quoted[1:-1],
+                      flags=re.S)
+    return tuple(unescape(m) for m in re.findall(_LABEL, args, re.S))
 
 
 @lru_cache(maxsize=4096)
 def parse_source_type(text: str, family: Family) -> SourceType:
     """Parse and check a source type; raise ValueError naming what is wrong."""
+    listed = _ENUM_TYPE.match(text)
+    if listed:  # the labels as written: case and blanks count in their length
+        if not _ENUM_ARGS.match(listed[2].strip()):
+            raise ValueError(f"{text!r}: enum/set labels must be quoted 'a','b'")
+        st = SourceType(listed[1].lower(), labels=enum_labels(listed[2]))
+        if _rule(st, family) is None:
+            raise ValueError(f"{text!r} is not a known {family} type")
+        return st
     match = _TYPE.match(" ".join(text.strip().lower().split()))
     if not match:
         raise ValueError(f"{text!r} is not a source type dwctl can read")

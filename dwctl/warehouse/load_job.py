@@ -602,18 +602,59 @@ def table_keys(create):
             dist[0] if dist else None)
 
 
-def key_statements(table, name, sort, dist):
-    """What lets a sort or distribution key column be dropped, and what makes it the key again
-    (r_ALTER_TABLE: ALTER SORTKEY NONE "removes the sort key", ALTER [COMPOUND] SORTKEY (columns),
-    ALTER DISTSTYLE EVEN, ALTER DISTKEY column; none is refused inside a transaction block)."""
+def key_statements(table, name, keys, want):
+    """What lets column `name` be dropped, and what gives the table the rendered DDL's keys once it is
+    back. keys: [sort key columns, dist key column] the table has now, updated to what these statements
+    leave; want: (sort key columns, dist key column) of the DDL, empty / None for AUTO.
+    Redshift Database Developer Guide, r_ALTER_TABLE: "You can't drop a column that is the distribution key
+    (DISTKEY) or a sort key (SORTKEY) of the table"; ALTER [COMPOUND] SORTKEY (columns) "changes or adds the
+    sort key", ALTER SORTKEY NONE "removes the sort key", while ALTER SORTKEY AUTO "preserves the existing
+    sort key of the table" (so AUTO frees no column: NONE first, AUTO after); ALTER DISTSTYLE AUTO keeps a
+    large table's DISTKEY ("converted to AUTO(KEY) and the DISTKEY is preserved": EVEN first, AUTO after);
+    ALTER DISTKEY column. None of them is refused inside a transaction block."""
     before, after = [], []
-    if name.lower() in sort:
-        before.append("ALTER TABLE %s ALTER SORTKEY NONE" % table)
-        after.append("ALTER TABLE %s ALTER SORTKEY (%s)" % (table, ", ".join(quote_ident(n) for n in sort)))
-    if dist is not None and name.lower() == dist:
-        before.append("ALTER TABLE %s ALTER DISTSTYLE EVEN" % table)
-        after.append("ALTER TABLE %s ALTER DISTKEY %s" % (table, quote_ident(dist)))
+    name = name.lower()
+    want_sort, want_dist = list(want[0]), want[1]
+    if name in keys[0]:
+        if want_sort and name not in want_sort:  # the DDL's own key frees the column
+            before.append("ALTER TABLE %s ALTER SORTKEY (%s)" % (table, ", ".join(quote_ident(n) for n in want_sort)))
+        else:
+            before.append("ALTER TABLE %s ALTER SORTKEY NONE" % table)
+            after.append("ALTER TABLE %s ALTER SORTKEY %s" % (
+                table, "(%s)" % ", ".join(quote_ident(n) for n in want_sort) if want_sort else "AUTO"))
+        keys[0] = want_sort
+    if keys[1] is not None and name == keys[1]:
+        if want_dist is not None and want_dist != name:
+            before.append("ALTER TABLE %s ALTER DISTKEY %s" % (table, quote_ident(want_dist)))
+        else:
+            before.append("ALTER TABLE %s ALTER DISTSTYLE EVEN" % table)
+            after.append("ALTER TABLE %s ALTER %s" % (table, "DISTKEY %s" % quote_ident(want_dist) if want_dist
+                                                       else "DISTSTYLE AUTO"))
+        keys[1] = want_dist
     return before, after
+
+
+def new_key_statements(table, name, want):
+    """A column added that is in the DDL's sort key or its dist key is made so after the ADD: "You can't
+    add a column that is the distribution key (DISTKEY) or a sort key (SORTKEY) of the table"
+    (r_ALTER_TABLE)."""
+    out = []
+    if name.lower() in want[0]:
+        out.append("ALTER TABLE %s ALTER SORTKEY (%s)" % (table, ", ".join(quote_ident(n) for n in want[0])))
+    if want[1] is not None and name.lower() == want[1]:
+        out.append("ALTER TABLE %s ALTER DISTKEY %s" % (table, quote_ident(want[1])))
+    return out
+
+
+def keys_changed(before, after, columns):
+    """The note on a table whose keys a migration changes: 'sort key (placed_at) -> AUTO' and the like."""
+    said = []
+    if list(before[0]) != list(after[0]):
+        said.append("sort key %s -> %s" % tuple("(%s)" % ", ".join(k) if k else "AUTO" for k in (before[0], after[0])))
+    if before[1] != after[1]:
+        said.append("distribution key %s -> %s" % (before[1] or "AUTO", after[1] or "AUTO"))
+    return "%s, before column %s is dropped and added again (Redshift does not drop a column that is a key)" % (
+        " and ".join(said), ", ".join(columns))
 
 
 def add_column(table, name, column_type, default=None):
@@ -623,22 +664,23 @@ def add_column(table, name, column_type, default=None):
                                                   "" if default is None else " DEFAULT %s" % default)
 
 
-def copy_column_statements(part, name, new_type, default=None, sort=(), dist=None):
+def copy_column_statements(part, name, new_type, default=None, keys=None, want=((), None)):
     """Change a column's type and keep the table (so its grants and the rows' order stay): add a
     column of the new type, fill it with CAST, drop the old one, rename the new one to its name.
     Redshift Database Developer Guide, r_ALTER_TABLE: ADD COLUMN ("You can add only one column in
     each ALTER TABLE statement"), DROP COLUMN, RENAME COLUMN; none of them is refused inside a
     transaction block (only ALTER COLUMN TYPE and external tables are), so the table changes in
     one transaction. "You can't drop a column that is the distribution key (DISTKEY) or a sort key
-    (SORTKEY)": such a column stops being the key first and is made the key again after
-    (key_statements). Not for a primary key column: its constraint depends on it, and the new
-    column, added nullable, could not carry the constraint again ("You can't add a primary-key
-    constraint to a nullable column"): that table is rebuilt.
+    (SORTKEY)": such a column stops being the key first, and the table gets the DDL's keys after
+    (key_statements; keys: what the table has now, updated; want: the DDL's). Not for a primary key
+    column: its constraint depends on it, and the new column, added nullable, could not carry the
+    constraint again ("You can't add a primary-key constraint to a nullable column"): that table is
+    rebuilt.
     The column moves to the end of the table: every statement dwctl writes names its columns
     (INSERT ... (columns), and COPY goes into staging tables, which are created from the DDL)."""
     table = "%s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"]))
     aside = name + part["aside_suffix"]
-    before, after = key_statements(table, name, sort, dist)
+    before, after = key_statements(table, name, [list(want[0]), want[1]] if keys is None else keys, want)
     return before + [
         add_column(table, aside, new_type, default),
         "UPDATE %s SET %s = CAST(%s AS %s)" % (table, quote_ident(aside), quote_ident(name), new_type),
@@ -671,12 +713,14 @@ def grant_statements(schema, table, relation_rows, column_rows, columns=None):
     return out
 
 
-def plan_part(part, have, create, migration):
-    """Add what one warehouse table needs to `migration`. have: [(name, type, nullable)] now.
-    Empty tables (staging, work) are created again when they differ; the others keep their rows:
-    a new column is added (nullable: the rows already there have no value), a VARCHAR grows in
-    place, other widenings rebuild the table, a column the spec dropped stays (nullable), a
-    narrowing is not made (the wider type stays)."""
+def plan_part(part, have, create, migration, keys=None):
+    """Add what one warehouse table needs to `migration`. have: [(name, type, nullable)] now; keys:
+    ([sort key columns], dist key column) the table has now (read_keys), None when unknown (then the
+    DDL's are assumed). Empty tables (staging, work) are created again when they differ; the others
+    keep their rows: a new column is added (nullable: the rows already there have no value), a VARCHAR
+    grows in place, other widenings rebuild the table, a column the spec dropped stays (nullable), a
+    narrowing is not made (the wider type stays). A column copied (dropped and added again) that is a
+    key of the table stops being one first (key_statements), and the note says how the keys change."""
     label = "%s.%s" % (part["schema"], part["name"])
     want = [(n, normal_type(t), nullable) for n, t, nullable in part["columns"]]
     if part["empty"]:
@@ -689,6 +733,8 @@ def plan_part(part, have, create, migration):
     table = "%s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"]))
     fixed = {n.lower() for n in part["fixed"]}
     primary, sort, dist = table_keys(create)
+    ddl_keys = (sort, dist)
+    keys_now = [list(sort), dist] if keys is None else [[k.lower() for k in keys[0]], keys[1] and keys[1].lower()]
     defaults = {n.lower(): v for n, v in (part.get("defaults") or {}).items()}
     adds, alters, copies, rebuild = [], [], [], False
     for name, t, _ in want:
@@ -704,8 +750,7 @@ def plan_part(part, have, create, migration):
         if name.lower() not in now and name.lower() in fixed:
             # "You can't add a column that is the distribution key (DISTKEY) or a sort key (SORTKEY)": added
             # first, then made the key (r_ALTER_TABLE: ALTER SORTKEY, ALTER DISTKEY)
-            _, after = key_statements(table, name, sort, dist)
-            adds.append([add_column(table, name, t, default)] + filled + after)
+            adds.append([add_column(table, name, t, default)] + filled + new_key_statements(table, name, ddl_keys))
             migration.notes.append("%s: column %s added (%s; then made the table's sort or distribution key)"
                                    % (label, name, t))
             continue
@@ -735,7 +780,11 @@ def plan_part(part, have, create, migration):
     spec_names = {n.lower() for n, _, _ in want}
     keep = {n for n in now if n not in spec_names}
     for name in sorted(keep):
-        migration.notes.append("%s: column %s is no longer in the spec; kept (nullable)" % (label, now[name][0]))
+        # A spec cannot tell a column dropped at the source from one the spec left out while the source has it:
+        # DMS lands every column no remove-column rule drops, and the job holds files with a column the spec lacks
+        migration.notes.append("%s: column %s is no longer in the spec; kept (nullable); if the source still has "
+                               "it, exclude it instead (exclude: true), or the table's files are held"
+                               % (label, now[name][0]))
         if not now[name][2] and now[name][1] is not None:  # a NOT NULL column the merge no longer fills
             if name in primary:
                 rebuild = True
@@ -761,15 +810,24 @@ def plan_part(part, have, create, migration):
         return
     for change in adds:
         migration.add(change)
+    added = {n.lower() for n, _, _ in want if n.lower() not in now}  # a key among them is made so (new_key_statements)
+    keys_now[0] = list(sort) if added & set(sort) else keys_now[0]
+    keys_now[1] = dist if dist in added else keys_now[1]
+    keys_before, freed = (list(keys_now[0]), keys_now[1]), []
     for name, t, default in copies:
-        migration.add(copy_column_statements(part, name, t, default, sort, dist))
+        if name.lower() in keys_now[0] or name.lower() == keys_now[1]:
+            freed.append(name)
+        migration.add(copy_column_statements(part, name, t, default, keys_now, ddl_keys))
     if copies:
         migration.regrant.append((part["schema"], part["name"], [n for n, _, _ in copies]))
     for statement, (name, t) in alters:
         migration.in_place.append(statement)
-        # e.g. a compression encoding ALTER COLUMN TYPE refuses: the column is copied instead
-        migration.fallback[statement] = (copy_column_statements(part, name, t, None, sort, dist),
-                                         (part["schema"], part["name"], [name]))
+        # e.g. a compression encoding ALTER COLUMN TYPE refuses: the column is copied instead (after the
+        # batch, from the keys the batch leaves)
+        migration.fallback[statement] = (copy_column_statements(part, name, t, None, [list(keys_now[0]), keys_now[1]],
+                                                                ddl_keys), (part["schema"], part["name"], [name]))
+    if freed and (keys_now[0], keys_now[1]) != keys_before:
+        migration.notes.append("%s: %s" % (label, keys_changed(keys_before, keys_now, freed)))
 
 
 def read_catalog(warehouse, config):
@@ -782,15 +840,35 @@ def read_catalog(warehouse, config):
     return found
 
 
-def plan_migrations(config, found):
-    """{spec table: Migration} for the tables whose warehouse columns differ from the spec."""
+def read_keys(warehouse, config):
+    """{(schema, table): ([sort key columns in order], dist key column)} of the warehouse's tables that
+    have one (Redshift Database Developer Guide, r_SVV_REDSHIFT_COLUMNS: sortkey "the order of the column
+    in the sort key" (negative in an interleaved one, 0 outside it), distkey "true if this column is the
+    distribution key"; the job's user owns the tables, so it sees their rows); None when the config has no
+    such query (rendered before it existed)."""
+    if "keys" not in config.queries:
+        return None
+    found = {}
+    for schema, table, column, sortkey, distkey in warehouse.query(config.queries["keys"]):
+        sort, dist = found.setdefault((schema, table), ([], [None]))
+        if sortkey not in (None, "", 0, "0"):
+            sort.append((abs(int(sortkey)), column))
+        if str(distkey).lower() in ("true", "t", "1"):
+            dist[0] = column
+    return {name: ([c for _, c in sorted(sort)], dist[0]) for name, (sort, dist) in found.items()}
+
+
+def plan_migrations(config, found, keys=None):
+    """{spec table: Migration} for the tables whose warehouse columns differ from the spec. keys: the
+    tables' sort and dist keys now (read_keys; a table not in it has none), None when unknown."""
     plans = {}
     for table, parts in sorted(config.parts.items()):
         migration = Migration()
         for part in parts:
             have = found.get((part["schema"], part["name"]))
             if have is not None:  # a table the DDL just created is as the spec says
-                plan_part(part, have, create_statement(config.create_sql, part["schema"], part["name"]), migration)
+                plan_part(part, have, create_statement(config.create_sql, part["schema"], part["name"]), migration,
+                          None if keys is None else keys.get((part["schema"], part["name"]), ([], None)))
         if migration or migration.notes or migration.problems:
             plans[table] = migration
     return plans
@@ -880,7 +958,11 @@ def migrate(warehouse, config, log=print):
                            % (", ".join(sorted({what for _, what in blocking})),
                               ", ".join(sorted({view for view, _ in blocking}))))
 
-    for table, migration in plan_migrations(config, read_catalog(warehouse, config)).items():
+    found = read_catalog(warehouse, config)
+    plans = plan_migrations(config, found)
+    if any(plans.values()):  # something changes: the keys the tables have decide how (a query only then)
+        plans = plan_migrations(config, found, read_keys(warehouse, config))
+    for table, migration in plans.items():
         for note in migration.notes:
             log("%s: %s" % (table, note))
         problems += ["%s: %s" % (table, p) for p in migration.problems]

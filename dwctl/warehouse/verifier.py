@@ -27,10 +27,11 @@ Redshift -> DuckDB by sqlglot with these documented rewrites, each the smallest 
                                        allows (r_ALTER_TABLE); the new length goes to the comment
                                        (DuckDB's VARCHAR has none)
   DISTKEY / SORTKEY of a table      -> recorded in the table verify_keys (CREATE TABLE, ALTER DISTKEY,
-                                       ALTER DISTSTYLE, ALTER SORTKEY keep it), so DROP COLUMN of a
-                                       key is refused as Redshift refuses it (r_ALTER_TABLE: "You
-                                       can't drop a column that is the distribution key (DISTKEY)
-                                       or a sort key (SORTKEY) of the table")
+                                       ALTER DISTSTYLE, ALTER SORTKEY keep it; AUTO keeps the key the
+                                       table has, as Redshift does), so DROP COLUMN of a key is
+                                       refused as Redshift refuses it (r_ALTER_TABLE: "You can't drop a
+                                       column that is the distribution key (DISTKEY) or a sort key
+                                       (SORTKEY) of the table"); SVV_REDSHIFT_COLUMNS is a view of it
   grants                            -> DuckDB has none: SVV_RELATION_PRIVILEGES and
                                        SVV_COLUMN_PRIVILEGES are tables here (a test grants by
                                        inserting a row); GRANT inserts its row, DROP TABLE deletes
@@ -118,6 +119,7 @@ class Transpiler:
         self.in_transaction = False  # DuckDBWarehouse.batch sets it: a Data API batch is one transaction
         con.execute(SVV_COLUMNS)
         con.execute(PRIVILEGES)
+        con.execute(SVV_REDSHIFT_COLUMNS)
 
     def __call__(self, sql: str) -> list[str]:
         import sqlglot
@@ -284,8 +286,11 @@ class Transpiler:
             return out
         if not isinstance(stmt, exp.Alter):
             return None
-        table, out = stmt.this, []
+        table, out, keyed = stmt.this, [], False
         for action in stmt.args.get("actions") or []:
+            if _is_auto(action):
+                keyed = True  # AUTO "preserves the existing sort key" / a large table's DISTKEY (r_ALTER_TABLE)
+                continue
             if isinstance(action, exp.AlterSortKey):
                 out.append(f"DELETE FROM verify_keys WHERE {where(table)} AND kind = 'sort'")
                 out += rows(table, "sort", action.expressions or [])
@@ -303,7 +308,7 @@ class Transpiler:
             elif isinstance(action, exp.RenameColumn):
                 out.append(f"UPDATE verify_keys SET column_name = {_lit(action.args['to'].name)} WHERE {where(table)} "
                            f"AND lower(column_name) = lower({_lit(action.this.name)})")
-        return out or None
+        return out if out or keyed else None
 
     def check_alter_type(self, table, column: str, new: str) -> None:
         """Redshift's rules for ALTER COLUMN TYPE (Database Developer Guide, r_ALTER_TABLE): it
@@ -460,6 +465,17 @@ def parquet_type_fits(redshift: str, arrow_type) -> bool:
     return False
 
 
+def _is_auto(action) -> bool:
+    """ALTER SORTKEY AUTO or ALTER DISTSTYLE AUTO: Redshift keeps the key the table has (r_ALTER_TABLE: "When
+    you alter a sort key to AUTO, Amazon Redshift preserves the existing sort key of the table"; "A large
+    table with DISTSTYLE KEY is converted to AUTO(KEY) and the DISTKEY is preserved"; a small one's becomes
+    AUTO(ALL), but the verifier keeps it, the stricter of the two)."""
+    from sqlglot import exp
+
+    return isinstance(action, (exp.AlterSortKey, exp.AlterDistStyle)) and isinstance(action.this, exp.Var) \
+        and action.this.name.upper() == "AUTO"
+
+
 def _byte_length(redshift: str) -> int | None:
     """The byte limit of a VARCHAR(n), CHAR(n) or VARBYTE(n) column (Redshift counts bytes)."""
     import re
@@ -493,6 +509,17 @@ CREATE TABLE IF NOT EXISTS svv_column_privileges (namespace_name VARCHAR, relati
   column_name VARCHAR, privilege_type VARCHAR, identity_name VARCHAR, identity_type VARCHAR);
 CREATE TABLE IF NOT EXISTS verify_keys (schema_name VARCHAR, table_name VARCHAR, kind VARCHAR, column_name VARCHAR);
 CREATE TABLE IF NOT EXISTS verify_late_binding (schema_name VARCHAR, view_name VARCHAR);
+"""
+# Redshift's SVV_REDSHIFT_COLUMNS (r_SVV_REDSHIFT_COLUMNS) for the key columns verify_keys records: sortkey
+# the column's place in the sort key (in the order the key was given), distkey true for the distribution
+# key. Only key columns have rows here (the job asks for no other).
+SVV_REDSHIFT_COLUMNS = """
+CREATE OR REPLACE TEMP VIEW svv_redshift_columns AS
+SELECT current_database() AS database_name, schema_name, table_name, column_name,
+  CAST(CASE WHEN kind = 'sort' THEN row_number() OVER (PARTITION BY schema_name, table_name, kind ORDER BY rowid)
+       ELSE 0 END AS INTEGER) AS sortkey,
+  kind = 'dist' AS distkey
+FROM verify_keys
 """
 _GRANT = (r'^GRANT (?P<privilege>[A-Z ]+?)(?: \((?P<column>"(?:[^"]|"")*")\))? ON TABLE (?P<schema>"(?:[^"]|"")*")\.'
           r'(?P<table>"(?:[^"]|"")*") TO (?:(?P<kind>ROLE|GROUP) )?(?P<name>"(?:[^"]|"")*"|PUBLIC)'

@@ -33,3 +33,25 @@ def test_render_lists_the_migrations_a_spec_change_implies(tmp_path):
     assert dropped and all(line.startswith("warning: ") for line in dropped)
     assert ("warning: grant: new column customers.nickname is visible to arn:aws:iam::123456789012:role/Analyst "
             "(its grant lists excluded columns); add it to columns.exclude to hide it") in lines
+
+
+def test_render_says_a_sort_key_moves_off_a_column_the_migration_drops(tmp_path):
+    """The round trip: placed_at (orders' sort key, NOT NULL) is dropped at the source and `dwctl import`
+    drops it and the sort key from the spec. The warehouse keeps the column, nullable: the migration copies
+    it, which drops it, and Redshift does not drop a sort key column (r_ALTER_TABLE). The sort key changes
+    first, and render says so."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    render(tmp_path, text)
+    dropped = (text.replace("      - {name: placed_at, type: timestamptz, nullable: false}\n", "", 1)
+               .replace("    dist_key: customer_id\n    sort_keys: [placed_at]\n", "    dist_key: customer_id\n", 1))
+    assert dropped.count("placed_at") == text.count("placed_at") - 2
+    lines = render(tmp_path, dropped).splitlines()
+    assert ("migration orders: analytics.orders: sort key (placed_at) -> AUTO, before column placed_at is dropped "
+            "and added again (Redshift does not drop a column that is a key)") in lines, lines
+    keyed = "    primary_key: [order_id]\n    dist_key: customer_id\n"
+    sorted_by = dropped.replace(keyed, keyed + "    sort_keys: [order_id]\n", 1)
+    assert sorted_by != dropped
+    render(tmp_path, text)
+    lines = render(tmp_path, sorted_by).splitlines()
+    assert any("analytics.orders: sort key (placed_at) -> (order_id), before column placed_at" in line
+               for line in lines), lines

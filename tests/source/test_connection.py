@@ -81,6 +81,8 @@ def test_bad_dsns_are_usage_errors(text, message):
     ("numeric(12,2)[]", "b", "b", "numeric(12,2)[]"),
     ('"Mood"', "e", None, "enum"),
     ("shop.mood[]", "b", "e", "enum[]"),
+    ("shop.address", "c", None, "composite"),  # DMS lands COMPOSITE as NCLOB text
+    ("address[]", "b", "c", "composite[]"),
     ("public.citext", "b", None, "citext"),
     ("money", "b", None, "money"),
     ("macaddr8", "b", None, None),
@@ -99,8 +101,8 @@ def test_postgres_spelling(formatted, typtype, elem, spelled):
     ("bigint(20)", "bigint", "bigint"),
     ("decimal(12,2) unsigned", "decimal", "decimal(12,2) unsigned"),
     ("enum('New Order','paid')", "enum", "enum('New Order','paid')"),
-    ("enum('a(1)','b')", "enum", "enum"),
-    ("enum('it''s')", "enum", "enum"),
+    ("enum('a(1)','b')", "enum", "enum('a(1)','b')"),  # labels as COLUMN_TYPE spells them: they size the column
+    ("enum('it''s','back\\\\slash')", "enum", "enum('it''s','back\\\\slash')"),
     ("year(4)", "year", "year(4)"),
     ("bit(1)", "bit", "bit(1)"),
     ("point", "point", "point"),
@@ -126,6 +128,8 @@ def test_mysql_spelling(column_type, data_type, spelled):
     ("int", "int unsigned", "mysql", False),
     ("enum", "enum('a','b')", "mysql", True),
     ("enum('a')", "enum('a','b')", "mysql", False),
+    ("enum('it''s','x')", "enum('it''s', 'x')", "mysql", True),
+    ("enum('a,b')", "enum('a','b')", "mysql", False),
     ("decimal", "decimal(10,0)", "mysql", True),
     ("datetime(3)", "datetime", "mysql", False),
 ])

@@ -137,11 +137,13 @@ def test_ready_postgres_and_an_imported_spec_pass(pg, imported_pg_spec):
                     "replication privilege": "pass", "table public.order_items": "pass",
                     "cdc public.order_items": "pass", "columns public.order_items": "pass",
                     "table public.orders": "pass", "cdc public.orders": "pass", "columns public.orders": "pass",
-                    "key updates": "warn"}
+                    "toast public.orders": "warn", "key updates": "warn"}
     assert "primary key (order_id, line_no)" in result.output
     assert "logged, REPLICA IDENTITY DEFAULT" in result.output
-    assert "checks: 11 pass, 1 warn, 0 fail" in result.output
-    assert result.output.split("fixes:\n", 1)[1].startswith("  warn key updates: change a key as DELETE then INSERT")
+    assert "checks: 11 pass, 2 warn, 0 fail" in result.output
+    fixes = result.output.split("fixes:\n", 1)[1]
+    assert fixes.startswith("  warn toast public.orders: ALTER TABLE public.orders REPLICA IDENTITY FULL;")
+    assert "  warn key updates: change a key as DELETE then INSERT" in fixes
 
 
 def test_wal_level_replica_fails_with_the_fix(pg_rep, tmp_path):
@@ -221,17 +223,20 @@ def test_drift_missing_tables_and_keys_are_named(pg, tmp_path):
     assert orders["status"] == "fail"
     assert orders["detail"] == ("total is numeric(12,2) in the source, numeric(10,2) in the spec; "
                                 "discount missing in the source; "
-                                "customer_id is NOT NULL in the source (the spec could say nullable: false); "
-                                "not in the spec: note")
-    assert orders["fix"] == "run dwctl import to update the spec"
+                                "not in the spec: note (DMS lands every source column the spec does not exclude, "
+                                "and the load job holds every file of the table that carries one); "
+                                "customer_id is NOT NULL in the source (the spec could say nullable: false)")
+    assert orders["fix"] == ("add note to the spec (dwctl import does), or exclude them (exclude: true on the column, "
+                             "or the table's exclude: list), which renders a DMS remove-column rule")
+    assert found["drift public.orders"]["status"] == "fail"
     assert found["table public.order_items"]["status"] == "pass", "int8/int4 are the same types as bigint/integer"
     assert found["columns public.order_items"]["status"] == "pass"
     assert found["table public.audit_log"]["status"] == "fail"
     assert found["table public.audit_log"]["fix"] == "ALTER TABLE public.audit_log ADD PRIMARY KEY (event);"
     assert found["table public.ghosts"]["status"] == "fail"
     assert "columns public.ghosts" not in found
-    assert found["columns public.places"] == {"name": "columns public.places", "status": "warn",
-                                              "detail": "not in the spec: spot", "fix": "run dwctl import to update the spec"}
+    assert found["columns public.places"]["status"] == "fail"
+    assert found["columns public.places"]["detail"].startswith("not in the spec: spot (DMS lands every source column")
     assert found["types public.places"]["status"] == "warn"
     assert found["types public.places"]["detail"] == "outside the documented mapping: spot (macaddr8)"
 
@@ -242,7 +247,8 @@ def test_text_output_lists_a_fix_for_every_failure(pg, tmp_path):
     assert result.exit_code == 1
     fixes = result.output.split("fixes:\n", 1)[1]
     failed = [ln.split()[1:3] for ln in result.output.splitlines() if ln.startswith("FAIL")]
-    assert failed == [["columns", "public.orders"], ["table", "public.audit_log"], ["table", "public.ghosts"]]
+    assert failed == [["columns", "public.orders"], ["drift", "public.orders"], ["table", "public.audit_log"],
+                      ["columns", "public.places"], ["drift", "public.places"], ["table", "public.ghosts"]]
     for kind, name in failed:
         assert f"  fail {kind} {name}: " in fixes
 

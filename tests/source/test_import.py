@@ -74,7 +74,7 @@ MARIA_SHOP = [
 ]
 MARIA_TYPES = {
     "id": ("int unsigned", False), "active": ("tinyint", False), "tiny": ("tinyint unsigned", True),
-    "kind": ("enum('basic','pro')", False), "flags": ("set('a','b')", True), "odd": ("enum", True),
+    "kind": ("enum('basic','pro')", False), "flags": ("set('a','b')", True), "odd": ("enum('it''s','x')", True),
     "balance": ("decimal(12,2)", True), "attrs": ("json", True), "created": ("datetime(3)", False),
     "touched": ("timestamp", True), "token": ("varbinary(16)", True), "big": ("bigint unsigned", True),
     "mid": ("mediumint", True), "name": ("varchar(100)", True), "code": ("char(3)", True),

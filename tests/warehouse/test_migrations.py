@@ -183,6 +183,26 @@ def test_the_verifier_refuses_to_drop_a_key_column_as_redshift_does(tmp_path):
     assert con.execute("SELECT kind, column_name FROM verify_keys").fetchall() == [("sort", "id")]
 
 
+def test_auto_keeps_the_key_and_the_catalog_reports_it(tmp_path):
+    """r_ALTER_TABLE: ALTER SORTKEY AUTO "preserves the existing sort key of the table", and ALTER DISTSTYLE
+    AUTO keeps a large table's DISTKEY: neither frees a column to be dropped. SVV_REDSHIFT_COLUMNS gives the
+    key columns (sortkey: the place in the sort key), which the job reads before a migration (read_keys)."""
+    from dwctl.spec.read import load_spec
+    from tests.conftest import EXAMPLE
+
+    con = duckdb.connect()
+    warehouse = DuckDBWarehouse(con, Transpiler(con, LocalLanding(tmp_path, "")))
+    warehouse.batch(['CREATE SCHEMA "analytics"', 'CREATE TABLE "analytics"."t" ("id" INTEGER, "k" INTEGER, "v" INTEGER) '
+                     'DISTKEY("k") SORTKEY("v", "id")'], "create")
+    warehouse.batch(['ALTER TABLE "analytics"."t" ALTER SORTKEY AUTO', 'ALTER TABLE "analytics"."t" ALTER DISTSTYLE AUTO'],
+                    "auto")
+    for column in ("k", "v"):
+        with pytest.raises(load_job.JobError, match="key; Redshift refuses it"):
+            warehouse.batch([f'ALTER TABLE "analytics"."t" DROP COLUMN "{column}"'], "drop a key")
+    config = load_job.Config.from_json(render(load_spec(EXAMPLE), "pipeline.yaml")[JOB_CONFIG])
+    assert load_job.read_keys(warehouse, config) == {("analytics", "t"): (["v", "id"], "k")}
+
+
 @given(st.lists(st.integers(1, 60), max_size=12))
 def test_changes_are_packed_whole_into_data_api_batches(sizes):
     """A change (a column copy: drop, then rename) is split between two transactions only when it alone is longer

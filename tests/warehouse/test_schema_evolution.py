@@ -482,3 +482,69 @@ def test_the_verifier_refuses_to_drop_what_a_bound_view_reads_as_redshift_does(t
     with pytest.raises(ToolError, match="cannot drop column a of s.feedback"):
         transpile('ALTER TABLE "s"."feedback" DROP COLUMN "a"')
     assert transpile('ALTER TABLE "s"."feedback" DROP COLUMN "b"')  # no view reads b
+
+
+def orders_spec(placed_at: bool, keys: str) -> str:
+    """The round trip's table as `dwctl import` writes it: placed_at (NOT NULL) while the source has it,
+    shipped (added at the source) when the keys name it."""
+    column = "\n      - {name: placed_at, type: timestamp, nullable: false}" if placed_at else ""
+    column += "\n      - {name: shipped, type: timestamp}" if "shipped" in keys else ""
+    return spec_text_with_tables(f"""
+  - schema: app
+    name: orders
+    columns:
+      - {{name: id, type: bigint, nullable: false}}
+      - {{name: region, type: varchar(8), nullable: false}}{column}
+      - {{name: note, type: varchar(20)}}
+    primary_key: [id]{keys}
+    history: true
+""")
+
+
+@pytest.mark.parametrize(("keys_before", "keys_after", "expected"), [
+    # the issue's case: placed_at was the sort key; import dropped it and the sort key (SORTKEY AUTO now)
+    ("\n    sort_keys: [placed_at]", "", []),
+    # the spec names another sort key: that one is set before the drop
+    ("\n    sort_keys: [placed_at, id]", "\n    sort_keys: [region]", [("sort", "region")]),
+    # the distribution key too
+    ("\n    dist_key: placed_at\n    sort_keys: [placed_at]", "\n    dist_key: region", [("dist", "region")]),
+    # the new sort key is a column added in the same migration: made the key after its ADD, which frees placed_at
+    ("\n    sort_keys: [placed_at]", "\n    sort_keys: [shipped]", [("sort", "shipped")]),
+])
+def test_a_dropped_column_that_is_the_sort_key_stops_being_it_first(tmp_path, keys_before, keys_after, expected):
+    """placed_at, the table's sort (and distribution) key, is dropped at the source. The spec loses it, the
+    warehouse keeps it, nullable: the NOT NULL column is copied into a nullable one, which drops it, and
+    Redshift does not drop a key column (r_ALTER_TABLE; the verifier refuses it as Redshift does). The
+    migration changes the key first, in the same transaction, and says so."""
+    from datetime import datetime
+
+    from dwctl.render.engine import table_view as view_of
+
+    def files(name: str, spec_text: str, rows: list[dict]) -> None:
+        spec = parse_spec(spec_text, "x.yaml")
+        view = view_of(spec, spec.table("orders"))
+        write(tmp_path / "bucket" / view.s3_prefix / name, view, rows)
+
+    before, after = orders_spec(True, keys_before), orders_spec(False, keys_after)
+    files("LOAD00000001.parquet", before, [
+        change("I", "2024-01-01 12:00:00.000000", None, id=1, region="eu", placed_at=datetime(2024, 1, 1, 10),
+               note="a"),
+        change("I", "2024-01-01 12:00:00.000000", None, id=2, region="us", placed_at=datetime(2024, 1, 1, 11),
+               note="b")])
+    ok(tmp_path, before)
+    files("20240101-130000000.parquet", after, [change("U", "2024-01-01 13:00:00.000000", 1, id=1, region="eu",
+                                                       note="c")])
+    result = ok(tmp_path, after)
+    assert "DROP COLUMN" not in result.output and "quarantined" not in result.output.lower()
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    try:
+        rows = con.execute('SELECT "id", "region", "placed_at", "note" FROM analytics."orders" ORDER BY 1').fetchall()
+        keys = con.execute("SELECT kind, column_name FROM verify_keys WHERE schema_name = 'analytics' AND "
+                           "table_name = 'orders' ORDER BY kind, column_name").fetchall()
+        nullable = con.execute("SELECT is_nullable FROM duckdb_columns() WHERE schema_name = 'analytics' AND "
+                               "table_name = 'orders' AND column_name = 'placed_at'").fetchone()[0]
+    finally:
+        con.close()
+    assert [(r[0], r[1], r[3]) for r in rows] == [(1, "eu", "c"), (2, "us", "b")]
+    assert rows[1][2] is not None and nullable, "kept, with its values, nullable"
+    assert keys == expected

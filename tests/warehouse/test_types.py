@@ -40,7 +40,18 @@ from tests.support.dms_files import FULL_LOAD_TS, Landing, change, spec_with_tab
     ("longtext", "mysql", "VARCHAR(65535)", "VARCHAR(65535)", "{}"),
     ("bytea", "postgres", "VARBYTE(1024000)", "VARBYTE(1024000)", "{}"),
     ("varbinary(16)", "mysql", "VARBYTE(1024000)", "VARBYTE(1024000)", "{}"),
-    ("enum('a','b')", "mysql", "VARCHAR(256)", "VARCHAR(256)", "{}"),
+    # MySQL ENUM: WSTRING of the longest value, SET: of all values and commas (CHAP_Source.MySQL), in UTF-8
+    # bytes; "?" is what the catalog prints for a 4-byte character
+    ("enum('a','bb')", "mysql", "VARCHAR(2)", "VARCHAR(2)", "{}"),
+    ("enum('é','it''s','a\\\\b')", "mysql", "VARCHAR(4)", "VARCHAR(4)", "{}"),
+    ("enum('??','ab')", "mysql", "VARCHAR(8)", "VARCHAR(8)", "{}"),
+    ("enum", "mysql", "VARCHAR(1020)", "VARCHAR(1020)", "{}"),
+    ("set('r','w','ü')", "mysql", "VARCHAR(6)", "VARCHAR(6)", "{}"),
+    ("set", "mysql", "VARCHAR(65343)", "VARCHAR(65343)", "{}"),
+    ("enum", "postgres", "VARCHAR(256)", "VARCHAR(256)", "{}"),
+    ("interval", "postgres", "VARCHAR(128)", "VARCHAR(128)", "{}"),  # DMS: STRING(128)
+    ("composite", "postgres", "VARCHAR(65535)", "VARCHAR(65535)", "{}"),  # DMS: NCLOB
+    ("composite[]", "postgres", "VARCHAR(65535)", "VARCHAR(65535)", "{}"),
     ("integer[]", "postgres", "VARCHAR(65535)", "VARCHAR(65535)", "{}"),  # array text form, not JSON
     ("text[][]", "postgres", "VARCHAR(65535)", "VARCHAR(65535)", "{}"),
     ("int unsigned", "mysql", "BIGINT", "BIGINT", "{}"),
