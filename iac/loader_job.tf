@@ -14,6 +14,11 @@ locals {
   loader_config_key      = "_dwctl/glue_scripts/load_job_config.json"
   loader_config_path     = "${path.module}/glue_scripts/load_job_config.json"
   loader_manifest_prefix = "${var.landing_prefix}/_dwctl_manifests"
+  loader_canary_key      = "_dwctl/glue_scripts/smoke_canary.json"
+  loader_canary_path     = "${path.module}/glue_scripts/smoke_canary.json"
+  # `dwctl smoke` (the job's --mode smoke) writes its canary copies, manifests and report here only,
+  # and deletes them (dwctl/warehouse/load_job.py, smoke_prefix)
+  loader_smoke_prefix = "${local.loader_manifest_prefix}/_dwctl-smoke"
 }
 
 # --- the script and its config ----------------------------------------------------------------------------
@@ -33,6 +38,18 @@ resource "aws_s3_object" "loader_config" {
   key                    = local.loader_config_key
   source                 = local.loader_config_path
   source_hash            = filemd5(local.loader_config_path)
+  content_type           = "application/json"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = aws_kms_key.this.arn
+}
+
+# `dwctl smoke`'s canary Parquet files (one holding every landed type, and each table's in its
+# landed layout), base64 in one document the job's smoke mode reads (dwctl/render/canary.py).
+resource "aws_s3_object" "loader_canary" {
+  bucket                 = aws_s3_bucket.landing.id
+  key                    = local.loader_canary_key
+  source                 = local.loader_canary_path
+  source_hash            = filemd5(local.loader_canary_path)
   content_type           = "application/json"
   server_side_encryption = "aws:kms"
   kms_key_id             = aws_kms_key.this.arn
@@ -120,7 +137,7 @@ data "aws_iam_policy_document" "loader" {
   statement {
     sid       = "ReadTheScriptAndConfig"
     actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.landing.arn}/${local.loader_script_key}", "${aws_s3_bucket.landing.arn}/${local.loader_config_key}"]
+    resources = ["${aws_s3_bucket.landing.arn}/${local.loader_script_key}", "${aws_s3_bucket.landing.arn}/${local.loader_config_key}", "${aws_s3_bucket.landing.arn}/${local.loader_canary_key}"]
   }
 
   statement {
@@ -147,6 +164,13 @@ data "aws_iam_policy_document" "loader" {
     sid       = "WriteCopyManifests"
     actions   = ["s3:PutObject"]
     resources = ["${aws_s3_bucket.landing.arn}/${local.loader_manifest_prefix}/*"]
+  }
+
+  # The one place the job deletes: a smoke run's scratch files, under the manifest prefix (above).
+  statement {
+    sid       = "DeleteSmokeScratch"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.landing.arn}/${local.loader_smoke_prefix}/*"]
   }
 
   statement {
@@ -378,6 +402,7 @@ resource "aws_glue_job" "loader" {
     "--discovery"          = var.loader_discovery
     "--queue_url"          = aws_sqs_queue.landed.url
     "--visibility_timeout" = tostring(var.loader_timeout_minutes * 60 + 300)
+    "--smoke_canary_key"   = aws_s3_object.loader_canary.key
   }
 
   depends_on = [aws_iam_role_policy.loader, aws_redshiftdata_statement.loader_grant, aws_cloudwatch_log_group.loader]
