@@ -1290,7 +1290,7 @@ def run(args, storage, warehouse, config, discovery, log=print):
 # receives from the queue with a visibility timeout of 0, so every message stays visible, deleting
 # none. It prints one row per check, with the fix for a failing one, leaves the rows in
 # <scratch>/report.json for `dwctl smoke`, and fails the run when a check fails.
-SMOKE_DIR = "_dwctl-smoke"  # a '-', which no table name holds: never a table's manifest folder
+SMOKE_DIR = "_dwctl-smoke"  # dwctl/spec/landed_layout.py SMOKE_DIR: never a table's manifest folder
 SMOKE_CANARY_FORMAT = 1  # the canary document dwctl/render/canary.py writes
 SMOKE_FIXES = {
     "data api": "The job could not run SQL as its own database user: check that the workgroup is available, the "

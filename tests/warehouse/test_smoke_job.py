@@ -382,3 +382,16 @@ def test_each_aws_call_of_the_permission_checks_and_a_denied_data_api(rendered):
     assert load_job.SMOKE_FIXES["data api"] in str(failed.value)
     assert "smoke PASS footer: read the footer of raw/public/customers/LOAD00000001.parquet: 11 columns" in log
     assert "smoke PASS queue: received 0 message(s) and left them on the queue" in log
+
+
+def test_the_job_the_cli_and_the_stack_agree_on_the_scratch_prefix(rendered):
+    """The job writes there, `dwctl smoke` reads its report there, and the role may delete only there."""
+    from dwctl.spec.landed_layout import SMOKE_DIR
+
+    assert load_job.SMOKE_DIR == SMOKE_DIR
+    assert load_job.smoke_prefix("raw/_dwctl_manifests/", "r1") == f"raw/_dwctl_manifests/{SMOKE_DIR}/r1"
+    tf = rendered["iac/loader_job.tf"]
+    assert f'loader_smoke_prefix = "${{local.loader_manifest_prefix}}/{SMOKE_DIR}"' in tf
+    assert 'resources = ["${aws_s3_bucket.landing.arn}/${local.loader_smoke_prefix}/*"]' in tf
+    deletes = [block for block in tf.split("statement {") if "s3:DeleteObject" in block]
+    assert len(deletes) == 1 and "loader_smoke_prefix" in deletes[0]  # the only object the job may delete
