@@ -1292,7 +1292,7 @@ def run(args, storage, warehouse, config, discovery, log=print):
 # receives from the queue with a visibility timeout of 0, so every message stays visible, deleting
 # none. It prints one row per check, with the fix for a failing one, leaves the rows in
 # <scratch>/report.json for `dwctl smoke`, and fails the run when a check fails.
-SMOKE_DIR = "_dwctl-smoke"  # a '-', which no table name holds: never a table's manifest folder
+SMOKE_DIR = "_dwctl-smoke"  # dwctl/spec/landed_layout.py SMOKE_DIR: never a table's manifest folder
 SMOKE_CANARY_FORMAT = 1  # the canary document dwctl/render/canary.py writes
 SMOKE_FIXES = {
     "data api": "The job could not run SQL as its own database user: check that the workgroup is available, the "
@@ -1425,6 +1425,10 @@ class ScratchStorage:
         """Landed() of the object written."""
         self._mine(key)
         return Landed(key, len(body), self.objects.put(key, body, content_type, encryption))
+
+    def delete(self, key):
+        self.objects.delete(key)
+        self.written.remove(key)
 
     def clean(self):
         """Delete every key written; the keys that could not be deleted, with why."""
@@ -1629,7 +1633,7 @@ def smoke(args, storage, warehouse, config, discovery, objects=None, log=print):
     def manifest():
         key = scratch.prefix + "check.manifest"
         scratch.put(key, manifest_document(args["landing_bucket"], []), "application/json")
-        objects.delete(key)
+        scratch.delete(key)
         return "wrote and deleted %s" % key
 
     def queue():
