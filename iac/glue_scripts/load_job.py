@@ -1664,12 +1664,16 @@ def smoke(args, storage, warehouse, config, discovery, objects=None, log=print):
             smoke_merges(args, scratch, guarded, state["config"], state["canary"], report, log)
             smoke_facts(guarded, report)
     finally:
+        left = []
         for schema in reversed(state["schemas"]):
-            report.run("cleanup", lambda schema=schema: warehouse.execute("DROP SCHEMA %s CASCADE" % quote_ident(schema))
-                       or "dropped %s" % schema)
-        left = scratch.clean()
-        if left:
-            report.add("cleanup", "fail", "could not delete: " + "; ".join(left))
+            try:
+                warehouse.execute("DROP SCHEMA %s CASCADE" % quote_ident(schema))
+            except Exception as exc:  # reported; the files are deleted all the same
+                left.append("schema %s (%s)" % (schema, _one_line(exc)))
+        files = len(set(scratch.written))
+        left += scratch.clean()
+        report.add("cleanup", "fail" if left else "pass", "could not remove: " + "; ".join(left) if left else
+                   "dropped %s; deleted %d scratch file(s)" % (", ".join(state["schemas"]) or "no schema", files))
     document = json.dumps({"smoke_id": smoke_id, "checks": report.rows}, indent=1, sort_keys=True)
     scratch.put(scratch.prefix + "report.json", document, "application/json")  # `dwctl smoke` reads and deletes it
     failed = report.failed()
