@@ -26,6 +26,7 @@ import json
 import re
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 
 from dwctl.spec import landed_layout as layout
 
@@ -63,6 +64,7 @@ class ParquetType:
     scale: int | None = None
 
 
+@lru_cache(maxsize=None)
 def parquet_type(staging: str) -> ParquetType:
     t = staging.upper()
     if m := re.fullmatch(r"DECIMAL\((\d+),(\d+)\)", t):
@@ -86,10 +88,14 @@ def parquet_type(staging: str) -> ParquetType:
 
 
 # --- Thrift compact protocol (just what FileMetaData and PageHeader need) -------------------------
-_TYPES = {"bool": 1, "i8": 3, "i32": 5, "i64": 6, "bin": 8, "list": 9, "struct": 12}
+_BYTE = [bytes([n]) for n in range(256)]
+_TYPES = {"bool": 1, "i8": 3, "i32": 5, "i64": 6, "bin": 8, "list": 9, "struct": 12, "encoded list": 9,
+          "encoded struct": 12}
 
 
 def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return _BYTE[n]
     out = bytearray()
     while True:
         byte, n = n & 0x7F, n >> 7
@@ -112,17 +118,22 @@ def _value(kind: str, value) -> bytes:
         return _varint(len(data)) + data
     if kind == "struct":
         return _struct(value)
+    if kind in ("encoded list", "encoded struct"):  # encoded before (cached parts)
+        return value
     if kind == "list":
         element, items = value
-        head = bytes([len(items) << 4 | _TYPES[element]]) if len(items) < 15 else \
-            bytes([0xF0 | _TYPES[element]]) + _varint(len(items))
-        return head + b"".join(_value(element, item) for item in items)
+        return _list_head(len(items), element) + b"".join(_value(element, item) for item in items)
     raise ValueError(kind)
 
 
-def _struct(fields) -> bytes:
-    """fields: (id, kind, value) in id order; a None value is left out."""
-    out, last = bytearray(), 0
+def _list_head(size: int, element: str) -> bytes:
+    return bytes([size << 4 | _TYPES[element]]) if size < 15 else bytes([0xF0 | _TYPES[element]]) + _varint(size)
+
+
+def _struct(fields, last: int = 0, stop: bool = True) -> bytes:
+    """fields: (id, kind, value) in id order; a None value is left out. `last` and `stop` encode a
+    struct in parts: fields after id `last`, without the stop byte."""
+    out = bytearray()
     for fid, kind, value in fields:
         if value is None:
             continue
@@ -131,7 +142,7 @@ def _struct(fields) -> bytes:
         if kind != "bool":
             out += _value(kind, value)
         last = fid
-    return bytes(out + b"\x00")
+    return bytes(out + b"\x00") if stop else bytes(out)
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -179,32 +190,56 @@ def stored(staging: str, value):
     return value
 
 
-def parquet_file(columns: list[tuple[str, str]], rows: list[list]) -> bytes:
-    """A Parquet file of `rows` (Python values, None for NULL; see stored) in `columns`
-    [(name, staging type)], every column OPTIONAL as DMS writes them."""
-    out = bytearray(MAGIC)
-    chunks = []
-    for index, (name, staging) in enumerate(columns):
-        ptype = parquet_type(staging)
-        values = [stored(staging, row[index]) for row in rows]
-        data = _levels([v is not None for v in values]) + _plain(ptype, [v for v in values if v is not None])
-        header = _struct([(1, "i32", DATA_PAGE), (2, "i32", len(data)), (3, "i32", len(data)),
-                          (5, "struct", [(1, "i32", len(rows)), (2, "i32", PLAIN), (3, "i32", RLE), (4, "i32", RLE)])])
-        offset = len(out)
-        out += header + data
-        meta = [(1, "i32", ptype.physical), (2, "list", ("i32", [PLAIN, RLE])), (3, "list", ("bin", [name])),
-                (4, "i32", UNCOMPRESSED), (5, "i64", len(rows)), (6, "i64", len(header) + len(data)),
-                (7, "i64", len(header) + len(data)), (9, "i64", offset)]
-        chunks.append([(2, "i64", offset), (3, "struct", meta)])
+@lru_cache(maxsize=64)
+def _schema(columns: tuple) -> bytes:
+    """FileMetaData.schema of these columns: the root, then one OPTIONAL leaf per column."""
     schema = [[(4, "bin", "schema"), (5, "i32", len(columns))]]
     for name, staging in columns:
         p = parquet_type(staging)
         schema.append([(1, "i32", p.physical), (2, "i32", p.length), (3, "i32", OPTIONAL), (4, "bin", name),
                        (6, "i32", p.converted), (7, "i32", p.scale), (8, "i32", p.precision),
                        (10, "struct", [(p.logical[0], "struct", p.logical[1])] if p.logical else None)])
-    size = len(out) - len(MAGIC)
-    row_group = [(1, "list", ("struct", chunks)), (2, "i64", size), (3, "i64", len(rows))]
-    footer = _struct([(1, "i32", 2), (2, "list", ("struct", schema)), (3, "i64", len(rows)),
+    return _value("list", ("struct", schema))
+
+
+@lru_cache(maxsize=4096)
+def _page_header(size: int, rows: int) -> bytes:
+    """PageHeader of an uncompressed v1 data page: PLAIN values, RLE definition and repetition levels."""
+    return _struct([(1, "i32", DATA_PAGE), (2, "i32", size), (3, "i32", size),
+                    (5, "struct", [(1, "i32", rows), (2, "i32", PLAIN), (3, "i32", RLE), (4, "i32", RLE)])])
+
+
+@lru_cache(maxsize=None)
+def _meta_head(name: str, staging: str) -> bytes:
+    """ColumnMetaData's fields 1-4 (type, encodings, path, codec): the same in every file."""
+    return _struct([(1, "i32", parquet_type(staging).physical), (2, "list", ("i32", [PLAIN, RLE])),
+                    (3, "list", ("bin", [name])), (4, "i32", UNCOMPRESSED)], stop=False)
+
+
+def _column_chunk(name: str, staging: str, rows: int, size: int, offset: int) -> bytes:
+    """ColumnChunk: file_offset and ColumnMetaData (values, sizes, data page offset). What
+    _struct([(5, "i64", rows), (6, ...), (7, ...), (9, "i64", offset)], last=4) and _struct([(2, "i64",
+    offset), (3, "encoded struct", meta)]) write, spelled out (a field header is its id's delta << 4 |
+    its type: i64 6, struct 12): this runs once per column of every canary file."""
+    meta = b"".join((_meta_head(name, staging), b"\x16", _zigzag(rows), b"\x16", _zigzag(size), b"\x16",
+                     _zigzag(size), b"\x26", _zigzag(offset), b"\x00"))
+    return b"".join((b"\x26", _zigzag(offset), b"\x1c", meta, b"\x00"))
+
+
+def parquet_file(columns: list[tuple[str, str]], rows: list[list]) -> bytes:
+    """A Parquet file of `rows` (Python values, None for NULL; see stored) in `columns`
+    [(name, staging type)], every column OPTIONAL as DMS writes them."""
+    out = bytearray(MAGIC)
+    chunks = []
+    for index, (name, staging) in enumerate(columns):
+        values = [stored(staging, row[index]) for row in rows]
+        data = _levels([v is not None for v in values]) + _plain(parquet_type(staging), [v for v in values if v is not None])
+        header = _page_header(len(data), len(rows))
+        chunks.append(_column_chunk(name, staging, len(rows), len(header) + len(data), len(out)))
+        out += header + data
+    row_group = [(1, "encoded list", _list_head(len(chunks), "struct") + b"".join(chunks)),
+                 (2, "i64", len(out) - len(MAGIC)), (3, "i64", len(rows))]
+    footer = _struct([(1, "i32", 2), (2, "encoded list", _schema(tuple(columns))), (3, "i64", len(rows)),
                       (4, "list", ("struct", [row_group])), (6, "bin", "dwctl smoke canary")])
     return bytes(out + footer + struct.pack("<i", len(footer)) + MAGIC)
 
