@@ -109,7 +109,7 @@ def endpoint_checks(dms, outputs: dict, timeout: float, progress) -> list:
 
 
 # --- 2. the load job's smoke run -------------------------------------------------------------------
-def start_job(glue, job: str, smoke_id: str, timeout: float) -> str | None:
+def start_job(glue, job: str, smoke_id: str, timeout: float, tables: str = "") -> str | None:
     """The run id, or None when another run kept the job busy all along. Run Arguments override the
     job's DefaultArguments of the same name, the others stay ("job NonOverridableArguments will
     override job run Arguments, which will override job DefaultArguments", Glue Developer Guide,
@@ -118,7 +118,8 @@ def start_job(glue, job: str, smoke_id: str, timeout: float) -> str | None:
     waited = 0.0
     while True:
         try:
-            return glue.start_job_run(JobName=job, Arguments={"--mode": "smoke", "--smoke_id": smoke_id})["JobRunId"]
+            arguments = {"--mode": "smoke", "--smoke_id": smoke_id, **({"--tables": tables} if tables else {})}
+            return glue.start_job_run(JobName=job, Arguments=arguments)["JobRunId"]
         except glue.exceptions.ConcurrentRunsExceededException:
             if waited >= timeout:
                 return None
@@ -229,14 +230,14 @@ def guarded(name: str, what: str, step):
         return [Check(name, "fail", _error(exc), CALLER.format(what=what))]
 
 
-def run_checks(outputs: dict, merged, aws: dict, timeout: float, progress) -> tuple[list, str]:
+def run_checks(outputs: dict, merged, aws: dict, timeout: float, progress, tables: str = "") -> tuple[list, str]:
     """Every step, in order; the job runs while DMS tests its endpoints. Returns (rows, smoke id)."""
     from dwctl.report import Check
 
     smoke_id = new_smoke_id()
     job, glue_rights = outputs["loader_job_name"], "start Glue job runs, read them and read and delete the run's report"
     progress(f"starting the load job {job} with --mode smoke ({smoke_id}) ...")
-    started = guarded("load job smoke run", glue_rights, lambda: [start_job(aws["glue"], job, smoke_id, timeout)])
+    started = guarded("load job smoke run", glue_rights, lambda: [start_job(aws["glue"], job, smoke_id, timeout, tables)])
     rows = guarded("dms endpoints", "test DMS connections", lambda: endpoint_checks(aws["dms"], outputs, timeout, progress))
     if isinstance(started[0], Check):  # StartJobRun itself failed: its row
         rows += started
@@ -268,15 +269,18 @@ def stack_outputs(stack, tf) -> dict:
               help="Terraform/OpenTofu binary [default: $DWCTL_TERRAFORM, then terraform, then tofu on PATH].")
 @click.option("--timeout", type=click.IntRange(min=1), default=30, show_default=True, metavar="MINUTES",
               help="Give up waiting for a step (a connection test, the job's run) after this long.")
+@click.option("--tables", metavar="A,B", default="",
+              help="The warehouse step for these tables only (a large spec, a few at a time) [default: all].")
 @format_option()
 def smoke_command(spec_path: Path, output_root: Path, env_name: str | None, terraform_bin: str | None,
-                  timeout: int, fmt: str) -> None:
+                  timeout: int, tables: str, fmt: str) -> None:
     """After apply: prove the deployed stack end to end (DMS, the load job, Redshift, grants), touching no data.
 
     Exit 0 when every step passes, 1 when one fails (each failure with its fix), 2 on a usage error.
     """
     from dwctl.deploy.commands import _setup
     from dwctl.deploy.terraform import Interrupted
+    from dwctl.errors import UsageError
     from dwctl.render.environments import env_spec
     from dwctl.report import to_json, to_text
     from dwctl.spec.read import load_spec
@@ -287,9 +291,12 @@ def smoke_command(spec_path: Path, output_root: Path, env_name: str | None, terr
         stack, tf = _setup(spec_path, output_root, env_name, terraform_bin, machine=machine, spec=spec)
         outputs = stack_outputs(stack, tf)
         merged = env_spec(spec, stack.env.name)
+        unknown = sorted({t for t in tables.split(",") if t} - {t.name for t in merged.tables})
+        if unknown:
+            raise UsageError(f"--tables: {', '.join(unknown)} not in the spec's tables")
         progress = lambda text: click.echo(f"dwctl: {text}", err=True)  # noqa: E731
         try:
-            rows, smoke_id = run_checks(outputs, merged, clients(merged.region), timeout * 60.0, progress)
+            rows, smoke_id = run_checks(outputs, merged, clients(merged.region), timeout * 60.0, progress, tables)
         except KeyboardInterrupt:
             raise Interrupted("interrupted: a smoke run of the load job already started goes on and cleans up "
                               "after itself (its scratch schemas and files).") from None

@@ -68,11 +68,11 @@ class Aws:
     def __getattr__(self, name):
         return self.stubs[name]
 
-    def start(self, busy: int = 0):
+    def start(self, busy: int = 0, tables: str = ""):
         for _ in range(busy):
             self.glue.add_client_error("start_job_run", "ConcurrentRunsExceededException", "Concurrent runs exceeded")
-        self.glue.add_response("start_job_run", {"JobRunId": "jr_1"},
-                               {"JobName": JOB, "Arguments": {"--mode": "smoke", "--smoke_id": SMOKE_ID}})
+        self.glue.add_response("start_job_run", {"JobRunId": "jr_1"}, {"JobName": JOB, "Arguments": {
+            "--mode": "smoke", "--smoke_id": SMOKE_ID, **({"--tables": tables} if tables else {})}})
 
     def endpoint(self, arn: str, status: str = "successful", message: str | None = None):
         self.dms.add_response("test_connection", {"Connection": {"Status": "testing"}},
@@ -117,7 +117,7 @@ class Aws:
 
     def healthy(self, **changes):
         """Every step as a healthy stack answers, except the ones `changes` replaces."""
-        self.start()
+        self.start(tables=changes.get("tables_arg", ""))
         self.endpoint(SOURCE, *changes.get("source", ()))
         self.endpoint(TARGET)
         self.run(**changes.get("run", {"report": job_report()}))
@@ -287,3 +287,11 @@ def test_a_denied_aws_call_of_the_caller_is_a_failing_row_not_a_traceback(projec
     result = run(aws, project)
     fails_with(result, "dms tasks", smoke.CALLER.format(what="describe DMS tasks"))
     assert "AccessDeniedFault" in result.stdout
+
+
+def test_tables_limits_the_warehouse_step_and_must_name_spec_tables(project, monkeypatch):
+    aws = Aws(monkeypatch)
+    aws.healthy(tables_arg="orders,customers")
+    assert run(aws, project, "--tables", "orders,customers").exit_code == 0
+    wrong = CliRunner().invoke(cli, ["smoke", "--terraform-bin", str(project), "--tables", "orders,nope"])
+    assert wrong.exit_code == 2 and "--tables: nope not in the spec's tables" in wrong.output

@@ -236,7 +236,7 @@ class Queue:
                                {"QueueUrl": QUEUE, "MaxNumberOfMessages": 1, "WaitTimeSeconds": 0, "VisibilityTimeout": 0})
 
 
-def smoke_on_duckdb(tmp_path, rendered, example_spec, refuse=None):
+def smoke_on_duckdb(tmp_path, rendered, example_spec, refuse=None, tables=""):
     root = tmp_path / "bucket"
     bucket = Bucket(root, rendered)
     landing = LocalLanding(root, "")
@@ -251,7 +251,8 @@ def smoke_on_duckdb(tmp_path, rendered, example_spec, refuse=None):
     warehouse = Recording(con, Transpiler(con, landing, {}, declared), refuse)
     config = load_job.Config.from_json(rendered[JOB_CONFIG])
     args = {"landing_bucket": VERIFY_BUCKET, "manifest_prefix": MANIFESTS, "copy_role_arn": VERIFY_ROLE,
-            "config_key": CONFIG_KEY, "smoke_canary_key": CANARY_KEY, "smoke_id": "run1", "concurrency": "1"}
+            "config_key": CONFIG_KEY, "smoke_canary_key": CANARY_KEY, "smoke_id": "run1", "concurrency": "1",
+            **({"tables": tables} if tables else {})}
     queue, log = Queue(), []
     with queue.stub:
         try:
@@ -318,6 +319,14 @@ def test_a_statement_redshift_refuses_is_reported_with_its_message_and_the_run_f
     assert bucket.keys() == [CONFIG_KEY, CANARY_KEY, SCRATCH + "report.json"]  # cleaned up all the same
     assert not {r[0] for r in con.execute("SELECT schema_name FROM information_schema.schemata").fetchall()} & {
         "dwctl_smoke_run1_staging", "dwctl_smoke_run1_analytics"}
+
+
+def test_tables_limits_the_merges_not_the_ddl(tmp_path, rendered, example_spec):
+    checks, error, _, warehouse, _ = smoke_on_duckdb(tmp_path, rendered, example_spec, tables="orders")
+    assert error is None
+    assert [c["check"] for c in checks if c["check"].startswith("warehouse: ")] == [
+        "warehouse: create tables", "warehouse: orders"]
+    assert {name for name, _ in warehouse.batches if name.startswith("dwctl-load-")} == {"dwctl-load-orders"}
 
 
 # --- the permission checks against S3, SQS and the Data API, stubbed ------------------------------
