@@ -334,11 +334,13 @@ def streaming(data: bytes) -> StreamingBody:
     return StreamingBody(io.BytesIO(data), len(data))
 
 
-def test_each_aws_call_of_the_permission_checks_and_a_denied_data_api(rendered):
-    """The job's own clients' calls, in order, each validated against its API model by the Stubber:
-    with the Data API denied, the warehouse steps are skipped, the scratch files are still deleted,
-    the report is written, and the run fails naming the fix. No SQS delete is expected, so one
-    would fail the test."""
+@pytest.mark.parametrize("denied", ["data api", "manifest"])
+def test_each_aws_call_of_the_permission_checks_and_a_denied_one(rendered, denied):
+    """The job's own clients' calls, in order, each validated against its API model by the Stubber.
+    A denied Data API, or a bucket policy refusing the job's manifest write (issue 20's item 2),
+    fails its check with the fix, skips the warehouse steps, still deletes the scratch files and
+    still writes the report (with the uploaded canary's encryption headers), and fails the run. No
+    SQS delete is expected, so one would fail the test."""
     creds = dict(region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing")
     s3, rsd, sqs = (boto3.client(name, **creds) for name in ("s3", "redshift-data", "sqs"))
     bucket = "shop-prod-landing-123456789012"
@@ -346,10 +348,16 @@ def test_each_aws_call_of_the_permission_checks_and_a_denied_data_api(rendered):
     sse = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key_arn}
     doc = json.loads(rendered[canary.PATH])
     landed = base64.b64decode(doc["units"]["customers"][0]["files"]["LOAD00000001.parquet"])  # a landed file's bytes
+    select = {"WorkgroupName": "shop-prod", "Database": "shop", "Sql": "SELECT 1, CURRENT_USER"}
     with Stubber(s3) as s3_stub, Stubber(rsd) as rsd_stub, Stubber(sqs) as sqs_stub:
-        rsd_stub.add_client_error("execute_statement", "AccessDeniedException", "not authorized to GetCredentials",
-                                  expected_params={"WorkgroupName": "shop-prod", "Database": "shop",
-                                                   "Sql": "SELECT 1, CURRENT_USER"})
+        if denied == "data api":
+            rsd_stub.add_client_error("execute_statement", "AccessDeniedException", "not authorized to GetCredentials",
+                                      expected_params=select)
+        else:
+            rsd_stub.add_response("execute_statement", {"Id": "s1"}, select)
+            rsd_stub.add_response("describe_statement", {"Id": "s1", "Status": "FINISHED"}, {"Id": "s1"})
+            rsd_stub.add_response("get_statement_result", {"Records": [[{"longValue": 1}, {
+                "stringValue": "IAMR:shop-prod-glue-loader"}]]}, {"Id": "s1"})
         s3_stub.add_response("list_objects_v2", {"Contents": [{"Key": "raw/public/customers/LOAD00000001.parquet",
                                                                "Size": len(landed), "ETag": '"e1"'}]},
                              {"Bucket": bucket, "Prefix": "raw/public/customers/"})
@@ -365,15 +373,18 @@ def test_each_aws_call_of_the_permission_checks_and_a_denied_data_api(rendered):
                              {"Bucket": bucket, "Key": "raw/public/customers/LOAD00000001.parquet",
                               "Range": "bytes=-65536"})
         check = SCRATCH + "check.manifest"
-        s3_stub.add_response("put_object", {"ETag": '"m1"'},
-                             {"Bucket": bucket, "Key": check, "Body": load_job.manifest_document(bucket, []).encode(),
-                              "ContentType": "application/json"})
-        s3_stub.add_response("delete_object", {}, {"Bucket": bucket, "Key": check})
+        put_check = {"Bucket": bucket, "Key": check, "Body": load_job.manifest_document(bucket, []).encode(),
+                     "ContentType": "application/json"}
+        if denied == "manifest":
+            s3_stub.add_client_error("put_object", "AccessDenied", "Access Denied", 403, expected_params=put_check)
+        else:
+            s3_stub.add_response("put_object", {"ETag": '"m1"'}, put_check)
+            s3_stub.add_response("delete_object", {}, {"Bucket": bucket, "Key": check})
         sqs_stub.add_response("receive_message", {}, {"QueueUrl": QUEUE, "MaxNumberOfMessages": 1,
                                                       "WaitTimeSeconds": 0, "VisibilityTimeout": 0})
-        s3_stub.add_response("delete_object", {}, {"Bucket": bucket, "Key": footer_key})
+        s3_stub.add_response("delete_object", {}, {"Bucket": bucket, "Key": footer_key})  # what it wrote
         s3_stub.add_response("put_object", {"ETag": '"r1"'}, {"Bucket": bucket, "Key": SCRATCH + "report.json",
-                                                              "Body": ANY, "ContentType": "application/json"})
+                                                              "Body": ANY, "ContentType": "application/json", **sse})
         args = load_job.parse_args(["--landing_bucket", bucket, "--config_key", CONFIG_KEY, "--manifest_prefix",
                                     MANIFESTS, "--workgroup", "shop-prod", "--database", "shop", "--copy_role_arn",
                                     "arn:aws:iam::123456789012:role/shop-prod-redshift", "--queue_url", QUEUE,
@@ -387,10 +398,14 @@ def test_each_aws_call_of_the_permission_checks_and_a_denied_data_api(rendered):
                            log=log.append)
         for stub in (s3_stub, rsd_stub, sqs_stub):
             stub.assert_no_pending_responses()
-    assert str(failed.value).startswith("smoke: 1 check(s) failed:\n  data api: An error occurred (AccessDeniedException)")
-    assert load_job.SMOKE_FIXES["data api"] in str(failed.value)
+    error = {"data api": "An error occurred (AccessDeniedException)", "manifest": "An error occurred (AccessDenied)"}
+    assert str(failed.value).startswith(f"smoke: 1 check(s) failed:\n  {denied}: {error[denied]}")
+    assert load_job.SMOKE_FIXES[denied] in str(failed.value)
     assert "smoke PASS footer: read the footer of raw/public/customers/LOAD00000001.parquet: 11 columns" in log
     assert "smoke PASS queue: received 0 message(s) and left them on the queue" in log
+    if denied == "manifest":
+        assert "smoke PASS data api: SELECT 1 ran as IAMR:shop-prod-glue-loader" in log
+    assert not any("scratch schemas" in line or "warehouse" in line for line in log)  # skipped
 
 
 def test_the_job_the_cli_and_the_stack_agree_on_the_scratch_prefix(rendered):
