@@ -166,7 +166,9 @@ data "aws_iam_policy_document" "loader" {
     resources = ["${aws_s3_bucket.landing.arn}/${local.loader_manifest_prefix}/*"]
   }
 
-  # The one place the job deletes: a smoke run's scratch files, under the manifest prefix (above).
+  # The one place the job deletes: a smoke run's scratch files, under the manifest prefix (above). The
+  # bucket is versioned, so a DeleteObject without a version id adds a delete marker (S3 User Guide,
+  # DeletingObjectVersions.html) and the lifecycle rule expires the noncurrent version later.
   statement {
     sid       = "DeleteSmokeScratch"
     actions   = ["s3:DeleteObject"]
