@@ -22,6 +22,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "destroy": ("dwctl.deploy.commands:destroy", "Destroy an environment: refused while data is guarded (`protect_data`); asks you to type its name."),
     "output": ("dwctl.deploy.commands:output", "Print the environment's Terraform outputs (--format json: `terraform output -json`)."),
     "check-grants": ("dwctl.deploy.check_grants:check_grants_command", "After apply: fail when IAM_ALLOWED_PRINCIPALS still has permissions on the catalog (grants would not govern)."),
+    "smoke": ("dwctl.deploy.smoke:smoke_command", "After apply: prove the deployed stack end to end (DMS, the load job, Redshift, grants), touching no data."),
     "validate": ("dwctl.gates.commands:validate", "Check what is on disk in iac/ and sql/: spec, freshness, fmt, provider schema, terraform validate."),
     "scan": ("dwctl.gates.commands:scan", "Run checkov on the rendered iac/ (or a saved plan) with the spec's skips and their reasons."),
     "test": ("dwctl.gates.tftest:test_command", "Run iac/tests/*.tftest.hcl with `terraform test` (mocked AWS: no credentials, no account)."),

@@ -23,11 +23,13 @@ def counts(rows) -> dict[str, int]:
     return {s: sum(1 for r in rows if r.status == s) for s in STATUSES}
 
 
-def to_text(rows, totals: str = "checks") -> str:
-    """An aligned table (FAIL in capitals), then a totals line, then one fix per problem."""
+def to_text(rows, totals: str = "checks", paint=lambda text, status: text) -> str:
+    """An aligned table (FAIL in capitals), then a totals line, then one fix per problem. `paint`
+    colours a status (click.style; click.echo drops it off a terminal)."""
     width = max(len(r.name) for r in rows)
     lines = [f"{'STATUS':<6}  {'CHECK':<{width}}  DETAIL"]
-    lines += [f"{r.status.upper() if r.status == 'fail' else r.status:<6}  {r.name:<{width}}  {r.detail}" for r in rows]
+    shown = lambda status: paint(f"{status.upper() if status == 'fail' else status:<6}", status)  # noqa: E731
+    lines += [f"{shown(r.status)}  {r.name:<{width}}  {r.detail}" for r in rows]
     n = counts(rows)
     lines.append(f"{totals}: {n['pass']} pass, {n['warn']} warn, {n['fail']} fail")
     fixes = [r for r in rows if r.fix and r.status != "pass"]

@@ -25,6 +25,12 @@ locals {
     "/aws-glue/python-jobs/errors",
     "/aws-glue/python-jobs/error",
   ]
+
+  loader_canary_key  = "_dwctl/glue_scripts/smoke_canary.json"
+  loader_canary_path = "${path.module}/glue_scripts/smoke_canary.json"
+  # `dwctl smoke` (the job's --mode smoke) writes its canary copies, manifests and report here only,
+  # and deletes them (dwctl/warehouse/load_job.py, smoke_prefix)
+  loader_smoke_prefix = "${local.loader_manifest_prefix}/_dwctl-smoke"
 }
 
 # --- the script and its config ----------------------------------------------------------------------------
@@ -62,6 +68,18 @@ resource "aws_s3_object" "loader_botocore_model" {
   key                    = "${local.loader_botocore_prefix}/${each.value}"
   source                 = "${path.module}/glue_scripts/botocore_data/${each.value}"
   source_hash            = filemd5("${path.module}/glue_scripts/botocore_data/${each.value}")
+  content_type           = "application/json"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = aws_kms_key.this.arn
+}
+
+# `dwctl smoke`'s canary Parquet files (one holding every landed type, and each table's in its
+# landed layout), base64 in one document the job's smoke mode reads (dwctl/render/canary.py).
+resource "aws_s3_object" "loader_canary" {
+  bucket                 = aws_s3_bucket.landing.id
+  key                    = local.loader_canary_key
+  source                 = local.loader_canary_path
+  source_hash            = filemd5(local.loader_canary_path)
   content_type           = "application/json"
   server_side_encryption = "aws:kms"
   kms_key_id             = aws_kms_key.this.arn
@@ -150,7 +168,8 @@ data "aws_iam_policy_document" "loader" {
     sid     = "ReadTheScriptConfigAndModels"
     actions = ["s3:GetObject"]
     resources = concat(
-      ["${aws_s3_bucket.landing.arn}/${local.loader_script_key}", "${aws_s3_bucket.landing.arn}/${local.loader_config_key}"],
+      ["${aws_s3_bucket.landing.arn}/${local.loader_script_key}", "${aws_s3_bucket.landing.arn}/${local.loader_config_key}",
+      "${aws_s3_bucket.landing.arn}/${local.loader_canary_key}"],
       [for name in local.loader_botocore_models : "${aws_s3_bucket.landing.arn}/${local.loader_botocore_prefix}/${name}"],
     )
   }
@@ -179,6 +198,15 @@ data "aws_iam_policy_document" "loader" {
     sid       = "WriteCopyManifests"
     actions   = ["s3:PutObject"]
     resources = ["${aws_s3_bucket.landing.arn}/${local.loader_manifest_prefix}/*"]
+  }
+
+  # The one place the job deletes: a smoke run's scratch files, under the manifest prefix (above). The
+  # bucket is versioned, so a DeleteObject without a version id adds a delete marker (S3 User Guide,
+  # DeletingObjectVersions.html) and the lifecycle rule expires the noncurrent version later.
+  statement {
+    sid       = "DeleteSmokeScratch"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.landing.arn}/${local.loader_smoke_prefix}/*"]
   }
 
   statement {
@@ -431,6 +459,7 @@ resource "aws_glue_job" "loader" {
     "--queue_url"          = aws_sqs_queue.landed.url
     "--visibility_timeout" = tostring(var.loader_timeout_minutes * 60 + 300)
     "--metric_namespace"   = local.metric_namespace
+    "--smoke_canary_key"   = aws_s3_object.loader_canary.key
 
     # where the models for the runtime's older botocore are (glue_scripts/botocore_data)
     "--botocore_data_prefix" = local.loader_botocore_prefix

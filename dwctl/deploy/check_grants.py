@@ -45,6 +45,16 @@ def iam_allowed_grants(client, database: str, tables: list[str]) -> list[str]:
             for label, resource in objects if (perms := _permissions(client, resource))]
 
 
+REVOKE = (f"Revoke them (`aws lakeformation revoke-permissions --principal DataLakePrincipalIdentifier={IAM_ALLOWED} "
+          "...`) and remove the IAMAllowedPrincipals defaults; until then IAM policies, not the spec's grants, decide "
+          "who reads the catalog.")
+
+
+def findings(merged, client=None) -> list[str]:
+    """check-grants for one environment's spec: a line per catalog object IAM_ALLOWED_PRINCIPALS still holds."""
+    return iam_allowed_grants(client or client_for(merged.region), merged.catalog.database, [t.name for t in merged.tables])
+
+
 @click.command("check-grants")
 @spec_option
 @click.option("--env", "env_name", metavar="NAME", help="Environment (its region) [default: the spec's].")
@@ -61,12 +71,10 @@ def check_grants_command(spec_path: Path, env_name: str | None) -> None:
     if name not in names(spec):
         raise UsageError(f"unknown environment {name!r}: the spec declares {', '.join(names(spec))}")
     merged = env_spec(spec, name)
-    found = iam_allowed_grants(client_for(merged.region), merged.catalog.database, [t.name for t in merged.tables])
+    found = findings(merged)
     for line in found:
         click.echo(f"fail: {line}")
     if found:
-        click.echo(f"Revoke them (`aws lakeformation revoke-permissions --principal DataLakePrincipalIdentifier="
-                   f"{IAM_ALLOWED} ...`) and remove the IAMAllowedPrincipals defaults; until then IAM policies, "
-                   "not the spec's grants, decide who reads the catalog.")
+        click.echo(REVOKE)
         sys.exit(1)
     click.echo(f"ok: no {IAM_ALLOWED} permission on {merged.catalog.database} or its {len(merged.tables)} tables")

@@ -277,7 +277,7 @@ def render(spec: Spec, spec_name: str) -> dict[str, str]:
 
 
 def _render(spec: Spec, spec_name: str) -> dict[str, str]:
-    from dwctl.render import environments, job_config, tfvars
+    from dwctl.render import canary, environments, job_config, tfvars
 
     env = environment()
     ctx = context(spec, spec_name)
@@ -300,5 +300,6 @@ def _render(spec: Spec, spec_name: str) -> dict[str, str]:
     files[job_config.PATH], files[job_config.COLUMNS_PATH] = job_config.documents(spec, ctx["sql"], ctx["units"], note)
     files[LOAD_JOB_PATH] = header(spec_name, "#") + load_job_source()
     files.update(shipped_botocore_models(note))
+    files[canary.PATH] = canary.document(ctx["units"], note)  # `dwctl smoke`'s canary Parquet files
     files.update(environments.files(spec, spec_name))
     return dict(sorted(files.items()))

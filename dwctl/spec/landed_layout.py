@@ -66,6 +66,9 @@ LOAD_SUFFIX = WORK_MARK + "_load"
 KEYS_SUFFIX = WORK_MARK + "_keys"
 WORK_SUFFIX = WORK_MARK + "_work"
 DELETES_SUFFIX = WORK_MARK + "_deletes"
+# `dwctl smoke`: the load job's smoke run writes (and deletes) its files under
+# <manifest prefix>/SMOKE_DIR/<smoke id>/ only, its report last (load_job.SMOKE_DIR is the job's copy).
+SMOKE_DIR = "_dwctl-smoke"  # a '-', which no table name holds: never a table's manifest folder
 GENERATION_DIGITS = 10  # a table's full loads are numbered 1, 2, ... (zero-padded in versions)
 # A change's version: its generation (the full load it follows, 0 before any) + kind (0 a reload's
 # sweep, 1 a full-load row, 2 a CDC row) + the change sequence, each zero-padded to a fixed width,

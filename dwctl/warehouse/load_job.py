@@ -1521,6 +1521,417 @@ def run(args, storage, warehouse, config, discovery, log=print, metrics=None):
     return merged
 
 
+# --- smoke mode: `dwctl smoke` -------------------------------------------------------------
+# `--mode smoke --smoke_id ID` proves a deployed stack end to end without touching data: it makes
+# each AWS call the job makes, as the job's role, and runs every table's DDL, COPY and merge as the
+# job builds them (this module's own functions on the job config, only the schema names replaced)
+# in two scratch schemas it creates and drops. It writes only under one scratch prefix,
+# <manifest_prefix>/_dwctl-smoke/<ID>/ (the one place the role may delete: loader_job.tf), and it
+# receives from the queue with a visibility timeout of 0, so every message stays visible, deleting
+# none. It prints one row per check, with the fix for a failing one, leaves the rows in
+# <scratch>/report.json for `dwctl smoke`, and fails the run when a check fails.
+SMOKE_DIR = "_dwctl-smoke"  # dwctl/spec/landed_layout.py SMOKE_DIR: never a table's manifest folder
+SMOKE_CANARY_FORMAT = 1  # the canary document dwctl/render/canary.py writes
+SMOKE_FIXES = {
+    "data api": "The job could not run SQL as its own database user: check that the workgroup is available, the "
+                "job role's redshift-serverless:GetCredentials and redshift-data permissions (loader_job.tf), and "
+                "that `dwctl apply` created the user (aws_redshiftdata_statement.loader_user).",
+    "list": "The job role cannot list the landing prefix: check its ListLandedFiles statement (loader_job.tf) and "
+            "the landing bucket's policy.",
+    "canary": "Run `dwctl render` and `dwctl apply`, which upload the smoke canary beside the job's config; the job "
+              "role must read it (ReadTheScriptAndConfig) and write under its manifest prefix (WriteCopyManifests).",
+    "footer": "The job role cannot read landed files' footers: check ReadLandedFileFooters and kms:Decrypt through "
+              "S3 on the stack's key (loader_job.tf, kms.tf).",
+    "manifest": "The job cannot write or delete its COPY manifests: check the landing bucket policy's encryption "
+                "conditions against the job's PutObject (s3.tf), WriteCopyManifests and DeleteSmokeScratch.",
+    "queue": "The job cannot receive from the landed-file queue: check DrainLandedFileEvents (loader_job.tf).",
+    "scratch schemas": "The job's database user cannot create schemas: check `GRANT CREATE ON DATABASE` to it "
+                       "(aws_redshiftdata_statement.loader_grant).",
+    "copy": "Redshift could not COPY the canary: check the COPY role (output redshift_role_arn) is attached to the "
+            "namespace, may read the landing prefix and decrypt with the stack's key, and that the job's user "
+            "was granted ASSUMEROLE on it for COPY.",
+    "warehouse": "Redshift refused a statement the load job runs (above, with Redshift's message): this table will "
+                 "not load until that is fixed; report it with the dwctl version.",
+    "cleanup": "Remove what the smoke run left by hand (named above): it is scratch, never the pipeline's data.",
+}
+
+
+def smoke_prefix(manifest_prefix, smoke_id):
+    """Where a smoke run writes (and deletes) everything it writes."""
+    return "%s/%s/%s" % (manifest_prefix.strip("/"), SMOKE_DIR, smoke_id)
+
+
+def smoke_schemas(staging_schema, analytics_schema, smoke_id):
+    """{real schema: scratch schema} of one smoke run (lower case: Redshift folds names)."""
+    tag = re.sub(r"[^a-z0-9_]", "_", smoke_id.lower())[:40]
+    return {staging_schema: "dwctl_smoke_%s_staging" % tag, analytics_schema: "dwctl_smoke_%s_analytics" % tag}
+
+
+def _created(create_sql, schema):
+    """Names (quoted) of the tables sql/01 creates in `schema`."""
+    return set(re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?%s\.(\"(?:[^\"]|\"\")*\")" % re.escape(quote_ident(schema)),
+                          create_sql))
+
+
+QUALIFIED = re.compile(r'("(?:[^"]|"")*")\.("(?:[^"]|"")*")')  # "schema"."table" (or "alias"."column")
+
+
+def _own_tables(renames, create_sql):
+    """{quoted real schema: (its name, the quoted tables sql/01 creates in it)}: a reference to one
+    of these is the pipeline's table; a column qualified by an alias spelled like the schema is not."""
+    return {quote_ident(old): (old, _created(create_sql, old)) for old in renames}
+
+
+def scratch_document(document, renames, folder):
+    """The job config document with the warehouse schemas renamed ({real: scratch}) in every statement
+    and each table's landing prefix moved to <folder>/<table>/: the statements the job runs, in scratch."""
+    doc = json.loads(json.dumps(document))
+    own = _own_tables(renames, "\n".join(document["create_sql"]))
+
+    def sql(text):
+        def qualified(match):
+            old, tables = own.get(match.group(1), (None, ()))
+            return quote_ident(renames[old]) + "." + match.group(2) if match.group(2) in tables else match.group(0)
+        text = QUALIFIED.sub(qualified, text)
+        for old, new in renames.items():
+            text = re.sub(r"(CREATE SCHEMA (?:IF NOT EXISTS )?)%s" % re.escape(quote_ident(old)),
+                          lambda m, new=new: m.group(1) + quote_ident(new), text)
+        return text
+
+    def query(text):
+        for old, new in renames.items():
+            text = text.replace(quote_literal(old), quote_literal(new))  # SVV_COLUMNS' schema filter
+        return sql(text)
+
+    doc["create_sql"] = [sql(line) for line in doc["create_sql"]]
+    doc["load_sql"] = [sql(line) for line in doc["load_sql"]]
+    doc["queries"] = {k: [query(s) for s in v] if isinstance(v, list) else query(v) for k, v in doc["queries"].items()}
+    doc["staging_schema"] = renames.get(doc["staging_schema"], doc["staging_schema"])
+    doc["analytics_schema"] = renames.get(doc["analytics_schema"], doc["analytics_schema"])
+    for name, table in doc["tables"].items():
+        table["prefix"] = "%s/%s/" % (folder, name)
+        table["merge_sql"] = [sql(line) for line in table["merge_sql"]]
+        for part in table["warehouse_tables"]:
+            part["schema"] = renames.get(part["schema"], part["schema"])
+    return doc
+
+
+class S3Objects:
+    """Raw objects in the landing bucket: what only the smoke run needs (bytes, deletes)."""
+
+    def __init__(self, s3, bucket):
+        self.s3, self.bucket = s3, bucket
+
+    def get(self, key):
+        """(bytes, its encryption headers), to write the canary encrypted as the uploaded copy is."""
+        got = self.s3.get_object(Bucket=self.bucket, Key=key)
+        return got["Body"].read(), {k: got[k] for k in ("ServerSideEncryption", "SSEKMSKeyId") if got.get(k)}
+
+    def put(self, key, body, content_type, encryption):
+        return self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
+                                  **encryption)["ETag"].strip('"')
+
+    def delete(self, key):
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
+
+
+class ScratchStorage:
+    """The job's storage for a smoke run: reads anywhere it may, writes only under `prefix`
+    (refused elsewhere) through the job's own put, and deletes every key it wrote."""
+
+    def __init__(self, storage, objects, prefix):
+        self.storage, self.objects, self.prefix = storage, objects, prefix.rstrip("/") + "/"
+        self.written = []
+        self.encryption = {}  # the headers the canary was uploaded with, for the copies (canary step)
+
+    def _mine(self, key):
+        if not key.startswith(self.prefix):
+            raise JobError("smoke: refusing to write %s, outside the scratch prefix %s" % (key, self.prefix))
+
+    def list(self, prefix):
+        return self.storage.list(prefix)
+
+    def tail(self, key, size):
+        return self.storage.tail(key, size)
+
+    def put(self, key, body, content_type):
+        self._mine(key)
+        url = self.storage.put(key, body, content_type)
+        self.written.append(key)
+        return url
+
+    def put_bytes(self, key, body, content_type, encryption):
+        """Landed() of the object written."""
+        self._mine(key)
+        landed = Landed(key, len(body), self.objects.put(key, body, content_type, encryption))
+        self.written.append(key)
+        return landed
+
+    def delete(self, key):
+        self.objects.delete(key)
+        self.written.remove(key)
+
+    def clean(self):
+        """Delete every key written; the keys that could not be deleted, with why."""
+        left = []
+        for key in sorted(set(self.written)):
+            try:
+                self.objects.delete(key)
+            except Exception as exc:  # report it, delete the others
+                left.append("%s (%s)" % (key, _one_line(exc)))
+        self.written = []
+        return left
+
+
+class ScratchWarehouse:
+    """The warehouse for a smoke run: a statement naming a table of the real staging or analytics
+    schema is refused, so nothing the smoke run sends can touch the pipeline's tables."""
+
+    def __init__(self, warehouse, create_sql, renames):
+        self.warehouse, self.own = warehouse, _own_tables(renames, create_sql)
+
+    def _check(self, sql):
+        for match in QUALIFIED.finditer(sql):
+            if match.group(2) in self.own.get(match.group(1), (None, ()))[1]:
+                raise JobError("smoke: refusing a statement on the pipeline's own table %s: %s"
+                               % (match.group(0), sql[:300]))
+
+    def query(self, sql, **params):
+        self._check(sql)
+        return self.warehouse.query(sql, **params)
+
+    def execute(self, sql, **params):
+        self._check(sql)
+        self.warehouse.execute(sql, **params)
+
+    def batch(self, statements, name):
+        for s in statements:
+            self._check(s)
+        self.warehouse.batch(statements, name)
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split())[:1500] or type(exc).__name__
+
+
+class SmokeReport:
+    """One row per check: pass or fail, what was seen, and for a failure the fix."""
+
+    def __init__(self, log):
+        self.rows, self.log = [], log
+
+    def add(self, check, status, detail, fix=None):
+        self.rows.append({"check": check, "status": status, "detail": detail,
+                          "fix": (fix or SMOKE_FIXES.get(check.split(":")[0])) if status == "fail" else None})
+        self.log("smoke %s %s: %s" % (status.upper(), check, detail))
+
+    def run(self, check, action):
+        """A pass row with what action() returns, or a fail row with its error; True when it passed."""
+        try:
+            detail = action()
+        except Exception as exc:  # any failure is a finding: reported, and the checks that need it are skipped
+            self.add(check, "fail", _one_line(exc))
+            return False
+        self.add(check, "pass", detail)
+        return True
+
+    def failed(self):
+        return [r for r in self.rows if r["status"] == "fail"]
+
+
+def smoke_copy(warehouse, scratch, args, schema, canary):
+    """COPY the all-types canary into a scratch table through a manifest, as the job COPYs, and read it back."""
+    columns = canary["all_types"]["columns"]
+    table = "%s.%s" % (quote_ident(schema), quote_ident("_dwctl_smoke_canary"))
+    landed = scratch.put_bytes(scratch.prefix + "canary/all_types.parquet",
+                               _b64(canary["all_types"]["parquet"]), "application/octet-stream", scratch.encryption)
+    manifest = scratch.put(scratch.prefix + "all_types.manifest", manifest_document(args["landing_bucket"], [landed]),
+                           "application/json")
+    warehouse.batch(["CREATE TABLE %s (%s)" % (table, ", ".join("%s %s" % (quote_ident(n), t) for n, t in columns)),
+                     substitute("COPY %s\nFROM '${manifest}'\nIAM_ROLE '${iam_role}'\nFORMAT AS PARQUET\nMANIFEST" % table,
+                                {"manifest": manifest, "iam_role": args["copy_role_arn"]})], "dwctl-smoke-copy")
+    count, stamp, stamp_tz = warehouse.query('SELECT COUNT(*), MAX(CAST("c_timestamp" AS VARCHAR(40))), '
+                                             'MAX(CAST("c_timestamptz" AS VARCHAR(40))) FROM %s' % table)[0]
+    if int(count) != 2:
+        raise JobError("the canary has 2 rows; COPY loaded %s" % count)
+    return ("COPY loaded every landed type (%d columns, a row of values and one of NULLs); read back: "
+            "TIMESTAMP %s, TIMESTAMPTZ %s" % (len(columns), stamp, stamp_tz))
+
+
+def _b64(text):
+    import base64
+
+    return base64.b64decode(text)
+
+
+def smoke_merges(args, scratch, warehouse, config, canary, report, log=print):
+    """sql/01 in the scratch schemas (apply_ddl, migrations included), then each table's passes of the
+    render's scenario (canary.py: first full load, changes, more of the full load, a reload), each
+    a run of TableLoad as the job runs it. A statement Redshift refuses quarantines the pass's file in
+    the scratch quarantine with Redshift's message: that is the table's failure."""
+    try:
+        done = apply_ddl(warehouse, config, log)
+    except JobError as exc:
+        report.add("warehouse: create tables", "fail", _one_line(exc))
+        return
+    problems = done[1] if done else []
+    for problem in problems:
+        report.add("warehouse: migrate", "fail", problem)
+    if problems:
+        return
+    report.add("warehouse: create tables", "pass", "sql/01 ran in the scratch schemas")
+    work = dict(args, manifest_prefix=scratch.prefix + "manifests")
+
+    def unit(table):
+        for n, step in enumerate(canary["units"][table]):
+            files = [scratch.put_bytes(config.tables[table] + name, _b64(data), "application/octet-stream",
+                                       scratch.encryption) for name, data in sorted(step["files"].items())]
+            loader = TableLoad(scratch, warehouse, config, work, table, "smoke%d" % n, log)
+            try:
+                loader.run(files)
+            except JobError as exc:  # a quarantine itself failed
+                return "fail", "%s: %s" % (step["name"], _one_line(exc))
+            if loader.quarantined:
+                landed, reason = loader.quarantined[0]
+                return "fail", "%s (%s): %s" % (step["name"], landed.key.rsplit("/", 1)[1], " ".join(reason.split()))
+        return "pass", "merged: " + ", ".join(step["name"] for step in canary["units"][table])
+
+    def group(tables):
+        return [(table, unit(table)) for table in tables]
+
+    asked = {t for t in args.get("tables", "").split(",") if t}  # --tables: a large spec a few tables at a time
+    groups = {}
+    for table in sorted(config.units(asked) if asked else config.tables):
+        groups.setdefault(config.target[table], []).append(table)
+    workers = max(1, min(int(args.get("concurrency", 8)), len(groups)))
+    if workers == 1:
+        results = [pair for tables in groups.values() for pair in group(tables)]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = [pair for done in pool.map(group, groups.values()) for pair in done]
+    for table, (status, detail) in sorted(results):
+        report.add("warehouse: " + table, status, detail)
+
+
+def smoke_facts(warehouse, report):
+    """What only a live workgroup tells: GETDATE's precision, the database's isolation level."""
+    report.run("fact: getdate", lambda: "GETDATE() = %s" % warehouse.query("SELECT CAST(GETDATE() AS VARCHAR(40))")[0][0])
+    found = None
+    # SVV_REDSHIFT_DATABASES (any user, its own databases) or STV_DB_ISOLATION_LEVEL (superusers only):
+    # Redshift Database Developer Guide, r_SVV_REDSHIFT_DATABASES, r_STV_DB_ISOLATION_LEVEL.
+    for sql in ("SELECT database_isolation_level FROM svv_redshift_databases WHERE database_name = CURRENT_DATABASE()",
+                "SELECT isolation_level FROM stv_db_isolation_level WHERE db_name = CURRENT_DATABASE()"):
+        try:
+            rows = warehouse.query(sql)
+        except JobError:
+            continue
+        if rows and rows[0][0]:
+            found = rows[0][0]
+            break
+    report.add("fact: isolation", "pass", "isolation level %s" % found if found else
+               "isolation level not visible to the job's user (an admin: SELECT * FROM stv_db_isolation_level)")
+
+
+def smoke(args, storage, warehouse, config, discovery, objects=None, log=print):
+    """The smoke run (see above); returns the report rows, raises JobError when a check failed."""
+    smoke_id = args.get("smoke_id", "")
+    if not re.match(r"^[A-Za-z0-9_-]{1,64}$", smoke_id):
+        raise JobError("--mode smoke needs --smoke_id (letters, digits, _ and -)")
+    objects = objects or S3Objects(storage.s3, args["landing_bucket"])
+    scratch = ScratchStorage(storage, objects, smoke_prefix(args["manifest_prefix"], smoke_id))
+    report = SmokeReport(log)
+    renames = smoke_schemas(config.staging_schema, config.analytics_schema, smoke_id)
+    guarded = ScratchWarehouse(warehouse, config.create_sql, renames)
+    state = {"landed": [], "schemas": []}
+    first = sorted(config.tables)[0]
+
+    def listed():
+        state["landed"] = parquet_only(storage.list(config.tables[first]))
+        return "listed %s: %d landed file(s)" % (config.tables[first], len(state["landed"]))
+
+    def canary():
+        body, scratch.encryption = objects.get(args["smoke_canary_key"])
+        state["canary"] = json.loads(body.decode("utf-8"))
+        if state["canary"].get("format") != SMOKE_CANARY_FORMAT:
+            raise JobError("the canary has format %r, this job reads %d" % (state["canary"].get("format"),
+                                                                           SMOKE_CANARY_FORMAT))
+        state["config"] = Config(scratch_document(json.loads(objects.get(args["config_key"])[0].decode("utf-8")),
+                                                  renames, scratch.prefix + "canary"))
+        some = state["canary"]["units"][first][0]
+        name, data = sorted(some["files"].items())[0]
+        state["footer"] = scratch.put_bytes(scratch.prefix + "footer/" + name, _b64(data),
+                                            "application/octet-stream", scratch.encryption)
+        return "read %s; wrote a canary file under %s" % (args["smoke_canary_key"], scratch.prefix)
+
+    def footer():
+        landed = (state["landed"] or [state.get("footer")])[-1]
+        if landed is None:
+            raise JobError("no landed file and no canary to read")
+        columns = read_columns(storage, landed)
+        return "read the footer of %s: %d columns" % (landed.key, len(columns))
+
+    def manifest():
+        key = scratch.prefix + "check.manifest"
+        scratch.put(key, manifest_document(args["landing_bucket"], []), "application/json")
+        scratch.delete(key)
+        return "wrote and deleted %s" % key
+
+    def queue():
+        if not hasattr(discovery, "sqs"):
+            return "discovery is listing: the job does not read the queue"
+        # VisibilityTimeout 0: the message stays visible to the next run; nothing is deleted (SQS API
+        # Reference, ReceiveMessage). The queue has no redrive policy, so a receive moves nothing.
+        got = discovery.sqs.receive_message(QueueUrl=discovery.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=0,
+                                            VisibilityTimeout=0).get("Messages", [])
+        return "received %d message(s) and left them on the queue" % len(got)
+
+    def schemas():
+        for schema in renames.values():
+            warehouse.execute("CREATE SCHEMA %s" % quote_ident(schema))
+            state["schemas"].append(schema)
+        return "created %s" % ", ".join(state["schemas"])
+
+    try:
+        sql = report.run("data api", lambda: "SELECT 1 ran as %s" % guarded.query("SELECT 1, CURRENT_USER")[0][1])
+        report.run("list", listed)
+        has_canary = report.run("canary", canary)
+        report.run("footer", footer)
+        writes = report.run("manifest", manifest)
+        report.run("queue", queue)
+        if sql and has_canary and writes and report.run("scratch schemas", schemas):
+            scratch_schema = renames[config.staging_schema]
+            report.run("copy", lambda: smoke_copy(guarded, scratch, args, scratch_schema, state["canary"]))
+            smoke_merges(args, scratch, guarded, state["config"], state["canary"], report, log)
+            smoke_facts(guarded, report)
+    finally:
+        left = []
+        for schema in reversed(state["schemas"]):
+            try:
+                warehouse.execute("DROP SCHEMA %s CASCADE" % quote_ident(schema))
+            except Exception as exc:  # reported; the files are deleted all the same
+                left.append("schema %s (%s)" % (schema, _one_line(exc)))
+        files = len(set(scratch.written))
+        left += scratch.clean()
+        report.add("cleanup", "fail" if left else "pass", "could not remove: " + "; ".join(left) if left else
+                   "dropped %s; deleted %d scratch file(s)" % (", ".join(state["schemas"]) or "no schema", files))
+    # `dwctl smoke` reads and deletes it; written as the canary copies are (with the uploaded canary's
+    # encryption headers), so it arrives even when the job's own manifest writes are refused
+    document = json.dumps({"smoke_id": smoke_id, "checks": report.rows}, indent=1, sort_keys=True)
+    try:
+        scratch.put_bytes(scratch.prefix + "report.json", document.encode("utf-8"), "application/json",
+                          scratch.encryption)
+    except Exception as exc:  # the rows are in this run's log and error
+        report.add("report", "fail", "could not write %sreport.json: %s" % (scratch.prefix, _one_line(exc)),
+                   "The rows are in this run's output log; fix the failing write first (the checks above).")
+    failed = report.failed()
+    if failed:
+        raise JobError("smoke: %d check(s) failed:\n  %s" % (len(failed), "\n  ".join(
+            "%s: %s -> %s" % (r["check"], r["detail"][:REASON_SHOWN], r["fix"]) for r in failed)))
+    return report.rows
+
+
 def read_config(s3, args):
     """The config document `dwctl render` wrote and Terraform uploaded beside the script."""
     body = s3.get_object(Bucket=args["landing_bucket"], Key=args["config_key"])["Body"].read()
@@ -1584,6 +1995,8 @@ def main(argv=None):
         discovery = QueueDiscovery(boto3.client("sqs"), args["queue_url"], config, args.get("visibility_timeout", 3900))
     else:
         discovery = ListingDiscovery(storage, warehouse, config)
+    if args.get("mode") == "smoke":  # `dwctl smoke`: prove the stack, touch no data
+        return smoke(args, storage, warehouse, config, discovery)
     run(args, storage, warehouse, config, discovery,
         metrics=boto3.client("cloudwatch") if args.get("metric_namespace") else None)
 

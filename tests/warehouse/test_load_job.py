@@ -464,7 +464,7 @@ def test_the_job_resource_passes_exactly_the_arguments_the_script_needs(job, ren
     passed = {k[2:] for k in glue["default_arguments"][0]} - {"job-language"}
     assert set(job.REQUIRED) <= passed and passed <= set(job.REQUIRED) | {"queue_url", "discovery", "visibility_timeout", "tables",
                                                                         "botocore_data_prefix", "metric_namespace",
-                                                                        "kms_key_arn"}
+                                                                        "kms_key_arn", "smoke_canary_key"}
     assert glue["default_arguments"][0]["--kms_key_arn"] == "${aws_kms_key.this.arn}"  # the key the bucket policy requires
     assert glue["max_retries"] == ["${var.loader_max_retries}"]
     assert glue["execution_property"][0]["max_concurrent_runs"] == [1]
