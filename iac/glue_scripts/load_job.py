@@ -1613,6 +1613,8 @@ def scratch_document(document, renames, folder):
     for name, table in doc["tables"].items():
         table["prefix"] = "%s/%s/" % (folder, name)
         table["merge_sql"] = [sql(line) for line in table["merge_sql"]]
+        if table.get("record_freshness"):
+            table["record_freshness"] = sql(table["record_freshness"])
         for part in table["warehouse_tables"]:
             part["schema"] = renames.get(part["schema"], part["schema"])
     return doc
@@ -1630,8 +1632,9 @@ class S3Objects:
         return got["Body"].read(), {k: got[k] for k in ("ServerSideEncryption", "SSEKMSKeyId") if got.get(k)}
 
     def put(self, key, body, content_type, encryption):
+        headers = {k: encryption[k] for k in ("ServerSideEncryption", "SSEKMSKeyId") if encryption.get(k)}
         return self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
-                                  **encryption)["ETag"].strip('"')
+                                  **headers)["ETag"].strip('"')
 
     def delete(self, key):
         self.s3.delete_object(Bucket=self.bucket, Key=key)

@@ -25,9 +25,10 @@ class Unresolved(Exception):
 
 
 def _receiver(node: ast.AST) -> str | None:
+    """The name a client is held under: a local, or the attribute of an object (self.s3, discovery.sqs)."""
     if isinstance(node, ast.Name):
         return node.id
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
         return node.attr
     return None
 
@@ -86,6 +87,12 @@ def _keys(node: ast.AST, function, klass, depth: int = 0) -> set[str]:
             else:
                 raise Unresolved(f"dict key {ast.dump(k)}")
         return out
+    if isinstance(node, ast.DictComp) and isinstance(node.key, ast.Name) and len(node.generators) == 1 \
+            and isinstance(node.generators[0].target, ast.Name) and node.generators[0].target.id == node.key.id \
+            and isinstance(node.generators[0].iter, (ast.Tuple, ast.List)):
+        keys = node.generators[0].iter.elts  # {k: ... for k in ("A", "B") ...}: at most those keys
+        if all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in keys):
+            return {k.value for k in keys}
     if isinstance(node, ast.IfExp):
         return _keys(node.body, function, klass, depth + 1) | _keys(node.orelse, function, klass, depth + 1)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":

@@ -114,6 +114,7 @@ def job_arguments(rendered) -> list[str]:
             value = {"--config_key": "_dwctl/glue_scripts/load_job_config.json",
                      "--manifest_prefix": "raw/_dwctl_manifests",
                      "--visibility_timeout": "3900", "--discovery": "queue", "--metric_namespace": "dwctl/shop-prod",
+                     "--smoke_canary_key": "_dwctl/glue_scripts/smoke_canary.json",
                      "--botocore_data_prefix": "_dwctl/glue_scripts/botocore_data"}.get(name) or REFERENCES[name]
         args += [name, str(value)]
     return args
