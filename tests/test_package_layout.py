@@ -62,14 +62,15 @@ def test_the_root_group_names_every_stage_command_and_nothing_imports_it():
 
 
 def test_the_load_job_needs_only_the_standard_library_and_boto3():
-    """It runs on Glue's Python shell, where dwctl is not installed."""
+    """It runs on Glue's Python shell, where dwctl is not installed: boto3 and its botocore are preinstalled
+    there (AWS Glue Developer Guide, add-job-python.html, "Supported libraries for Python shell jobs")."""
     job = PACKAGE / "warehouse" / "load_job.py"
     tree = ast.parse(job.read_text(encoding="utf-8"))
     modules = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     modules |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     import sys
 
-    assert modules - set(sys.stdlib_module_names) == {"boto3"}
+    assert modules - set(sys.stdlib_module_names) == {"boto3", "botocore"}
 
 
 def test_the_root_groups_short_help_is_each_commands_own():

@@ -53,6 +53,7 @@ DERIVED: tuple[Derived, ...] = (
     Derived("-dms-cpu", 255, "CloudWatch alarm"),
     Derived("-dms-free-storage", 255, "CloudWatch alarm"),
     Derived("-redshift-compute", 255, "CloudWatch alarm"),
+    Derived("-freshness", 255, "CloudWatch alarm (per table: -freshness-<table>, 255 with the table's name)"),
     Derived("-data", 250, "KMS alias (after alias/)"),
 )
 
