@@ -220,11 +220,15 @@ class Transpiler:
             if stmt.args.get("exists") and self.columns_of(table.db, table.name):
                 return []
             out = [f"DELETE FROM verify_keys WHERE {where(table)}"]
+            types = {d.this.name.lower(): d.args["kind"].sql("redshift").upper() for d in stmt.this.expressions
+                     if isinstance(d, exp.ColumnDef) and d.args.get("kind") is not None}
             for prop in (stmt.args.get("properties").expressions if stmt.args.get("properties") else []):
                 if isinstance(prop, exp.DistKeyProperty):
                     out += rows(table, "dist", [prop.this])
+                    _no_super_key(table, [prop.this], types)
                 elif isinstance(prop, exp.SortKeyProperty):
                     out += rows(table, "sort", prop.this if isinstance(prop.this, list) else [prop.this])
+                    _no_super_key(table, prop.this if isinstance(prop.this, list) else [prop.this], types)
             return out
         if not isinstance(stmt, exp.Alter):
             return None
@@ -461,6 +465,15 @@ def _grant_row(sql: str) -> str:
                 f"{_lit(m['privilege'])}, {_lit(name)}, {_lit(kind)})")
     return (f"INSERT INTO svv_relation_privileges VALUES ({where[0]}, {where[1]}, {_lit(m['privilege'])}, "
             f"{_lit(name)}, {_lit(kind)}, {'TRUE' if m['option'] else 'FALSE'})")
+
+
+def _no_super_key(table, columns, types: dict[str, str]) -> None:
+    """"You can't define SUPER columns as either a distribution or sort key" (Redshift Database
+    Developer Guide, limitations-super): CREATE TABLE fails there, so here too."""
+    for column in columns:
+        if types.get(column.name.lower()) == "SUPER":
+            raise ToolError(f"CREATE TABLE {table.db}.{table.name}: the SUPER column {column.name} as a distribution "
+                            "or sort key; Redshift refuses it (limitations-super)")
 
 
 def _privileges_follow(stmt) -> list[str]:

@@ -457,3 +457,22 @@ def test_a_lob_mysql_truncated_at_the_limit_never_fits_its_column(landing, examp
     landing.full_load("products", [change("I", FULL_LOAD_TS, None, **product(1, cut))])
     with pytest.raises(ToolError, match=r"'attributes' holds a value of 1025024 bytes, longer than its VARCHAR\(65535\)"):
         landing.run()
+
+
+# --- issue 21: Redshift's rules, not DuckDB's ------------------------------------------------------------------
+def transpiler(tmp_path):
+    from dwctl.warehouse.verifier import LocalLanding, Transpiler
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA s")
+    return con, Transpiler(con, LocalLanding(tmp_path, ""))
+
+
+@pytest.mark.parametrize("ddl", ["CREATE TABLE s.t (k BIGINT, j SUPER) DISTKEY(j)",
+                                 "CREATE TABLE s.t (k BIGINT, j SUPER) DISTKEY(k) SORTKEY(k, j)"])
+def test_item4_a_super_key_is_refused_as_redshift_refuses_it(tmp_path, ddl):
+    """limitations-super: "You can't define SUPER columns as either a distribution or sort key"."""
+    con, transpile = transpiler(tmp_path)
+    with pytest.raises(ToolError, match="SUPER column j as a distribution or sort key"):
+        transpile(ddl)
+    assert transpile("CREATE TABLE s.t (k BIGINT, j SUPER) DISTKEY(k) SORTKEY(k)")  # a SUPER column that is no key
