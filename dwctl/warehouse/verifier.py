@@ -113,11 +113,14 @@ class Transpiler:
         """declared: (schema, table) -> [(column, Redshift type, name in the landed file)] of the
         staging tables COPY loads."""
         self.con, self.landing = con, landing
-        self.cache = {} if cache is None else cache  # statements without COPY transpile the same every run
+        # Statements without COPY transpile the same every run, until a statement changes a table's columns
+        # (an INSERT or UPDATE checks the lengths of its target's columns as they are: see fit_lengths).
+        self.cache = {} if cache is None else cache
         self.declared = declared or {}
         self.in_transaction = False  # DuckDBWarehouse.batch sets it: a Data API batch is one transaction
         con.execute(SVV_COLUMNS)
         con.execute(PRIVILEGES)
+        con.execute(REDSHIFT_MACROS)
 
     def __call__(self, sql: str) -> list[str]:
         import sqlglot
@@ -130,6 +133,8 @@ class Transpiler:
         for stmt in sqlglot.parse(sql, read="redshift"):
             if stmt is None:
                 continue
+            if isinstance(stmt, (exp.Create, exp.Drop, exp.Alter)):
+                self.cache.clear()  # a table's columns may change: INSERTs and UPDATEs are transpiled again
             if isinstance(stmt, exp.Grant):
                 out.append(_grant_row(sql))
                 continue
@@ -152,6 +157,8 @@ class Transpiler:
                 out += typed
                 continue
             stmt = stmt.transform(_duckdb_types)
+            if isinstance(stmt, (exp.Insert, exp.Update)):
+                stmt = self.fit_lengths(stmt)
             if isinstance(stmt, exp.Create) and stmt.args.get("properties"):
                 props = [p for p in stmt.args["properties"].expressions
                          if not isinstance(p, (exp.DistKeyProperty, exp.SortKeyProperty, exp.DistStyleProperty))]
@@ -252,6 +259,46 @@ class Transpiler:
                 out.append(f"UPDATE verify_keys SET column_name = {_lit(action.args['to'].name)} WHERE {where(table)} "
                            f"AND lower(column_name) = lower({_lit(action.this.name)})")
         return out or None
+
+    def fit_lengths(self, stmt):
+        """An INSERT or UPDATE whose every value for a VARCHAR(n) or CHAR(n) column of its target goes
+        through rs_varchar, which does what Redshift does (Database Developer Guide, r_Character_types):
+        "Both CHAR and VARCHAR data types store strings up to n bytes in length. An attempt to store a
+        longer string into a column of these types results in an error", unless the extra characters
+        are all spaces, which are cut. DuckDB's VARCHAR has no length; the column's Redshift type is
+        its comment (typed_columns)."""
+        from sqlglot import exp
+
+        target = stmt.this
+        table = target.this if isinstance(target, exp.Schema) else target
+        if not isinstance(table, exp.Table):
+            return stmt
+        limits = {}
+        for name, kind in self.con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE schema_name = ? "
+                                           "AND table_name = ?", [table.db, table.name]).fetchall():
+            if kind and (length := _byte_length(kind)) and not kind.upper().startswith("VARBYTE"):
+                spelled = "character varying" if kind.upper().startswith("VARCHAR") else "character"
+                limits[name.lower()] = (length, f"{spelled}({length})")
+
+        def fit(value, column: str):
+            length, spelled = limits[column.lower()]
+            return exp.Anonymous(this="rs_varchar", expressions=[
+                exp.cast(value, exp.DataType.build("VARCHAR")), exp.Literal.number(length), exp.Literal.string(spelled)])
+
+        if isinstance(stmt, exp.Update):
+            for assignment in stmt.expressions:
+                if isinstance(assignment, exp.EQ) and assignment.this.name.lower() in limits:
+                    assignment.set("expression", fit(assignment.expression, assignment.this.name))
+            return stmt
+        columns = [c.name for c in target.expressions] if isinstance(target, exp.Schema) else []
+        if not columns or not any(c.lower() in limits for c in columns) or stmt.expression is None:
+            return stmt  # every INSERT the job and the rendered SQL run names its columns
+        names = [f"dwctl_value_{i}" for i in range(len(columns))]
+        inserted = exp.Subquery(this=stmt.expression, alias=exp.TableAlias(
+            this=exp.to_identifier("dwctl_insert"), columns=[exp.to_identifier(n) for n in names]))
+        stmt.set("expression", exp.select(*[fit(exp.column(n), c) if c.lower() in limits else exp.column(n)
+                                            for n, c in zip(names, columns)]).from_(inserted))
+        return stmt
 
     def check_alter_type(self, table, column: str, new: str) -> None:
         """Redshift's rules for ALTER COLUMN TYPE (Database Developer Guide, r_ALTER_TABLE): it
@@ -431,6 +478,18 @@ SELECT schema_name AS table_schema, table_name, column_name, column_index AS ord
 FROM (SELECT *, regexp_extract(comment, '^([A-Z ]+)', 1) AS base, regexp_extract(comment, '\\((\\d+)', 1) AS arg1,
         regexp_extract(comment, ',(\\d+)\\)', 1) AS arg2
       FROM duckdb_columns() WHERE comment IS NOT NULL)
+"""
+
+
+# What Redshift does that DuckDB does not, as macros the transpiled statements call.
+# rs_varchar(value, n, type): storing text in a VARCHAR(n) or CHAR(n) (Transpiler.fit_lengths). The
+# error's message carries the value's size, so DuckDB cannot fold it into a constant and raise it
+# for every row.
+REDSHIFT_MACROS = """
+CREATE OR REPLACE TEMP MACRO rs_varchar(v, n, t) AS CASE
+  WHEN v IS NULL OR strlen(v) <= n THEN v
+  WHEN strlen(rtrim(v, ' ')) <= n THEN rtrim(v, ' ') || repeat(' ', CAST(n - strlen(rtrim(v, ' ')) AS BIGINT))
+  ELSE error('value too long for type ' || t || ' (' || strlen(v) || ' bytes)') END;
 """
 
 

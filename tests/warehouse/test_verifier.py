@@ -476,3 +476,55 @@ def test_item4_a_super_key_is_refused_as_redshift_refuses_it(tmp_path, ddl):
     with pytest.raises(ToolError, match="SUPER column j as a distribution or sort key"):
         transpile(ddl)
     assert transpile("CREATE TABLE s.t (k BIGINT, j SUPER) DISTKEY(k) SORTKEY(k)")  # a SUPER column that is no key
+
+
+def test_item9_text_longer_than_its_varchar_is_refused_on_insert_and_update_as_redshift_does(tmp_path):
+    """r_Character_types: CHAR and VARCHAR "store strings up to n bytes in length. An attempt to store a longer
+    string into a column of these types results in an error", unless the extra characters are all spaces."""
+    con, transpile = transpiler(tmp_path)
+
+    def run(sql: str, **params) -> None:
+        for statement in transpile(sql):
+            con.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement} or None)
+
+    run("CREATE TABLE s.t (k BIGINT, v VARCHAR(4))")
+    run("INSERT INTO s.t (k, v) VALUES (1, :v)", v="éé")  # 4 bytes
+    run("INSERT INTO s.t (k, v) SELECT 2, :v", v="ab      ")  # the extra characters are spaces: cut
+    assert con.execute("SELECT k, v FROM s.t ORDER BY k").fetchall() == [(1, "éé"), (2, "ab  ")]
+    for sql in ("INSERT INTO s.t (k, v) VALUES (3, :v)", "INSERT INTO s.t (k, v) SELECT 3, :v",
+                "UPDATE s.t SET v = :v WHERE k = 1"):
+        with pytest.raises(duckdb.Error, match=r"value too long for type character varying\(4\) \(5 bytes\)"):
+            run(sql, v="ééa")  # 3 characters, 5 bytes
+    run("ALTER TABLE s.t ALTER COLUMN v TYPE VARCHAR(8)")  # made longer: the new length holds
+    run("INSERT INTO s.t (k, v) VALUES (3, :v)", v="ééa")
+    assert con.execute("SELECT v FROM s.t WHERE k = 3").fetchall() == [("ééa",)]
+
+
+def test_item9_a_quarantine_reason_is_cut_to_the_columns_bytes_never_inside_a_character(landing):
+    """The reason column is VARCHAR(4096), counted in bytes (r_Character_types): a reason of multibyte
+    characters is cut to 4,096 bytes, at a character boundary, and the quarantine INSERT goes through."""
+    from dwctl.warehouse import load_job
+    from dwctl.warehouse.verifier import DuckDBWarehouse, Transpiler
+
+    verifier = landing.verifier
+    landing.full_load("customers", [change("I", FULL_LOAD_TS, None, **customer(1))])
+    landing.run()  # the warehouse's tables exist
+    warehouse = DuckDBWarehouse(verifier.con, Transpiler(verifier.con, None))
+    loader = load_job.TableLoad(None, warehouse, verifier.config, {}, "orders", "r1", log=lambda _: None)
+    reason = "Spectrum Scan Error: " + "é" * 3000 + "€" * 10  # 3,031 characters, 6,051 bytes
+    loader.quarantine(load_job.Landed("raw/public/orders/LOAD00000001.parquet", 1, "e1"), reason)
+    [(_, _, stored)] = verifier.quarantined()
+    assert len(stored.encode("utf-8")) <= load_job.REASON_LIMIT == 4096
+    assert reason.startswith(stored) and len(stored.encode("utf-8")) > 4096 - 4, "cut at the last whole character"
+
+
+def test_item9_a_held_file_with_a_long_multibyte_column_name_is_quarantined_not_a_failed_run(landing):
+    """The job's own reason (the columns a held file carries) can be longer in bytes than in characters."""
+    path = landing.full_load("orders", [change("I", FULL_LOAD_TS, None, **order(1))])
+    table = pq.read_table(path)
+    name = "ü" * 2100  # 4,200 bytes
+    pq.write_table(table.append_column(name, pa.array(["x"])), path)
+    with pytest.raises(ToolError, match="held: it carries column"):
+        landing.run()
+    [(_, key, reason)] = landing.verifier.quarantined()
+    assert key == "raw/public/orders/LOAD00000001.parquet" and len(reason.encode("utf-8")) <= 4096
