@@ -124,6 +124,11 @@ class TableView:
         return not self.target and all(c.cast == "{}" and c.redshift_type == c.staging_type for c in self.key_columns)
 
     @property
+    def parses_json(self) -> bool:
+        """A column's merge runs JSON_PARSE (json, jsonb: SUPER)."""
+        return any("JSON_PARSE" in c.cast for c in self.columns)
+
+    @property
     def version_length(self) -> int:
         from dwctl.spec.landed_layout import VERSION_LENGTH
 

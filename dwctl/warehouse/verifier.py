@@ -16,7 +16,11 @@ Redshift -> DuckDB by sqlglot with these documented rewrites, each the smallest 
                                        Redshift loads into the column's type, and no text is
                                        longer in bytes than its VARCHAR/CHAR
   COPY ... (cols) FORMAT CSV        -> INSERT INTO t (cols) SELECT FROM read_csv(the file)
-  SUPER                             -> JSON (JSON_PARSE becomes json(), which also validates)
+  SUPER                             -> JSON (JSON_PARSE becomes json(), which also validates, of
+                                       rs_json_parse, which refuses an object with a repeated
+                                       attribute name unless SET json_parse_dedup_attributes ON came
+                                       before in the batch, and then keeps the last: Redshift Database
+                                       Developer Guide, super-configurations, "Parsing options for SUPER")
   VARBYTE(n)                        -> BLOB
   DISTKEY / SORTKEY / DISTSTYLE     -> dropped (physical layout only)
   column types                      -> DuckDB keeps no VARCHAR length: each column created or added
@@ -121,6 +125,7 @@ class Transpiler:
         con.execute(SVV_COLUMNS)
         con.execute(PRIVILEGES)
         con.execute(REDSHIFT_MACROS)
+        _register_functions(con)
 
     def __call__(self, sql: str) -> list[str]:
         import sqlglot
@@ -137,6 +142,9 @@ class Transpiler:
                 self.cache.clear()  # a table's columns may change: INSERTs and UPDATEs are transpiled again
             if isinstance(stmt, exp.Grant):
                 out.append(_grant_row(sql))
+                continue
+            if isinstance(stmt, exp.Set):
+                out.append(_session_setting(stmt))
                 continue
             out += _privileges_follow(stmt)
             keys = self.keys_follow(stmt)
@@ -561,12 +569,82 @@ def _privileges_follow(stmt) -> list[str]:
 def _duckdb_types(node):
     from sqlglot import exp
 
+    if isinstance(node, exp.ParseJSON):
+        dedup = exp.func("COALESCE", exp.Anonymous(this="getvariable", expressions=[exp.Literal.string(DEDUP)]),
+                         exp.false())
+        return exp.ParseJSON(this=exp.Anonymous(this="rs_json_parse", expressions=[node.this, dedup]))
     if isinstance(node, exp.DataType):
         if node.this == exp.DataType.Type.SUPER:
             return exp.DataType.build("JSON")
         if node.this in (exp.DataType.Type.VARBINARY, exp.DataType.Type.BINARY):
             return exp.DataType.build("BLOB")
     return node
+
+
+# SET json_parse_dedup_attributes: a session setting (super-configurations). A Data API batch, and a single
+# statement, is a session of its own (no SessionKeepAliveSeconds): DuckDBWarehouse resets it for each.
+DEDUP = "rs_json_parse_dedup_attributes"
+
+
+def _session_setting(stmt) -> str:
+    """The SET statements the job's SQL runs, as a DuckDB variable; any other SET is an error."""
+    from sqlglot import exp
+
+    [item] = stmt.expressions
+    assignment = item.this
+    if isinstance(assignment, exp.EQ) and assignment.this.name.lower() == "json_parse_dedup_attributes":
+        value = assignment.expression.name.lower()
+        if value in ("on", "true", "off", "false"):
+            return f"SET VARIABLE {DEDUP} = {'TRUE' if value in ('on', 'true') else 'FALSE'}"
+    raise ToolError(f"SET the verifier cannot stand in for: {stmt.sql('redshift')}")
+
+
+def _json_parse(text: str | None, dedup: bool) -> str | None:
+    """What JSON_PARSE does with an object that repeats an attribute name: "The same attribute name cannot
+    appear in the same object, but can appear in a nested object. The json_parse_dedup_attributes
+    configuration option allows JSON_PARSE to keep only the last occurrence of duplicate attributes instead
+    of returning an error" (super-configurations). Anything else is left to DuckDB's json() to validate."""
+    import json
+    from decimal import Decimal
+
+    if text is None:
+        return None
+    repeated: list[str] = []
+
+    def pairs(items):
+        found = {}
+        for key, value in items:
+            if key in found:
+                repeated.append(key)
+            found[key] = value  # the last occurrence's value
+        return found
+
+    try:
+        document = json.loads(text, object_pairs_hook=pairs, parse_float=Decimal, parse_int=int)
+    except ValueError:
+        return text  # not JSON: json() refuses it with DuckDB's message
+    if not repeated:
+        return text
+    if not dedup:
+        raise ValueError(f"JSON_PARSE: duplicate attribute {repeated[0]!r} in an object (Redshift refuses it "
+                         "unless json_parse_dedup_attributes is on: super-configurations)")
+
+    def dump(value) -> str:
+        if isinstance(value, dict):
+            return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + dump(v) for k, v in value.items()) + "}"
+        if isinstance(value, list):
+            return "[" + ",".join(dump(v) for v in value) + "]"
+        if isinstance(value, Decimal):
+            return str(value)
+        return json.dumps(value, ensure_ascii=False)
+
+    return dump(document)
+
+
+def _register_functions(con) -> None:
+    """The Python functions the transpiled statements call, once per connection."""
+    if not con.execute("SELECT 1 FROM duckdb_functions() WHERE function_name = 'rs_json_parse'").fetchone():
+        con.create_function("rs_json_parse", _json_parse, ["VARCHAR", "BOOLEAN"], "VARCHAR")
 
 
 def _q(name: str) -> str:
@@ -617,9 +695,14 @@ class DuckDBWarehouse:
             rows = self.con.execute(statement, used or None).fetchall()
         return rows
 
+    def session(self) -> None:
+        """A new Data API session: session settings (SET) back to Redshift's defaults."""
+        self.con.execute(f"RESET VARIABLE {DEDUP}")
+
     def query(self, sql: str, **params) -> list[list]:
         from dwctl.warehouse.load_job import JobError
 
+        self.session()
         try:
             return [list(r) for r in self.statements(sql, params)]
         except Exception as exc:  # duckdb.Error: the SQL or the data is wrong; say which
@@ -632,6 +715,7 @@ class DuckDBWarehouse:
         """One transaction, as a Data API batch: all statements or none."""
         from dwctl.warehouse.load_job import JobError
 
+        self.session()
         self.con.execute("BEGIN TRANSACTION")
         self.transpile.in_transaction = True
         try:

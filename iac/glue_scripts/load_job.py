@@ -62,7 +62,10 @@ PLACEHOLDER = re.compile(r"'\$\{([a-z0-9_:]+)\}'")
 MAX_BATCH = 40  # statements per BatchExecuteStatement
 REQUIRED = ("landing_bucket", "config_key", "manifest_prefix", "workgroup", "database", "copy_role_arn")
 CONFIG_FORMAT = 5  # the version of the config document this module reads (dwctl/render/job_config.py writes it)
-REASON_LIMIT = 4000  # characters of Redshift's error kept with a quarantined file (the column holds 4096)
+# Bytes of Redshift's error kept with a quarantined file: its column is VARCHAR(4096) (sql/01), and "CHAR
+# and VARCHAR data types store strings up to n bytes in length. An attempt to store a longer string into a
+# column of these types results in an error" (Redshift Database Developer Guide, r_Character_types).
+REASON_LIMIT = 4096
 REASON_SHOWN = 600  # characters of it in the run's error
 
 
@@ -1168,8 +1171,13 @@ class TableLoad:
     def quarantine(self, landed, reason):
         self.log("%s: quarantined %s: %s" % (self.table, landed.key, reason))
         self.warehouse.execute(self.config.queries["quarantine"], table_name=self.table, s3_key=landed.key,
-                             etag=landed.etag, size=landed.size, reason=reason[:REASON_LIMIT])
+                             etag=landed.etag, size=landed.size, reason=cut_to_bytes(reason, REASON_LIMIT))
         self.quarantined.append((landed, reason))
+
+
+def cut_to_bytes(text, limit):
+    """The longest start of text that is at most limit bytes of UTF-8, never half a character."""
+    return text.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore")
 
 
 def quarantined_files(warehouse, config, tables):

@@ -528,3 +528,43 @@ def test_item9_a_held_file_with_a_long_multibyte_column_name_is_quarantined_not_
         landing.run()
     [(_, key, reason)] = landing.verifier.quarantined()
     assert key == "raw/public/orders/LOAD00000001.parquet" and len(reason.encode("utf-8")) <= 4096
+
+
+def test_item5_a_repeated_json_key_keeps_the_last_value_as_postgres_reads_it(landing):
+    """super-configurations: JSON_PARSE refuses an object that repeats an attribute unless
+    json_parse_dedup_attributes is on, which keeps the last occurrence; Postgres json keeps repeated keys and
+    reads the last (datatype-json). The merge sets it, so the file loads with the value the source reads."""
+    doc = '{"size": "S", "tags": {"a": 1, "a": 2}, "size": "L"}'
+    assert json.loads(doc) == {"size": "L", "tags": {"a": 2}}  # Python, like Postgres, reads the last
+    landing.full_load("products", [change("I", FULL_LOAD_TS, None, **product(1, doc))])
+    landing.run()
+    stored = landing.state("products")[0]["attributes"]
+    assert stored.count('"size"') == 1 and stored.count('"a"') == 1, stored
+    assert json.loads(stored) == {"size": "L", "tags": {"a": 2}}
+
+
+def test_item5_without_the_setting_a_repeated_json_key_fails_as_in_redshift(landing):
+    """The verifier's JSON_PARSE is Redshift's: merge SQL without the SET quarantines the file."""
+    mutate(landing, "products", "SET json_parse_dedup_attributes TO ON;", "")
+    landing.full_load("products", [change("I", FULL_LOAD_TS, None, **product(1, '{"size": "S", "size": "L"}')),
+                                   change("I", FULL_LOAD_TS, None, **product(2, '{"size": "S"}'))])
+    with pytest.raises(ToolError, match=r"(?s)products: raw/public/products/LOAD00000001.parquet quarantined.*"
+                                        r"duplicate attribute 'size'"):
+        landing.run()
+    assert landing.state("products") == []
+
+
+def test_item5_the_setting_lasts_one_data_api_call(tmp_path):
+    """A Data API batch, or one statement, is a session of its own: a SET does not reach the next call."""
+    from dwctl.warehouse.load_job import JobError
+    from dwctl.warehouse.verifier import DuckDBWarehouse
+
+    con, transpile = transpiler(tmp_path)
+    warehouse = DuckDBWarehouse(con, transpile)
+    twice = "SELECT JSON_PARSE('{\"k\": 1, \"k\": 2}')"
+    warehouse.batch(["SET json_parse_dedup_attributes TO ON", f"CREATE TABLE s.j AS {twice} AS j"], "one")
+    assert con.execute("SELECT j FROM s.j").fetchall() == [('{"k":2}',)]
+    with pytest.raises(JobError, match="duplicate attribute 'k'"):
+        warehouse.query(twice)
+    with pytest.raises(ToolError, match="SET the verifier cannot stand in for"):
+        transpile("SET enable_case_sensitive_identifier TO ON")
