@@ -22,6 +22,16 @@ Redshift -> DuckDB by sqlglot with these documented rewrites, each the smallest 
                                        before in the batch, and then keeps the last: Redshift Database
                                        Developer Guide, super-configurations, "Parsing options for SUPER")
   VARBYTE(n)                        -> BLOB
+  comparing and grouping text       -> without trailing spaces, as Redshift compares VARCHAR and CHAR
+                                       (r_Character_types: "Trailing spaces in VARCHAR and CHAR values
+                                       are treated as semantically insignificant when values are
+                                       compared"): each side of = <> < <= > >= and IN, each PARTITION BY
+                                       expression and COUNT(DISTINCT ...) goes through rs_text (RTRIM for
+                                       VARCHAR, nothing for other types), and SELECT DISTINCT keeps one row
+                                       per trimmed value (DISTINCT ON; which of 'k' and 'k ' is kept is
+                                       not said, so either may be)
+  INSERT / UPDATE of text           -> as long in bytes as the column's VARCHAR(n) or CHAR(n), as
+                                       Redshift stores it (r_Character_types; see fit_lengths)
   DISTKEY / SORTKEY / DISTSTYLE     -> dropped (physical layout only)
   column types                      -> DuckDB keeps no VARCHAR length: each column created or added
                                        carries its Redshift type as its DuckDB comment, and the
@@ -164,7 +174,7 @@ class Transpiler:
                     continue
                 out += typed
                 continue
-            stmt = stmt.transform(_duckdb_types)
+            stmt = stmt.transform(_duckdb_types).transform(_text_comparisons)
             if isinstance(stmt, (exp.Insert, exp.Update)):
                 stmt = self.fit_lengths(stmt)
             if isinstance(stmt, exp.Create) and stmt.args.get("properties"):
@@ -493,11 +503,16 @@ FROM (SELECT *, regexp_extract(comment, '^([A-Z ]+)', 1) AS base, regexp_extract
 # rs_varchar(value, n, type): storing text in a VARCHAR(n) or CHAR(n) (Transpiler.fit_lengths). The
 # error's message carries the value's size, so DuckDB cannot fold it into a constant and raise it
 # for every row.
+# rs_text(x): a value as Redshift compares it (_text_comparisons). typeof is known when DuckDB binds
+# the statement, so the CASE folds away: x itself for other types (a join on them stays a hash join
+# on the columns), RTRIM(x) for text.
 REDSHIFT_MACROS = """
 CREATE OR REPLACE TEMP MACRO rs_varchar(v, n, t) AS CASE
   WHEN v IS NULL OR strlen(v) <= n THEN v
   WHEN strlen(rtrim(v, ' ')) <= n THEN rtrim(v, ' ') || repeat(' ', CAST(n - strlen(rtrim(v, ' ')) AS BIGINT))
   ELSE error('value too long for type ' || t || ' (' || strlen(v) || ' bytes)') END;
+CREATE OR REPLACE TEMP MACRO rs_text(x) AS
+  CASE WHEN typeof(x) = 'VARCHAR' THEN cast_to_type(rtrim(CAST(x AS VARCHAR), ' '), x) ELSE x END;
 """
 
 
@@ -517,6 +532,13 @@ def _unquote(text: str) -> str:
     return text[1:-1].replace('""', '"') if text.startswith('"') else text
 
 
+# What GRANT takes on a table (Redshift Database Developer Guide, r_GRANT: { SELECT | INSERT | UPDATE | DELETE |
+# DROP | REFERENCES | ALTER | TRUNCATE }, "Amazon Redshift doesn't support the RULE and TRIGGER permissions")
+# and on its columns ({ SELECT | UPDATE } ( column_name ...)); anything else Redshift refuses.
+TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "DROP", "REFERENCES", "ALTER", "TRUNCATE")
+COLUMN_PRIVILEGES = ("SELECT", "UPDATE")
+
+
 def _grant_row(sql: str) -> str:
     """A GRANT as the job writes it (load_job.grant_statements) -> the row Redshift's views would show."""
     import re
@@ -524,6 +546,10 @@ def _grant_row(sql: str) -> str:
     m = re.match(_GRANT, sql.strip())
     if m is None:
         raise ToolError(f"GRANT the verifier cannot stand in for: {sql}")
+    allowed = COLUMN_PRIVILEGES if m["column"] else TABLE_PRIVILEGES
+    if m["privilege"] not in allowed:
+        raise ToolError(f"{sql}: Redshift grants {m['privilege']} on no {'column' if m['column'] else 'table'} "
+                        f"(r_GRANT: {', '.join(allowed)})")
     name = _unquote(m["name"])
     kind = "public" if m["name"] == "PUBLIC" else (m["kind"] or "user").lower()
     where = [_lit(_unquote(m["schema"])), _lit(_unquote(m["table"]))]
@@ -643,8 +669,38 @@ def _json_parse(text: str | None, dedup: bool) -> str | None:
 
 def _register_functions(con) -> None:
     """The Python functions the transpiled statements call, once per connection."""
-    if not con.execute("SELECT 1 FROM duckdb_functions() WHERE function_name = 'rs_json_parse'").fetchone():
+    import duckdb
+
+    try:
         con.create_function("rs_json_parse", _json_parse, ["VARCHAR", "BOOLEAN"], "VARCHAR")
+    except duckdb.NotImplementedException as exc:  # "already created": a run before this one made it
+        if "already" not in str(exc):
+            raise
+
+
+def _text_comparisons(node):
+    """Comparisons and groupings as Redshift makes them of text (the module docstring: rs_text)."""
+    from sqlglot import exp
+
+    def text(value):
+        if isinstance(value, (exp.Null, exp.Placeholder, exp.Parameter, exp.Boolean)) or \
+                (isinstance(value, exp.Literal) and not value.is_string):
+            return value
+        return exp.Anonymous(this="rs_text", expressions=[value])
+
+    comparisons = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+    if isinstance(node, comparisons) and not isinstance(node.parent, (exp.Update, exp.SetItem)):
+        return node.__class__(this=text(node.this), expression=text(node.expression))
+    if isinstance(node, exp.In) and node.expressions and not node.args.get("query"):
+        return exp.In(this=text(node.this), expressions=[text(e) for e in node.expressions], is_global=None)
+    if isinstance(node, exp.Window) and node.args.get("partition_by"):
+        node.set("partition_by", [text(e) for e in node.args["partition_by"]])
+    if isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct):
+        node.this.set("expressions", [text(e) for e in node.this.expressions])
+    if isinstance(node, exp.Select) and isinstance(node.args.get("distinct"), exp.Distinct) and \
+            not node.args["distinct"].args.get("on") and not any(isinstance(e, exp.Star) for e in node.expressions):
+        node.args["distinct"].set("on", exp.Tuple(expressions=[text(e.unalias().copy()) for e in node.expressions]))
+    return node
 
 
 def _q(name: str) -> str:

@@ -568,3 +568,48 @@ def test_item5_the_setting_lasts_one_data_api_call(tmp_path):
         warehouse.query(twice)
     with pytest.raises(ToolError, match="SET the verifier cannot stand in for"):
         transpile("SET enable_case_sensitive_identifier TO ON")
+
+
+def test_item6_the_verifier_compares_and_groups_text_as_redshift_does(tmp_path):
+    """r_Character_types: "Trailing spaces in VARCHAR and CHAR values are treated as semantically insignificant
+    when values are compared" (its example counts 'Boulevard' and 'Boulevard ' as a match); r_LEN: "If
+    expression is a VARCHAR string, trailing spaces are counted". Other types compare as they are."""
+    con, transpile = transpiler(tmp_path)
+
+    def one(sql: str) -> list[tuple]:
+        [statement] = transpile(sql)
+        return con.execute(statement).fetchall()
+
+    for statement in transpile("CREATE TABLE s.a (k VARCHAR(8), n BIGINT)"):
+        con.execute(statement)
+    con.execute("INSERT INTO s.a VALUES ('k', 1), ('k ', 2), ('k\t', 3), (' k', 4)")
+    assert one("SELECT 'k' = 'k  ', 'k' <> 'k ', 'k' IN ('k ', 'x'), 'k ' < 'k', 2.50 = 2.5") == \
+        [(True, False, True, False, True)]
+    assert one("SELECT n FROM s.a WHERE k = 'k' ORDER BY n") == [(1,), (2,)], "a tab or a leading space counts"
+    assert one("SELECT x.n, y.n FROM s.a AS x JOIN s.a AS y ON x.k = y.k AND LEN(x.k) = LEN(y.k) "
+               "WHERE x.n < 3 ORDER BY 1, 2") == [(1, 1), (2, 2)], "with LEN, 'k' and 'k ' stay apart"
+    assert one("SELECT COUNT(DISTINCT k) FROM s.a") == [(3,)]
+    assert one("SELECT COUNT(*) FROM (SELECT DISTINCT k FROM s.a) AS d") == [(3,)]
+    assert one("SELECT COUNT(*) FROM (SELECT DISTINCT k, LEN(k) AS l FROM s.a) AS d") == [(4,)]
+    assert one("SELECT n, ROW_NUMBER() OVER (PARTITION BY k ORDER BY n) FROM s.a ORDER BY n") == \
+        [(1, 1), (2, 2), (3, 1), (4, 1)]
+
+
+def test_item8_the_verifier_refuses_grants_rgrant_does_not_document(tmp_path):
+    """r_GRANT: a table takes SELECT, INSERT, UPDATE, DELETE, DROP, REFERENCES, ALTER, TRUNCATE ("Amazon Redshift
+    doesn't support the RULE and TRIGGER permissions"); a column SELECT or UPDATE. The job gives back what
+    SVV_RELATION_PRIVILEGES showed (load_job.grant_statements): anything else fails there, so here too."""
+    from dwctl.warehouse import load_job
+
+    con, transpile = transpiler(tmp_path)
+    for statement in load_job.grant_statements("s", "t", [("ALTER", "etl", "user", False), ("TRUNCATE", "etl", "user", False),
+                                                          ("SELECT", "bi", "role", False)],
+                                               [("c", "UPDATE", "bi", "role")]):
+        for row in transpile(statement):
+            con.execute(row)
+    assert con.execute("SELECT COUNT(*) FROM svv_relation_privileges").fetchone()[0] == 3
+    for privilege, column in (("TRIGGER", None), ("RULE", None), ("INSERT", "c"), ("DELETE", "c")):
+        [grant] = load_job.grant_statements("s", "t", [] if column else [(privilege, "bi", "role", False)],
+                                            [(column, privilege, "bi", "role")] if column else [])
+        with pytest.raises(ToolError, match=f"Redshift grants {privilege} on no {'column' if column else 'table'}"):
+            transpile(grant)
