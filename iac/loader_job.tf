@@ -265,9 +265,8 @@ locals {
     # superuser's): the merge's SELECT, INSERT, UPDATE and DELETE, a migration's ALTER TABLE and a
     # rebuild's DROP TABLE. Not TRUNCATE (the job never truncates: it would commit the batch's
     # transaction, r_TRUNCATE) nor REFERENCES (no foreign keys). Tables the job creates are its own.
-    { for key, schema in local.loader_schemas : "${key}_tables" => "GRANT ${join(", ", local.loader_table_privileges)} ON ALL TABLES IN SCHEMA ${schema} TO ${local.loader_db_user}" },
+    { for key, schema in local.loader_schemas : "${key}_tables" => "GRANT SELECT, INSERT, UPDATE, DELETE, ALTER, DROP ON ALL TABLES IN SCHEMA ${schema} TO ${local.loader_db_user}" },
   )
-  loader_table_privileges = ["SELECT", "INSERT", "UPDATE", "DELETE", "ALTER", "DROP"]
 }
 
 # "GRANT ASSUMEROLE ... FOR COPY" alone restricts nothing: until a superuser runs "revoke assumerole on all
