@@ -318,9 +318,9 @@ resource "aws_iam_role_policy" "loader" {
 # The job's database user is the one the Data API derives from its role, "IAMR:<role name>"
 # (data-api-access.html, "Temporary credentials"). Terraform creates it once, as the admin through
 # the admin secret (the job itself never reads that secret), before the job can run: a user with
-# no password and no superuser rights, owning the staging and analytics schemas (so it creates and
-# alters the spec's tables there), with every table privilege on tables already in them (a stack
-# whose admin created them before), and allowed to use the COPY role for COPY only
+# no password and no superuser rights, owning the staging and analytics schemas (so it creates the
+# spec's tables there, and owns them), with the table privileges the job uses on tables already in them
+# (a stack whose admin created them before), and allowed to use the COPY role for COPY only
 # (https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_USER.html, r_GRANT.html: ASSUMEROLE).
 # IAM role names cannot contain a double quote (IAM User Guide, reference_iam-quotas.html: [\w+=,.@-]),
 # so the quoted user name is exact; the schema names are quoted by dwctl.
@@ -339,8 +339,31 @@ locals {
     # (var.redshift_database is a lower-case identifier, validated, so the quoted name is exact.)
     { database = "GRANT CREATE ON DATABASE \"${var.redshift_database}\" TO ${local.loader_db_user}" },
     { for key, schema in local.loader_schemas : "${key}_schema" => "GRANT USAGE, CREATE ON SCHEMA ${schema} TO ${local.loader_db_user}" },
-    { for key, schema in local.loader_schemas : "${key}_tables" => "GRANT SELECT, INSERT, UPDATE, DELETE, REFERENCES, ALTER, DROP, TRUNCATE ON ALL TABLES IN SCHEMA ${schema} TO ${local.loader_db_user}" },
+    # What the job runs on a table it does not own (Redshift Database Developer Guide, r_GRANT: "For tables,
+    # ALTER grants permission to alter a table or view", "For tables, DROP grants permission to drop a
+    # table or view"; r_roles-system-privileges: ALTER TABLE and DROP TABLE are otherwise the owner's or a
+    # superuser's): the merge's SELECT, INSERT, UPDATE and DELETE, a migration's ALTER TABLE and a
+    # rebuild's DROP TABLE. Not TRUNCATE (the job never truncates: it would commit the batch's
+    # transaction, r_TRUNCATE) nor REFERENCES (no foreign keys). Tables the job creates are its own.
+    { for key, schema in local.loader_schemas : "${key}_tables" => "GRANT SELECT, INSERT, UPDATE, DELETE, ALTER, DROP ON ALL TABLES IN SCHEMA ${schema} TO ${local.loader_db_user}" },
   )
+}
+
+# "GRANT ASSUMEROLE ... FOR COPY" alone restricts nothing: until a superuser runs "revoke assumerole on all
+# from public for all" once, PUBLIC, every database user, may use every IAM role of the namespace for COPY,
+# UNLOAD, EXTERNAL FUNCTION and CREATE MODEL (Redshift Database Developer Guide, r_GRANT-usage-notes,
+# "Usage notes for granting the ASSUMEROLE permission": "To enable the use of the ASSUMEROLE permission
+# for users, roles, and groups, a superuser performs the following two actions"). The admin is that
+# superuser ("A superuser always retains the ASSUMEROLE permission"). This namespace's only IAM role is the
+# stack's COPY role (redshift.tf, iam_roles), which reads every landed file, columns Lake Formation keeps
+# from a principal included: after the revoke only the job and superusers may use it, and any other user
+# only once the admin grants it (README, "The COPY role"). It runs before the job's own grant.
+resource "aws_redshiftdata_statement" "copy_role_public_revoke" {
+  workgroup_name = aws_redshiftserverless_workgroup.this.workgroup_name
+  database       = var.redshift_database
+  secret_arn     = aws_redshiftserverless_namespace.this.admin_password_secret_arn
+  statement_name = "dwctl-copy-role-public-revoke"
+  sql            = "REVOKE ASSUMEROLE ON ALL FROM PUBLIC FOR ALL"
 }
 
 # CREATE USER fails when the user exists (a stack re-created over a namespace that kept it, this
@@ -407,7 +430,7 @@ resource "aws_redshiftdata_statement" "loader_grant" {
   statement_name = "dwctl-loader-grant-${replace(each.key, "_", "-")}"
   sql            = each.value
 
-  depends_on = [aws_redshiftdata_statement.loader_schema]
+  depends_on = [aws_redshiftdata_statement.loader_schema, aws_redshiftdata_statement.copy_role_public_revoke]
 }
 
 # --- the job's logs: this stack's own groups, with retention and the stack's key ---------------------------

@@ -66,6 +66,14 @@
 
 BEGIN;
 
+-- JSON_PARSE refuses an object that repeats an attribute name unless json_parse_dedup_attributes is on,
+-- and then keeps the last occurrence (Redshift Database Developer Guide, super-configurations, "Parsing
+-- options for SUPER"). That is the source's own reading: Postgres json keeps a repeated key and "the
+-- processing functions consider the last value as the operative one", jsonb keeps only the last
+-- (PostgreSQL documentation, datatype-json), and MySQL stores no repeated key. A session setting: a
+-- Data API batch is a session of its own.
+SET json_parse_dedup_attributes TO ON;
+
 UPDATE "staging"."_dwctl_generations"
 SET "started_at" = LEAST("staging"."_dwctl_generations"."started_at", "batch"."first"),
     "last_load_at" = GREATEST("staging"."_dwctl_generations"."last_load_at", "batch"."last")

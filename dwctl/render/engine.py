@@ -126,6 +126,18 @@ class TableView:
         return not self.target and all(c.cast == "{}" and c.redshift_type == c.staging_type for c in self.key_columns)
 
     @property
+    def text_keys(self) -> tuple[str, ...]:
+        """Key columns that are VARCHAR in staging and analytics: Redshift compares them without trailing
+        spaces (r_Character_types), so the merge compares their lengths too (03_merge, same_key)."""
+        return tuple(c.name for c in self.key_columns
+                     if c.staging_type.upper().startswith("VARCHAR") and c.redshift_type.upper().startswith("VARCHAR"))
+
+    @property
+    def parses_json(self) -> bool:
+        """A column's merge runs JSON_PARSE (json, jsonb: SUPER)."""
+        return any("JSON_PARSE" in c.cast for c in self.columns)
+
+    @property
     def version_length(self) -> int:
         from dwctl.spec.landed_layout import VERSION_LENGTH
 

@@ -308,15 +308,38 @@ def _derived_name(data):
     return data
 
 
-def _check_default(where: tuple, column: "Column", family) -> None:
-    """A column's default must be a literal of its Redshift type (dwctl/spec/column_default.py)."""
-    from dwctl.spec.column_default import sql_literal
+def _redshift_type(column: "Column", family) -> str | None:
+    """The column's analytics type in Redshift (as dwctl.render.engine.table_view gives it), or None
+    when its source type is not one dwctl maps (that error is reported at its own field)."""
     from dwctl.spec.type_mapping import as_text, map_type
 
     try:
-        redshift = column.redshift_type or (as_text(column.land_as_text) if column.land_as_text
-                                            else map_type(column.type, family)).redshift
+        return (column.redshift_type or (as_text(column.land_as_text) if column.land_as_text
+                                         else map_type(column.type, family)).redshift).upper()
     except ValueError:
+        return None
+
+
+def _keys_not_super(i: int, table: "Table", family) -> None:
+    """"You can't define SUPER columns as either a distribution or sort key" (Redshift Database
+    Developer Guide, limitations-super): json and jsonb become SUPER, so CREATE TABLE would fail and
+    no table would ever load."""
+    by_name = {c.name: c for c in table.columns}
+    named = ([(("tables", i, "dist_key"), "dist_key", table.dist_key)] if table.dist_key else []) + \
+        [(("tables", i, "sort_keys", k), "sort_keys", key) for k, key in enumerate(table.sort_keys)]
+    for where, field, key in named:
+        if _redshift_type(by_name[key], family) == "SUPER":
+            raise _at(where, f"{key!r} is {by_name[key].redshift_type or by_name[key].type}, a SUPER column in "
+                      f"Redshift, which cannot be a distribution or sort key (Redshift Database Developer Guide, "
+                      f"limitations-super): remove it from {field}")
+
+
+def _check_default(where: tuple, column: "Column", family) -> None:
+    """A column's default must be a literal of its Redshift type (dwctl/spec/column_default.py)."""
+    from dwctl.spec.column_default import sql_literal
+
+    redshift = _redshift_type(column, family)
+    if redshift is None:
         return  # the type's own error is reported at its field
     try:
         sql_literal(column.default, redshift)
@@ -807,6 +830,7 @@ class Spec(Model):
                     raise _at(("tables", i, "columns", j, "type"), f"{exc}; if DMS or Redshift cannot carry "
                               "it, set exclude: true on the column") from None
             _landed_names_unique(i, table, family)
+            _keys_not_super(i, table, family)
         granted: dict[tuple[str, str], int] = {}
         for i, grant in enumerate(self.governance.grants):
             for k, name in enumerate(["*"] if grant.tables == "all" else grant.tables):

@@ -16,8 +16,22 @@ Redshift -> DuckDB by sqlglot with these documented rewrites, each the smallest 
                                        Redshift loads into the column's type, and no text is
                                        longer in bytes than its VARCHAR/CHAR
   COPY ... (cols) FORMAT CSV        -> INSERT INTO t (cols) SELECT FROM read_csv(the file)
-  SUPER                             -> JSON (JSON_PARSE becomes json(), which also validates)
+  SUPER                             -> JSON (JSON_PARSE becomes json(), which also validates, of
+                                       rs_json_parse, which refuses an object with a repeated
+                                       attribute name unless SET json_parse_dedup_attributes ON came
+                                       before in the batch, and then keeps the last: Redshift Database
+                                       Developer Guide, super-configurations, "Parsing options for SUPER")
   VARBYTE(n)                        -> BLOB
+  comparing and grouping text       -> without trailing spaces, as Redshift compares VARCHAR and CHAR
+                                       (r_Character_types: "Trailing spaces in VARCHAR and CHAR values
+                                       are treated as semantically insignificant when values are
+                                       compared"): each side of = <> < <= > >= and IN, each PARTITION BY
+                                       expression and COUNT(DISTINCT ...) goes through rs_text (RTRIM for
+                                       VARCHAR, nothing for other types), and SELECT DISTINCT keeps one row
+                                       per trimmed value (DISTINCT ON; which of 'k' and 'k ' is kept is
+                                       not said, so either may be)
+  INSERT / UPDATE of text           -> as long in bytes as the column's VARCHAR(n) or CHAR(n), as
+                                       Redshift stores it (r_Character_types; see fit_lengths)
   DISTKEY / SORTKEY / DISTSTYLE     -> dropped (physical layout only)
   column types                      -> DuckDB keeps no VARCHAR length: each column created or added
                                        carries its Redshift type as its DuckDB comment, and the
@@ -114,12 +128,16 @@ class Transpiler:
         """declared: (schema, table) -> [(column, Redshift type, name in the landed file)] of the
         staging tables COPY loads."""
         self.con, self.landing = con, landing
-        self.cache = {} if cache is None else cache  # statements without COPY transpile the same every run
+        # Statements without COPY transpile the same every run, until a statement changes a table's columns
+        # (an INSERT or UPDATE checks the lengths of its target's columns as they are: see fit_lengths).
+        self.cache = {} if cache is None else cache
         self.declared = declared or {}
         self.in_transaction = False  # DuckDBWarehouse.batch sets it: a Data API batch is one transaction
         con.execute(SVV_COLUMNS)
         con.execute(PRIVILEGES)
         con.execute(SVV_REDSHIFT_COLUMNS)
+        con.execute(REDSHIFT_MACROS)
+        _register_functions(con)
 
     def __call__(self, sql: str) -> list[str]:
         import sqlglot
@@ -132,8 +150,13 @@ class Transpiler:
         for stmt in sqlglot.parse(sql, read="redshift"):
             if stmt is None:
                 continue
+            if isinstance(stmt, (exp.Create, exp.Drop, exp.Alter)):
+                self.cache.clear()  # a table's columns may change: INSERTs and UPDATEs are transpiled again
             if isinstance(stmt, exp.Grant):
                 out.append(_grant_row(sql))
+                continue
+            if isinstance(stmt, exp.Set):
+                out.append(_session_setting(stmt))
                 continue
             out += _privileges_follow(stmt)
             keys = self.keys_follow(stmt)
@@ -164,7 +187,9 @@ class Transpiler:
                 if stmt.args.get("no_schema_binding"):
                     stmt.set("no_schema_binding", None)
                     out.append(f"INSERT INTO verify_late_binding VALUES ({_lit(view.db)}, {_lit(view.name)})")
-            stmt = stmt.transform(_duckdb_types)
+            stmt = stmt.transform(_duckdb_types).transform(_text_comparisons)
+            if isinstance(stmt, (exp.Insert, exp.Update)):
+                stmt = self.fit_lengths(stmt)
             if isinstance(stmt, exp.Create) and stmt.args.get("properties"):
                 props = [p for p in stmt.args["properties"].expressions
                          if not isinstance(p, (exp.DistKeyProperty, exp.SortKeyProperty, exp.DistStyleProperty))]
@@ -278,11 +303,15 @@ class Transpiler:
             if stmt.args.get("exists") and self.columns_of(table.db, table.name):
                 return []
             out = [f"DELETE FROM verify_keys WHERE {where(table)}"]
+            types = {d.this.name.lower(): d.args["kind"].sql("redshift").upper() for d in stmt.this.expressions
+                     if isinstance(d, exp.ColumnDef) and d.args.get("kind") is not None}
             for prop in (stmt.args.get("properties").expressions if stmt.args.get("properties") else []):
                 if isinstance(prop, exp.DistKeyProperty):
                     out += rows(table, "dist", [prop.this])
+                    _no_super_key(table, [prop.this], types)
                 elif isinstance(prop, exp.SortKeyProperty):
                     out += rows(table, "sort", prop.this if isinstance(prop.this, list) else [prop.this])
+                    _no_super_key(table, prop.this if isinstance(prop.this, list) else [prop.this], types)
             return out
         if not isinstance(stmt, exp.Alter):
             return None
@@ -309,6 +338,46 @@ class Transpiler:
                 out.append(f"UPDATE verify_keys SET column_name = {_lit(action.args['to'].name)} WHERE {where(table)} "
                            f"AND lower(column_name) = lower({_lit(action.this.name)})")
         return out if out or keyed else None
+
+    def fit_lengths(self, stmt):
+        """An INSERT or UPDATE whose every value for a VARCHAR(n) or CHAR(n) column of its target goes
+        through rs_varchar, which does what Redshift does (Database Developer Guide, r_Character_types):
+        "Both CHAR and VARCHAR data types store strings up to n bytes in length. An attempt to store a
+        longer string into a column of these types results in an error", unless the extra characters
+        are all spaces, which are cut. DuckDB's VARCHAR has no length; the column's Redshift type is
+        its comment (typed_columns)."""
+        from sqlglot import exp
+
+        target = stmt.this
+        table = target.this if isinstance(target, exp.Schema) else target
+        if not isinstance(table, exp.Table):
+            return stmt
+        limits = {}
+        for name, kind in self.con.execute("SELECT column_name, comment FROM duckdb_columns() WHERE schema_name = ? "
+                                           "AND table_name = ?", [table.db, table.name]).fetchall():
+            if kind and (length := _byte_length(kind)) and not kind.upper().startswith("VARBYTE"):
+                spelled = "character varying" if kind.upper().startswith("VARCHAR") else "character"
+                limits[name.lower()] = (length, f"{spelled}({length})")
+
+        def fit(value, column: str):
+            length, spelled = limits[column.lower()]
+            return exp.Anonymous(this="rs_varchar", expressions=[
+                exp.cast(value, exp.DataType.build("VARCHAR")), exp.Literal.number(length), exp.Literal.string(spelled)])
+
+        if isinstance(stmt, exp.Update):
+            for assignment in stmt.expressions:
+                if isinstance(assignment, exp.EQ) and assignment.this.name.lower() in limits:
+                    assignment.set("expression", fit(assignment.expression, assignment.this.name))
+            return stmt
+        columns = [c.name for c in target.expressions] if isinstance(target, exp.Schema) else []
+        if not columns or not any(c.lower() in limits for c in columns) or stmt.expression is None:
+            return stmt  # every INSERT the job and the rendered SQL run names its columns
+        names = [f"dwctl_value_{i}" for i in range(len(columns))]
+        inserted = exp.Subquery(this=stmt.expression, alias=exp.TableAlias(
+            this=exp.to_identifier("dwctl_insert"), columns=[exp.to_identifier(n) for n in names]))
+        stmt.set("expression", exp.select(*[fit(exp.column(n), c) if c.lower() in limits else exp.column(n)
+                                            for n, c in zip(names, columns)]).from_(inserted))
+        return stmt
 
     def check_alter_type(self, table, column: str, new: str) -> None:
         """Redshift's rules for ALTER COLUMN TYPE (Database Developer Guide, r_ALTER_TABLE): it
@@ -502,6 +571,23 @@ FROM (SELECT *, regexp_extract(comment, '^([A-Z ]+)', 1) AS base, regexp_extract
 """
 
 
+# What Redshift does that DuckDB does not, as macros the transpiled statements call.
+# rs_varchar(value, n, type): storing text in a VARCHAR(n) or CHAR(n) (Transpiler.fit_lengths). The
+# error's message carries the value's size, so DuckDB cannot fold it into a constant and raise it
+# for every row.
+# rs_text(x): a value as Redshift compares it (_text_comparisons). typeof is known when DuckDB binds
+# the statement, so the CASE folds away: x itself for other types (a join on them stays a hash join
+# on the columns), RTRIM(x) for text.
+REDSHIFT_MACROS = """
+CREATE OR REPLACE TEMP MACRO rs_varchar(v, n, t) AS CASE
+  WHEN v IS NULL OR strlen(v) <= n THEN v
+  WHEN strlen(rtrim(v, ' ')) <= n THEN rtrim(v, ' ') || repeat(' ', CAST(n - strlen(rtrim(v, ' ')) AS BIGINT))
+  ELSE error('value too long for type ' || t || ' (' || strlen(v) || ' bytes)') END;
+CREATE OR REPLACE TEMP MACRO rs_text(x) AS
+  CASE WHEN typeof(x) = 'VARCHAR' THEN cast_to_type(rtrim(CAST(x AS VARCHAR), ' '), x) ELSE x END;
+"""
+
+
 PRIVILEGES = """
 CREATE TABLE IF NOT EXISTS svv_relation_privileges (namespace_name VARCHAR, relation_name VARCHAR,
   privilege_type VARCHAR, identity_name VARCHAR, identity_type VARCHAR, admin_option BOOLEAN);
@@ -530,6 +616,13 @@ def _unquote(text: str) -> str:
     return text[1:-1].replace('""', '"') if text.startswith('"') else text
 
 
+# What GRANT takes on a table (Redshift Database Developer Guide, r_GRANT: { SELECT | INSERT | UPDATE | DELETE |
+# DROP | REFERENCES | ALTER | TRUNCATE }, "Amazon Redshift doesn't support the RULE and TRIGGER permissions")
+# and on its columns ({ SELECT | UPDATE } ( column_name ...)); anything else Redshift refuses.
+TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "DROP", "REFERENCES", "ALTER", "TRUNCATE")
+COLUMN_PRIVILEGES = ("SELECT", "UPDATE")
+
+
 def _grant_row(sql: str) -> str:
     """A GRANT as the job writes it (load_job.grant_statements) -> the row Redshift's views would show."""
     import re
@@ -537,6 +630,10 @@ def _grant_row(sql: str) -> str:
     m = re.match(_GRANT, sql.strip())
     if m is None:
         raise ToolError(f"GRANT the verifier cannot stand in for: {sql}")
+    allowed = COLUMN_PRIVILEGES if m["column"] else TABLE_PRIVILEGES
+    if m["privilege"] not in allowed:
+        raise ToolError(f"{sql}: Redshift grants {m['privilege']} on no {'column' if m['column'] else 'table'} "
+                        f"(r_GRANT: {', '.join(allowed)})")
     name = _unquote(m["name"])
     kind = "public" if m["name"] == "PUBLIC" else (m["kind"] or "user").lower()
     where = [_lit(_unquote(m["schema"])), _lit(_unquote(m["table"]))]
@@ -545,6 +642,15 @@ def _grant_row(sql: str) -> str:
                 f"{_lit(m['privilege'])}, {_lit(name)}, {_lit(kind)})")
     return (f"INSERT INTO svv_relation_privileges VALUES ({where[0]}, {where[1]}, {_lit(m['privilege'])}, "
             f"{_lit(name)}, {_lit(kind)}, {'TRUE' if m['option'] else 'FALSE'})")
+
+
+def _no_super_key(table, columns, types: dict[str, str]) -> None:
+    """"You can't define SUPER columns as either a distribution or sort key" (Redshift Database
+    Developer Guide, limitations-super): CREATE TABLE fails there, so here too."""
+    for column in columns:
+        if types.get(column.name.lower()) == "SUPER":
+            raise ToolError(f"CREATE TABLE {table.db}.{table.name}: the SUPER column {column.name} as a distribution "
+                            "or sort key; Redshift refuses it (limitations-super)")
 
 
 def _privileges_follow(stmt) -> list[str]:
@@ -606,11 +712,111 @@ def _view_references(sql: str) -> set[tuple[str, str, str | None]]:
 def _duckdb_types(node):
     from sqlglot import exp
 
+    if isinstance(node, exp.ParseJSON):
+        dedup = exp.func("COALESCE", exp.Anonymous(this="getvariable", expressions=[exp.Literal.string(DEDUP)]),
+                         exp.false())
+        return exp.ParseJSON(this=exp.Anonymous(this="rs_json_parse", expressions=[node.this, dedup]))
     if isinstance(node, exp.DataType):
         if node.this == exp.DataType.Type.SUPER:
             return exp.DataType.build("JSON")
         if node.this in (exp.DataType.Type.VARBINARY, exp.DataType.Type.BINARY):
             return exp.DataType.build("BLOB")
+    return node
+
+
+# SET json_parse_dedup_attributes: a session setting (super-configurations). A Data API batch, and a single
+# statement, is a session of its own (no SessionKeepAliveSeconds): DuckDBWarehouse resets it for each.
+DEDUP = "rs_json_parse_dedup_attributes"
+
+
+def _session_setting(stmt) -> str:
+    """The SET statements the job's SQL runs, as a DuckDB variable; any other SET is an error."""
+    from sqlglot import exp
+
+    [item] = stmt.expressions
+    assignment = item.this
+    if isinstance(assignment, exp.EQ) and assignment.this.name.lower() == "json_parse_dedup_attributes":
+        value = assignment.expression.name.lower()
+        if value in ("on", "true", "off", "false"):
+            return f"SET VARIABLE {DEDUP} = {'TRUE' if value in ('on', 'true') else 'FALSE'}"
+    raise ToolError(f"SET the verifier cannot stand in for: {stmt.sql('redshift')}")
+
+
+def _json_parse(text: str | None, dedup: bool) -> str | None:
+    """What JSON_PARSE does with an object that repeats an attribute name: "The same attribute name cannot
+    appear in the same object, but can appear in a nested object. The json_parse_dedup_attributes
+    configuration option allows JSON_PARSE to keep only the last occurrence of duplicate attributes instead
+    of returning an error" (super-configurations). Anything else is left to DuckDB's json() to validate."""
+    import json
+    from decimal import Decimal
+
+    if text is None:
+        return None
+    repeated: list[str] = []
+
+    def pairs(items):
+        found = {}
+        for key, value in items:
+            if key in found:
+                repeated.append(key)
+            found[key] = value  # the last occurrence's value
+        return found
+
+    try:
+        document = json.loads(text, object_pairs_hook=pairs, parse_float=Decimal, parse_int=int)
+    except ValueError:
+        return text  # not JSON: json() refuses it with DuckDB's message
+    if not repeated:
+        return text
+    if not dedup:
+        raise ValueError(f"JSON_PARSE: duplicate attribute {repeated[0]!r} in an object (Redshift refuses it "
+                         "unless json_parse_dedup_attributes is on: super-configurations)")
+
+    def dump(value) -> str:
+        if isinstance(value, dict):
+            return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + dump(v) for k, v in value.items()) + "}"
+        if isinstance(value, list):
+            return "[" + ",".join(dump(v) for v in value) + "]"
+        if isinstance(value, Decimal):
+            return str(value)
+        return json.dumps(value, ensure_ascii=False)
+
+    return dump(document)
+
+
+def _register_functions(con) -> None:
+    """The Python functions the transpiled statements call, once per connection."""
+    import duckdb
+
+    try:
+        con.create_function("rs_json_parse", _json_parse, ["VARCHAR", "BOOLEAN"], "VARCHAR")
+    except duckdb.NotImplementedException as exc:  # "already created": a run before this one made it
+        if "already" not in str(exc):
+            raise
+
+
+def _text_comparisons(node):
+    """Comparisons and groupings as Redshift makes them of text (the module docstring: rs_text)."""
+    from sqlglot import exp
+
+    def text(value):
+        if isinstance(value, (exp.Null, exp.Placeholder, exp.Parameter, exp.Boolean)) or \
+                (isinstance(value, exp.Literal) and not value.is_string):
+            return value
+        return exp.Anonymous(this="rs_text", expressions=[value])
+
+    comparisons = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+    if isinstance(node, comparisons) and not isinstance(node.parent, (exp.Update, exp.SetItem)):
+        return node.__class__(this=text(node.this), expression=text(node.expression))
+    if isinstance(node, exp.In) and node.expressions and not node.args.get("query"):
+        return exp.In(this=text(node.this), expressions=[text(e) for e in node.expressions], is_global=None)
+    if isinstance(node, exp.Window) and node.args.get("partition_by"):
+        node.set("partition_by", [text(e) for e in node.args["partition_by"]])
+    if isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct):
+        node.this.set("expressions", [text(e) for e in node.this.expressions])
+    if isinstance(node, exp.Select) and isinstance(node.args.get("distinct"), exp.Distinct) and \
+            not node.args["distinct"].args.get("on") and not any(isinstance(e, exp.Star) for e in node.expressions):
+        node.args["distinct"].set("on", exp.Tuple(expressions=[text(e.unalias().copy()) for e in node.expressions]))
     return node
 
 
@@ -704,9 +910,14 @@ class DuckDBWarehouse:
             rows = self.con.execute(statement, used or None).fetchall()
         return rows
 
+    def session(self) -> None:
+        """A new Data API session: session settings (SET) back to Redshift's defaults."""
+        self.con.execute(f"RESET VARIABLE {DEDUP}")
+
     def query(self, sql: str, **params) -> list[list]:
         from dwctl.warehouse.load_job import JobError
 
+        self.session()
         try:
             return [list(r) for r in self.statements(sql, params)]
         except Exception as exc:  # duckdb.Error: the SQL or the data is wrong; say which
@@ -725,6 +936,7 @@ class DuckDBWarehouse:
         from dwctl.warehouse.load_job import JobError
 
         con, txn, began = self.con, Transaction(), False
+        self.session()
         self.transpile.in_transaction = block  # BatchExecuteStatement: one transaction block
         try:
             for statement, params in statements:

@@ -65,7 +65,10 @@ PLACEHOLDER = re.compile(r"'\$\{([a-z0-9_:]+)\}'")
 MAX_BATCH = 40  # statements per BatchExecuteStatement
 REQUIRED = ("landing_bucket", "config_key", "manifest_prefix", "workgroup", "database", "copy_role_arn")
 CONFIG_FORMAT = 5  # the version of the config document this module reads (dwctl/render/job_config.py writes it)
-REASON_LIMIT = 4000  # characters of Redshift's error kept with a quarantined file (the column holds 4096)
+# Bytes of Redshift's error kept with a quarantined file: its column is VARCHAR(4096) (sql/01), and "CHAR
+# and VARCHAR data types store strings up to n bytes in length. An attempt to store a longer string into a
+# column of these types results in an error" (Redshift Database Developer Guide, r_Character_types).
+REASON_LIMIT = 4096
 REASON_SHOWN = 600  # characters of it in the run's error
 DEFAULT_CONCURRENCY = 8  # tables merged at once (--concurrency)
 # Redshift aborts one of two concurrent transactions that are not serializable: "ERROR: 1023 DETAIL:
@@ -1337,7 +1340,7 @@ class TableLoad:
         self.log("%s: quarantined %s: %s" % (self.table, landed.key, reason))
         retry_aborts(lambda: self.warehouse.execute(
             self.config.queries["quarantine"], table_name=self.table, s3_key=landed.key, etag=landed.etag,
-            size=landed.size, reason=reason[:REASON_LIMIT]), self.warehouse, self.table, self.log)
+            size=landed.size, reason=cut_to_bytes(reason, REASON_LIMIT)), self.warehouse, self.table, self.log)
         self.quarantined.append((landed, reason))
 
 
@@ -1365,6 +1368,11 @@ def retry_aborts(call, warehouse, table, log=print):
                                "the job with --concurrency 1: %s" % (table, ABORT_RETRIES + 1, exc)) from None
             log("%s: aborted by a concurrent transaction, trying again (%d)" % (table, attempt + 1))
             sleep(min(2.0 ** attempt, 30.0))
+
+
+def cut_to_bytes(text, limit):
+    """The longest start of text that is at most limit bytes of UTF-8, never half a character."""
+    return text.encode("utf-8", "replace")[:limit].decode("utf-8", "ignore")
 
 
 def quarantined_files(warehouse, config, tables):

@@ -34,20 +34,83 @@ def test_11_terraform_creates_the_job_user_with_rights_on_the_two_schemas_only(r
     assert 'loader_db_user      = "\\"${local.loader_db_user_name}\\""' in text
     assert 'staging   = "\\"staging\\""' in text and 'analytics = "\\"analytics\\""' in text
     made = resources(rendered, "iac/loader_job.tf", "aws_redshiftdata_statement")
-    assert set(made) == {"loader_user_procedure", "loader_user", "loader_schema", "loader_grant"}
+    assert set(made) == {"loader_user_procedure", "loader_user", "loader_schema", "loader_grant",
+                         "copy_role_public_revoke"}
     for body in made.values():  # run as the admin, through its secret, by Terraform
         assert one(body, "secret_arn") == "${aws_redshiftserverless_namespace.this.admin_password_secret_arn}"
         assert one(body, "workgroup_name") == "${aws_redshiftserverless_workgroup.this.workgroup_name}"
     assert one(made["loader_schema"], "sql") == \
         "CREATE SCHEMA IF NOT EXISTS ${each.value} AUTHORIZATION ${local.loader_db_user}"
     assert one(made["loader_schema"], "depends_on") == ["${aws_redshiftdata_statement.loader_user}"]
-    assert one(made["loader_grant"], "depends_on") == ["${aws_redshiftdata_statement.loader_schema}"]
+    assert one(made["loader_grant"], "depends_on") == ["${aws_redshiftdata_statement.loader_schema}",
+                                                       "${aws_redshiftdata_statement.copy_role_public_revoke}"]
     grants = text.split("loader_grants = merge(", 1)[1].split("\n  )\n", 1)[0]
     assert "ON SCHEMA ${schema}" in grants and "ON ALL TABLES IN SCHEMA ${schema}" in grants
     assert "FOR COPY" in grants and "ALL PRIVILEGES" not in grants and "SUPERUSER" not in text
     assert 'GRANT CREATE ON DATABASE \\"${var.redshift_database}\\" TO' in grants  # for sql/01's CREATE SCHEMA IF NOT EXISTS
     job = resources(rendered, "iac/loader_job.tf", "aws_glue_job")["loader"]
     assert "${aws_redshiftdata_statement.loader_grant}" in one(job, "depends_on")
+
+
+# --- issue 21, items 7 and 8: what the job's grants really give ------------------------------------------------
+def test_item7_the_copy_role_is_usable_for_copy_only_once_public_loses_assumerole(rendered):
+    """r_GRANT usage notes: "To enable the use of the ASSUMEROLE permission for users, roles, and groups, a
+    superuser performs the following two actions": run "revoke assumerole on all from public for all" once,
+    then grant. Until then every user may use every role of the namespace: the grant alone restricts
+    nothing. The admin (a superuser, "A superuser always retains the ASSUMEROLE permission") revokes first."""
+    made = resources(rendered, "iac/loader_job.tf", "aws_redshiftdata_statement")
+    revoke = made["copy_role_public_revoke"]
+    assert one(revoke, "sql") == "REVOKE ASSUMEROLE ON ALL FROM PUBLIC FOR ALL"
+    assert one(revoke, "secret_arn") == "${aws_redshiftserverless_namespace.this.admin_password_secret_arn}"
+    assert "${aws_redshiftdata_statement.copy_role_public_revoke}" in one(made["loader_grant"], "depends_on")
+    grants = rendered["iac/loader_job.tf"].split("loader_grants = merge(", 1)[1].split("\n  )\n", 1)[0]
+    assert "GRANT ASSUMEROLE ON '${aws_iam_role.redshift.arn}' TO ${local.loader_db_user} FOR COPY" in grants
+    # The revoke reaches only the stack's role: the namespace has no other.
+    namespace = resources(rendered, "iac/redshift.tf", "aws_redshiftserverless_namespace")["this"]
+    assert one(namespace, "iam_roles") == ["${aws_iam_role.redshift.arn}"]
+
+
+# r_GRANT (Database Developer Guide, current): the permissions GRANT ... ON [TABLE] | ALL TABLES IN SCHEMA takes
+# for tables; RULE and TRIGGER are not supported ("Amazon Redshift doesn't support the RULE and TRIGGER permissions").
+TABLE_PRIVILEGES = {"SELECT", "INSERT", "UPDATE", "DELETE", "DROP", "REFERENCES", "ALTER", "TRUNCATE"}
+
+
+def job_statements(rendered: dict[str, str]) -> list[str]:
+    """Every statement the job can run: the rendered SQL and queries its config carries, and the statements its
+    code builds (the string literals of load_job.py that start a statement)."""
+    import io
+    import json
+    import tokenize
+    from ast import literal_eval
+
+    from dwctl.render.engine import LOAD_JOB_PATH
+    from dwctl.render.job_config import PATH
+    from dwctl.warehouse.load_job import split_statements
+
+    found = [s for path, text in rendered.items() if path.startswith("sql/") for s in split_statements(text)]
+    queries = json.loads(rendered[PATH])["queries"].values()
+    found += [q for query in queries for q in ([query] if isinstance(query, str) else query)]
+    tokens = tokenize.generate_tokens(io.StringIO(rendered[LOAD_JOB_PATH]).readline)
+    literals = [literal_eval(t.string) for t in tokens if t.type == tokenize.STRING]
+    return found + [text for text in literals if isinstance(text, str)]
+
+
+def test_item8_the_job_gets_the_table_privileges_it_uses_in_rgrants_terms(rendered):
+    """Each privilege is one r_GRANT documents for tables, and one the job uses on a table it does not own: the
+    merge's SELECT, INSERT, UPDATE, DELETE, a migration's ALTER TABLE, a rebuild's DROP TABLE. TRUNCATE would
+    commit the batch (r_TRUNCATE) and the job never runs it; REFERENCES is for foreign keys, which it never makes."""
+    import re
+
+    [privileges] = re.findall(r'"GRANT ([A-Z, ]+) ON ALL TABLES IN SCHEMA \$\{schema\}', rendered["iac/loader_job.tf"])
+    granted = {p.strip() for p in privileges.split(",")}
+    assert granted <= TABLE_PRIVILEGES
+    run = [s.strip() for s in job_statements(rendered)]
+    starts = {"SELECT": "SELECT ", "INSERT": "INSERT INTO ", "UPDATE": "UPDATE ", "DELETE": "DELETE FROM ",
+              "ALTER": "ALTER TABLE ", "DROP": "DROP TABLE ", "TRUNCATE": "TRUNCATE "}
+    used = {p for p, head in starts.items() for s in run if s.startswith(head)}
+    if any(s.startswith(("CREATE TABLE", "ALTER TABLE")) and ("REFERENCES " in s or "FOREIGN KEY" in s) for s in run):
+        used.add("REFERENCES")
+    assert granted == used
 
 
 def test_11_schema_names_from_the_spec_are_quoted_in_the_grants(example_text):

@@ -145,9 +145,13 @@ def test_ident_filter_doubles_quotes():
 
 
 def test_every_identifier_in_the_sql_is_quoted(rendered):
-    """No bare identifier: every column and table reference was written with the ident filter."""
+    """No bare identifier: every column and table reference was written with the ident filter. (A SET names
+    a configuration parameter, not a table or column: super-configurations spells it bare.)"""
     for path, text in sql_files(rendered).items():
         for stmt in sqlglot.parse(text, read="redshift"):
+            if isinstance(stmt, exp.Set):
+                assert stmt.sql("redshift", comments=False) == "SET json_parse_dedup_attributes = ON"
+                continue
             for ident in stmt.find_all(exp.Identifier):
                 assert ident.quoted, f"{path}: unquoted identifier {ident.name!r}"
 

@@ -167,3 +167,30 @@ def test_json_schema_forbids_unknown_keys():
     assert schema["additionalProperties"] is False
     assert {"project", "source", "tables", "governance"} <= set(schema["required"])
     assert schema["$defs"]["Table"]["properties"]["schema"]["default"] == "public"
+
+
+# --- issue 21, item 4: SUPER is never a key --------------------------------------------------------------
+@pytest.mark.parametrize(
+    "old, new, field, needle",
+    [
+        ("    primary_key: [product_id]\n    sort_keys: [product_id]",
+         "    primary_key: [product_id]\n    sort_keys: [product_id, attributes]",
+         "tables[1].sort_keys[1]", "sort_keys: [product_id, attributes]"),
+        ("    primary_key: [product_id]\n    sort_keys: [product_id]",
+         "    primary_key: [product_id]\n    dist_key: attributes\n    sort_keys: [product_id]",
+         "tables[1].dist_key", "dist_key: attributes"),
+        ("{name: category, type: varchar(100)}", "{name: category, type: varchar(100), redshift_type: SUPER}\n"
+         "      - {name: attributes_copy, type: text}", None, None),
+    ],
+)
+def test_a_super_column_is_no_distribution_or_sort_key(example_text, old, new, field, needle):
+    """limitations-super: "You can't define SUPER columns as either a distribution or sort key"; a json or
+    jsonb column (or one with redshift_type SUPER) named as one is an error at the key's line."""
+    text = edit(example_text, old, new)
+    if field is None:  # a SUPER column that is no key is fine; one made SUPER by redshift_type is checked too
+        parse_spec(text, NAME)
+        text = edit(text, "sort_keys: [product_id]", "sort_keys: [category]")
+        field, needle = "tables[1].sort_keys[0]", "sort_keys: [category]"
+    [problem] = problems(text)
+    assert problem.startswith(f"{NAME}:{line_of(text, needle)}:"), problem
+    assert f": {field}: " in problem and "SUPER" in problem and "limitations-super" in problem

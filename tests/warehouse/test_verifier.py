@@ -457,3 +457,159 @@ def test_a_lob_mysql_truncated_at_the_limit_never_fits_its_column(landing, examp
     landing.full_load("products", [change("I", FULL_LOAD_TS, None, **product(1, cut))])
     with pytest.raises(ToolError, match=r"'attributes' holds a value of 1025024 bytes, longer than its VARCHAR\(65535\)"):
         landing.run()
+
+
+# --- issue 21: Redshift's rules, not DuckDB's ------------------------------------------------------------------
+def transpiler(tmp_path):
+    from dwctl.warehouse.verifier import LocalLanding, Transpiler
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA s")
+    return con, Transpiler(con, LocalLanding(tmp_path, ""))
+
+
+@pytest.mark.parametrize("ddl", ["CREATE TABLE s.t (k BIGINT, j SUPER) DISTKEY(j)",
+                                 "CREATE TABLE s.t (k BIGINT, j SUPER) DISTKEY(k) SORTKEY(k, j)"])
+def test_item4_a_super_key_is_refused_as_redshift_refuses_it(tmp_path, ddl):
+    """limitations-super: "You can't define SUPER columns as either a distribution or sort key"."""
+    con, transpile = transpiler(tmp_path)
+    with pytest.raises(ToolError, match="SUPER column j as a distribution or sort key"):
+        transpile(ddl)
+    assert transpile("CREATE TABLE s.t (k BIGINT, j SUPER) DISTKEY(k) SORTKEY(k)")  # a SUPER column that is no key
+
+
+def test_item9_text_longer_than_its_varchar_is_refused_on_insert_and_update_as_redshift_does(tmp_path):
+    """r_Character_types: CHAR and VARCHAR "store strings up to n bytes in length. An attempt to store a longer
+    string into a column of these types results in an error", unless the extra characters are all spaces."""
+    con, transpile = transpiler(tmp_path)
+
+    def run(sql: str, **params) -> None:
+        for statement in transpile(sql):
+            con.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement} or None)
+
+    run("CREATE TABLE s.t (k BIGINT, v VARCHAR(4))")
+    run("INSERT INTO s.t (k, v) VALUES (1, :v)", v="éé")  # 4 bytes
+    run("INSERT INTO s.t (k, v) SELECT 2, :v", v="ab      ")  # the extra characters are spaces: cut
+    assert con.execute("SELECT k, v FROM s.t ORDER BY k").fetchall() == [(1, "éé"), (2, "ab  ")]
+    for sql in ("INSERT INTO s.t (k, v) VALUES (3, :v)", "INSERT INTO s.t (k, v) SELECT 3, :v",
+                "UPDATE s.t SET v = :v WHERE k = 1"):
+        with pytest.raises(duckdb.Error, match=r"value too long for type character varying\(4\) \(5 bytes\)"):
+            run(sql, v="ééa")  # 3 characters, 5 bytes
+    run("ALTER TABLE s.t ALTER COLUMN v TYPE VARCHAR(8)")  # made longer: the new length holds
+    run("INSERT INTO s.t (k, v) VALUES (3, :v)", v="ééa")
+    assert con.execute("SELECT v FROM s.t WHERE k = 3").fetchall() == [("ééa",)]
+
+
+def test_item9_a_quarantine_reason_is_cut_to_the_columns_bytes_never_inside_a_character(landing):
+    """The reason column is VARCHAR(4096), counted in bytes (r_Character_types): a reason of multibyte
+    characters is cut to 4,096 bytes, at a character boundary, and the quarantine INSERT goes through."""
+    from dwctl.warehouse import load_job
+    from dwctl.warehouse.verifier import DuckDBWarehouse, Transpiler
+
+    verifier = landing.verifier
+    landing.full_load("customers", [change("I", FULL_LOAD_TS, None, **customer(1))])
+    landing.run()  # the warehouse's tables exist
+    warehouse = DuckDBWarehouse(verifier.con, Transpiler(verifier.con, None))
+    loader = load_job.TableLoad(None, warehouse, verifier.config, {}, "orders", "r1", log=lambda _: None)
+    reason = "Spectrum Scan Error: " + "é" * 3000 + "€" * 10  # 3,031 characters, 6,051 bytes
+    loader.quarantine(load_job.Landed("raw/public/orders/LOAD00000001.parquet", 1, "e1"), reason)
+    [(_, _, stored)] = verifier.quarantined()
+    assert len(stored.encode("utf-8")) <= load_job.REASON_LIMIT == 4096
+    assert reason.startswith(stored) and len(stored.encode("utf-8")) > 4096 - 4, "cut at the last whole character"
+
+
+def test_item9_a_held_file_with_a_long_multibyte_column_name_is_quarantined_not_a_failed_run(landing):
+    """The job's own reason (the columns a held file carries) can be longer in bytes than in characters."""
+    path = landing.full_load("orders", [change("I", FULL_LOAD_TS, None, **order(1))])
+    table = pq.read_table(path)
+    name = "ü" * 2100  # 4,200 bytes
+    pq.write_table(table.append_column(name, pa.array(["x"])), path)
+    with pytest.raises(ToolError, match="held: it carries column"):
+        landing.run()
+    [(_, key, reason)] = landing.verifier.quarantined()
+    assert key == "raw/public/orders/LOAD00000001.parquet" and len(reason.encode("utf-8")) <= 4096
+
+
+def test_item5_a_repeated_json_key_keeps_the_last_value_as_postgres_reads_it(landing):
+    """super-configurations: JSON_PARSE refuses an object that repeats an attribute unless
+    json_parse_dedup_attributes is on, which keeps the last occurrence; Postgres json keeps repeated keys and
+    reads the last (datatype-json). The merge sets it, so the file loads with the value the source reads."""
+    doc = '{"size": "S", "tags": {"a": 1, "a": 2}, "size": "L"}'
+    assert json.loads(doc) == {"size": "L", "tags": {"a": 2}}  # Python, like Postgres, reads the last
+    landing.full_load("products", [change("I", FULL_LOAD_TS, None, **product(1, doc))])
+    landing.run()
+    stored = landing.state("products")[0]["attributes"]
+    assert stored.count('"size"') == 1 and stored.count('"a"') == 1, stored
+    assert json.loads(stored) == {"size": "L", "tags": {"a": 2}}
+
+
+def test_item5_without_the_setting_a_repeated_json_key_fails_as_in_redshift(landing):
+    """The verifier's JSON_PARSE is Redshift's: merge SQL without the SET quarantines the file."""
+    mutate(landing, "products", "SET json_parse_dedup_attributes TO ON;", "")
+    landing.full_load("products", [change("I", FULL_LOAD_TS, None, **product(1, '{"size": "S", "size": "L"}')),
+                                   change("I", FULL_LOAD_TS, None, **product(2, '{"size": "S"}'))])
+    with pytest.raises(ToolError, match=r"(?s)products: raw/public/products/LOAD00000001.parquet quarantined.*"
+                                        r"duplicate attribute 'size'"):
+        landing.run()
+    assert landing.state("products") == []
+
+
+def test_item5_the_setting_lasts_one_data_api_call(tmp_path):
+    """A Data API batch, or one statement, is a session of its own: a SET does not reach the next call."""
+    from dwctl.warehouse.load_job import JobError
+    from dwctl.warehouse.verifier import DuckDBWarehouse
+
+    con, transpile = transpiler(tmp_path)
+    warehouse = DuckDBWarehouse(con, transpile)
+    twice = "SELECT JSON_PARSE('{\"k\": 1, \"k\": 2}')"
+    warehouse.batch(["SET json_parse_dedup_attributes TO ON", f"CREATE TABLE s.j AS {twice} AS j"], "one")
+    assert con.execute("SELECT j FROM s.j").fetchall() == [('{"k":2}',)]
+    with pytest.raises(JobError, match="duplicate attribute 'k'"):
+        warehouse.query(twice)
+    with pytest.raises(ToolError, match="SET the verifier cannot stand in for"):
+        transpile("SET enable_case_sensitive_identifier TO ON")
+
+
+def test_item6_the_verifier_compares_and_groups_text_as_redshift_does(tmp_path):
+    """r_Character_types: "Trailing spaces in VARCHAR and CHAR values are treated as semantically insignificant
+    when values are compared" (its example counts 'Boulevard' and 'Boulevard ' as a match); r_LEN: "If
+    expression is a VARCHAR string, trailing spaces are counted". Other types compare as they are."""
+    con, transpile = transpiler(tmp_path)
+
+    def one(sql: str) -> list[tuple]:
+        [statement] = transpile(sql)
+        return con.execute(statement).fetchall()
+
+    for statement in transpile("CREATE TABLE s.a (k VARCHAR(8), n BIGINT)"):
+        con.execute(statement)
+    con.execute("INSERT INTO s.a VALUES ('k', 1), ('k ', 2), ('k\t', 3), (' k', 4)")
+    assert one("SELECT 'k' = 'k  ', 'k' <> 'k ', 'k' IN ('k ', 'x'), 'k ' < 'k', 2.50 = 2.5") == \
+        [(True, False, True, False, True)]
+    assert one("SELECT n FROM s.a WHERE k = 'k' ORDER BY n") == [(1,), (2,)], "a tab or a leading space counts"
+    assert one("SELECT x.n, y.n FROM s.a AS x JOIN s.a AS y ON x.k = y.k AND LEN(x.k) = LEN(y.k) "
+               "WHERE x.n < 3 ORDER BY 1, 2") == [(1, 1), (2, 2)], "with LEN, 'k' and 'k ' stay apart"
+    assert one("SELECT COUNT(DISTINCT k) FROM s.a") == [(3,)]
+    assert one("SELECT COUNT(*) FROM (SELECT DISTINCT k FROM s.a) AS d") == [(3,)]
+    assert one("SELECT COUNT(*) FROM (SELECT DISTINCT k, LEN(k) AS l FROM s.a) AS d") == [(4,)]
+    assert one("SELECT n, ROW_NUMBER() OVER (PARTITION BY k ORDER BY n) FROM s.a ORDER BY n") == \
+        [(1, 1), (2, 2), (3, 1), (4, 1)]
+
+
+def test_item8_the_verifier_refuses_grants_rgrant_does_not_document(tmp_path):
+    """r_GRANT: a table takes SELECT, INSERT, UPDATE, DELETE, DROP, REFERENCES, ALTER, TRUNCATE ("Amazon Redshift
+    doesn't support the RULE and TRIGGER permissions"); a column SELECT or UPDATE. The job gives back what
+    SVV_RELATION_PRIVILEGES showed (load_job.grant_statements): anything else fails there, so here too."""
+    from dwctl.warehouse import load_job
+
+    con, transpile = transpiler(tmp_path)
+    for statement in load_job.grant_statements("s", "t", [("ALTER", "etl", "user", False), ("TRUNCATE", "etl", "user", False),
+                                                          ("SELECT", "bi", "role", False)],
+                                               [("c", "UPDATE", "bi", "role")]):
+        for row in transpile(statement):
+            con.execute(row)
+    assert con.execute("SELECT COUNT(*) FROM svv_relation_privileges").fetchone()[0] == 3
+    for privilege, column in (("TRIGGER", None), ("RULE", None), ("INSERT", "c"), ("DELETE", "c")):
+        [grant] = load_job.grant_statements("s", "t", [] if column else [(privilege, "bi", "role", False)],
+                                            [(column, privilege, "bi", "role")] if column else [])
+        with pytest.raises(ToolError, match=f"Redshift grants {privilege} on no {'column' if column else 'table'}"):
+            transpile(grant)
