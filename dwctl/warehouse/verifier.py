@@ -790,7 +790,7 @@ def _register_functions(con) -> None:
 
     try:
         con.create_function("rs_json_parse", _json_parse, ["VARCHAR", "BOOLEAN"], "VARCHAR")
-    except duckdb.NotImplementedException as exc:  # "already created": a run before this one made it
+    except (duckdb.NotImplementedException, duckdb.CatalogException) as exc:  # a run before this one made it
         if "already" not in str(exc):
             raise
 
