@@ -65,7 +65,9 @@ def test_plan_prints_the_migrations_render_prints(offline, tmp_path):  # noqa: F
     changed = (text.replace("      - {name: phone, type: varchar(32)}\n", "      - {name: nickname, type: varchar(40)}\n", 1)
                .replace("{name: full_name, type: varchar(200)}", "{name: full_name, type: varchar(300)}", 1)
                .replace("{name: country_code, type: char(2)}", "{name: country_code, type: char(1)}", 1)
-               .replace("{name: quantity, type: integer, nullable: false}", "{name: quantity, type: bigint, nullable: false}"))
+               .replace("{name: quantity, type: integer, nullable: false}", "{name: quantity, type: bigint, nullable: false}")
+               .replace("{name: marketing_opt_in, type: boolean, nullable: false}",
+                        "{name: opt_in, type: boolean, nullable: false, renamed_from: marketing_opt_in}", 1))
     (root / "spec.yaml").write_text(changed, encoding="utf-8")
     rendered = dwctl(root, "render")
     assert rendered.exit_code == 0, rendered.output
@@ -73,6 +75,9 @@ def test_plan_prints_the_migrations_render_prints(offline, tmp_path):  # noqa: F
     assert any("column nickname added" in line for line in expected)
     assert any(line.startswith("warning: ") and "country_code stays" in line for line in expected)
     assert any("quantity widened from INTEGER to BIGINT" in line for line in expected)
+    assert "migration customers: analytics.customers: column marketing_opt_in renamed to opt_in (RENAME COLUMN: " \
+           "its values carry over)" in expected  # a rename, not a drop and an add (issue 22, item 3)
+    assert not any("marketing_opt_in is no longer in the spec" in line for line in expected)
 
     (root / "iac" / "zz_offline_override.tf").write_text(OFFLINE, encoding="utf-8")
     init = dwctl(root, "init")
