@@ -167,10 +167,25 @@ def warehouse_tables(spec: Spec, table, column_defaults: dict[str, str], analyti
         parts += [(analytics, table.analytics_name + HISTORY_SUFFIX, columns + [
             ("valid_from", "TIMESTAMP", False), ("valid_to", "TIMESTAMP", True), ("is_current", "BOOLEAN", False),
             ("dwctl_op", "CHAR(1)", False), version], False)] if analytics_too else []
+    renames = renamed_from(spec, table)
     return [{"schema": schema, "name": name, "columns": [list(c) for c in cols], "empty": empty, "fixed": fixed,
              "aside_suffix": layout.WORK_MARK + "_aside",
-             **({"defaults": column_defaults} if column_defaults and schema == analytics else {})}
+             **({"defaults": column_defaults} if column_defaults and schema == analytics else {}),
+             **_renamed_in(cols, renames, empty)}
             for schema, name, cols, empty in parts]
+
+
+def renamed_from(spec: Spec, table) -> dict[str, str]:
+    """{column: its old name} of the unit's columns the source renamed (`renamed_from:`): the job renames
+    them in the warehouse (load_job.plan_renames) and reads files landed under the old name by the new one."""
+    return {c.name: c.renamed_from for c in spec.table(table.analytics_name).columns
+            if c.renamed_from is not None and not c.exclude}
+
+
+def _renamed_in(columns, renames: dict[str, str], empty: bool) -> dict:
+    """The part's renames (only a table that keeps rows has columns to rename)."""
+    mine = {n: renames[n] for n, _, _ in columns if n in renames}
+    return {"renamed": mine} if mine and not empty else {}
 
 
 def defaults(spec: Spec, table) -> dict[str, str]:
@@ -193,6 +208,7 @@ def _table_entry(spec: Spec, sql: dict[str, str], t) -> dict:
             "warehouse_tables": warehouse_tables(spec, t, found, owner),
             **({"defaults": found} if found else {}),
             "record_freshness": record_freshness(spec, t),
+            **({"renamed_from": renames} if (renames := renamed_from(spec, t)) else {}),
             "merge_sql": sql[f"sql/03_merge_{t.name}.sql"].split("\n")}
 
 

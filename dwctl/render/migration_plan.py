@@ -101,7 +101,8 @@ def visible_columns(found: dict, spec) -> list[str]:
             table = spec.table(name)
             known = {c[0].lower() for c in before}
             for column in table.columns:
-                if column.name.lower() not in known and column.name not in grant.columns.exclude:
+                renamed = column.renamed_from is not None and column.renamed_from.lower() in known  # visible before
+                if column.name.lower() not in known and column.name not in grant.columns.exclude and not renamed:
                     lines.append(f"warning: grant: new column {name}.{column.name} is visible to {grant.principal} "
                                  "(its grant lists excluded columns); add it to columns.exclude to hide it")
     return lines

@@ -50,6 +50,10 @@ class SourceTable:
     # Postgres: the leaf partitions / inheritance children whose changes belong to this table (and
     # the table itself first when it can hold rows of its own: an inheritance parent)
     partitions: list[str] = field(default_factory=list)
+    # Postgres: each column's attnum, and the attnums of the table's dropped columns (pg_attribute keeps a
+    # dropped column's slot): what tells a renamed column from a dropped one and an added one (renames.py)
+    positions: dict[str, int] = field(default_factory=dict)
+    dropped: list[int] = field(default_factory=list)
 
     @property
     def qualified(self) -> str:
@@ -148,6 +152,7 @@ def read_tables(conn: Connection, schema: str) -> dict[str, SourceTable]:
                 SourceColumn(column, formatted, spelled, not notnull))
         keys = conn.rows(PG_KEYS, (schema,))
         _pg_partitions(conn, schema, tables)
+        _pg_positions(conn, schema, tables)
     else:
         json_columns = _mariadb_json_columns(conn, schema)
         for table, column, is_nullable, data_type, column_type in conn.rows(MY_COLUMNS, (schema,)):
@@ -253,6 +258,32 @@ def _read_defaults(conn: Connection, schema: str, tables: dict[str, SourceTable]
     for name, table in tables.items():
         table.columns = [dataclasses.replace(c, default=found[(name, c.name)][0], default_expr=found[(name, c.name)][1])
                          if (name, c.name) in found else c for c in table.columns]
+
+
+# A column's attnum, which ALTER TABLE ... RENAME COLUMN keeps; a dropped column keeps its row in
+# pg_attribute with attisdropped true (PostgreSQL documentation, pg_attribute: "This column has been dropped
+# and is no longer valid. A dropped column is still physically present in the table"), and a column added
+# later is numbered after it (tests/source/test_renames.py checks that on a real server).
+PG_POSITIONS = """
+SELECT c.relname, a.attname, a.attnum, a.attisdropped
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p')
+ORDER BY c.relname, a.attnum
+"""
+
+
+def _pg_positions(conn: Connection, schema: str, tables: dict[str, SourceTable]) -> None:
+    """Each table's column attnums and dropped attnums."""
+    for table, column, attnum, dropped in conn.rows(PG_POSITIONS, (schema,)) or []:
+        found = tables.get(_text(table))
+        if found is None:
+            continue
+        if dropped:
+            found.dropped.append(int(attnum))
+        else:
+            found.positions[_text(column)] = int(attnum)
 
 
 # Every leaf under each top-level parent of this schema, through pg_inherits (declarative partitions

@@ -317,6 +317,9 @@ def _update_table(node, table: SourceTable, family: Family, flow: bool) -> list[
         old = []
     by_name = {_source_of(c): (i, c) for i, c in enumerate(old) if isinstance(c, dict)}
     targets = {name: item.get("name") for name, (_, item) in by_name.items()}
+    from dwctl.source.renames import propose_renames
+
+    changes += propose_renames(node, by_name, targets, table, family)  # before the adds and removes below
     excluded = table.excluded()
     order: list[tuple[int | None, Any]] = []
     for column in table.columns:

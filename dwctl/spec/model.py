@@ -408,6 +408,12 @@ class Column(Model):
         "column existed load it instead of NULL. A literal of the column's type (a date as \"YYYY-MM-DD\"); "
         "`dwctl import` fills it in.")
 
+    renamed_from: Ident | None = Field(
+        None, description="The column's previous target name, when the source renamed it (ALTER TABLE ... RENAME "
+        "COLUMN): the load job renames the warehouse column, so its values carry over (a drop and an add would "
+        "leave the rows already there NULL), and files landed under the old name still load. `dwctl import` "
+        "proposes it; it may stay in the spec.")
+
     @model_validator(mode="before")
     @classmethod
     def _name_from_source(cls, data):
@@ -578,6 +584,32 @@ class Table(Model):
         for k, key in enumerate(self.primary_key):
             if by_name[key].nullable:
                 raise _at(("primary_key", k), f"primary key column {key!r} must not be nullable (set nullable: false)")
+        return self
+
+    @model_validator(mode="after")
+    def _renames_name_old_columns(self) -> "Table":
+        """renamed_from names a column the table no longer has, one column's only, and not one dwctl adds
+        (the load job renames it in the warehouse: load_job.plan_renames)."""
+        names = {c.name for c in self.columns}
+        ours = {n.lower() for n in LANDED_NAMES} | (set(HISTORY_COLUMNS) if self.history else set())
+        seen: dict[str, int] = {}
+        for j, column in enumerate(self.columns):
+            old = column.renamed_from
+            where = ("columns", j, "renamed_from")
+            if old is None:
+                continue
+            if old == column.name:
+                raise _at(where, f"{old!r} is the column's own name: renamed_from names its name before the rename")
+            if old in names:
+                raise _at(where, f"{old!r} is still a column of this table: renamed_from names a column the source "
+                          "renamed, which the table no longer has (take renamed_from out)")
+            if old in seen:
+                raise _at(where, f"columns[{seen[old]}] is renamed from {old!r} too: one column had that name")
+            if column.exclude:
+                raise _at(where, "an excluded column never reaches the warehouse: take renamed_from out")
+            if old.lower() in ours or old.startswith(("dwctl_", RESERVED_PREFIX)):
+                raise _at(where, f"{old!r} is a column dwctl adds to the warehouse tables, not one of the source's")
+            seen[old] = j
         return self
 
     @model_validator(mode="after")

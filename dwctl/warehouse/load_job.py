@@ -107,6 +107,10 @@ class Config:
         # defaults: {column: SQL literal} of columns whose source DEFAULT the spec carries (a file
         # written before the source added the column loads it instead of NULL)
         self.defaults = {name: dict(table.get("defaults") or {}) for name, table in document["tables"].items()}
+        # renamed: {old name in lower case: new name} of columns the source renamed (the spec's renamed_from):
+        # a file landed before the rename carries the old name (renamed_columns)
+        self.renamed = {name: {old.lower(): new for new, old in (table.get("renamed_from") or {}).items()}
+                        for name, table in document["tables"].items()}
         self.load_suffix, self.layout_suffix = document["load_suffix"], document["layout_suffix"]
         self.ddl_hash = hashlib.sha256(self.create_sql.encode("utf-8")).hexdigest()  # what apply_ddl records
         # freshness (publish_freshness): each table's statement keeping its newest merged change, and the
@@ -286,6 +290,16 @@ def files_csv(table, files):
 PARQUET_MAGIC = b"PAR1"
 FOOTER_READ = 65536  # bytes read from a file's end: the footer of a DMS file fits (else a second read)
 PARQUET_INT64 = 2  # SchemaElement.type, parquet.thrift enum Type
+PARQUET_INT32 = 1
+# An integer's width in a Parquet file: its physical type is INT32 for 8, 16 and 32 bits (INT64 for 64), and
+# the width is an annotation, the logical type INTEGER (IntType bitWidth, isSigned) or the older converted
+# type INT_8 .. UINT_64 (Apache Parquet format, LogicalTypes.md, "Signed Integers" and "Unsigned Integers";
+# parquet.thrift: SchemaElement field 6 converted_type, field 10 logicalType, LogicalType field 10 INTEGER).
+# DMS lands its INT1 as INT8, INT2 as INT16 and INT4 as INT32 (AWS DMS User Guide, CHAP_Target.S3, "Target
+# data types for S3 Parquet"); MySQL TINYINT is INT1, SMALLINT INT2 (CHAP_Source.MySQL), so a source column
+# widened to INT keeps the physical INT32 and loses its 8 or 16 bit annotation.
+CONVERTED_INTS = {11: (8, False), 12: (16, False), 13: (32, False), 14: (64, False),
+                  15: (8, True), 16: (16, True), 17: (32, True), 18: (64, True)}
 
 
 class _Thrift:
@@ -367,8 +381,8 @@ def footer_size(tail):
 
 
 def parquet_columns(tail):
-    """[(name, physical type or None, precision or None)] of the top-level columns of a Parquet
-    file, from bytes at its end that hold the whole footer (see footer_size)."""
+    """[(name, physical type or None, precision or None, (bits, signed) of an integer or None)] of the
+    top-level columns of a Parquet file, from bytes at its end that hold the whole footer (see footer_size)."""
     reader = _Thrift(tail[len(tail) - footer_size(tail):-8])
     for field, kind in reader.fields():
         if field != 2 or kind != 9:
@@ -381,14 +395,21 @@ def parquet_columns(tail):
             for field_id, field_kind in reader.fields():
                 if field_id == 4:
                     element["name"] = reader.binary().decode("utf-8")
-                elif field_id in (1, 5, 8) and field_kind == 5:
+                elif field_id in (1, 5, 6, 8) and field_kind == 5:
                     element[field_id] = reader.int()
+                elif field_id == 10 and field_kind == 12:
+                    element[10], element["logical"] = logical_int(reader), True
                 else:
                     reader.skip(field_kind)
             elements.append(element)
         columns, i = [], 1
         for _ in range(elements[0].get(5, 0)):  # the root's children, each followed by its own subtree
-            columns.append((elements[i]["name"], elements[i].get(1), elements[i].get(8)))
+            e = elements[i]
+            width = e.get(10) or CONVERTED_INTS.get(e.get(6))
+            if width is None and e.get(1) in (PARQUET_INT32, PARQUET_INT64) and e.get(6) is None \
+                    and not e.get("logical"):
+                width = (32 if e.get(1) == PARQUET_INT32 else 64, True)  # a plain int32 / int64
+            columns.append((e["name"], e.get(1), e.get(8), width))
             pending = elements[i].get(5, 0)
             i += 1
             while pending:
@@ -396,6 +417,26 @@ def parquet_columns(tail):
                 i += 1
         return columns
     raise ValueError("Parquet footer without a schema")
+
+
+def logical_int(reader):
+    """(bits, signed) of a LogicalType union that is an INTEGER (field 10: IntType, its bitWidth an i8 and
+    isSigned a bool), None for another logical type; reads the whole union."""
+    found = None
+    for field_id, kind in reader.fields():
+        if field_id != 10 or kind != 12:
+            reader.skip(kind)
+            continue
+        bits, signed = None, True
+        for inner, inner_kind in reader.fields():
+            if inner == 1 and inner_kind == 3:
+                bits = reader.byte()
+            elif inner == 2 and inner_kind in (1, 2):
+                signed = inner_kind == 1  # compact protocol: a bool field's value is its type, 1 true, 2 false
+            else:
+                reader.skip(inner_kind)
+        found = (bits, signed) if bits else None
+    return found
 
 
 def read_columns(storage, landed):
@@ -420,17 +461,53 @@ def file_layout(columns, landed, kept=None, file_names=None):
     casts, a LOB; see dms.tf): COPY maps by position, so only the names differ."""
     types = {(file_names or {}).get(name, name).lower(): (name, staging) for name, staging in landed}
     types.update({name.lower(): (name, t) for name, t in (kept or {}).items() if name.lower() not in types})
-    unknown = [name for name, _, _ in columns if name.lower() not in types]
+    unknown = [name for name, *_ in columns if name.lower() not in types]
     if unknown:
         return "held", "it carries column(s) %s that the spec does not have" % ", ".join(unknown)
-    for name, physical, precision in columns:
+    for name, physical, precision, *width in columns:
         staging = types[name.lower()][1].upper()
         decimal = re.match(r"DECIMAL\((\d+),", staging)
         if (physical == PARQUET_INT64 and staging in ("SMALLINT", "INTEGER")) or \
-                (decimal and precision is not None and precision > int(decimal.group(1))):
+                (decimal and precision is not None and precision > int(decimal.group(1))) or \
+                not int_fits(staging, width[0] if width else None):
             return "held", "its column %s is wider than the spec's %s" % (name, staging)
-    names = [types[name.lower()][0] for name, _, _ in columns]
+    names = [types[name.lower()][0] for name, *_ in columns]
     return ("same", None) if names == [name for name, _ in landed] else ("layout", names)
+
+
+INT_BITS = {"SMALLINT": 16, "INTEGER": 32, "BIGINT": 64}
+
+
+def int_fits(staging, width):
+    """Whether COPY loads a Parquet integer of `width` ((bits, signed), see parquet_columns) into a staging
+    integer column: a signed one no wider, an unsigned one narrower. COPY from Parquet reads the file
+    through Redshift Spectrum (Redshift Database Developer Guide, copy-usage_notes-copy-from-columnar: "COPY
+    from the Parquet and ORC file formats uses Redshift Spectrum"), where "the column type is embedded with
+    the data" and the table's column type must match it (AWS Knowledge Center, redshift-spectrum-data-errors,
+    "has an incompatible Parquet schema for column"): a SMALLINT column refuses a plain INT32, which is what
+    DMS lands once the source widened a TINYINT or SMALLINT to INT (CONVERTED_INTS). True for anything else."""
+    if staging not in INT_BITS or width is None or width[0] is None:
+        return True
+    bits, signed = width
+    return bits <= INT_BITS[staging] if signed else bits < INT_BITS[staging]
+
+
+def renamed_columns(columns, renamed, landed, file_names=None):
+    """A file's columns (parquet_columns) with each column the source renamed since the file was written
+    (renamed: {old name in lower case: new name}, the spec's renamed_from) under its new name, as the
+    spec's landed layout spells it: COPY maps by position, so only the name changes. Not when the file
+    carries the new name too, or the spec still has the old one."""
+    if not renamed:
+        return columns
+    have = {c[0].lower() for c in columns}
+    spec = {(file_names or {}).get(n, n).lower() for n, _ in landed} | {n.lower() for n, _ in landed}
+    out = []
+    for column in columns:
+        new = renamed.get(column[0].lower())
+        if new is not None and new.lower() not in have and column[0].lower() not in spec:
+            column = ((file_names or {}).get(new, new),) + tuple(column[1:])
+        out.append(column)
+    return out
 
 
 def quote_ident(name):
@@ -716,6 +793,38 @@ def grant_statements(schema, table, relation_rows, column_rows, columns=None):
     return out
 
 
+def plan_renames(part, have, migration, label):
+    """RENAME COLUMN for each column the source renamed (the spec's renamed_from, part["renamed"]: {new: old})
+    whose old name the table still has and whose new name it lacks, first in the table's batch: the column
+    keeps its values, its place in the table and its grants, where a drop and an add would leave the rows
+    already there NULL in the new column. Redshift Database Developer Guide, r_ALTER_TABLE: "RENAME COLUMN
+    column_name TO new_name: A clause that renames a column"; only ALTER COLUMN TYPE and external tables
+    are refused inside a transaction block. Returns `have` as it is after the renames, and the new names
+    (lower case). A column the part has by design (a history or bookkeeping column) is never renamed."""
+    renamed = part.get("renamed") or {}
+    names = {n.lower(): n for n, _, _ in have}
+    wanted = {n.lower() for n, _, _ in part["columns"]}
+    table = "%s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"]))
+    done, statements = {}, []
+    for new, old in sorted(renamed.items()):
+        if old.lower() not in names or old.lower() in wanted:
+            continue  # renamed already (or a table created after the rename)
+        if new.lower() in names:
+            migration.problems.append(
+                "%s: columns %s and %s (its renamed_from) are both in the warehouse, so the rename cannot carry "
+                "the values over: the rows merged before the rename hold theirs in %s. Reload the table in DMS "
+                "(the reload replaces every row), then take renamed_from out of the spec" % (label, new, old, old))
+            continue
+        statements.append("ALTER TABLE %s RENAME COLUMN %s TO %s" % (table, quote_ident(names[old.lower()]),
+                                                                    quote_ident(new)))
+        done[old.lower()] = new
+        migration.notes.append("%s: column %s renamed to %s (RENAME COLUMN: its values carry over)"
+                               % (label, names[old.lower()], new))
+    if statements:
+        migration.add(statements)
+    return [(done.get(n.lower(), n), t, nullable) for n, t, nullable in have], {n.lower() for n in done.values()}
+
+
 def plan_part(part, have, create, migration, keys=None):
     """Add what one warehouse table needs to `migration`. have: [(name, type, nullable)] now; keys:
     ([sort key columns], dist key column) the table has now (read_keys), None when unknown (then the
@@ -732,6 +841,7 @@ def plan_part(part, have, create, migration, keys=None):
         if not same:
             migration.add(["DROP TABLE %s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"])), create])
         return
+    have, renamed = plan_renames(part, have, migration, label)
     now = {n.lower(): (n, t and normal_type(t), nullable) for n, t, nullable in have}
     table = "%s.%s" % (quote_ident(part["schema"]), quote_ident(part["name"]))
     fixed = {n.lower() for n in part["fixed"]}
@@ -764,7 +874,8 @@ def plan_part(part, have, create, migration, keys=None):
             continue
         old = now[name.lower()][1]
         change = "same" if old is None else column_change(old, t)  # a type SVV_COLUMNS spells unknown to us
-        if change == "in_place" and name.lower() not in primary and default is None:
+        if change == "in_place" and name.lower() not in primary and default is None and name.lower() not in renamed:
+            # (a renamed column's new name exists only inside the batch: ALTER COLUMN TYPE runs before it)
             # not on "columns with UNIQUE, PRIMARY KEY, or FOREIGN KEY" (r_ALTER_TABLE); a sort or dist key may
             alters.append(("ALTER TABLE %s ALTER COLUMN %s TYPE %s" % (table, quote_ident(name), t),
                            (now[name.lower()][0], t)))
@@ -1207,6 +1318,11 @@ class TableLoad:
                          if name.lower() not in spec and t is not None}
         return self.kept
 
+    def file_columns(self, landed):
+        """A landed file's columns (its footer), a column the source renamed since read by its new name."""
+        return renamed_columns(read_columns(self.storage, landed), self.config.renamed.get(self.table),
+                               self.config.landed[self.table], self.config.file_names[self.table])
+
     def copies(self, kind, files, base, values):
         """The COPY statements of one kind of file (load, cdc): one plain COPY for the files in the
         spec's layout (from 02_load_staging.sql), a staging table of their own for each other layout."""
@@ -1239,7 +1355,7 @@ class TableLoad:
         for o in parquet_only(self.storage.list(self.config.tables[self.table])):
             if o.identity() in merged and o.key not in mine and is_full_load(o.key, self.config.full_load_prefix):
                 try:
-                    verdict, detail = file_layout(read_columns(self.storage, o), self.config.landed[self.table],
+                    verdict, detail = file_layout(self.file_columns(o), self.config.landed[self.table],
                                                   self.kept_columns(), self.config.file_names[self.table])
                 except JobError as exc:
                     verdict, detail = "held", str(exc)
@@ -1300,7 +1416,7 @@ class TableLoad:
         ready = []
         for landed in files:
             try:
-                columns = read_columns(self.storage, landed)
+                columns = self.file_columns(landed)
                 landed_layout, file_names = self.config.landed[self.table], self.config.file_names[self.table]
                 verdict, detail = file_layout(columns, landed_layout, self.kept, file_names)
                 if verdict == "held" and self.kept is None:
@@ -1309,9 +1425,7 @@ class TableLoad:
                 self.quarantine(landed, str(exc))
                 continue
             if verdict == "held":
-                self.quarantine(landed, "held: %s. Update the spec (dwctl import, or add the column by hand), render "
-                                "and deploy: held files load on the first run after the table's warehouse columns "
-                                "change" % detail)
+                self.quarantine(landed, held_reason(detail))
                 continue
             self.layouts[landed.identity()] = detail
             ready.append(landed)
@@ -1324,7 +1438,7 @@ class TableLoad:
             return list(files)
         except JobError as exc:
             if len(files) == 1:
-                self.quarantine(files[0], str(exc))
+                self.quarantine(files[0], too_long_hold(exc) or str(exc))
                 return list(files)
             self.log("%s: a batch of %d files failed, retrying file by file: %s" % (self.table, len(files), exc))
         done = []
@@ -1340,6 +1454,35 @@ class TableLoad:
             self.config.queries["quarantine"], table_name=self.table, s3_key=landed.key, etag=landed.etag,
             size=landed.size, reason=cut_to_bytes(reason, REASON_LIMIT)), self.warehouse, self.table, self.log)
         self.quarantined.append((landed, reason))
+
+
+def held_reason(detail):
+    """Why a file is held, and the fix: the spec must follow the source before the file can load."""
+    return ("held: %s. Update the spec (dwctl import, or by hand), render and deploy: held files load on the first "
+            "run after the table's warehouse columns change" % detail)
+
+
+# COPY from Parquet fails on text longer than its column with "The length of the data column <column> is longer
+# than the length defined in the table. Table: <bytes>, Data: <bytes>" (a Spectrum Scan Error, code 15001 or
+# 15007: COPY from Parquet reads through Redshift Spectrum, copy-usage_notes-copy-from-columnar; the wording as
+# Redshift returns it, quoted in aws/aws-sdk-pandas#280 and in aws-solutions-library-samples/guidance-for-
+# clickstream-analytics-on-aws#344; Redshift counts VARCHAR lengths in bytes, t_preparing-input-data). A Parquet
+# string carries no declared length (DMS lands VARCHAR as STRING, CHAP_Target.S3, "Target data types for S3
+# Parquet") and footer statistics may hold truncated values, so a column the source widened shows only here:
+# the file is held until the spec, and so the staging column, is as wide (a widening like any other).
+TOO_LONG = re.compile(r"length of the data column (\S+) is longer than the length defined in the table\.?\s*"
+                      r"Table: (\d+), Data: (\d+)", re.IGNORECASE)
+VARCHAR_MAX = 65535  # Redshift's longest VARCHAR (r_Character_types): no spec change widens a column past it
+
+
+def too_long_hold(error):
+    """The held reason for a COPY that failed on text longer than its staging column, or None."""
+    found = TOO_LONG.search(str(error))
+    if found is None or int(found.group(2)) >= VARCHAR_MAX:
+        return None
+    column, limit, size = found.group(1).strip("'\""), found.group(2), found.group(3)
+    return held_reason("its column %s holds a value of %s bytes, longer than the %s bytes of the spec's type (the "
+                       "source widened the column)" % (column, size, limit))
 
 
 def is_serialization_abort(error):

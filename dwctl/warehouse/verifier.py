@@ -124,7 +124,7 @@ class Transpiler:
     """Turns one Redshift statement into DuckDB statements (see the module docstring for the rewrites)."""
 
     def __init__(self, con, landing: LocalLanding, cache: dict[str, list[str]] | None = None,
-                 declared: dict[tuple[str, str], list[tuple[str, str, str]]] | None = None):
+                 declared: dict[tuple[str, str], list[tuple]] | None = None):
         """declared: (schema, table) -> [(column, Redshift type, name in the landed file)] of the
         staging tables COPY loads."""
         self.con, self.landing = con, landing
@@ -427,12 +427,19 @@ class Transpiler:
             types = self.redshift_types(table.db, table.name) or [d[:2] for d in declared]
             file_names = {d[0].lower(): d[2] for d in declared}
             expected = [file_names.get(c.lower(), c) for c in table_columns]  # names DMS lands, in COPY's order
+            # a column the source renamed (renamed_from) has its old name in a file landed before the rename
+            old_names = {file_names.get(d[0].lower(), d[0]).lower(): d[3] for d in declared if len(d) > 3 and d[3]}
+            found = []
             for path in files:
-                self.check_layout(path, expected, name)
+                found.append(self.check_layout(path, expected, name, old_names))
                 self.check_types(path, types, name)
             listing = "[" + ", ".join(_lit(p) for p in files) + "]"
             # by position, as COPY: the file's names (checked above) into the table's columns
             read = ", ".join(_q(f) for f in expected) if not isinstance(target, exp.Schema) else select
+            if not isinstance(target, exp.Schema) and any(f != expected for f in found):  # old names: by position
+                each = " UNION ALL ".join("SELECT " + ", ".join(f"{_q(f)} AS {_q(e)}" for f, e in zip(names, expected))
+                                          + f" FROM read_parquet({_lit(path)})" for path, names in zip(files, found))
+                return f"INSERT INTO {name} ({select}) SELECT {read} FROM ({each})"
             return f"INSERT INTO {name} ({select}) SELECT {read} FROM read_parquet({listing}, union_by_name = true)"
         if fmt == "CSV" and "MANIFEST" not in params:
             spec = ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in columns)
@@ -440,7 +447,7 @@ class Transpiler:
                     f"header = false, columns = {{{spec}}})")
         raise ToolError(f"COPY into {name}: format {fmt} is not one the verifier can stand in for")
 
-    def declared_for(self, schema: str, table: str) -> list[tuple[str, str, str]]:
+    def declared_for(self, schema: str, table: str) -> list[tuple]:
         """The rendered DDL's (column, type, landed name) of a staging table; for the job's staging
         table of another file layout (<target><layout_suffix><tag>), those of its target."""
         from dwctl.spec.landed_layout import WORK_MARK
@@ -462,13 +469,18 @@ class Transpiler:
             "ORDER BY ordinal_position", [schema, table]).fetchall()
         return [r[0] for r in rows]
 
-    def check_layout(self, path: str, columns: list[str], name: str) -> None:
+    def check_layout(self, path: str, columns: list[str], name: str, old_names: dict | None = None) -> list[str]:
         """The file holds the columns DMS lands for the table (after its rename and remove-column
-        rules), in order: COPY would load a file of as many columns by position, whatever its names."""
+        rules), in order: COPY would load a file of as many columns by position, whatever its names.
+        old_names: {landed name in lower case: the name before the source renamed it}, which a file
+        landed before the rename carries in its place. Returns the file's column names."""
         found = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM read_parquet({_lit(path)})").fetchall()]
-        if [c.lower() for c in found] != [c.lower() for c in columns]:
+        old_names = old_names or {}
+        if len(found) != len(columns) or any(f.lower() not in (c.lower(), str(old_names.get(c.lower(), "")).lower())
+                                             for f, c in zip(found, columns)):
             raise ToolError(f"{path}: columns {found} do not match {name} {columns} (the names DMS lands): "
                             f"Redshift COPY maps Parquet columns by position")
+        return found
 
 
     def check_types(self, path: str, declared: list[tuple[str, str]], name: str) -> None:
@@ -491,8 +503,11 @@ class Transpiler:
         longest = self.con.execute(f"SELECT {', '.join(m for *_, m in limited)} FROM read_parquet({_lit(path)})").fetchone()
         for (column, redshift, length, _), size in zip(limited, longest):
             if size is not None and size > length:
+                # with Redshift's own words for it (load_job.TOO_LONG), which the job recognises
                 raise ToolError(f"{path}: column {column!r} holds a value of {size} bytes, longer than its "
-                                f"{redshift} ({name}): Redshift COPY fails on it")
+                                f"{redshift} ({name}): Redshift COPY fails on it: The length of the data column "
+                                f"{column} is longer than the length defined in the table. Table: {length}, "
+                                f"Data: {size}")
 
 
 # What COPY loads from each Parquet type, per the Redshift Database Developer Guide (COPY from columnar
@@ -1017,16 +1032,17 @@ class Verifier:
         except job.JobError as exc:
             raise ToolError(str(exc)) from None
 
-    def declared(self) -> dict[tuple[str, str], list[tuple[str, str, str]]]:
+    def declared(self) -> dict[tuple[str, str], list[tuple]]:
         """The staging tables' columns and Redshift types, as the rendered DDL declares them, with
-        each column's name in the landed files."""
+        each column's name in the landed files and, for a column the source renamed, its old name."""
         from dwctl.render.engine import table_view
         from dwctl.spec.landed_layout import LOAD_SUFFIX
 
         out = {}
         for table in self.spec.tables:
+            renamed = {c.name: c.renamed_from for c in table.columns if c.renamed_from}
             for unit in table_view(self.spec, table).units:  # a partitioned table's partitions
-                columns = [(c.name, c.staging_type, c.parquet_name) for c in unit.landed]
+                columns = [(c.name, c.staging_type, c.parquet_name, renamed.get(c.name)) for c in unit.landed]
                 for name in (unit.name, unit.name + LOAD_SUFFIX):
                     out[(self.spec.warehouse.staging_schema, name)] = columns
         return out

@@ -68,7 +68,9 @@ def test_plan_prints_the_migrations_render_prints(offline, tmp_path):  # noqa: F
                .replace("{name: quantity, type: integer, nullable: false}", "{name: quantity, type: bigint, nullable: false}")
                # the round trip: orders' sort key column placed_at is dropped at the source (import drops the key too)
                .replace("      - {name: placed_at, type: timestamptz, nullable: false}\n", "", 1)
-               .replace("    dist_key: customer_id\n    sort_keys: [placed_at]\n", "    dist_key: customer_id\n", 1))
+               .replace("    dist_key: customer_id\n    sort_keys: [placed_at]\n", "    dist_key: customer_id\n", 1)
+               .replace("{name: marketing_opt_in, type: boolean, nullable: false}",
+                        "{name: opt_in, type: boolean, nullable: false, renamed_from: marketing_opt_in}", 1))
     (root / "spec.yaml").write_text(changed, encoding="utf-8")
     rendered = dwctl(root, "render")
     assert rendered.exit_code == 0, rendered.output
@@ -78,6 +80,9 @@ def test_plan_prints_the_migrations_render_prints(offline, tmp_path):  # noqa: F
     assert any("quantity widened from INTEGER to BIGINT" in line for line in expected)
     assert any("analytics.orders: sort key (placed_at) -> AUTO, before column placed_at is dropped" in line
                for line in expected), expected
+    assert "migration customers: analytics.customers: column marketing_opt_in renamed to opt_in (RENAME COLUMN: " \
+           "its values carry over)" in expected  # a rename, not a drop and an add (issue 22, item 3)
+    assert not any("marketing_opt_in is no longer in the spec" in line for line in expected)
 
     (root / "iac" / "zz_offline_override.tf").write_text(OFFLINE, encoding="utf-8")
     init = dwctl(root, "init")

@@ -55,3 +55,20 @@ def test_render_says_a_sort_key_moves_off_a_column_the_migration_drops(tmp_path)
     lines = render(tmp_path, sorted_by).splitlines()
     assert any("analytics.orders: sort key (placed_at) -> (order_id), before column placed_at" in line
                for line in lines), lines
+
+
+def test_render_says_a_renamed_column_is_renamed_not_dropped_and_added(tmp_path):
+    """renamed_from (issue 22, item 3): the warehouse column and its history twin are renamed, keeping their
+    values; nothing is said to be dropped, and the column an exclude-list grant showed stays shown."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    render(tmp_path, text)
+    renamed = text.replace("{name: marketing_opt_in, type: boolean, nullable: false}",
+                           "{name: opt_in, type: boolean, nullable: false, renamed_from: marketing_opt_in}", 1)
+    lines = render(tmp_path, renamed).splitlines()
+    said = [line for line in lines if "migration" in line or "warning" in line]
+    assert said == [
+        "migration customers: analytics.customers: column marketing_opt_in renamed to opt_in (RENAME COLUMN: its "
+        "values carry over)",
+        "migration customers: analytics.customers_history: column marketing_opt_in renamed to opt_in (RENAME "
+        "COLUMN: its values carry over)"], lines
+    assert "migration" not in render(tmp_path, renamed), "renamed once: the spec may keep renamed_from"

@@ -194,3 +194,33 @@ def test_a_super_column_is_no_distribution_or_sort_key(example_text, old, new, f
     [problem] = problems(text)
     assert problem.startswith(f"{NAME}:{line_of(text, needle)}:"), problem
     assert f": {field}: " in problem and "SUPER" in problem and "limitations-super" in problem
+
+
+@pytest.mark.parametrize("renamed_from, fragment", [
+    ("phone", "'phone' is still a column of this table"),
+    ("country_code", "'country_code' is the column's own name"),
+    ("valid_from", "a column dwctl adds to the warehouse tables"),  # customers keeps history
+    ("dwctl_version", "a column dwctl adds"),
+    ("Op", "should match pattern"),
+    ('"x; drop table y"', "should match pattern"),
+])
+def test_renamed_from_names_a_column_the_table_no_longer_has(example_text, renamed_from, fragment):
+    """renamed_from (issue 22, item 3) reaches SQL as a column name: an identifier, naming a gone column."""
+    text = edit(example_text, "{name: country_code, type: char(2)}",
+                f"{{name: country_code, type: char(2), renamed_from: {renamed_from}}}")
+    found = problems(text)
+    line = [p for p in found if ": tables[0].columns[4].renamed_from:" in p]
+    assert line and fragment in line[0], found
+    assert line[0].startswith(f"{NAME}:{line_of(text, 'renamed_from')}:")
+
+
+def test_two_columns_are_not_renamed_from_one(example_text):
+    text = edit(edit(example_text, "{name: country_code, type: char(2)}", "{name: country, type: char(2), renamed_from: cc}"),
+                "{name: phone, type: varchar(32)}", "{name: phone, type: varchar(32), renamed_from: cc}")
+    [problem] = problems(text)
+    assert "tables[0].columns[4].renamed_from: columns[3] is renamed from 'cc' too" in problem
+
+
+def test_a_renamed_column_loads(example_text):
+    text = edit(example_text, "{name: country_code, type: char(2)}", "{name: country, type: char(2), renamed_from: country_code}")
+    assert parse_spec(text, NAME).table("customers").columns[4].renamed_from == "country_code"

@@ -35,14 +35,18 @@ def schema(table: TableView) -> pa.Schema:
     return pa.schema([pa.field(c.parquet_name, arrow_type(c.staging_type)) for c in table.landed])
 
 
-def write(path: Path, table: TableView, rows: list[dict], order: list[str] | None = None) -> Path:
+def write(path: Path, table: TableView, rows: list[dict], order: list[str] | None = None,
+          types: dict[str, pa.DataType] | None = None) -> Path:
     """rows: dicts with Op, dms_commit_ts, dms_change_seq and source columns (missing -> NULL).
     order: the file's column names in the order written, when not the spec's landed layout (DMS
-    documents no position for a column added by ALTER TABLE)."""
+    documents no position for a column added by ALTER TABLE). types: a column's Parquet type when DMS
+    lands another than arrow_type gives (MySQL TINYINT: INT1, a Parquet INT8)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sch = schema(table)
     if order is not None:
         sch = pa.schema([sch.field(name) for name in order])
+    if types:
+        sch = pa.schema([pa.field(f.name, types.get(f.name, f.type)) for f in sch])
     columns = {f.name: [landed_value(row.get(f.name), f.type) for row in rows] for f in sch}
     pq.write_table(pa.table(columns, schema=sch), path)
     return path

@@ -111,6 +111,38 @@ def test_the_footer_reader_gives_every_top_level_column(tmp_path):
         load_job.parquet_columns(b"x" * 40)
 
 
+def test_the_footer_reader_gives_an_integers_width_which_the_physical_type_hides(tmp_path):
+    """INT8 and INT16 are Parquet INT32 with a width annotation (what DMS lands for INT1 / INT2); a plain
+    INT32 (DMS's INT4) fits no SMALLINT: a TINYINT or SMALLINT the source widened to INT is held, not quarantined."""
+    fields = [("t", pa.int8()), ("s", pa.int16()), ("i", pa.int32()), ("u", pa.uint8()), ("w", pa.uint16()),
+              ("b", pa.int64()), ("d", pa.date32()), ("x", pa.string())]
+    out = io.BytesIO()
+    pq.write_table(pa.schema(fields).empty_table(), out)
+    widths = {c[0]: c[3] for c in load_job.parquet_columns(out.getvalue())}
+    assert widths == {"t": (8, True), "s": (16, True), "i": (32, True), "u": (8, False), "w": (16, False),
+                      "b": (64, True), "d": None, "x": None}
+    fits = {name: load_job.int_fits("SMALLINT", width) for name, width in widths.items()}
+    assert fits == {"t": True, "s": True, "i": False, "u": True, "w": False, "b": False, "d": True, "x": True}
+    assert load_job.int_fits("INTEGER", (32, True)) and not load_job.int_fits("INTEGER", (32, False))
+    columns = load_job.parquet_columns(out.getvalue())
+    landed = [("t", "SMALLINT"), ("s", "SMALLINT"), ("i", "SMALLINT"), ("u", "SMALLINT"), ("w", "INTEGER"),
+              ("b", "BIGINT"), ("d", "DATE"), ("x", "VARCHAR(4)")]
+    assert load_job.file_layout(columns, landed) == ("held", "its column i is wider than the spec's SMALLINT")
+    landed[2] = ("i", "INTEGER")
+    assert load_job.file_layout(columns, landed) == ("same", None)
+
+
+def test_a_copy_that_fails_on_longer_text_holds_the_file_with_the_fix():
+    """Redshift's own words for a string longer than its column (load_job.TOO_LONG), and the verifier's."""
+    redshift = ("ERROR: Spectrum Scan Error\n  code: 15007\n  context: The length of the data column note is longer "
+                "than the length defined in the table. Table: 40, Data: 160, File name: https://s3...")
+    held = load_job.too_long_hold(redshift)
+    assert held.startswith("held: its column note holds a value of 160 bytes, longer than the 40 bytes")
+    assert "Update the spec (dwctl import, or by hand), render and deploy" in held
+    assert load_job.too_long_hold(redshift.replace("Table: 40", "Table: 65535")) is None, "no spec can widen it"
+    assert load_job.too_long_hold("ERROR: Spectrum Scan Error: incompatible Parquet schema") is None
+
+
 class RefusingAlter:
     """The verifier's warehouse, but ALTER COLUMN TYPE fails as Redshift's does on a BYTEDICT-encoded
     column (r_ALTER_TABLE): the one refusal DuckDB cannot reproduce, since it has no encodings."""
@@ -214,3 +246,27 @@ def test_changes_are_packed_whole_into_data_api_batches(sizes):
     for unit in units:
         if len(unit) <= load_job.MAX_BATCH:
             assert sum(1 for b in batches if set(unit) & set(b)) == 1, unit
+
+
+def test_a_renamed_column_is_renamed_first_and_its_widening_copied_inside_the_same_batch():
+    """renamed_from: RENAME COLUMN opens the batch; a widening of the renamed column cannot be an ALTER COLUMN
+    TYPE (those run before the batch, when the column still has its old name), so it is copied after it."""
+    part = {"schema": "analytics", "name": "t", "empty": False, "fixed": ["id"], "aside_suffix": "__dwctl_aside",
+            "columns": [["id", "INTEGER", False], ["town", "VARCHAR(80)", True]], "renamed": {"town": "city"}}
+    create = 'CREATE TABLE IF NOT EXISTS "analytics"."t" ("id" INTEGER NOT NULL, "town" VARCHAR(80), PRIMARY KEY ("id"))'
+    migration = load_job.Migration()
+    load_job.plan_part(part, [("id", "INTEGER", False), ("city", "VARCHAR(40)", True)], create, migration)
+    assert migration.in_place == [] and migration.problems == []
+    assert migration.batch[0] == 'ALTER TABLE "analytics"."t" RENAME COLUMN "city" TO "town"'
+    assert 'UPDATE "analytics"."t" SET "town__dwctl_aside" = CAST("town" AS VARCHAR(80))' in migration.batch
+    assert migration.notes[0] == "analytics.t: column city renamed to town (RENAME COLUMN: its values carry over)"
+
+    done = load_job.Migration()  # renamed already: nothing to do
+    load_job.plan_part(part, [("id", "INTEGER", False), ("town", "VARCHAR(80)", True)], create, done)
+    assert not done and done.notes == [] and done.problems == []
+
+    both = load_job.Migration()  # a drop and an add were deployed before the spec said rename: loud, with the fix
+    load_job.plan_part(part, [("id", "INTEGER", False), ("city", "VARCHAR(40)", True), ("town", "VARCHAR(80)", True)],
+                       create, both)
+    assert "RENAME" not in " ".join(both.batch)
+    assert both.problems and "both in the warehouse" in both.problems[0] and "Reload the table in DMS" in both.problems[0]
