@@ -471,7 +471,7 @@ def test_the_job_resource_passes_exactly_the_arguments_the_script_needs(job, ren
     assert command["script_location"] == ["s3://${aws_s3_object.loader_script.bucket}/${aws_s3_object.loader_script.key}"]
     passed = {k[2:] for k in glue["default_arguments"][0]} - {"job-language"}
     assert set(job.REQUIRED) <= passed and passed <= set(job.REQUIRED) | {"queue_url", "discovery", "visibility_timeout", "tables",
-                                                                        "botocore_data_prefix"}
+                                                                        "botocore_data_prefix", "dms_task_arns"}
     assert glue["max_retries"] == ["${var.loader_max_retries}"]
     assert glue["execution_property"][0]["max_concurrent_runs"] == [1]
     assert glue["security_configuration"] == ["${aws_glue_security_configuration.this.name}"]
