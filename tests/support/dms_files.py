@@ -117,6 +117,17 @@ def spec_with_tables(tables_yaml: str, engine: str = "postgres", name: str = "te
     return parse_spec(spec_text_with_tables(tables_yaml, engine), name)
 
 
+def table_statistics(schema: str, table: str, full_load_start: str | None) -> dict:
+    """What `aws dms describe-table-statistics` prints for one table (AWS DMS API Reference,
+    DescribeTableStatistics, TableStatistics), its latest full load begun at `full_load_start` (a
+    dms_commit_ts-style UTC time), or before any full load (None)."""
+    entry = {"SchemaName": schema, "TableName": table, "TableState": "Before load" if full_load_start is None
+             else "Table completed", "Inserts": 0, "Deletes": 0, "Updates": 0, "FullLoadReloaded": False}
+    if full_load_start is not None:
+        entry["FullLoadStartTime"] = full_load_start.replace(" ", "T") + "+00:00"
+    return {"ReplicationTaskArn": "arn:aws:dms:eu-west-1:123456789012:task:TESTTASK", "TableStatistics": [entry]}
+
+
 # --- DMS itself, as far as the table mapping goes ----------------------------------------------------
 # The rendered rules applied the way the DMS User Guide describes them, so a test of landed files
 # tests the shipped rules: selection (include/exclude), rename of schema, table and column,
