@@ -1060,13 +1060,15 @@ class Warehouse:
 class TableLoad:
     """Merge one table's batch of new files; on failure, find and quarantine the files at fault."""
 
-    def __init__(self, storage, warehouse, config, args, table, run_id, log=print, load_start="", blocker=None):
+    def __init__(self, storage, warehouse, config, args, table, run_id, log=print, load_start="", blocker=None,
+                 first=()):
         """load_start: when DMS's latest full load of the table began (its table statistics, as the
         landed timestamp column spells times; "" when unknown). blocker: a full-load file of the
-        table quarantined or held in an earlier run."""
+        table quarantined or held in an earlier run. first: keys of full-load files that kept the
+        table's other files waiting, offered again: they merge before those, as they would have."""
         self.storage, self.warehouse, self.config, self.args = storage, warehouse, config, args
         self.table, self.run_id, self.log = table, run_id, log
-        self.load_start, self.blocker = load_start, blocker
+        self.load_start, self.blocker, self.first = load_start, blocker, set(first)
         self.quarantined = []
         self.batches = 0
         self.layouts = {}  # (key, ETag) -> None (the spec's layout) or the file's column names
@@ -1252,7 +1254,16 @@ class TableLoad:
             for landed in ready:
                 self.wait(landed)
             return list(files)
-        return [o for o in files if o not in ready] + (self.load(ready) if ready else [])
+        done = [o for o in files if o not in ready]
+        first = [o for o in ready if o.key in self.first]
+        if first and len(first) < len(ready):
+            done += self.load(first)
+            ready = [o for o in ready if o not in first]
+            if self.blocker:
+                for landed in ready:
+                    self.wait(landed)
+                return done + ready
+        return done + (self.load(ready) if ready else [])
 
     def load(self, files):
         """Merge the files in one batch, or file by file when the batch fails."""
@@ -1496,7 +1507,7 @@ def run(args, storage, warehouse, config, discovery, log=print, statistics=None)
         done = []
         for table in tables:
             loader = TableLoad(storage, warehouse, config, args, table, run_id, log, starts.get(table, ""),
-                               None if table in again else (blocked[table] or [None])[0])
+                               None if table in again else (blocked[table] or [None])[0], stops.blockers(table))
             discovery.done(loader.run(offered[table]))
             done.append((table, loader))
         return done

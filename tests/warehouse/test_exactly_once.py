@@ -281,6 +281,136 @@ def test_any_delivery_gives_the_source_and_the_same_history(case):
         assert history == canonical_history
 
 
+# --- loud stops (issue 22): a table that cannot be made right fails every run until it is --------------
+def logged_and_quarantined(root: Path) -> tuple[set[str], set[str]]:
+    """(keys in the load log, keys in the quarantine) of the kept warehouse."""
+    import duckdb
+
+    con = duckdb.connect(str(root / "wh.duckdb"))
+    try:
+        logged = {r[0] for r in con.execute("SELECT s3_key FROM staging._dwctl_load_log").fetchall()}
+        held = {r[0] for r in con.execute("SELECT s3_key FROM staging._dwctl_quarantine").fetchall()}
+        return logged, held
+    finally:
+        con.close()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                                  HealthCheck.filter_too_much])
+@given(deliveries(), st.data())
+def test_once_a_file_is_quarantined_every_run_fails_naming_its_table_until_it_is_merged(case, data):
+    """Any delivery, with some files landing broken (unreadable) and put right some runs later (as a
+    rewrite: DMS writing the file again): once a file is quarantined, every later run either fails
+    naming the table, or has merged that file; once every file is right, the table equals the source."""
+    (initial, events, _), d, runs, starts = case
+    names = sorted({f[0] for run in runs for f in run})
+    assume(names)
+    broken = data.draw(st.sets(st.sampled_from(names), min_size=1, max_size=3), label="broken")
+    fixed_at = {name: data.draw(st.integers(1, len(runs) + 1), label="fixed after run") for name in sorted(broken)}
+    starts = starts or [None] * len(runs)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "bucket" / FOLDER).mkdir(parents=True)
+        (root / "acct.yaml").write_text(SPEC_TEXT, encoding="utf-8")
+        latest: dict[str, tuple] = {}  # the content each name was last written with
+        quarantined: set[str] = set()
+        for n, (files, start) in enumerate(zip(runs + [[]], starts + starts[-1:]), 1):
+            for f in files:
+                latest[f[0]] = f
+                if f[0] in broken and n < fixed_at[f[0]]:
+                    (root / "bucket" / FOLDER / f[0]).write_bytes(b"broken %s in run %d" % (f[0].encode(), n))
+                else:
+                    land(root, [f])
+            for name in broken:
+                if fixed_at[name] == n and name in latest and not _intact(root / "bucket" / FOLDER / name):
+                    land(root, [latest[name]])  # put right: a new version of the file
+            result = verify(root, ok=False, start=start)
+            logged, held = logged_and_quarantined(root)
+            quarantined |= {k.rsplit("/", 1)[1] for k in held}
+            pending = {k for k in quarantined if FOLDER + "/" + k not in logged}
+            if pending:
+                assert result.exit_code != 0 and "acct: " in result.output, (pending, result.output)
+        for name in broken:  # every file right now
+            if name in latest and not _intact(root / "bucket" / FOLDER / name):
+                land(root, [latest[name]])
+        verify(root, ok=False, start=starts[-1])
+        verify(root, start=starts[-1])
+        state = {k: {"note": n, "amount": a} for k, n, a in _rows(root)}
+        assert state == expected_state(initial, events)
+
+
+def _intact(path: Path) -> bool:
+    return path.exists() and path.read_bytes()[-4:] == b"PAR1"
+
+
+def _rows(root: Path) -> list[tuple]:
+    import duckdb
+
+    con = duckdb.connect(str(root / "wh.duckdb"))
+    try:
+        return con.execute("SELECT id, note, amount FROM analytics.acct").fetchall()
+    finally:
+        con.close()
+
+
+@st.composite
+def truncations(draw):
+    """A source table's life with a TRUNCATE: a full load and changes, the TRUNCATE (not captured: DMS
+    deletes the table's files, HandleSourceTableTruncated), changes after it, then the documented fix, a
+    reload (under the first load's names, or new higher ones), and changes after that."""
+    initial = draw(st.dictionaries(ids, values, min_size=1, max_size=4))
+    raw = draw(st.lists(st.tuples(ids, st.sampled_from("IUD"), values), max_size=9))
+    cut_a = draw(st.integers(0, len(raw)))
+    cut_b = draw(st.integers(cut_a, len(raw)))
+    events = []
+    for i, (key, op, vals) in enumerate(raw):
+        second = i + 1 + (i >= cut_a) + (i >= cut_b)
+        events.append({"key": key, "op": op, "vals": vals, "ts": stamp(second), "seq": (i + 1) * 7, "captured": True})
+    truncate = {"key": None, "op": "T", "vals": {}, "ts": stamp(cut_a + 1), "seq": 0, "captured": False}
+    events.insert(cut_a, truncate)
+    reload_at = cut_b + 1  # in events, the truncate counted
+    assume(replay(initial, events[:reload_at]))  # an empty table reloads as no file at all
+    return initial, events, reload_at
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                                  HealthCheck.filter_too_much])
+@given(truncations(), st.data())
+def test_a_truncate_fails_every_run_until_the_reload_and_then_none(life_, data):
+    """Issue 22 item 5: after a TRUNCATE, every run fails naming the table and the fix (reload it in
+    DMS) until the reload is merged; the run that merges it and every later one succeed, and the table
+    equals the source. Reloads under new names are told by DMS's statistics (the job reads them in AWS)."""
+    initial, events, reload_at = life_
+    d = Delivery(life_, data.draw)
+    statistics = d.higher or data.draw(st.booleans(), label="statistics")
+    cut = next(i for i, e in enumerate(events) if e["op"] == "T")
+    counter = iter(range(1000, 2000))  # names apart from d's
+    before = Delivery.cdc_files(events[:cut], counter, data.draw)
+    between = Delivery.cdc_files(events[cut + 1:reload_at], counter, data.draw)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "bucket" / FOLDER).mkdir(parents=True)
+        (root / "acct.yaml").write_text(SPEC_TEXT, encoding="utf-8")
+        start = d.initial_start if statistics else None
+        land(root, d.initial_load + before)
+        verify(root, start=start)
+        for landed in (root / "bucket" / FOLDER).iterdir():  # TRUNCATE: DMS deletes the table's files
+            landed.unlink()
+        for files in ([], between):
+            land(root, files)
+            stopped = verify(root, ok=False, start=start)
+            assert stopped.exit_code != 0 and "acct: " in stopped.output and "merged file(s) were deleted" in stopped.output
+            assert "reload the table in DMS" in stopped.output
+        start = d.reload_start if statistics else None
+        land(root, d.reload)
+        verify(root, start=start)
+        for files in (d.after, []):
+            land(root, files)
+            verify(root, start=start)
+        state = {k: {"note": n, "amount": a} for k, n, a in _rows(root)}
+        assert state == expected_state(initial, events)
+
+
 # --- named regressions: each delivery the issue lists -------------------------------------------------
 def life(initial: dict, changes: list[tuple], reload_at=None, uncaptured=0) -> tuple:
     """A fixed life: changes are (id, op, note) at seconds 1, 2, ... (after a reload: one later)."""
