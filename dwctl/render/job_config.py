@@ -62,7 +62,7 @@ def queries(spec: Spec) -> dict[str, str]:
                       f'WHERE NOT EXISTS (SELECT 1 FROM {quarantine} WHERE "table_name" = :table_name '
                       f'AND "s3_key" = :s3_key AND "etag" = :etag)',
         "quarantined": f'SELECT "table_name", "s3_key", "etag", "size" FROM {quarantine} '
-                       f'ORDER BY "table_name", "s3_key", "etag"',
+                       f'ORDER BY "table_name", "s3_key", "quarantined_at", "etag"',
         "release_quarantine": f'DELETE FROM {quarantine} WHERE "table_name" = :table_name',
         "quarantine_list": f'SELECT "table_name", "s3_key", "etag", "quarantined_at", "reason" FROM {quarantine} '
                            f'ORDER BY "table_name", "s3_key", "etag"',

@@ -83,12 +83,13 @@ class Landing:
         self.views = {t.name: table_view(spec, t) for t in spec.tables}
         (root / spec.landing.prefix).mkdir(parents=True, exist_ok=True)
 
-    def full_load(self, table: str, rows: list[dict], number: int = 1) -> Path:
+    def full_load(self, table: str, rows: list[dict], number: int = 1, order: list[str] | None = None) -> Path:
+        """order: the file's columns when it is in another layout (see write)."""
         name = f"{layout.FULL_LOAD_PREFIX}{number:08d}.parquet"
-        return write(table_dir(self.root, self.views[table]) / name, self.views[table], rows)
+        return write(table_dir(self.root, self.views[table]) / name, self.views[table], rows, order)
 
-    def cdc(self, table: str, second: int, rows: list[dict]) -> Path:
-        return write(table_dir(self.root, self.views[table]) / cdc_name(second), self.views[table], rows)
+    def cdc(self, table: str, second: int, rows: list[dict], order: list[str] | None = None) -> Path:
+        return write(table_dir(self.root, self.views[table]) / cdc_name(second), self.views[table], rows, order)
 
     def run(self) -> dict[str, int]:
         return self.verifier.run(self.root)
