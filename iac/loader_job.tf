@@ -250,6 +250,15 @@ data "aws_iam_policy_document" "loader" {
     resources = [aws_redshiftserverless_workgroup.this.arn]
   }
 
+  # When each table's latest full load began (FullLoadStartTime), so the job recognises a reload however
+  # DMS names its files (load_job.table_load_starts). Service Authorization Reference, AWS Database
+  # Migration Service: DescribeTableStatistics is a Read action on the replication task resource.
+  statement {
+    sid       = "ReadTableStatistics"
+    actions   = ["dms:DescribeTableStatistics"]
+    resources = [for task in aws_dms_replication_task.this : task.replication_task_arn]
+  }
+
   statement {
     sid       = "RunSqlOnTheWorkgroup"
     actions   = ["redshift-data:ExecuteStatement", "redshift-data:BatchExecuteStatement"]
@@ -486,6 +495,9 @@ resource "aws_glue_job" "loader" {
 
     # where the models for the runtime's older botocore are (glue_scripts/botocore_data)
     "--botocore_data_prefix" = local.loader_botocore_prefix
+
+    # the replication tasks whose table statistics say when each table's full load began
+    "--dms_task_arns" = join(",", [for task in aws_dms_replication_task.this : task.replication_task_arn])
   }
 
   depends_on = [aws_iam_role_policy.loader, aws_s3_object.loader_botocore_model, aws_redshiftdata_statement.loader_grant, aws_cloudwatch_log_group.loader]

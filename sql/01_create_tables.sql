@@ -73,6 +73,18 @@ CREATE TABLE IF NOT EXISTS "staging"."_dwctl_quarantine" (
 )
 DISTSTYLE AUTO;
 
+-- Files deleted from the bucket after they were merged or quarantined (DMS deletes a table's files when
+-- the source table is truncated), each with the table's latest generation when the job saw it gone. A
+-- table with such a file and no generation after it is stopped until a full load (a reload in DMS) is
+-- merged; the rows stay as the record that a listing need not report the file again.
+CREATE TABLE IF NOT EXISTS "staging"."_dwctl_deleted" (
+  "table_name" VARCHAR(127) NOT NULL,
+  "s3_key" VARCHAR(1024) NOT NULL,
+  "generation" BIGINT NOT NULL,
+  "seen_at" TIMESTAMP NOT NULL
+)
+DISTSTYLE AUTO;
+
 -- public.customers: landed rows (raw/public/customers/), CDC files in customers, full-load files in customers__dwctl_load
 CREATE TABLE IF NOT EXISTS "staging"."customers" (
   "Op" CHAR(1),

@@ -26,20 +26,30 @@
 -- an update and the key of a delete). The start is the earliest transfer time of the reload's
 -- LOAD files (TimestampColumnName: "when the data was transferred from the source", CHAP_Target.S3).
 --
--- 1. LOAD files widen the latest full load's time range, or start a new full load when it is the
---    table's first or the job found a reload (a LOAD file rewritten, LOAD numbering starting
---    again, or the first LOAD files after CDC files: the first load was empty; with a parallel load
---    each segment or partition folder is compared only with itself, and a segment's first file is a
---    reload's only once the latest load is complete: load_job.py is_reload) whose files all
---    came after the latest full load's (no merged file rewritten), or, when a LOAD file merged in
---    every full load so far (as many versions in the load log as full loads) was rewritten, came
---    after the latest full load began: a later LOAD file of the reload may have been merged first, as more of the latest full
+-- 1. LOAD files widen the latest full load's time range, or start a new full load. When DMS's
+--    table statistics are known (the job reads DescribeTableStatistics: '${load_start:<table>}' is
+--    the table's FullLoadStartTime, the start of DMS's latest full load of it, or '' when unknown),
+--    they decide, whatever the files are named: when that start is after the latest full load's
+--    start here, the LOAD rows transferred at or after it are a new full load (DMS transfers a full
+--    load's rows after it starts), and earlier rows widen the latest one (its late segments);
+--    otherwise rows transferred before it are of an older full load and widen nothing (they are
+--    versioned by their timestamps like any change). A new full load with no full load before it is
+--    number 2 when a change before it was merged or is staged (that change came before it).
+--    Without statistics, a new full load starts when it is the table's first or the job found a
+--    reload by its files' names (a LOAD file rewritten, LOAD numbering starting again, or the first
+--    LOAD files after CDC files: the first load was empty; with a parallel load each segment or
+--    partition folder is compared only with itself, and a segment's first file is a reload's only
+--    once the latest load is complete: load_job.py is_reload) whose files all came after the latest
+--    full load's (no merged file rewritten), or, when a LOAD file merged in every full load so far
+--    (as many versions in the load log as full loads) was rewritten, came after the latest full load
+--    began: a later LOAD file of the reload may have been merged first, as more of the latest full
 --    load. (A file of an earlier load rewritten by the latest one is not a new reload.) A reload
 --    with no full load before it is number 2.
---    Then (in the same transaction) the job stages the table's merged LOAD files still in the
---    bucket again and runs this file once more with reload 'restage', which changes no generation:
---    a row at or after the reload's start gets the reload's generation, so the sweep does not
---    drop it, and any older row changes nothing (its version is not newer).
+--    When the job found a new full load, it stages the table's merged LOAD files still in the
+--    bucket again right after these statements, in the same transaction (load_job.py
+--    TableLoad.merge): a row of one of them at or after the new full load's start gets its
+--    generation, so the sweep does not drop it (a file of the new load merged before the new load
+--    was found), and any older row changes nothing (its version is not newer).
 -- 2. The batch's changes get their versions. A batch with LOAD files sweeps every live key older
 --    than the latest full load (a delete of kind 0: rows deleted while the table was not
 --    replicated disappear; a key of the new load, kind 1, wins over the sweep whenever it lands).
@@ -69,19 +79,41 @@ BEGIN;
 UPDATE "staging"."_dwctl_generations"
 SET "started_at" = LEAST("staging"."_dwctl_generations"."started_at", "batch"."first"),
     "last_load_at" = GREATEST("staging"."_dwctl_generations"."last_load_at", "batch"."last")
-FROM (SELECT MIN("dms_commit_ts") AS "first", MAX("dms_commit_ts") AS "last" FROM "staging"."orders__dwctl_load") AS "batch", (SELECT MAX("generation") AS "generation", MAX("started_at") AS "started_at", MAX("last_load_at") AS "last_load_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders') AS "latest"
+FROM (SELECT MIN(CASE WHEN "part" = 'w' THEN "dms_commit_ts" END) AS "first", MAX(CASE WHEN "part" = 'w' THEN "dms_commit_ts" END) AS "last",
+    MIN(CASE WHEN "part" = 'n' THEN "dms_commit_ts" END) AS "new_first", MAX(CASE WHEN "part" = 'n' THEN "dms_commit_ts" END) AS "new_last"
+  FROM (SELECT "dms_commit_ts", CASE WHEN '${load_start:orders}' = '' THEN 'w'
+      WHEN '${load_start:orders}' > COALESCE((SELECT MAX("started_at") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders'), '') THEN CASE WHEN "dms_commit_ts" >= '${load_start:orders}' THEN 'n' ELSE 'w' END
+      WHEN "dms_commit_ts" >= '${load_start:orders}' THEN 'w' ELSE 'o' END AS "part"
+    FROM "staging"."orders__dwctl_load") AS "staged") AS "batch", (SELECT MAX("generation") AS "generation", MAX("started_at") AS "started_at", MAX("last_load_at") AS "last_load_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders') AS "latest"
 WHERE "staging"."_dwctl_generations"."table_name" = 'orders' AND "staging"."_dwctl_generations"."generation" = "latest"."generation"
-  AND "batch"."first" IS NOT NULL AND NOT ('${reload:orders}' = 'true' AND (("batch"."first" > "latest"."last_load_at" AND NOT EXISTS (SELECT 1 FROM "staging"."_dwctl_staged_files" AS "f" JOIN "staging"."_dwctl_load_log" AS "l" ON "l"."table_name" = "f"."table_name" AND "l"."s3_key" = "f"."s3_key" WHERE "f"."table_name" = 'orders' AND "l"."etag" <> "f"."etag")) OR ("batch"."first" > "latest"."started_at" AND EXISTS (SELECT 1 FROM "staging"."_dwctl_staged_files" AS "f" JOIN "staging"."_dwctl_load_log" AS "l" ON "l"."table_name" = "f"."table_name" AND "l"."s3_key" = "f"."s3_key" WHERE "f"."table_name" = 'orders' AND "l"."etag" <> "f"."etag"
+  AND "batch"."first" IS NOT NULL AND NOT ('${load_start:orders}' = '' AND '${reload:orders}' = 'true' AND (("batch"."first" > "latest"."last_load_at" AND NOT EXISTS (SELECT 1 FROM "staging"."_dwctl_staged_files" AS "f" JOIN "staging"."_dwctl_load_log" AS "l" ON "l"."table_name" = "f"."table_name" AND "l"."s3_key" = "f"."s3_key" WHERE "f"."table_name" = 'orders' AND "l"."etag" <> "f"."etag")) OR ("batch"."first" > "latest"."started_at" AND EXISTS (SELECT 1 FROM "staging"."_dwctl_staged_files" AS "f" JOIN "staging"."_dwctl_load_log" AS "l" ON "l"."table_name" = "f"."table_name" AND "l"."s3_key" = "f"."s3_key" WHERE "f"."table_name" = 'orders' AND "l"."etag" <> "f"."etag"
   AND (SELECT COUNT(DISTINCT "v"."etag") FROM "staging"."_dwctl_load_log" AS "v" WHERE "v"."table_name" = "f"."table_name" AND "v"."s3_key" = "f"."s3_key")
-    >= (SELECT COUNT(*) FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders'))))) AND '${reload:orders}' <> 'restage';
+    >= (SELECT COUNT(*) FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders')))));
 
 INSERT INTO "staging"."_dwctl_generations" ("table_name", "generation", "started_at", "last_load_at")
 SELECT 'orders', COALESCE("latest"."generation", CASE WHEN '${reload:orders}' = 'true' THEN 1 ELSE 0 END) + 1,
   "batch"."first", "batch"."last"
-FROM (SELECT MIN("dms_commit_ts") AS "first", MAX("dms_commit_ts") AS "last" FROM "staging"."orders__dwctl_load") AS "batch", (SELECT MAX("generation") AS "generation", MAX("started_at") AS "started_at", MAX("last_load_at") AS "last_load_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders') AS "latest"
-WHERE "batch"."first" IS NOT NULL AND ("latest"."generation" IS NULL OR ('${reload:orders}' = 'true' AND (("batch"."first" > "latest"."last_load_at" AND NOT EXISTS (SELECT 1 FROM "staging"."_dwctl_staged_files" AS "f" JOIN "staging"."_dwctl_load_log" AS "l" ON "l"."table_name" = "f"."table_name" AND "l"."s3_key" = "f"."s3_key" WHERE "f"."table_name" = 'orders' AND "l"."etag" <> "f"."etag")) OR ("batch"."first" > "latest"."started_at" AND EXISTS (SELECT 1 FROM "staging"."_dwctl_staged_files" AS "f" JOIN "staging"."_dwctl_load_log" AS "l" ON "l"."table_name" = "f"."table_name" AND "l"."s3_key" = "f"."s3_key" WHERE "f"."table_name" = 'orders' AND "l"."etag" <> "f"."etag"
+FROM (SELECT MIN(CASE WHEN "part" = 'w' THEN "dms_commit_ts" END) AS "first", MAX(CASE WHEN "part" = 'w' THEN "dms_commit_ts" END) AS "last",
+    MIN(CASE WHEN "part" = 'n' THEN "dms_commit_ts" END) AS "new_first", MAX(CASE WHEN "part" = 'n' THEN "dms_commit_ts" END) AS "new_last"
+  FROM (SELECT "dms_commit_ts", CASE WHEN '${load_start:orders}' = '' THEN 'w'
+      WHEN '${load_start:orders}' > COALESCE((SELECT MAX("started_at") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders'), '') THEN CASE WHEN "dms_commit_ts" >= '${load_start:orders}' THEN 'n' ELSE 'w' END
+      WHEN "dms_commit_ts" >= '${load_start:orders}' THEN 'w' ELSE 'o' END AS "part"
+    FROM "staging"."orders__dwctl_load") AS "staged") AS "batch", (SELECT MAX("generation") AS "generation", MAX("started_at") AS "started_at", MAX("last_load_at") AS "last_load_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders') AS "latest"
+WHERE "batch"."first" IS NOT NULL AND ("latest"."generation" IS NULL OR ('${load_start:orders}' = '' AND '${reload:orders}' = 'true' AND (("batch"."first" > "latest"."last_load_at" AND NOT EXISTS (SELECT 1 FROM "staging"."_dwctl_staged_files" AS "f" JOIN "staging"."_dwctl_load_log" AS "l" ON "l"."table_name" = "f"."table_name" AND "l"."s3_key" = "f"."s3_key" WHERE "f"."table_name" = 'orders' AND "l"."etag" <> "f"."etag")) OR ("batch"."first" > "latest"."started_at" AND EXISTS (SELECT 1 FROM "staging"."_dwctl_staged_files" AS "f" JOIN "staging"."_dwctl_load_log" AS "l" ON "l"."table_name" = "f"."table_name" AND "l"."s3_key" = "f"."s3_key" WHERE "f"."table_name" = 'orders' AND "l"."etag" <> "f"."etag"
   AND (SELECT COUNT(DISTINCT "v"."etag") FROM "staging"."_dwctl_load_log" AS "v" WHERE "v"."table_name" = "f"."table_name" AND "v"."s3_key" = "f"."s3_key")
     >= (SELECT COUNT(*) FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders'))))));
+
+INSERT INTO "staging"."_dwctl_generations" ("table_name", "generation", "started_at", "last_load_at")
+SELECT 'orders', COALESCE("latest"."generation", CASE WHEN '${reload:orders}' = 'true'
+    OR EXISTS (SELECT 1 FROM "staging"."orders" WHERE "dms_commit_ts" < '${load_start:orders}') THEN 1 ELSE 0 END) + 1,
+  "batch"."new_first", "batch"."new_last"
+FROM (SELECT MIN(CASE WHEN "part" = 'w' THEN "dms_commit_ts" END) AS "first", MAX(CASE WHEN "part" = 'w' THEN "dms_commit_ts" END) AS "last",
+    MIN(CASE WHEN "part" = 'n' THEN "dms_commit_ts" END) AS "new_first", MAX(CASE WHEN "part" = 'n' THEN "dms_commit_ts" END) AS "new_last"
+  FROM (SELECT "dms_commit_ts", CASE WHEN '${load_start:orders}' = '' THEN 'w'
+      WHEN '${load_start:orders}' > COALESCE((SELECT MAX("started_at") FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders'), '') THEN CASE WHEN "dms_commit_ts" >= '${load_start:orders}' THEN 'n' ELSE 'w' END
+      WHEN "dms_commit_ts" >= '${load_start:orders}' THEN 'w' ELSE 'o' END AS "part"
+    FROM "staging"."orders__dwctl_load") AS "staged") AS "batch", (SELECT MAX("generation") AS "generation", MAX("started_at") AS "started_at", MAX("last_load_at") AS "last_load_at" FROM "staging"."_dwctl_generations" WHERE "table_name" = 'orders') AS "latest"
+WHERE "batch"."new_first" IS NOT NULL;
 
 -- The first full load's fast path, decided once: every staged row is a LOAD row with a timestamp at
 -- or after the start of the table's only generation, each key is staged once, nothing is merged yet.

@@ -15,7 +15,7 @@ from dwctl.render.text import sql_ident, sql_string
 from dwctl.spec import landed_layout as layout
 from dwctl.spec.model import HISTORY_SUFFIX, Spec
 
-FORMAT = 5  # dwctl.warehouse.load_job.CONFIG_FORMAT reads this
+FORMAT = 6  # dwctl.warehouse.load_job.CONFIG_FORMAT reads this
 # "The maximum query statement size is 100 KB" (Amazon Redshift Management Guide, data-api.html,
 # "Considerations when calling the Amazon Redshift Data API").
 MAX_STATEMENT_BYTES = 100_000
@@ -32,6 +32,13 @@ def queries(spec: Spec) -> dict[str, str]:
     quarantine = f"{staging}.{sql_ident(layout.QUARANTINE_TABLE)}"
     ddl = f"{staging}.{sql_ident(layout.DDL_TABLE)}"
     fresh = f"{staging}.{sql_ident(layout.FRESHNESS_TABLE)}"
+    generations = f"{staging}.{sql_ident(layout.GENERATIONS_TABLE)}"
+    deleted = f"{staging}.{sql_ident(layout.DELETED_TABLE)}"
+    latest = f'(SELECT "table_name", MAX("generation") AS "generation" FROM {generations} GROUP BY "table_name") AS "g"'
+    # when each quarantined file's key was last merged (in any version)
+    merged_again = (f'(SELECT "l"."table_name", "l"."s3_key", MAX("l"."loaded_at") AS "loaded_at" FROM {log} AS "l" '
+                    f'JOIN {quarantine} AS "o" ON "o"."table_name" = "l"."table_name" AND "o"."s3_key" = "l"."s3_key" '
+                    f'GROUP BY "l"."table_name", "l"."s3_key") AS "m"')
     schemas = f"{sql_string(spec.warehouse.staging_schema)}, {sql_string(spec.warehouse.analytics_schema)}"
     # A full-load file: .../LOAD*, .../<segment or partition>/LOAD* or .../SEGMENTn_LOAD*
     # (dwctl.warehouse.load_job.full_load_stream); CDC files are named by time.
@@ -40,13 +47,15 @@ def queries(spec: Spec) -> dict[str, str]:
     return {
         "known_files": f'SELECT "s3_key", "etag" FROM {log} WHERE "table_name" = :table_name '
                        f'UNION ALL SELECT "s3_key", "etag" FROM {quarantine} WHERE "table_name" = :table_name',
-        # newest LOAD key, CDC files merged, LOAD files quarantined, and 1 when a CDC file was merged
-        # with or after the newest LOAD file (the latest full load is complete: load_job.is_reload)
+        # newest LOAD key, CDC files merged, LOAD files quarantined, 1 when a CDC file was merged
+        # with or after the newest LOAD file (the latest full load is complete: load_job.is_reload),
+        # and when the latest full load here began (compared with DMS's: load_job.TableLoad.merge)
         "load_history": f'SELECT MAX(CASE WHEN {is_load} THEN "s3_key" END), '
                         f'COUNT(CASE WHEN NOT {is_load} THEN 1 END), '
                         f'(SELECT COUNT(*) FROM {quarantine} WHERE "table_name" = :table_name AND {is_load}), '
                         f'CASE WHEN MAX(CASE WHEN NOT {is_load} THEN "loaded_at" END) '
-                        f'>= MAX(CASE WHEN {is_load} THEN "loaded_at" END) THEN 1 ELSE 0 END '
+                        f'>= MAX(CASE WHEN {is_load} THEN "loaded_at" END) THEN 1 ELSE 0 END, '
+                        f'(SELECT MAX("started_at") FROM {generations} WHERE "table_name" = :table_name) '
                         f'FROM {log} WHERE "table_name" = :table_name',
         "merged_load_files": f'SELECT "s3_key", "etag" FROM {log} WHERE "table_name" = :table_name AND {is_load}',
         "quarantine": f'INSERT INTO {quarantine} ("table_name", "s3_key", "etag", "size", "reason", "quarantined_at") '
@@ -54,7 +63,7 @@ def queries(spec: Spec) -> dict[str, str]:
                       f'WHERE NOT EXISTS (SELECT 1 FROM {quarantine} WHERE "table_name" = :table_name '
                       f'AND "s3_key" = :s3_key AND "etag" = :etag)',
         "quarantined": f'SELECT "table_name", "s3_key", "etag", "size" FROM {quarantine} '
-                       f'ORDER BY "table_name", "s3_key", "etag"',
+                       f'ORDER BY "table_name", "s3_key", "quarantined_at", "etag"',
         "release_quarantine": f'DELETE FROM {quarantine} WHERE "table_name" = :table_name',
         "quarantine_list": f'SELECT "table_name", "s3_key", "etag", "quarantined_at", "reason" FROM {quarantine} '
                            f'ORDER BY "table_name", "s3_key", "etag"',
@@ -63,6 +72,31 @@ def queries(spec: Spec) -> dict[str, str]:
             f"GETDATE() FROM {quarantine} WHERE \"s3_key\" = '${{s3_key}}'",
             f"DELETE FROM {quarantine} WHERE \"s3_key\" = '${{s3_key}}'"],
         "ddl_applied": f'SELECT "ddl_hash" FROM {ddl}',
+        # What keeps tables from being complete (load_job.Stops): each quarantined file (key, the start of
+        # its reason, 1 when it is superseded: deleted from the bucket with a full load merged since, or
+        # its key merged since in another version), and per table the merged files deleted with no full
+        # load merged since (their count and first key).
+        "stops": f'SELECT \'quarantine\', "q"."table_name", "q"."s3_key", SUBSTRING("q"."reason", 1, 300), '
+                 f'CASE WHEN "d"."generation" < COALESCE("g"."generation", 0) OR "m"."loaded_at" > "q"."quarantined_at" '
+                 f'THEN 1 ELSE 0 END '
+                 f'FROM {quarantine} AS "q" LEFT JOIN (SELECT "table_name", "s3_key", MIN("generation") AS "generation" '
+                 f'FROM {deleted} GROUP BY "table_name", "s3_key") AS "d" ON "d"."table_name" = "q"."table_name" '
+                 f'AND "d"."s3_key" = "q"."s3_key" LEFT JOIN {latest} ON "g"."table_name" = "q"."table_name" '
+                 f'LEFT JOIN {merged_again} ON "m"."table_name" = "q"."table_name" AND "m"."s3_key" = "q"."s3_key" '
+                 f'UNION ALL SELECT \'deleted\', "d"."table_name", MIN("d"."s3_key"), CAST(COUNT(*) AS VARCHAR(20)), 0 '
+                 f'FROM {deleted} AS "d" LEFT JOIN {latest} ON "g"."table_name" = "d"."table_name" '
+                 f'WHERE "d"."generation" >= COALESCE("g"."generation", 0) GROUP BY "d"."table_name" '
+                 f'ORDER BY 2, 1, 3',
+        "release_superseded": f'DELETE FROM {quarantine} WHERE "table_name" = :table_name AND ("s3_key" IN '
+                              f'(SELECT "s3_key" FROM {deleted} WHERE "table_name" = :table_name AND "generation" < '
+                              f'(SELECT COALESCE(MAX("generation"), 0) FROM {generations} WHERE "table_name" = :table_name)) '
+                              f'OR "s3_key" IN (SELECT "l"."s3_key" FROM {log} AS "l" JOIN {quarantine} AS "o" '
+                              f'ON "o"."table_name" = "l"."table_name" AND "o"."s3_key" = "l"."s3_key" '
+                              f'WHERE "l"."table_name" = :table_name AND "l"."loaded_at" > "o"."quarantined_at"))',
+        "deleted_files": f'SELECT DISTINCT "s3_key" FROM {deleted} WHERE "table_name" = :table_name',
+        "generation_now": f'SELECT COALESCE(MAX("generation"), 0) FROM {generations} WHERE "table_name" = :table_name',
+        # + rows (table_name, s3_key, generation, GETDATE()), written by the job (load_job.record_deleted)
+        "record_deleted": f'INSERT INTO {deleted} ("table_name", "s3_key", "generation", "seen_at") VALUES ',
         # The bookkeeping tables shared by every table's merge batch, locked first in each (load_job.TableLoad.merge).
         "lock_bookkeeping": "LOCK " + ", ".join(f"{staging}.{sql_ident(name)}" for name in (
             layout.LOAD_LOG_TABLE, layout.STAGED_FILES_TABLE, layout.GENERATIONS_TABLE, layout.FRESHNESS_TABLE)),
@@ -201,8 +235,11 @@ def _table_entry(spec: Spec, sql: dict[str, str], t) -> dict:
     (`target`; the first partition's entry lists the analytics tables)."""
     found = defaults(spec, t)
     owner = not t.target or spec.table(t.target).part_names[0] == t.name
+    folder = t.s3_prefix.rstrip("/").split("/")
     return {"prefix": t.s3_prefix + "/",
             **({"target": t.target} if t.target else {}),
+            # the names DMS's table statistics may give the table: the source's, or the landed folder's
+            "dms_names": [[t.schema, t.source_name or t.name], folder[-2:]],
             "landed": [[c.name, c.staging_type] + ([c.parquet_name] if c.parquet_name != c.name else [])
                        for c in t.landed],
             "warehouse_tables": warehouse_tables(spec, t, found, owner),
@@ -239,6 +276,8 @@ def documents(spec: Spec, sql: dict[str, str], units, note: str) -> tuple[str, s
         "staging_schema": spec.warehouse.staging_schema,
         "load_suffix": layout.LOAD_SUFFIX,
         "layout_suffix": layout.WORK_MARK + "_l",  # + a unique tag: a staging table for files of another layout
+        "prestage_suffix": layout.PRESTAGE_SUFFIX,
+        "generations_table": f"{sql_ident(spec.warehouse.staging_schema)}.{sql_ident(layout.GENERATIONS_TABLE)}",
         "create_sql": sql["sql/01_create_tables.sql"].split("\n"),
         "load_sql": sql["sql/02_load_staging.sql"].split("\n"),
         "analytics_schema": spec.warehouse.analytics_schema,

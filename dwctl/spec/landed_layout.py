@@ -57,6 +57,9 @@ GENERATIONS_TABLE = "_dwctl_generations"  # per table, when each full load (firs
 QUARANTINE_TABLE = "_dwctl_quarantine"  # landed files the warehouse could not load, with the reason
 DDL_TABLE = "_dwctl_ddl"  # the hash of the 01_create_tables.sql last applied: DDL runs only when it changes
 FRESHNESS_TABLE = "_dwctl_freshness"  # per table, the commit time of the newest change each batch merged
+# Merged files deleted from the bucket (a source TRUNCATE: HandleSourceTableTruncated), with the table's
+# latest generation when the job saw it: its table is stopped until a full load begun after it is merged.
+DELETED_TABLE = "_dwctl_deleted"
 # Per spec table T, in the staging schema: T holds the CDC files of a batch, T + LOAD_SUFFIX its
 # full-load files (so a row's origin is known by its file), T + KEYS_SUFFIX every key's version
 # (deleted keys stay as tombstones), T + WORK_SUFFIX the batch's changes with their versions,
@@ -69,6 +72,10 @@ DELETES_SUFFIX = WORK_MARK + "_deletes"
 # `dwctl smoke`: the load job's smoke run writes (and deletes) its files under
 # <manifest prefix>/SMOKE_DIR/<smoke id>/ only, its report last (load_job.SMOKE_DIR is the job's copy).
 SMOKE_DIR = "_dwctl-smoke"  # a '-', which no table name holds: never a table's manifest folder
+# T + PRESTAGE_SUFFIX: the rows of a batch's files of other layouts (schema changes), staged by the job
+# in transactions of their own before the batch (load_job.TableLoad.prestage), so that a batch is a
+# fixed number of statements whatever the number of layouts; dropped by the batch.
+PRESTAGE_SUFFIX = WORK_MARK + "_prestage"
 GENERATION_DIGITS = 10  # a table's full loads are numbered 1, 2, ... (zero-padded in versions)
 # A change's version: its generation (the full load it follows, 0 before any) + kind (0 a reload's
 # sweep, 1 a full-load row, 2 a CDC row) + the change sequence, each zero-padded to a fixed width,

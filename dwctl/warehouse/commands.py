@@ -28,8 +28,12 @@ def sql_group() -> None:
 @click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True,
               help="Rows printed per table.")
 @click.option("--retry-quarantined", is_flag=True, help="Offer the quarantined files again (see `dwctl sql quarantine`).")
+@click.option("--table-statistics", "statistics_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="DMS's table statistics, as `aws dms describe-table-statistics` prints them (one document, or "
+                   "a JSON list of them for several tasks): when each table's latest full load began, which the "
+                   "load job reads in AWS to tell a reload however its files are named.")
 def verify(spec_path: Path, data_dir: Path, database: Path | None, export_dir: Path | None,
-           fmt: str, limit: int, retry_quarantined: bool) -> None:
+           fmt: str, limit: int, retry_quarantined: bool, statistics_path: Path | None) -> None:
     """Run the rendered load and merge SQL on local DMS files in DuckDB and show the analytics tables.
 
     The SQL is rendered from the spec in memory, transpiled from Redshift to DuckDB, and run as
@@ -44,6 +48,7 @@ def verify(spec_path: Path, data_dir: Path, database: Path | None, export_dir: P
     from dwctl.warehouse.verifier import Verifier
 
     spec = load_spec(spec_path)
+    statistics = read_statistics(statistics_path) if statistics_path is not None else None
     try:
         con = duckdb.connect(str(database) if database else ":memory:")
     except duckdb.Error as exc:
@@ -51,7 +56,7 @@ def verify(spec_path: Path, data_dir: Path, database: Path | None, export_dir: P
     try:
         with tempfile.TemporaryDirectory(prefix="dwctl-verify-") as work:
             verifier = Verifier(spec, con, Path(work), display_name(spec_path))
-            merged = verifier.run(data_dir, retry_quarantined=retry_quarantined)
+            merged = verifier.run(data_dir, retry_quarantined=retry_quarantined, statistics=statistics)
         click.echo("merged: " + ", ".join(f"{t} {n} file(s)" for t, n in merged.items()))
         if export_dir is not None:
             for path in verifier.export(export_dir, fmt):
@@ -65,6 +70,34 @@ def verify(spec_path: Path, data_dir: Path, database: Path | None, export_dir: P
                 click.echo(f"... {len(rows) - limit} more (use --export for all)")
     finally:
         con.close()
+
+
+def read_statistics(path: Path) -> list[dict]:
+    """DescribeTableStatistics responses from a file (one, or a list); a bad file is a located error."""
+    import json
+
+    from dwctl.errors import UsageError
+    from dwctl.warehouse.load_job import JobError, load_start_text
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"{path}: not the JSON of `aws dms describe-table-statistics`: {exc}") from None
+    pages = doc if isinstance(doc, list) else [doc]
+    for n, page in enumerate(pages):
+        entries = page.get("TableStatistics") if isinstance(page, dict) else None
+        if not isinstance(entries, list):
+            raise UsageError(f"{path}: document {n + 1} has no TableStatistics list "
+                             "(the output of `aws dms describe-table-statistics`)")
+        for i, entry in enumerate(entries):
+            where = f"{path}: TableStatistics[{i}]" + (f" of document {n + 1}" if len(pages) > 1 else "")
+            if not isinstance(entry, dict) or not entry.get("SchemaName") or not entry.get("TableName"):
+                raise UsageError(f"{where}: needs SchemaName and TableName")
+            try:
+                load_start_text(entry.get("FullLoadStartTime"))
+            except (JobError, TypeError, ValueError, OverflowError, OSError) as exc:
+                raise UsageError(f"{where}.FullLoadStartTime: {exc}") from None
+    return pages
 
 
 @sql_group.command()

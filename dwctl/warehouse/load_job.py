@@ -40,8 +40,10 @@ Arguments (Glue job parameters): --landing_bucket --config_key --manifest_prefix
 stack passes it, the landing bucket refuses uploads without it), --queue_url (needed by queue discovery),
 --discovery queue|listing, --visibility_timeout SECONDS, --concurrency N, --tables a,b,
 --retry_quarantined true, --secret_arn (run as that secret's user instead of the job's own),
---botocore_data_prefix KEY (where the shipped botocore models are: see data_api_client).
---metric_namespace NS (publish each table's freshness there every run: publish_freshness).
+--botocore_data_prefix KEY (where the shipped botocore models are: see data_api_client),
+--metric_namespace NS (publish each table's freshness there every run: publish_freshness),
+--dms_task_arns ARN,ARN (the replication tasks whose table statistics tell when each table's full
+load began: table_load_starts).
 
 The job signs in as its own database user, not the admin: with no secret, the Data API takes
 temporary credentials for the job's IAM role from the workgroup (redshift-serverless:GetCredentials),
@@ -62,12 +64,14 @@ from urllib.parse import unquote_plus
 PLACEHOLDER = re.compile(r"'\$\{([a-z0-9_:]+)\}'")
 MAX_BATCH = 40  # statements per BatchExecuteStatement
 REQUIRED = ("landing_bucket", "config_key", "manifest_prefix", "workgroup", "database", "copy_role_arn")
-CONFIG_FORMAT = 5  # the version of the config document this module reads (dwctl/render/job_config.py writes it)
+CONFIG_FORMAT = 6  # the version of the config document this module reads (dwctl/render/job_config.py writes it)
 # Bytes of Redshift's error kept with a quarantined file: its column is VARCHAR(4096) (sql/01), and "CHAR
 # and VARCHAR data types store strings up to n bytes in length. An attempt to store a longer string into a
 # column of these types results in an error" (Redshift Database Developer Guide, r_Character_types).
 REASON_LIMIT = 4096
 REASON_SHOWN = 600  # characters of it in the run's error
+WAITING = "waiting:"  # the reason of a file kept back behind a quarantined full-load file (TableLoad.wait)
+KIND_COLUMN = "dwctl_kind"  # the pre-stage table's column telling load, cdc and restage rows apart
 DEFAULT_CONCURRENCY = 8  # tables merged at once (--concurrency)
 # Redshift aborts one of two concurrent transactions that are not serializable: "ERROR: 1023 DETAIL:
 # Serializable isolation violation on table" (Redshift Database Developer Guide, c_serial_isolation,
@@ -79,6 +83,14 @@ ABORT_RETRIES = 6
 
 class JobError(Exception):
     """A failure the job reports as is: the run fails and Glue retries it."""
+
+
+def check_batch(statements, name):
+    """The Data API runs at most MAX_BATCH statements in one BatchExecuteStatement (Redshift Data API
+    reference, BatchExecuteStatement, Sqls: "Array Members: Minimum number of 1 item. Maximum number of
+    40 items"; the botocore model's SqlList max 40); the verifier refuses what the Data API would."""
+    if len(statements) > MAX_BATCH:
+        raise JobError("%s: %d statements, the Data API takes %d per batch" % (name, len(statements), MAX_BATCH))
 
 
 class Config:
@@ -112,6 +124,11 @@ class Config:
         self.renamed = {name: {old.lower(): new for new, old in (table.get("renamed_from") or {}).items()}
                         for name, table in document["tables"].items()}
         self.load_suffix, self.layout_suffix = document["load_suffix"], document["layout_suffix"]
+        self.prestage_suffix = document["prestage_suffix"]
+        self.generations_table = document["generations_table"]  # quoted schema.table, as the merge SQL spells it
+        # dms_names: the [schema, table] names DMS may report the table under in its table statistics
+        # (DescribeTableStatistics): the source's, and the landed folder's (see table_load_starts)
+        self.dms_names = {name: [tuple(n) for n in table.get("dms_names", [])] for name, table in document["tables"].items()}
         self.ddl_hash = hashlib.sha256(self.create_sql.encode("utf-8")).hexdigest()  # what apply_ddl records
         # freshness (publish_freshness): each table's statement keeping its newest merged change, and the
         # spec tables with an alarm of their own (left out of the pipeline's figure)
@@ -164,10 +181,10 @@ def split_statements(sql):
     return [part.strip() for part in parts if part.strip()]
 
 
-def load_statements(load_sql, table, kinds=("load", "cdc")):
+def load_statements(load_sql, table, kinds=("load", "cdc"), files=True):
     """The statements of 02_load_staging.sql that load `table`: the COPY of each kind of file
-    asked for (full-load, CDC), then the file list's."""
-    mine = ["'${manifest:%s:%s}'" % (table, kind) for kind in kinds] + ["'${files:%s}'" % table]
+    asked for (full-load, CDC), then the file list's (unless files is False)."""
+    mine = ["'${manifest:%s:%s}'" % (table, kind) for kind in kinds] + (["'${files:%s}'" % table] if files else [])
     return [s for s in split_statements(load_sql) if any(m in s for m in mine)]
 
 
@@ -237,7 +254,8 @@ def is_reload(load_files, merged_load_keys, cdc_files_merged=0, load_files_quara
     that, a new stream is more of the same full load. LOAD files after CDC files, with no LOAD file
     merged, are a reload too (the first load was empty). Not when a LOAD file is quarantined (it may
     be the one that makes the load complete). Before the load is complete, a reload's file in a new
-    stream cannot be told from a late file of the latest load (README, parallel full loads: limits).
+    stream cannot be told from a late file of the latest load by names (DMS's table statistics tell it:
+    TableLoad.merge, 03_merge step 1).
     The merge still requires the files to come after everything the latest full load transferred
     before it starts a new one."""
     newest = {}
@@ -515,12 +533,13 @@ def quote_ident(name):
     return '"' + str(name).replace('"', '""') + '"'
 
 
-def layout_statements(schema, target, layout_table, names, landed, manifest, kept=None, defaults=None):
+def layout_statements(schema, target, layout_table, names, landed, manifest, kept=None, defaults=None, kind=None):
     """Load files of another layout: COPY them into a staging table of their own column order
     (COPY from Parquet maps by position), then move the rows into `target` by name, NULL for a
     column the files lack (a column added to the spec later, or dropped at the source), or the
     column's default (`defaults`: {column: SQL literal}) when the source added it with one: the
-    rows of a file written before that ALTER TABLE have the default at the source."""
+    rows of a file written before that ALTER TABLE have the default at the source. kind: the
+    rows go to a pre-stage table (TableLoad.prestage), tagged with the kind of file."""
     types = dict(kept or {})
     types.update(dict(landed))
     table = "%s.%s" % (quote_ident(schema), quote_ident(layout_table))
@@ -534,8 +553,10 @@ def layout_statements(schema, target, layout_table, names, landed, manifest, kep
         "CREATE TABLE %s (%s)" % (table, ", ".join("%s %s" % (quote_ident(n), types[n]) for n in names)),
         "COPY %s\nFROM '${%s}'\nIAM_ROLE '${iam_role}'\nFORMAT AS PARQUET\nMANIFEST" % (table, manifest),
         "INSERT INTO %s.%s (%s) SELECT %s FROM %s" % (
-            quote_ident(schema), quote_ident(target), ", ".join(quote_ident(n) for n, _ in landed),
-            ", ".join(quote_ident(n) if n in have else missing(n, t) for n, t in landed), table),
+            quote_ident(schema), quote_ident(target),
+            ", ".join([quote_ident(n) for n, _ in landed] + ([quote_ident(KIND_COLUMN)] if kind else [])),
+            ", ".join([quote_ident(n) if n in have else missing(n, t) for n, t in landed]
+                      + ([quote_literal(kind)] if kind else [])), table),
         "DROP TABLE %s" % table,
     ]
 
@@ -1111,7 +1132,7 @@ class ListingDiscovery:
 
     def __init__(self, storage, warehouse, config):
         self.storage, self.warehouse, self.config = storage, warehouse, config
-        self.deleted = {}  # table -> keys merged before and gone from the bucket now
+        self.deleted = {}  # table -> keys merged (or quarantined) before and gone from the bucket now
 
     def new_objects(self, tables):
         found = {}
@@ -1120,6 +1141,9 @@ class ListingDiscovery:
             known = {(r[0], r[1]) for r in self.warehouse.query(self.config.queries["known_files"], table_name=table)}
             present = {o.key for o in listed}
             gone = sorted({key for key, _ in known} - present)
+            if gone:  # not those recorded as deleted already (record_deleted)
+                recorded = {r[0] for r in self.warehouse.query(self.config.queries["deleted_files"], table_name=table)}
+                gone = [key for key in gone if key not in recorded]
             if gone:
                 self.deleted[table] = gone
             fresh = [o for o in listed if o.identity() not in known]
@@ -1271,8 +1295,7 @@ class Warehouse:
 
     def batch(self, statements, name):
         """Run statements as one transaction (all or nothing)."""
-        if len(statements) > MAX_BATCH:
-            raise JobError("%s: %d statements, the Data API takes %d per batch" % (name, len(statements), MAX_BATCH))
+        check_batch(statements, name)
         statement_id = self.client.batch_execute_statement(Sqls=statements, StatementName=name, **self.target)["Id"]
         self.wait(statement_id, name)
 
@@ -1301,9 +1324,15 @@ class Warehouse:
 class TableLoad:
     """Merge one table's batch of new files; on failure, find and quarantine the files at fault."""
 
-    def __init__(self, storage, warehouse, config, args, table, run_id, log=print):
+    def __init__(self, storage, warehouse, config, args, table, run_id, log=print, load_start="", blocker=None,
+                 first=()):
+        """load_start: when DMS's latest full load of the table began (its table statistics, as the
+        landed timestamp column spells times; "" when unknown). blocker: a full-load file of the
+        table quarantined or held in an earlier run. first: keys of full-load files that kept the
+        table's other files waiting, offered again: they merge before those, as they would have."""
         self.storage, self.warehouse, self.config, self.args = storage, warehouse, config, args
         self.table, self.run_id, self.log = table, run_id, log
+        self.load_start, self.blocker, self.first = load_start, blocker, set(first)
         self.quarantined = []
         self.batches = 0
         self.layouts = {}  # (key, ETag) -> None (the spec's layout) or the file's column names
@@ -1323,28 +1352,61 @@ class TableLoad:
         return renamed_columns(read_columns(self.storage, landed), self.config.renamed.get(self.table),
                                self.config.landed[self.table], self.config.file_names[self.table])
 
-    def copies(self, kind, files, base, values):
-        """The COPY statements of one kind of file (load, cdc): one plain COPY for the files in the
-        spec's layout (from 02_load_staging.sql), a staging table of their own for each other layout."""
+    def copies(self, kind, files, base, values, layouts):
+        """Plan one kind of file (load, cdc, or restage: merged LOAD files staged again): a manifest
+        for the plain COPY of the files in the spec's layout (02_load_staging.sql; True when there is
+        one), and one per other layout, appended to `layouts` for prestage as (kind, column names,
+        manifest placeholder, its value)."""
         direct = [o for o in files if self.layouts.get(o.identity()) is None]
         groups = {}
         for o in files:
             if self.layouts.get(o.identity()) is not None:
                 groups.setdefault(tuple(self.layouts[o.identity()]), []).append(o)
         if direct:
-            values["manifest:%s:%s" % (self.table, kind)] = self.storage.put(
-                "%s.%s.manifest" % (base, kind), manifest_document(self.args["landing_bucket"], direct), "application/json")
-        statements = []
-        target = self.table + (self.config.load_suffix if kind == "load" else "")
+            values["manifest:%s:load" % self.table if kind == "restage" else "manifest:%s:%s" % (self.table, kind)] = \
+                self.storage.put("%s.%s.manifest" % (base, kind), manifest_document(self.args["landing_bucket"], direct),
+                                 "application/json")
         for n, (names, group) in enumerate(sorted(groups.items())):
-            placeholder = "manifest:%s:%s:%d" % (self.table, kind, n)
-            values[placeholder] = self.storage.put("%s.%s%d.manifest" % (base, kind, n),
-                                                   manifest_document(self.args["landing_bucket"], group), "application/json")
-            unique = hashlib.sha256(("%s/%s/%s" % (base, kind, n)).encode("utf-8")).hexdigest()[:12]
-            statements += layout_statements(self.config.staging_schema, target, target + self.config.layout_suffix + unique,
-                                            list(names), self.config.landed[self.table], placeholder, self.kept,
-                                            self.config.defaults.get(self.table))
-        return bool(direct), statements
+            url = self.storage.put("%s.%s%d.manifest" % (base, kind, n),
+                                   manifest_document(self.args["landing_bucket"], group), "application/json")
+            layouts.append((kind, list(names), "manifest:%s:%s:%d" % (self.table, kind, n), url))
+        return bool(direct)
+
+    def prestage(self, layouts, base):
+        """Stage the rows of files of other layouts (a source ALTER TABLE) in the table's pre-stage
+        table, in transactions of their own before the merge batch, each safe to repeat (the table is
+        created anew): per layout a staging table of the file's columns, its COPY, and an INSERT by
+        name into the pre-stage table tagged with the kind of file, so the merge batch moves each
+        kind's rows with one INSERT, whatever the number of layouts (the Data API runs at most
+        MAX_BATCH statements in a batch). Returns the pre-stage table, or None when there are none."""
+        if not layouts:
+            return None
+        schema, landed = self.config.staging_schema, self.config.landed[self.table]
+        table = "%s.%s" % (quote_ident(schema), quote_ident(self.table + self.config.prestage_suffix))
+        values = {"iam_role": self.args["copy_role_arn"]}
+        units = [["DROP TABLE IF EXISTS %s" % table,
+                  "CREATE TABLE %s (%s)" % (table, ", ".join(["%s %s" % (quote_ident(n), t) for n, t in landed]
+                                                            + ["%s VARCHAR(8)" % quote_ident(KIND_COLUMN)]))]]
+        for kind, names, placeholder, url in layouts:
+            values[placeholder] = url
+            source = self.table + (self.config.load_suffix if kind in ("load", "restage") else "")
+            unique = hashlib.sha256(("%s/%s" % (base, placeholder)).encode("utf-8")).hexdigest()[:12]
+            units.append(layout_statements(schema, self.table + self.config.prestage_suffix,
+                                           source + self.config.layout_suffix + unique, names, landed, placeholder,
+                                           self.kept, self.config.defaults.get(self.table), kind))
+        for n, statements in enumerate(transactions(units)):
+            batch = [substitute(s, values) for s in statements]
+            retry_aborts(lambda: self.warehouse.batch(batch, "dwctl-prestage-%s-%d" % (self.table, n)),
+                         self.warehouse, self.table, self.log)
+        return table
+
+    def from_prestage(self, table, kind):
+        """The INSERT moving one kind's pre-staged rows into the staging table it goes to."""
+        target = self.table + (self.config.load_suffix if kind in ("load", "restage") else "")
+        columns = ", ".join(quote_ident(n) for n, _ in self.config.landed[self.table])
+        return "INSERT INTO %s.%s (%s) SELECT %s FROM %s WHERE %s = %s" % (
+            quote_ident(self.config.staging_schema), quote_ident(target), columns, columns, table,
+            quote_ident(KIND_COLUMN), quote_literal(kind))
 
     def merged_load_files(self, batch, merged_rows):
         """The table's LOAD files merged before (merged_rows: the load log's (key, ETag) rows of them)
@@ -1365,54 +1427,84 @@ class TableLoad:
         return found
 
     def merge(self, files):
-        """Merge files in one transaction; raises JobError with Redshift's message. A reload's batch
-        then merges the table's earlier LOAD files once more (reload 'restage', in the same
-        transaction): one of them may be the reload's, merged before the reload was found."""
+        """Merge files in one transaction; raises JobError with Redshift's message.
+
+        A new full load (DMS's table statistics report one begun after the latest here, or the
+        files' names show a reload: is_reload) also stages the table's earlier LOAD files again,
+        right after the merge's generation statements and in the same transaction: one of them may
+        be the new load's, merged before the new load was found (03_merge, step 1). Files of other
+        layouts are pre-staged first (prestage). The batch is then a fixed number of statements,
+        within the Data API's MAX_BATCH whatever the number of layouts (Redshift Data API reference,
+        BatchExecuteStatement: Sqls, at most 40)."""
         load, cdc = split_kinds(files, self.config.full_load_prefix)
         reload, restage = False, []
+        start = self.load_start or ""
         if load:
-            newest, cdc_merged, load_quarantined, load_complete = self.warehouse.query(
+            newest, cdc_merged, load_quarantined, load_complete, latest_start = self.warehouse.query(
                 self.config.queries["load_history"], table_name=self.table)[0]
             merged = self.warehouse.query(self.config.queries["merged_load_files"],
                                           table_name=self.table) if newest else []
             reload = is_reload(load, [r[0] for r in merged], cdc_merged, load_quarantined, load_complete,
                                self.config.full_load_prefix)
-            restage = self.merged_load_files(load, merged) if reload else []
+            newer = bool(start) and (latest_start is None or start > latest_start)
+            restage = self.merged_load_files(load, merged) if (newer if start else reload) else []
         self.batches += 1
         base = "%s/%s/%s-%d" % (self.args["manifest_prefix"].strip("/"), self.table, self.run_id, self.batches)
-        values = {"iam_role": self.args["copy_role_arn"], "reload:" + self.table: "true" if reload else "false"}
+        values = {"iam_role": self.args["copy_role_arn"], "reload:" + self.table: "true" if reload else "false",
+                  "load_start:" + self.table: start}
+        again = {"iam_role": self.args["copy_role_arn"]}
         kinds, layouts = [], []
         for kind, chosen in (("load", load), ("cdc", cdc)):
-            if chosen:
-                direct, statements = self.copies(kind, chosen, base, values)
-                kinds += [kind] if direct else []
-                layouts += statements
+            if chosen and self.copies(kind, chosen, base, values, layouts):
+                kinds.append(kind)
         values["files:" + self.table] = self.storage.put(base + ".files.csv", files_csv(self.table, files), "text/csv")
+        restaged = bool(restage) and self.copies("restage", restage, base + "-restage", again, layouts)
+        prestaged = self.prestage(layouts, base)
+        moved = {kind for kind, _, _, _ in layouts}
         merge = without_transaction(split_statements(self.config.merge_sql[self.table]))
-        staged = [substitute(s, values) for s in load_statements(self.config.load_sql, self.table, kinds) + layouts]
-        statements = staged + [substitute(s, values) for s in merge]
-        if restage:
-            again = {"iam_role": self.args["copy_role_arn"], "reload:" + self.table: "restage"}
-            direct, layouts = self.copies("load", restage, base + "-restage", again)
-            again["files:" + self.table] = self.storage.put(base + "-restage.files.csv", files_csv(self.table, restage),
-                                                            "text/csv")
-            statements += [substitute(s, again) for s in load_statements(
-                self.config.load_sql, self.table, ["load"] if direct else []) + layouts + merge]
-        fresh = self.config.record_freshness.get(self.table)
-        if fresh and len(statements) + 1 < MAX_BATCH:  # (+1: the LOCK) else this batch's freshness is not kept: it reads older, never newer
-            statements.insert(len(staged), fresh)
+        split = len([s for s in merge[:3] if s.startswith(("UPDATE %s" % self.config.generations_table,
+                                                          "INSERT INTO %s" % self.config.generations_table))])
         # The bookkeeping tables every table's batch reads and writes are locked first, so concurrent
         # batches take turns on them instead of aborting each other (Redshift Database Developer
         # Guide, r_LOCK: a lock held to the transaction's end; c_serial_isolation: the snapshot is
         # taken at the first SELECT or DML, after the LOCK); retry_aborts covers whatever else aborts.
-        statements = [self.config.queries["lock_bookkeeping"]] + statements
-        retry_aborts(lambda: self.warehouse.batch(statements, "dwctl-load-" + self.table), self.warehouse,
-                     self.table, self.log)
+        statements = [self.config.queries["lock_bookkeeping"]]
+        statements += [substitute(s, values) for s in load_statements(self.config.load_sql, self.table, kinds)]
+        statements += [self.from_prestage(prestaged, kind) for kind in ("load", "cdc") if kind in moved]
+        staged = len(statements)  # the batch's own files are staged: the freshness statement reads them
+        statements += [substitute(s, values) for s in merge[:split]]
+        if restaged:
+            statements += [substitute(s, again) for s in load_statements(self.config.load_sql, self.table, ["load"],
+                                                                         files=False)]
+        if "restage" in moved:
+            statements.append(self.from_prestage(prestaged, "restage"))
+        statements += [substitute(s, values) for s in merge[split:]]
+        if prestaged:
+            statements.append("DROP TABLE %s" % prestaged)
+        fresh = self.config.record_freshness.get(self.table)
+        if fresh and len(statements) < MAX_BATCH:  # else this batch's freshness is not kept: it reads older, never newer
+            statements.insert(staged, fresh)
+        try:
+            retry_aborts(lambda: self.warehouse.batch(statements, "dwctl-load-" + self.table), self.warehouse,
+                         self.table, self.log)
+        except JobError:
+            if prestaged:
+                try:
+                    self.warehouse.execute("DROP TABLE IF EXISTS %s" % prestaged)
+                except JobError as exc:  # the next pre-stage of the table drops it anyway
+                    self.log("%s: could not drop %s: %s" % (self.table, prestaged, exc))
+            raise
 
     def run(self, files):
         """Merge all files, or as many as load; returns the files merged, quarantined or held (done with).
         A file with a column the spec lacks is held (quarantined with the reason) until the table's
-        warehouse columns change; each other file loads by its own layout (read from its footer)."""
+        warehouse columns change; each other file loads by its own layout (read from its footer).
+        While a full-load file of the table is quarantined or held, the table's other files wait
+        (wait): changes merged before a full load would be taken as older than it."""
+        if self.blocker:
+            for landed in files:
+                self.wait(landed)
+            return list(files)
         ready = []
         for landed in files:
             try:
@@ -1429,7 +1521,20 @@ class TableLoad:
                 continue
             self.layouts[landed.identity()] = detail
             ready.append(landed)
-        return [o for o in files if o not in ready] + (self.load(ready) if ready else [])
+        if self.blocker:  # a full-load file was just held or could not be read
+            for landed in ready:
+                self.wait(landed)
+            return list(files)
+        done = [o for o in files if o not in ready]
+        first = [o for o in ready if o.key in self.first]
+        if first and len(first) < len(ready):
+            done += self.load(first)
+            ready = [o for o in ready if o not in first]
+            if self.blocker:
+                for landed in ready:
+                    self.wait(landed)
+                return done + ready
+        return done + (self.load(ready) if ready else [])
 
     def load(self, files):
         """Merge the files in one batch, or file by file when the batch fails."""
@@ -1445,7 +1550,11 @@ class TableLoad:
         # Full-load files first (DMS lands them before the changes cached meanwhile: a CDC file merged
         # first would make the table's first LOAD file look like a reload's), then CDC files in time order.
         for landed in sorted(files, key=lambda o: not is_full_load(o.key, self.config.full_load_prefix)):
-            done += self.load([landed])
+            if self.blocker:
+                self.wait(landed)
+                done.append(landed)
+            else:
+                done += self.load([landed])
         return done
 
     def quarantine(self, landed, reason):
@@ -1454,6 +1563,16 @@ class TableLoad:
             self.config.queries["quarantine"], table_name=self.table, s3_key=landed.key, etag=landed.etag,
             size=landed.size, reason=cut_to_bytes(reason, REASON_LIMIT)), self.warehouse, self.table, self.log)
         self.quarantined.append((landed, reason))
+        if is_full_load(landed.key, self.config.full_load_prefix) and not reason.startswith(WAITING):
+            self.blocker = self.blocker or landed.key
+
+    def wait(self, landed):
+        """Keep a file of a table whose full-load file is quarantined or held: in the quarantine, with
+        the reason, so that nothing is lost whatever discovery does; offered again by the first run
+        after that file is loaded or skipped (run: release)."""
+        self.quarantine(landed, "%s the table's full-load file %s is quarantined or held: changes merged before "
+                                "it would be taken as older than it. This file loads with it, or on the first run "
+                                "after it is skipped (dwctl sql quarantine --skip)" % (WAITING, self.blocker))
 
 
 def held_reason(detail):
@@ -1517,11 +1636,13 @@ def cut_to_bytes(text, limit):
 
 
 def quarantined_files(warehouse, config, tables):
-    """Quarantined files of the tables asked for, to offer again (`--retry_quarantined true`)."""
+    """Quarantined files of the tables asked for, to offer again (`--retry_quarantined true`): of a
+    key quarantined in several versions, the last one (the object in the bucket now)."""
     found = {}
-    for table, key, etag, size in warehouse.query(config.queries["quarantined"]):
+    for table, key, etag, size in warehouse.query(config.queries["quarantined"]):  # in the order quarantined
         if table in tables:
-            found.setdefault(table, []).append(Landed(key, size, etag))
+            found.setdefault(table, {})[key] = Landed(key, size, etag)
+    found = {table: list(files.values()) for table, files in found.items()}
     for table in found:
         warehouse.execute(config.queries["release_quarantine"], table_name=table)
     return found
@@ -1610,12 +1731,99 @@ def apply_ddl(warehouse, config, log=print):
     return changed, problems
 
 
-def run(args, storage, warehouse, config, discovery, log=print, metrics=None):
+class Stops:
+    """What keeps tables from being complete, from the warehouse (the `stops` query): files in the
+    quarantine (quarantined, held, or waiting behind a full-load file), and merged files deleted from
+    the bucket with no full load merged since (a source TRUNCATE). A quarantined file deleted too, with
+    a full load merged since, is superseded: the full load replaced whatever it held."""
+
+    def __init__(self, rows, config):
+        self.quarantined, self.superseded, self.deleted = {}, set(), {}
+        for kind, table, key, detail, superseded in rows:
+            if kind == "deleted":
+                self.deleted[table] = (int(detail), key)
+            elif int(superseded or 0):
+                self.superseded.add(table)
+            else:
+                self.quarantined.setdefault(table, []).append((key, detail or ""))
+        self.config = config
+
+    @classmethod
+    def read(cls, warehouse, config):
+        return cls(warehouse.query(config.queries["stops"]), config)
+
+    def blockers(self, table):
+        """The table's full-load files quarantined or held (not waiting themselves, and with no newer
+        version of theirs waiting: that one is offered again with the files it kept waiting)."""
+        rows = self.quarantined.get(table, [])
+        newer = {key for key, reason in rows if reason.startswith(WAITING)}
+        return [key for key, reason in rows if is_full_load(key, self.config.full_load_prefix)
+                and not reason.startswith(WAITING) and key not in newer]
+
+    def waiting(self, table):
+        return any(reason.startswith(WAITING) for _, reason in self.quarantined.get(table, []))
+
+
+def record_deleted(warehouse, config, deleted, log=print):
+    """Record files DMS deleted after they were merged or quarantined (discovery.deleted), each with its
+    table's latest generation now: the table stays stopped until a full load after it is merged, and a
+    listing does not report the file again (ListingDiscovery)."""
+    for table, keys in sorted(deleted.items()):
+        known = {r[0] for r in warehouse.query(config.queries["deleted_files"], table_name=table)}
+        new = sorted(set(keys) - known)
+        if not new:
+            continue
+        generation = int(warehouse.query(config.queries["generation_now"], table_name=table)[0][0] or 0)
+        log("%s: %d merged file(s) deleted from the bucket (first: %s)" % (table, len(new), new[0]))
+        statements, rows = [], []
+        for key in new:
+            rows.append("(%s, %s, %d, GETDATE())" % (quote_literal(table), quote_literal(key), generation))
+            if sum(len(r) + 2 for r in rows) > 60000:  # a statement stays far below the Data API's 100 KB
+                statements.append(config.queries["record_deleted"] + ", ".join(rows))
+                rows = []
+        if rows:
+            statements.append(config.queries["record_deleted"] + ", ".join(rows))
+        for start in range(0, len(statements), MAX_BATCH):
+            warehouse.batch(statements[start:start + MAX_BATCH], "dwctl-deleted-" + table)
+
+
+def stop_problems(stops, tables, quarantined_now):
+    """The run's problems for tables that are not complete (Stops), besides the files it quarantined
+    itself (quarantined_now: {table: keys}), which it reports one by one."""
+    problems = []
+    for table in sorted(tables):
+        earlier = [(k, r) for k, r in stops.quarantined.get(table, []) if k not in quarantined_now.get(table, set())]
+        waiting = [k for k, r in earlier if r.startswith(WAITING)]
+        other = [(k, r) for k, r in earlier if not r.startswith(WAITING)]
+        if other:
+            key, reason = other[0]
+            problems.append("%s: %d file(s) quarantined or held in an earlier run are still not loaded (first: %s: %s). "
+                            "The table is not complete until they are: `dwctl sql quarantine` lists them; fix the "
+                            "cause and run with --retry_quarantined true (a held file loads by itself once the spec "
+                            "has its columns and is deployed), or skip a file that must never load "
+                            "(dwctl sql quarantine --skip)" % (table, len(other), key, reason[:200]))
+        if waiting:
+            problems.append("%s: %d file(s) wait behind a quarantined or held full-load file of the table (first: %s); "
+                            "they load with it, or once it is skipped" % (table, len(waiting), waiting[0]))
+        if table in stops.deleted:
+            count, key = stops.deleted[table]
+            problems.append("%s: %d merged file(s) were deleted from the bucket (first: %s). DMS deletes a table's "
+                            "files when the source table is truncated (HandleSourceTableTruncated): the warehouse "
+                            "still holds the rows; reload the table in DMS, which replaces them. The first run that "
+                            "merges the reload clears this" % (table, count, key))
+    return problems
+
+
+def run(args, storage, warehouse, config, discovery, log=print, metrics=None, statistics=None):
     """One scheduled run; returns {table: files merged}. Tables load concurrently (--concurrency,
     default 8; each table's batch is its own transaction). Raises JobError after the last table
-    when any file was quarantined or held, a migration was not made, or a merged file was deleted
-    from the bucket, so the run fails and its alarm fires, with every other table loaded (a table
-    whose migration failed is not loaded this run)."""
+    when any table is not complete: a file quarantined or held (in this run or an earlier one), a
+    migration not made, or a merged file deleted from the bucket with no reload merged since; so
+    the run fails and its alarm fires, with every other table loaded (a table whose migration
+    failed is not loaded this run), and every later run fails until the fix is applied.
+    statistics: a function returning {table: the start of DMS's latest full load of it}
+    (table_load_starts), called after discovery; None where DMS is not there (the verifier without
+    --table-statistics): reloads are then found by their files' names only."""
     asked = [t for t in args.get("tables", "").split(",") if t]
     unknown = sorted(set(asked) - set(config.tables) - set(config.target.values()))
     if unknown:
@@ -1627,10 +1835,24 @@ def run(args, storage, warehouse, config, discovery, log=print, metrics=None):
     stopped = config.siblings({p.split(":", 1)[0] for p in problems if "migration failed" in p})
     chosen = [t for t in chosen if t not in stopped]
     offered = discovery.new_objects(set(chosen))
-    # Files held (or quarantined) for a table load again once its warehouse columns changed.
+    # DMS's table statistics after discovery: every file found was written by a full load that had
+    # begun by then, so the start DMS reports is that load's or a later one's (03_merge, step 1).
+    starts = statistics() if statistics is not None else {}
+    if discovery.deleted:
+        record_deleted(warehouse, config, discovery.deleted, log)
+    stops = Stops.read(warehouse, config)
+    for table in sorted(stops.superseded):  # quarantined, then deleted, and a full load merged since
+        warehouse.execute(config.queries["release_superseded"], table_name=table)
+    # A table waits behind its quarantined or held full-load files, unless DMS wrote them again (a
+    # new version is offered: it loads, and supersedes the one quarantined).
+    blocked = {t: [k for k in stops.blockers(t) if k not in {o.key for o in offered.get(t, [])}] for t in chosen}
+    # Files held (or quarantined) for a table load again once its warehouse columns changed; files
+    # waiting behind a full-load file once that file is loaded, skipped, or written again.
     again = set(chosen) if args.get("retry_quarantined") == "true" else set(chosen) & changed
+    again |= {t for t in chosen if stops.waiting(t) and not blocked[t]}
     for table, files in (quarantined_files(warehouse, config, again) if again else {}).items():
-        offered[table] = parquet_only(offered.get(table, []) + files)
+        fresh = {o.key for o in offered.get(table, [])}  # a key offered anew: its quarantined version is gone
+        offered[table] = parquet_only(offered.get(table, []) + [o for o in files if o.key not in fresh])
 
     def load(tables):
         """The tables of one analytics table, one after another: two transactions writing one
@@ -1638,7 +1860,8 @@ def run(args, storage, warehouse, config, discovery, log=print, metrics=None):
         Database Developer Guide, c_serial_isolation)."""
         done = []
         for table in tables:
-            loader = TableLoad(storage, warehouse, config, args, table, run_id, log)
+            loader = TableLoad(storage, warehouse, config, args, table, run_id, log, starts.get(table, ""),
+                               None if table in again else (blocked[table] or [None])[0], stops.blockers(table))
             discovery.done(loader.run(offered[table]))
             done.append((table, loader))
         return done
@@ -1656,15 +1879,20 @@ def run(args, storage, warehouse, config, discovery, log=print, metrics=None):
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = [pair for done in pool.map(load, busy.values()) for pair in done]
+    quarantined_now = {}
     for table, loader in results:
         merged[table] = len(offered[table]) - len(loader.quarantined)
-        problems += ["%s: %s quarantined: %s" % (table, o.key, reason[:REASON_SHOWN]) for o, reason in loader.quarantined]
+        problems += ["%s: %s quarantined: %s" % (table, o.key, reason[:REASON_SHOWN])
+                     for o, reason in loader.quarantined if not reason.startswith(WAITING)]
+        waiting = [o.key for o, reason in loader.quarantined if reason.startswith(WAITING)]
+        if waiting:
+            problems.append("%s: %d file(s) wait behind the table's quarantined or held full-load file %s (first: %s); "
+                            "they load with it, or once it is skipped" % (table, len(waiting), loader.blocker, waiting[0]))
+        quarantined_now[table] = {o.key for o, _ in loader.quarantined}
         log("%s: %d new file(s) merged" % (table, merged[table]))
-    for table, keys in sorted(discovery.deleted.items()):
-        if table in merged:
-            problems.append("%s: %d merged file(s) were deleted from the bucket (first: %s). DMS deletes a table's "
-                            "files when the source table is truncated (HandleSourceTableTruncated): the warehouse "
-                            "still holds the rows; reload the table in DMS, which replaces them" % (table, len(keys), keys[0]))
+    # what keeps tables incomplete now (as at the start when this run changed nothing)
+    changed_stops = results or stops.superseded or any(offered.get(t) for t in again)
+    problems += stop_problems(Stops.read(warehouse, config) if changed_stops else stops, chosen, quarantined_now)
     problems += publish_freshness(metrics, warehouse, config, args, log)
     if problems:
         raise JobError("%d problem(s); the other files and tables were loaded:\n  %s"
@@ -2086,6 +2314,74 @@ def smoke(args, storage, warehouse, config, discovery, objects=None, log=print):
     return report.rows
 
 
+# --- DMS's table statistics: when each table's latest full load began ----------------------------
+# DescribeTableStatistics (AWS DMS API Reference; in the dms model of botocore 1.23.5 and 1.24.21, the
+# Glue runtime's) reports per table of a task FullLoadStartTime ("The time when the full load operation
+# started"), FullLoadEndTime and FullLoadReloaded ("if the table was reloaded (true) or loaded as part of
+# a new full load operation (false)"): a full load of either kind begins a new generation, whatever
+# its files are named. Paginated by Marker; MaxRecords "Minimum 20, maximum 500".
+STATISTICS_PAGE = 500
+
+
+def load_start_text(value):
+    """A time as the landed timestamp column spells it ('YYYY-MM-DD HH:MM:SS.ffffff', UTC), from what
+    botocore parses FullLoadStartTime into (a datetime) or what the AWS CLI prints (ISO 8601 text, or
+    epoch seconds); "" for none."""
+    import datetime
+
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (int, float)):
+        value = datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+    elif isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "T", 1))
+        except ValueError:
+            raise JobError("FullLoadStartTime %r is not an ISO 8601 time" % value) from None
+    elif not isinstance(value, datetime.datetime):
+        raise JobError("FullLoadStartTime %r is not a time" % (value,))
+    if value.tzinfo is not None:
+        value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def table_load_starts(pages, config):
+    """{table: the start of DMS's latest full load of it} from DescribeTableStatistics responses (of one
+    task or several). An entry names its table by SchemaName and TableName; the API reference does not
+    say whether these are the source's names or those the task's rename rules give, so either matches
+    (config.dms_names), without regard to case."""
+    names = {}
+    for table, pairs in config.dms_names.items():
+        for schema, name in pairs:
+            names.setdefault((schema.lower(), name.lower()), table)
+    starts = {}
+    for page in pages:
+        for entry in page.get("TableStatistics") or []:
+            table = names.get((str(entry.get("SchemaName", "")).lower(), str(entry.get("TableName", "")).lower()))
+            start = load_start_text(entry.get("FullLoadStartTime"))
+            if table is not None and start > starts.get(table, ""):
+                starts[table] = start
+    return starts
+
+
+def dms_statistics(dms, task_arns, config):
+    """table_load_starts of the replication tasks (--dms_task_arns). A failure stops the run before it
+    loads anything: without them a reload whose files' names do not show it would be merged as more of
+    the previous full load, and rows deleted at the source would stay."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    pages = []
+    for arn in task_arns:
+        try:
+            pages += list(dms.get_paginator("describe_table_statistics").paginate(
+                ReplicationTaskArn=arn, MaxRecords=STATISTICS_PAGE))
+        except (BotoCoreError, ClientError) as exc:
+            raise JobError("DMS DescribeTableStatistics of %s failed, so nothing was loaded: %s. The job reads when "
+                           "each table's full load began to tell a reload from more of the previous load; its role "
+                           "needs dms:DescribeTableStatistics on the task (iac/loader_job.tf)" % (arn, exc)) from None
+    return table_load_starts(pages, config)
+
+
 def read_config(s3, args):
     """The config document `dwctl render` wrote and Terraform uploaded beside the script."""
     body = s3.get_object(Bucket=args["landing_bucket"], Key=args["config_key"])["Body"].read()
@@ -2151,7 +2447,9 @@ def main(argv=None):
         discovery = ListingDiscovery(storage, warehouse, config)
     if args.get("mode") == "smoke":  # `dwctl smoke`: prove the stack, touch no data
         return smoke(args, storage, warehouse, config, discovery)
-    run(args, storage, warehouse, config, discovery,
+    arns = [arn for arn in args.get("dms_task_arns", "").split(",") if arn]
+    statistics = functools.partial(dms_statistics, boto3.client("dms"), arns, config) if arns else None
+    run(args, storage, warehouse, config, discovery, statistics=statistics,
         metrics=boto3.client("cloudwatch") if args.get("metric_namespace") else None)
 
 

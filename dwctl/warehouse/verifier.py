@@ -943,7 +943,11 @@ class DuckDBWarehouse:
         self.transaction([(sql, params)], "statement", block=False)
 
     def batch(self, statements: list[str], name: str) -> None:
-        """One transaction, as a Data API batch: all statements or none."""
+        """One transaction, as a Data API batch: all statements or none, and no more of them than the
+        Data API takes in one batch (load_job.check_batch)."""
+        from dwctl.warehouse.load_job import check_batch
+
+        check_batch(statements, name)
         self.transaction([(s, {}) for s in statements], name)
 
     def transaction(self, statements: list[tuple[str, dict]], name: str, block: bool = True) -> None:
@@ -1010,9 +1014,12 @@ class Verifier:
         self.transpiled: dict[str, list[str]] = {}
         self.log: list[str] = []
 
-    def run(self, data_dir: Path, retry_quarantined: bool = False) -> dict[str, int]:
+    def run(self, data_dir: Path, retry_quarantined: bool = False, statistics=None) -> dict[str, int]:
         """One run of the load job on the folder; returns table -> files merged. Quarantined files
-        make it raise ToolError after every other table is loaded, as the job fails in AWS."""
+        make it raise ToolError after every other table is loaded, as the job fails in AWS.
+        statistics: DMS's table statistics (DescribeTableStatistics responses, as `aws dms
+        describe-table-statistics` prints them, or the job's own function reading them), which the job
+        reads in AWS; None: reloads are found by their files' names only."""
         from dwctl.spec.naming import target_name
 
         spec, job = self.spec, self.job
@@ -1028,7 +1035,10 @@ class Verifier:
                 "retry_quarantined": "true" if retry_quarantined else "false"}
         discovery = job.ListingDiscovery(storage, warehouse, self.config)
         try:
-            return job.run(args, storage, warehouse, self.config, discovery, log=self.log.append)
+            if statistics is not None and not callable(statistics):
+                pages = statistics
+                statistics = lambda: job.table_load_starts(pages, self.config)  # noqa: E731
+            return job.run(args, storage, warehouse, self.config, discovery, log=self.log.append, statistics=statistics)
         except job.JobError as exc:
             raise ToolError(str(exc)) from None
 

@@ -87,12 +87,13 @@ class Landing:
         self.views = {t.name: table_view(spec, t) for t in spec.tables}
         (root / spec.landing.prefix).mkdir(parents=True, exist_ok=True)
 
-    def full_load(self, table: str, rows: list[dict], number: int = 1) -> Path:
+    def full_load(self, table: str, rows: list[dict], number: int = 1, order: list[str] | None = None) -> Path:
+        """order: the file's columns when it is in another layout (see write)."""
         name = f"{layout.FULL_LOAD_PREFIX}{number:08d}.parquet"
-        return write(table_dir(self.root, self.views[table]) / name, self.views[table], rows)
+        return write(table_dir(self.root, self.views[table]) / name, self.views[table], rows, order)
 
-    def cdc(self, table: str, second: int, rows: list[dict]) -> Path:
-        return write(table_dir(self.root, self.views[table]) / cdc_name(second), self.views[table], rows)
+    def cdc(self, table: str, second: int, rows: list[dict], order: list[str] | None = None) -> Path:
+        return write(table_dir(self.root, self.views[table]) / cdc_name(second), self.views[table], rows, order)
 
     def run(self) -> dict[str, int]:
         return self.verifier.run(self.root)
@@ -119,6 +120,17 @@ def spec_with_tables(tables_yaml: str, engine: str = "postgres", name: str = "te
     from dwctl.spec.read import parse_spec
 
     return parse_spec(spec_text_with_tables(tables_yaml, engine), name)
+
+
+def table_statistics(schema: str, table: str, full_load_start: str | None) -> dict:
+    """What `aws dms describe-table-statistics` prints for one table (AWS DMS API Reference,
+    DescribeTableStatistics, TableStatistics), its latest full load begun at `full_load_start` (a
+    dms_commit_ts-style UTC time), or before any full load (None)."""
+    entry = {"SchemaName": schema, "TableName": table, "TableState": "Before load" if full_load_start is None
+             else "Table completed", "Inserts": 0, "Deletes": 0, "Updates": 0, "FullLoadReloaded": False}
+    if full_load_start is not None:
+        entry["FullLoadStartTime"] = full_load_start.replace(" ", "T") + "+00:00"
+    return {"ReplicationTaskArn": "arn:aws:dms:eu-west-1:123456789012:task:TESTTASK", "TableStatistics": [entry]}
 
 
 # --- DMS itself, as far as the table mapping goes ----------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 
 # receiver name (a local or self.<name>) -> the service of the client it holds in the job
 RECEIVERS = {"s3": "s3", "sqs": "sqs", "client": "redshift-data", "cloudwatch": "cloudwatch", "metrics": "cloudwatch",
-             "glue": "glue"}
+             "glue": "glue", "dms": "dms"}
 NOT_OPERATIONS = {"get_paginator", "get_waiter", "can_paginate", "close"}
 
 

@@ -9,11 +9,12 @@ Every client the job creates goes through botocore's whole request path: paramet
 against the runtime's model (plus the models the job ships, loaded the way the job loads them),
 serialization, endpoint resolution. Then, at the `before-call` event (where botocore's own Stubber
 answers), a small in-memory AWS answers instead of the network: S3 objects from WORLD's files,
-the queue's messages, and a Data API that finishes every statement and returns rows only for the
+the queue's messages, DMS's table statistics (WORLD's "table_statistics"), and a Data API that finishes every statement and returns rows only for the
 "is the DDL current" query (so the run merges without a warehouse). Any other network send fails.
 Prints the calls made (service, operation, API parameters) as JSON on the last line of stdout.
 """
 
+import datetime
 import io
 import json
 import os
@@ -74,6 +75,10 @@ def main(world_path, job_args):
             return {"Records": [[{"stringValue": config.ddl_hash}]] if current else [], "TotalNumRows": int(current)}
         if service == "cloudwatch" and operation == "PutMetricData":
             return {}
+        if service == "dms" and operation == "DescribeTableStatistics":  # timestamps as botocore parses them
+            return {"ReplicationTaskArn": params["ReplicationTaskArn"], "TableStatistics": [
+                {k: datetime.datetime.fromisoformat(v) if k.endswith("Time") else v for k, v in entry.items()}
+                for entry in world.get("table_statistics", [])]}
         raise AssertionError("the fake AWS has no answer for %s %s" % (service, operation))
 
     def remember(params, model, context, **_):

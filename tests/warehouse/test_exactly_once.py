@@ -18,6 +18,7 @@ Named regressions for each delivery problem follow.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +32,7 @@ from hypothesis import strategies as st
 from dwctl.cli import cli
 from dwctl.render.engine import table_view
 from dwctl.spec.read import parse_spec
-from tests.support.dms_files import change, spec_text_with_tables, write
+from tests.support.dms_files import change, spec_text_with_tables, table_statistics, write
 
 TABLE = """
   - schema: app
@@ -82,10 +83,12 @@ def lives(draw):
 
 
 def replay(initial: dict, events: list) -> dict:
-    """The oracle: the source table after its full load and each change in source order."""
+    """The oracle: the source table after its full load and each change in source order (T: a TRUNCATE)."""
     state = dict(initial)
     for e in events:
-        if e["op"] == "D":
+        if e["op"] == "T":
+            state.clear()
+        elif e["op"] == "D":
             state.pop(e["key"], None)
         else:
             state[e["key"]] = e["vals"]
@@ -96,42 +99,77 @@ def row(key: int, vals: dict) -> dict:
     return {"id": key, **vals}
 
 
+LANDED = [c.name for c in VIEW.landed]  # Op, dms_commit_ts, id, note, amount, dms_change_seq
+
+
+def file(name: str, rows: list[dict], order: list[str] | None = None) -> tuple:
+    """A landed file: (name, rows), with its column order when not the spec's layout."""
+    return (name, rows) if order is None else (name, rows, order)
+
+
+def layout_of(rows: list[dict], draw):
+    """A column order DMS may have written a file of these rows in (None: the spec's): the table's
+    columns in another order, or without a column none of the rows has a value in (a column the
+    source added later, or dropped). Either is another layout to the job (its Parquet footer), loaded
+    through a staging table of its own."""
+    if not draw:
+        return None
+    options = [None, [*LANDED[:3], "amount", "note", LANDED[-1]]]
+    options += [[c for c in LANDED if c != column] for column in ("note", "amount")
+                if all(r.get(column) is None for r in rows)]
+    return draw(st.sampled_from(options))
+
+
 class Delivery:
-    """The files DMS writes for a life, and the order they reach the bucket."""
+    """The files DMS writes for a life, and the order they reach the bucket. Drawn (with draw): LOAD
+    and CDC files in other layouts (layout_of), and the reload's names: the first load's names again
+    (rewritten), or new, higher ones (README: a reload DMS names so is told by its table statistics)."""
+
+    renames = True  # the reload's names may be drawn (LOAD00000001.. numbering)
+    layouts = True  # files may be drawn in other layouts (layout_of: this table's columns)
 
     def __init__(self, life, draw=None):
         initial, events, reload_at = life
         self.reload_at = reload_at
         before = events if reload_at is None else events[:reload_at]
         after = [] if reload_at is None else events[reload_at:]
+        self.initial_start = INITIAL_LOAD_TS
         self.initial_load = self.load_files(initial, INITIAL_LOAD_TS, draw)
         snapshot = replay(initial, before)
-        reload_ts = stamp(reload_at + 0.5) if reload_at is not None else None
-        self.reload = self.load_files(snapshot, reload_ts, draw) if reload_at is not None else []
+        self.reload_start = stamp(reload_at + 0.5) if reload_at is not None else None
+        self.reload = self.load_files(snapshot, self.reload_start, draw) if reload_at is not None else []
+        self.higher = bool(draw and self.renames and self.reload and draw(st.booleans()))
+        if self.higher:  # numbered on from the first load's last file
+            first = len(self.initial_load)
+            self.reload = [(f"LOAD{first + n + 1:08d}.parquet", *rest) for n, (_, *rest) in enumerate(self.reload)]
         counter = iter(range(1, 10_000))
         self.before = self.cdc_files([e for e in before if e["captured"]], counter, draw)
         self.after = self.cdc_files(after, counter, draw)
 
-    @staticmethod
-    def load_files(state: dict, ts: str, draw) -> list[tuple[str, list[dict]]]:
+    @classmethod
+    def load_files(cls, state: dict, ts: str, draw) -> list[tuple]:
         rows = [change("I", ts, None, **row(k, v)) for k, v in sorted(state.items())]
         parts = draw(st.integers(1, 2)) if draw and len(rows) > 1 else 1
-        return [(f"LOAD{n + 1:08d}.parquet", rows[n::parts]) for n in range(parts) if rows[n::parts]]
+        return [file(f"LOAD{n + 1:08d}.parquet", rows[n::parts], layout_of(rows[n::parts], cls.layouts and draw))
+                for n in range(parts) if rows[n::parts]]
 
-    @staticmethod
-    def cdc_files(events: list, counter, draw) -> list[tuple[str, list[dict]]]:
+    @classmethod
+    def cdc_files(cls, events: list, counter, draw) -> list[tuple]:
         files, start = [], 0
         while start < len(events):
             size = draw(st.integers(1, 4)) if draw else len(events)
-            chunk = events[start:start + size]
+            chunk = [e for e in events[start:start + size] if e["op"] != "T"]
             start += size
+            if not chunk:
+                continue
             rows = [change(e["op"], e["ts"], e["seq"], **row(e["key"], e["vals"])) for e in chunk]
             if draw:
                 rows = draw(st.permutations(rows))  # row order inside a file means nothing
             n = next(counter)
-            files.append((cdc_name(n), rows))
+            order = layout_of(rows, cls.layouts and draw)
+            files.append(file(cdc_name(n), rows, order))
             if draw and draw(st.booleans()):
-                files.append((cdc_name(n, twin=True), rows))  # the same changes under a second name
+                files.append(file(cdc_name(n, twin=True), rows, order))  # the same changes under a second name
         return files
 
 
@@ -144,17 +182,29 @@ def canonical_runs(d: Delivery) -> list[list]:
     return runs
 
 
+def canonical_starts(d: Delivery, statistics: bool) -> list | None:
+    """DMS's full-load starts as each canonical run would see them, when the runs read them."""
+    if not statistics:
+        return None
+    return [d.initial_start] + ([d.reload_start] if d.reload_at is not None else [])
+
+
 @st.composite
-def deliveries(draw, make=Delivery):
-    """(life, its files, runs); make(life, draw) writes the files (a Delivery)."""
+def deliveries(draw, make=Delivery, statistics=True):
+    """(life, its files, runs, starts); make(life, draw) writes the files (a Delivery). starts: per run,
+    the start of DMS's latest full load of the table as its table statistics say then, or None when the
+    runs read no statistics (the verifier without --table-statistics: a reload named anew is the limit
+    then, so it is drawn only with them); statistics=False: never; "always": every run reads them."""
     life = draw(lives())
     initial, events, reload_at = life
+    statistics = statistics == "always" or (statistics and draw(st.booleans()))
     if reload_at is not None:
         assume(replay(initial, events[:reload_at]))  # an empty table reloads as no file at all
-        # A first full load that wrote no file, then a reload seen together with older changes: the
-        # warehouse cannot tell those changes from the reload's cached ones (README: limits).
-        assume(initial)
+        # Without statistics: a first full load that wrote no file, then a reload seen together with
+        # older changes: the warehouse cannot tell those changes from the reload's cached ones.
+        assume(initial or statistics)
     d = make(life, draw)
+    statistics = statistics or d.higher
     late = [f for f in d.before if draw(st.booleans())] if reload_at is not None else []
     # DMS lands a table's full load before the changes it cached meanwhile: LOAD files first
     phase_a = draw(st.permutations(d.initial_load)) + draw(st.permutations([f for f in d.before if f not in late]))
@@ -165,25 +215,45 @@ def deliveries(draw, make=Delivery):
     cuts |= {len(phase_a)} if reload_at is not None else set()
     bounds = sorted({0, *cuts, len(order)})
     runs = [order[a:b] for a, b in zip(bounds, bounds[1:])]
-    return life, d, runs
+    starts = None
+    if statistics:
+        # the reload began by the first run that sees one of its files, or (drawn) a run earlier
+        reloaded = [i for i, run in enumerate(runs) if any(f in run for f in d.reload)]
+        since = max(0, reloaded[0] - draw(st.integers(0, 1))) if reloaded else len(runs)
+        starts = [d.reload_start if i >= since else d.initial_start for i in range(len(runs))]
+    return life, d, runs, starts
 
 
-def verify(root: Path, *extra: str):
+def verify(root: Path, *extra: str, ok: bool = True, start: str | None = None):
+    """`dwctl sql verify` on root's bucket and database; start: when DMS's latest full load of the table
+    began (its table statistics, given to the verifier as the job reads them in AWS), if known."""
+    if start is not None:
+        (root / "statistics.json").write_text(json.dumps(table_statistics("app", "acct", start)), encoding="utf-8")
+        extra = (*extra, "--table-statistics", str(root / "statistics.json"))
     result = CliRunner().invoke(cli, ["sql", "verify", "-c", str(root / "acct.yaml"), "--data", str(root / "bucket"),
                                       "--database", str(root / "wh.duckdb"), *extra])
-    assert result.exit_code == 0, result.output
+    if ok:
+        assert result.exit_code == 0, result.output
     return result
 
 
-def deliver(root: Path, runs: list[list], spec_text: str = SPEC_TEXT, view=VIEW) -> tuple[dict, list[tuple]]:
-    """Land each run's files, run `dwctl sql verify` after each, once more at the end, and export."""
-    (root / "acct.yaml").write_text(spec_text, encoding="utf-8")
+def land(root: Path, files: list, view=VIEW) -> None:
+    """Write files (name, rows) or (name, rows, column order: another layout) into the table's folder."""
+    for name, rows, *order in files:
+        write(root / "bucket" / FOLDER / name, view, rows, order[0] if order and order[0] else None)
+
+
+def deliver(root: Path, runs: list[list], spec_text: str = SPEC_TEXT, starts: list | None = None,
+            view=VIEW) -> tuple[dict, list[tuple]]:
+    """Land each run's files, run `dwctl sql verify` after each, once more at the end, and export.
+    starts: per run, when DMS's latest full load began as its statistics say then (None: unknown)."""
     (root / "bucket" / FOLDER).mkdir(parents=True, exist_ok=True)
-    for files in runs:
-        for name, rows in files:
-            write(root / "bucket" / FOLDER / name, view, rows)
-        verify(root)
-    verify(root, "--export", str(root / "out"), "--format", "parquet")
+    (root / "acct.yaml").write_text(spec_text, encoding="utf-8")
+    starts = starts or [None] * len(runs)
+    for files, start in zip(runs, starts):
+        land(root, files, view)
+        verify(root, start=start)
+    verify(root, "--export", str(root / "out"), "--format", "parquet", start=starts[-1] if starts else None)
     state = {r["id"]: {"note": r["note"], "amount": r["amount"]}
              for r in pq.read_table(root / "out" / "acct.parquet").to_pylist()}
     history = sorted(((r["id"], r["note"], r["amount"], r["valid_from"], r["valid_to"], r["is_current"], r["dwctl_op"])
@@ -201,13 +271,148 @@ def expected_state(initial: dict, events: list) -> dict:
                                                                   HealthCheck.filter_too_much])
 @given(deliveries())
 def test_any_delivery_gives_the_source_and_the_same_history(case):
-    (initial, events, _), d, runs = case
+    """Drawn too (issue 22): a reload of this history table whose files, and the files merged before it,
+    come in several layouts (the reload's batch is a fixed number of statements, within the Data API's
+    40, whatever the layouts), and a reload under new, higher LOAD names (told by DMS's statistics)."""
+    (initial, events, _), d, runs, starts = case
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-        state, history = deliver(Path(a), runs)
+        state, history = deliver(Path(a), runs, starts=starts)
         assert state == expected_state(initial, events)
-        canonical_state, canonical_history = deliver(Path(b), canonical_runs(d))
+        canonical_state, canonical_history = deliver(Path(b), canonical_runs(d), starts=canonical_starts(d, starts is not None))
         assert canonical_state == state
         assert history == canonical_history
+
+
+# --- loud stops (issue 22): a table that cannot be made right fails every run until it is --------------
+def logged_and_quarantined(root: Path) -> tuple[set[str], set[str]]:
+    """(keys in the load log, keys in the quarantine) of the kept warehouse."""
+    import duckdb
+
+    con = duckdb.connect(str(root / "wh.duckdb"))
+    try:
+        logged = {r[0] for r in con.execute("SELECT s3_key FROM staging._dwctl_load_log").fetchall()}
+        held = {r[0] for r in con.execute("SELECT s3_key FROM staging._dwctl_quarantine").fetchall()}
+        return logged, held
+    finally:
+        con.close()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                                  HealthCheck.filter_too_much])
+@given(deliveries(statistics="always"), st.data())
+def test_once_a_file_is_quarantined_every_run_fails_naming_its_table_until_it_is_merged(case, data):
+    """Any delivery, with some files landing broken (unreadable) and put right some runs later (as a
+    rewrite: DMS writing the file again): once a file is quarantined, every later run either fails
+    naming the table, or has merged that file; once every file is right, the table equals the source.
+    With DMS's statistics, as the job reads them: a first load's file put right only after the reload
+    rewrote another one lands with the reload's, and only they tell the two apart."""
+    (initial, events, _), d, runs, starts = case
+    names = sorted({f[0] for run in runs for f in run})
+    assume(names)
+    broken = data.draw(st.sets(st.sampled_from(names), min_size=1, max_size=3), label="broken")
+    fixed_at = {name: data.draw(st.integers(1, len(runs) + 1), label="fixed after run") for name in sorted(broken)}
+    starts = starts or [None] * len(runs)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "bucket" / FOLDER).mkdir(parents=True)
+        (root / "acct.yaml").write_text(SPEC_TEXT, encoding="utf-8")
+        latest: dict[str, tuple] = {}  # the content each name was last written with
+        quarantined: set[str] = set()
+        for n, (files, start) in enumerate(zip(runs + [[]], starts + starts[-1:]), 1):
+            for f in files:
+                latest[f[0]] = f
+                if f[0] in broken and n < fixed_at[f[0]]:
+                    (root / "bucket" / FOLDER / f[0]).write_bytes(b"broken %s in run %d" % (f[0].encode(), n))
+                else:
+                    land(root, [f])
+            for name in broken:
+                if fixed_at[name] == n and name in latest and not _intact(root / "bucket" / FOLDER / name):
+                    land(root, [latest[name]])  # put right: a new version of the file
+            result = verify(root, ok=False, start=start)
+            logged, held = logged_and_quarantined(root)
+            quarantined |= {k.rsplit("/", 1)[1] for k in held}
+            pending = {k for k in quarantined if FOLDER + "/" + k not in logged}
+            if pending:
+                assert result.exit_code != 0 and "acct: " in result.output, (pending, result.output)
+        for name in broken:  # every file right now
+            if name in latest and not _intact(root / "bucket" / FOLDER / name):
+                land(root, [latest[name]])
+        verify(root, ok=False, start=starts[-1])
+        verify(root, start=starts[-1])
+        state = {k: {"note": n, "amount": a} for k, n, a in _rows(root)}
+        assert state == expected_state(initial, events)
+
+
+def _intact(path: Path) -> bool:
+    return path.exists() and path.read_bytes()[-4:] == b"PAR1"
+
+
+def _rows(root: Path) -> list[tuple]:
+    import duckdb
+
+    con = duckdb.connect(str(root / "wh.duckdb"))
+    try:
+        return con.execute("SELECT id, note, amount FROM analytics.acct").fetchall()
+    finally:
+        con.close()
+
+
+@st.composite
+def truncations(draw):
+    """A source table's life with a TRUNCATE: a full load and changes, the TRUNCATE (not captured: DMS
+    deletes the table's files, HandleSourceTableTruncated), changes after it, then the documented fix, a
+    reload (under the first load's names, or new higher ones), and changes after that."""
+    initial = draw(st.dictionaries(ids, values, min_size=1, max_size=4))
+    raw = draw(st.lists(st.tuples(ids, st.sampled_from("IUD"), values), max_size=9))
+    cut_a = draw(st.integers(0, len(raw)))
+    cut_b = draw(st.integers(cut_a, len(raw)))
+    events = []
+    for i, (key, op, vals) in enumerate(raw):
+        second = i + 1 + (i >= cut_a) + (i >= cut_b)
+        events.append({"key": key, "op": op, "vals": vals, "ts": stamp(second), "seq": (i + 1) * 7, "captured": True})
+    truncate = {"key": None, "op": "T", "vals": {}, "ts": stamp(cut_a + 1), "seq": 0, "captured": False}
+    events.insert(cut_a, truncate)
+    reload_at = cut_b + 1  # in events, the truncate counted
+    assume(replay(initial, events[:reload_at]))  # an empty table reloads as no file at all
+    return initial, events, reload_at
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                                  HealthCheck.filter_too_much])
+@given(truncations(), st.data())
+def test_a_truncate_fails_every_run_until_the_reload_and_then_none(life_, data):
+    """Issue 22 item 5: after a TRUNCATE, every run fails naming the table and the fix (reload it in
+    DMS) until the reload is merged; the run that merges it and every later one succeed, and the table
+    equals the source. Reloads under new names are told by DMS's statistics (the job reads them in AWS)."""
+    initial, events, reload_at = life_
+    d = Delivery(life_, data.draw)
+    statistics = d.higher or data.draw(st.booleans(), label="statistics")
+    cut = next(i for i, e in enumerate(events) if e["op"] == "T")
+    counter = iter(range(1000, 2000))  # names apart from d's
+    before = Delivery.cdc_files(events[:cut], counter, data.draw)
+    between = Delivery.cdc_files(events[cut + 1:reload_at], counter, data.draw)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "bucket" / FOLDER).mkdir(parents=True)
+        (root / "acct.yaml").write_text(SPEC_TEXT, encoding="utf-8")
+        start = d.initial_start if statistics else None
+        land(root, d.initial_load + before)
+        verify(root, start=start)
+        for landed in (root / "bucket" / FOLDER).iterdir():  # TRUNCATE: DMS deletes the table's files
+            landed.unlink()
+        for files in ([], between):
+            land(root, files)
+            stopped = verify(root, ok=False, start=start)
+            assert stopped.exit_code != 0 and "acct: " in stopped.output and "merged file(s) were deleted" in stopped.output
+            assert "reload the table in DMS" in stopped.output
+        start = d.reload_start if statistics else None
+        land(root, d.reload)
+        verify(root, start=start)
+        for files in (d.after, []):
+            land(root, files)
+            verify(root, start=start)
+        state = {k: {"note": n, "amount": a} for k, n, a in _rows(root)}
+        assert state == expected_state(initial, events)
 
 
 # --- named regressions: each delivery the issue lists -------------------------------------------------

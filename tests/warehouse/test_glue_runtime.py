@@ -35,7 +35,8 @@ QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/shop-prod-landed"
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0b4f7f64-9c55-4a40-9d1b-2f0e2bb1b2a1"
 # Values for the references in the rendered job's default_arguments (a real apply fills them in).
 REFERENCES = {"--landing_bucket": BUCKET, "--queue_url": QUEUE, "--workgroup": "shop-prod", "--database": "shop",
-              "--copy_role_arn": "arn:aws:iam::123456789012:role/shop-prod-redshift", "--kms_key_arn": KEY_ARN}
+              "--copy_role_arn": "arn:aws:iam::123456789012:role/shop-prod-redshift", "--kms_key_arn": KEY_ARN,
+              "--dms_task_arns": "arn:aws:dms:eu-west-1:123456789012:task:SHOPPRODFULLLOADANDCDC"}
 # What Glue itself adds to a run's arguments (the job ignores them).
 GLUE_OWN = ["--JOB_ID", "j_0123456789abcdef", "--JOB_RUN_ID", "jr_0123456789abcdef", "--JOB_NAME", "shop-prod-load-merge",
             "--job-bookmark-option", "job-bookmark-disable", "--TempDir", "s3://aws-glue-temporary-123456789012-eu-west-1/admin"]
@@ -141,8 +142,11 @@ def run_main(runtime: Path, rendered, example_spec, tmp_path: Path, *, ship_mode
     body = {"detail-type": "Object Created", "source": "aws.s3",
             "detail": {"bucket": {"name": BUCKET}, "object": {"key": key, "size": landed.stat().st_size, "etag": "e1"},
                        "reason": "PutObject"}}
+    # DMS's table statistics: customers' full load began before the CDC row (its first load)
+    statistics = [{"SchemaName": "public", "TableName": "customers", "FullLoadStartTime": "2024-01-01T11:00:00+00:00",
+                   "FullLoadEndTime": "2024-01-01T11:05:00+00:00", "FullLoadReloaded": False, "TableState": "Table completed"}]
     world = {"script": str(tmp_path / "iac/glue_scripts/load_job.py"), "bucket": bucket, "region": "eu-west-1",
-             "config_key": prefix["--config_key"],
+             "config_key": prefix["--config_key"], "table_statistics": statistics,
              "messages": [{"MessageId": "m1", "ReceiptHandle": "r1", "Body": json.dumps(body)}]}
     (tmp_path / "world.json").write_text(json.dumps(world))
     if drop_argument:
@@ -172,6 +176,9 @@ def test_main_runs_and_merges_under_the_runtime(runtime, rendered, example_spec,
     assert any(k.startswith("raw/_dwctl_manifests/") for k in seen["bucket"])
     puts = [c["params"] for c in seen["calls"] if c["operation"] == "PutObject"]
     assert puts and all(p["ServerSideEncryption"] == "aws:kms" and p["SSEKMSKeyId"] == KEY_ARN for p in puts)
+    statistics = [c["params"] for c in seen["calls"] if c["operation"] == "DescribeTableStatistics"]
+    assert statistics == [{"ReplicationTaskArn": REFERENCES["--dms_task_arns"], "MaxRecords": 500}], \
+        "after discovery, the job read when each table's full load began, with the runtime's own dms model"
 
 
 def test_without_the_shipped_model_main_stops_with_the_fix(runtime, rendered, example_spec, tmp_path):

@@ -203,14 +203,33 @@ def test_bookkeeping_queries_against_duckdb(job, tmp_path, config):
     logged = [("orders", P + "LOAD00000001.parquet", "a"), ("orders", P + "20240101-100000000.parquet", "b"),
               ("customers", "raw/public/customers/LOAD00000009.parquet", "c")]
     con.executemany("INSERT INTO staging._dwctl_load_log VALUES (?, ?, ?, now())", logged)
-    assert warehouse.query(config.queries["load_history"], table_name="orders") == [[P + "LOAD00000001.parquet", 1, 0, 1]]
-    assert warehouse.query(config.queries["load_history"], table_name="products") == [[None, 0, 0, 0]]
+    assert warehouse.query(config.queries["load_history"], table_name="orders") == [[P + "LOAD00000001.parquet", 1, 0, 1, None]]
+    assert warehouse.query(config.queries["load_history"], table_name="products") == [[None, 0, 0, 0, None]]
+    con.execute("INSERT INTO staging._dwctl_generations VALUES ('orders', 1, '2024-01-01 10:00:00.000000', "
+                "'2024-01-01 10:05:00.000000')")
+    assert warehouse.query(config.queries["load_history"], table_name="orders")[0][4] == "2024-01-01 10:00:00.000000"
     for _ in range(2):  # quarantining twice keeps one row
         warehouse.execute(config.queries["quarantine"], table_name="orders", s3_key=P + "bad.parquet", etag="x",
                           size=3, reason="Spectrum Scan Error")
     known = sorted(tuple(r) for r in warehouse.query(config.queries["known_files"], table_name="orders"))
     assert known == [(P + "20240101-100000000.parquet", "b"), (P + "LOAD00000001.parquet", "a"), (P + "bad.parquet", "x")]
     assert warehouse.query(config.queries["quarantined"]) == [["orders", P + "bad.parquet", "x", 3]]
+    assert warehouse.query(config.queries["stops"]) == [["quarantine", "orders", P + "bad.parquet", "Spectrum Scan Error", 0]]
+    # a merged file deleted from the bucket (a TRUNCATE), seen at generation 1: a stop until generation 2
+    warehouse.batch([config.queries["record_deleted"] + f"('orders', '{P}LOAD00000001.parquet', 1, GETDATE()), "
+                     f"('orders', '{P}bad.parquet', 1, GETDATE())"], "deleted")
+    assert sorted(r[0] for r in warehouse.query(config.queries["deleted_files"], table_name="orders")) == [
+        P + "LOAD00000001.parquet", P + "bad.parquet"]
+    assert warehouse.query(config.queries["generation_now"], table_name="orders") == [[1]]
+    assert sorted(map(tuple, warehouse.query(config.queries["stops"]))) == [
+        ("deleted", "orders", P + "LOAD00000001.parquet", "2", 0), ("quarantine", "orders", P + "bad.parquet", "Spectrum Scan Error", 0)]
+    con.execute("INSERT INTO staging._dwctl_generations VALUES ('orders', 2, '2024-01-02 10:00:00.000000', "
+                "'2024-01-02 10:05:00.000000')")
+    assert warehouse.query(config.queries["stops"]) == [["quarantine", "orders", P + "bad.parquet", "Spectrum Scan Error", 1]], \
+        "a reload merged since: no deletion stop, and the deleted quarantined file is superseded"
+    warehouse.execute(config.queries["release_superseded"], table_name="orders")
+    assert warehouse.query(config.queries["stops"]) == []
+    warehouse.execute(config.queries["quarantine"], table_name="orders", s3_key=P + "bad.parquet", etag="x", size=3, reason="r")
     warehouse.execute(config.queries["release_quarantine"], table_name="orders")
     assert warehouse.query(config.queries["quarantined"]) == []
 
@@ -337,7 +356,7 @@ def expect_footers(aws: Aws, config, files: list) -> None:
 
 
 def expect_manifests(aws: Aws, job, base: str, load: list, cdc: list) -> dict:
-    values = {"iam_role": ROLE, "reload:orders": "false"}
+    values = {"iam_role": ROLE, "reload:orders": "false", "load_start:orders": ""}
     for kind, files in (("load", load), ("cdc", cdc)):
         if files:
             aws.s3_stub.add_response("put_object", {}, {"Bucket": BUCKET, "Key": f"{base}.{kind}.manifest",
@@ -357,7 +376,9 @@ def test_a_run_merges_the_queued_files_in_one_batch_and_only_then_deletes_their_
                    event("raw/public/customers/20240101-121500000.parquet", 4, '"k"')])
     queue.expect_delete(["rh-raw/_dwctl_manifests/orders/x.manifest"])  # nothing to load: acknowledged at once
     expect_create(aws, job, config)
-    aws.query(config.queries["load_history"], {"table_name": "orders"}, [[{"isNull": True}, {"longValue": 0}, {"longValue": 0}, {"longValue": 0}]])
+    aws.query(config.queries["stops"], {}, [])  # nothing keeps a table incomplete
+    aws.query(config.queries["load_history"], {"table_name": "orders"},
+              [[{"isNull": True}, {"longValue": 0}, {"longValue": 0}, {"longValue": 0}, {"isNull": True}]])
     load, cdc = [L("LOAD00000001.parquet", 9, "l1")], [L("20240101-121500000.parquet", 7, "c1")]
     expect_footers(aws, config, cdc + load)
     values = expect_manifests(aws, job, "raw/_dwctl_manifests/orders/jr_abc-1", load, cdc)
@@ -366,6 +387,7 @@ def test_a_run_merges_the_queued_files_in_one_batch_and_only_then_deletes_their_
                                                    job.load_statements(config.load_sql, "orders") +
                                                    [config.record_freshness["orders"]] + merge]
     aws.statement("batch_execute_statement", {"Sqls": sqls, "StatementName": "dwctl-load-orders"})
+    aws.query(config.queries["stops"], {}, [])
     queue.expect_delete(["rh-" + P + "20240101-121500000.parquet", "rh-" + P + "LOAD00000001.parquet"])
 
     merged, log = run_job(job, rendered[JOB_CONFIG], aws, queue)
@@ -375,10 +397,11 @@ def test_a_run_merges_the_queued_files_in_one_batch_and_only_then_deletes_their_
     # the customers event is for a table this run was not asked for: its message stays on the queue
 
 
-def test_a_table_without_new_files_costs_no_redshift_call(job, config, rendered):
+def test_a_table_without_new_files_costs_one_look_at_what_keeps_tables_incomplete(job, config, rendered):
     aws = Aws()
     queue = Queue([])
     expect_create(aws, job, config)
+    aws.query(config.queries["stops"], {}, [])
     merged, log = run_job(job, rendered[JOB_CONFIG], aws, queue, args=ARGS[:-2])
     assert merged == {t: 0 for t in config.tables} and log == []
 
@@ -387,6 +410,7 @@ def test_a_file_that_cannot_load_is_quarantined_and_the_rest_goes_on(job, config
     aws = Aws()
     queue = Queue([event(P + "20240101-120000000.parquet", 5, '"good"'), event(P + "20240101-121500000.parquet", 7, '"bad"')])
     expect_create(aws, job, config)
+    aws.query(config.queries["stops"], {}, [])
     good, bad = L("20240101-120000000.parquet", 5, "good"), L("20240101-121500000.parquet", 7, "bad")
     error = "ERROR: Spectrum Scan Error. Parquet column 'total_amount' has type DOUBLE, table has DECIMAL(14,2)"
 
@@ -410,6 +434,8 @@ def test_a_file_that_cannot_load_is_quarantined_and_the_rest_goes_on(job, config
     aws.statement("execute_statement", {"Sql": config.queries["quarantine"], "Parameters": [
         {"name": "etag", "value": "bad"}, {"name": "reason", "value": f"dwctl-load-orders: FAILED: {error}\n  in: COPY \"staging\".\"orders\" ..."},
         {"name": "s3_key", "value": bad.key}, {"name": "size", "value": "7"}, {"name": "table_name", "value": "orders"}]})
+    aws.query(config.queries["stops"], {}, [[{"stringValue": "quarantine"}, {"stringValue": "orders"}, {"stringValue": bad.key},
+                                             {"stringValue": "dwctl-load-orders: FAILED"}, {"longValue": 0}]])
     queue.expect_delete(["rh-" + good.key, "rh-" + bad.key])
     with pytest.raises(job.JobError) as err:
         run_job(job, rendered[JOB_CONFIG], aws, queue)
@@ -464,7 +490,7 @@ def test_the_job_resource_passes_exactly_the_arguments_the_script_needs(job, ren
     passed = {k[2:] for k in glue["default_arguments"][0]} - {"job-language"}
     assert set(job.REQUIRED) <= passed and passed <= set(job.REQUIRED) | {"queue_url", "discovery", "visibility_timeout", "tables",
                                                                         "botocore_data_prefix", "metric_namespace",
-                                                                        "kms_key_arn", "smoke_canary_key"}
+                                                                        "kms_key_arn", "smoke_canary_key", "dms_task_arns"}
     assert glue["default_arguments"][0]["--kms_key_arn"] == "${aws_kms_key.this.arn}"  # the key the bucket policy requires
     assert glue["max_retries"] == ["${var.loader_max_retries}"]
     assert glue["execution_property"][0]["max_concurrent_runs"] == [1]
@@ -501,6 +527,13 @@ def test_deleted_files_reach_the_job_and_fail_the_run_with_the_fix(job, config, 
     queue = Queue([deleted, expired])
     queue.expect_delete([deleted["ReceiptHandle"], expired["ReceiptHandle"]])
     expect_create(aws, job, config)
+    # recorded with the table's generation now (1): the table stays stopped until a reload is merged
+    aws.query(config.queries["deleted_files"], {"table_name": "orders"}, [])
+    aws.query(config.queries["generation_now"], {"table_name": "orders"}, [[{"longValue": 1}]])
+    aws.statement("batch_execute_statement", {"Sqls": [config.queries["record_deleted"] + f"('orders', '{P}LOAD00000001.parquet', 1, GETDATE())"],
+                                              "StatementName": "dwctl-deleted-orders"})
+    aws.query(config.queries["stops"], {}, [[{"stringValue": "deleted"}, {"stringValue": "orders"},
+                                             {"stringValue": P + "LOAD00000001.parquet"}, {"stringValue": "1"}, {"longValue": 0}]])
     with pytest.raises(job.JobError, match=r"orders: 1 merged file\(s\) were deleted[\s\S]*reload the table in DMS"):
         run_job(job, rendered[JOB_CONFIG], aws, queue)
 

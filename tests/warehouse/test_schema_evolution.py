@@ -286,7 +286,9 @@ def test_new_column_files_are_held_until_the_spec_has_the_column_and_other_table
     assert set(warehouse_rows(tmp_path, "other")[1]) == {5}, "the other table loaded"
     assert 3 not in warehouse_rows(tmp_path, "acct")[1]
     again = verify(tmp_path, old_spec)
-    assert again.exit_code == 0 and 3 not in warehouse_rows(tmp_path, "acct")[1], "still held, reported once"
+    assert again.exit_code != 0 and 3 not in warehouse_rows(tmp_path, "acct")[1], "still held"
+    assert "acct: 1 file(s) quarantined or held in an earlier run are still not loaded" in again.output, \
+        "every later run fails naming the table until the fix (issue 22: a loud stop stays loud)"
 
     ok(tmp_path, source.spec_text())
     names, rows = warehouse_rows(tmp_path, "acct")
