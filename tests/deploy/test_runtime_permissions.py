@@ -196,6 +196,12 @@ def job_requests(stack: Stack, calls: list[job_calls.Call]) -> list[tuple[str, R
         elif call.service == "redshift-data":  # statements the job started itself: owner = its aws:userid
             out.append((what, Request(me, f"redshift-data:{call.operation}", "*",
                                       {**ctx, "redshift-data:statement-owner-iam-userid": ctx["aws:userid"]})))
+        elif (call.service, call.operation) == ("dms", "DescribeTableStatistics"):  # on the task (Service
+            # Authorization Reference, AWS Database Migration Service: resource type ReplicationTask)
+            out.append((what, Request(me, "dms:DescribeTableStatistics", p["ReplicationTaskArn"], ctx)))
+        elif (call.service, call.operation) == ("monitoring", "PutMetricData"):  # resource "*", the namespace
+            # as condition key (CloudWatch User Guide, iam-cw-condition-keys-namespace)
+            out.append((what, Request(me, "cloudwatch:PutMetricData", "*", {**ctx, "cloudwatch:namespace": p["Namespace"]})))
         else:
             raise AssertionError(f"the job calls {call.service} {call.operation}: map it to its IAM action here")
     return out
@@ -208,6 +214,7 @@ def test_the_job_calls_what_its_code_says(job_run):
         assert {("s3", "GetObject"), ("s3", "PutObject"), ("redshift-data", "BatchExecuteStatement")} <= operations
     queue, listing = job_run
     assert ("sqs", "ReceiveMessage") in {(c.service, c.operation) for c in queue.calls}
+    assert ("dms", "DescribeTableStatistics") in {(c.service, c.operation) for c in queue.calls}
     assert ("s3", "ListObjectsV2") in {(c.service, c.operation) for c in listing.calls}
 
 

@@ -89,6 +89,10 @@ class FakeAws:
             return {"Successful": [{"Id": e["Id"]} for e in params["Entries"]], "Failed": []}
         if service == "redshift-data":
             return self.data_api(operation, params)
+        if (service, operation) == ("dms", "DescribeTableStatistics"):
+            return {"ReplicationTaskArn": params["ReplicationTaskArn"], "TableStatistics": []}
+        if (service, operation) == ("monitoring", "PutMetricData"):
+            return {}
         raise AssertionError(f"the job called {service} {operation}, which this stand-in does not answer")
 
     def event(self, key: str) -> dict:
