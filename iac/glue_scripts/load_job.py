@@ -243,7 +243,8 @@ def is_reload(load_files, merged_load_keys, cdc_files_merged=0, load_files_quara
     that, a new stream is more of the same full load. LOAD files after CDC files, with no LOAD file
     merged, are a reload too (the first load was empty). Not when a LOAD file is quarantined (it may
     be the one that makes the load complete). Before the load is complete, a reload's file in a new
-    stream cannot be told from a late file of the latest load (README, parallel full loads: limits).
+    stream cannot be told from a late file of the latest load by names (DMS's table statistics tell it:
+    TableLoad.merge, 03_merge step 1).
     The merge still requires the files to come after everything the latest full load transferred
     before it starts a new one."""
     newest = {}
@@ -1331,11 +1332,13 @@ def retry_aborts(call, warehouse, table, log=print):
 
 
 def quarantined_files(warehouse, config, tables):
-    """Quarantined files of the tables asked for, to offer again (`--retry_quarantined true`)."""
+    """Quarantined files of the tables asked for, to offer again (`--retry_quarantined true`): of a
+    key quarantined in several versions, the last one (the object in the bucket now)."""
     found = {}
-    for table, key, etag, size in warehouse.query(config.queries["quarantined"]):
+    for table, key, etag, size in warehouse.query(config.queries["quarantined"]):  # in the order quarantined
         if table in tables:
-            found.setdefault(table, []).append(Landed(key, size, etag))
+            found.setdefault(table, {})[key] = Landed(key, size, etag)
+    found = {table: list(files.values()) for table, files in found.items()}
     for table in found:
         warehouse.execute(config.queries["release_quarantine"], table_name=table)
     return found
@@ -1402,9 +1405,12 @@ class Stops:
         return cls(warehouse.query(config.queries["stops"]), config)
 
     def blockers(self, table):
-        """The table's full-load files quarantined or held (not waiting themselves)."""
-        return [key for key, reason in self.quarantined.get(table, [])
-                if is_full_load(key, self.config.full_load_prefix) and not reason.startswith(WAITING)]
+        """The table's full-load files quarantined or held (not waiting themselves, and with no newer
+        version of theirs waiting: that one is offered again with the files it kept waiting)."""
+        rows = self.quarantined.get(table, [])
+        newer = {key for key, reason in rows if reason.startswith(WAITING)}
+        return [key for key, reason in rows if is_full_load(key, self.config.full_load_prefix)
+                and not reason.startswith(WAITING) and key not in newer]
 
     def waiting(self, table):
         return any(reason.startswith(WAITING) for _, reason in self.quarantined.get(table, []))
