@@ -8,11 +8,12 @@
 -- they were split into files, delivered twice, ordered or spread over runs.
 --
 -- A version is generation + kind + change sequence, each zero-padded, compared as text:
--- * generation: the number of the latest full load of the table (first load 1, each reload one
---   more) that began at or before the row's timestamp (dms_commit_ts: the commit time of a CDC
---   row, the time a full-load row was transferred from the source); a CDC row before any reload
---   belongs to the first load, whatever its time, because DMS captures changes from the task's
---   start and applies them after the table's full load. A reload supersedes what came before it.
+-- * generation: the number of the latest full load of the table (first load 1, or 2 when DMS's
+--   statistics began it: step 1; each reload one more) that began at or before the row's timestamp
+--   (dms_commit_ts: the commit time of a CDC row, the time a full-load row was transferred from the
+--   source); a CDC row before any full load is of generation 1, whatever its time, because DMS
+--   captures changes from the task's start and applies them after the table's full load. A reload
+--   supersedes what came before it.
 -- * kind: 0 for a reload's sweep, 1 for a full-load row, 2 for a CDC row. The origin is known by
 --   the file (LOAD* files are COPYed into customers__dwctl_load), never by an empty change sequence.
 -- * change sequence: $AR_H_CHANGE_SEQ, "a 35 digit unique number at task level" whose digits
