@@ -104,6 +104,20 @@ def queries(spec: Spec) -> dict[str, str]:
         "columns": 'SELECT "table_schema", "table_name", "column_name", "data_type", "character_maximum_length", '
                    '"numeric_precision", "numeric_scale", "is_nullable" FROM "svv_columns" '
                    f'WHERE "table_schema" IN ({schemas}) ORDER BY "table_schema", "table_name", "ordinal_position"',
+        # Views bound to the warehouse's tables, with the column each reads (Redshift Database Developer
+        # Guide, r_DROP_TABLE, "Viewing the dependencies for a table": its find_depend query, here with the
+        # column a dependency names, refobjsubid, and limited to dwctl's two schemas). A migration that
+        # drops a table or a column such a view reads would fail (RESTRICT): load_job.views_in_the_way.
+        "view_dependents": 'SELECT DISTINCT n_p.nspname AS schemaname, c_p.relname AS name, a.attname AS colname, '
+                           'n_c.nspname AS refbyschemaname, c_c.relname AS refbyname '
+                           'FROM pg_catalog.pg_class c_p JOIN pg_catalog.pg_depend d_p ON c_p.relfilenode = d_p.refobjid '
+                           'JOIN pg_catalog.pg_depend d_c ON d_p.objid = d_c.objid '
+                           'JOIN pg_catalog.pg_class c_c ON d_c.refobjid = c_c.relfilenode '
+                           'LEFT OUTER JOIN pg_catalog.pg_namespace n_p ON c_p.relnamespace = n_p.oid '
+                           'LEFT OUTER JOIN pg_catalog.pg_namespace n_c ON c_c.relnamespace = n_c.oid '
+                           'LEFT OUTER JOIN pg_catalog.pg_attribute a ON a.attrelid = c_p.oid AND a.attnum = d_p.refobjsubid '
+                           f"WHERE d_c.deptype = 'i'::\"char\" AND c_c.relkind = 'v'::\"char\" AND c_c.oid <> c_p.oid "
+                           f'AND n_p.nspname IN ({schemas}) ORDER BY 1, 2, 4, 5',
         # Grants to give back when a migration drops a table or a column and makes it again (Redshift
         # Database Developer Guide, r_SVV_RELATION_PRIVILEGES, r_SVV_COLUMN_PRIVILEGES).
         "relation_privileges": 'SELECT "privilege_type", "identity_name", "identity_type", "admin_option" '

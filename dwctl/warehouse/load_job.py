@@ -838,11 +838,63 @@ def transactions(units):
     return [batch for batch in out if batch]
 
 
+_DROPS = re.compile(r'^(?:DROP TABLE ("(?:[^"]|"")*"\."(?:[^"]|"")*")|ALTER TABLE ("(?:[^"]|"")*"\."(?:[^"]|"")*") '
+                    r'DROP COLUMN ("(?:[^"]|"")*"))$')
+
+
+def dropped_by(statements):
+    """(schema, table, column or None) each DROP TABLE / DROP COLUMN of a migration's statements drops."""
+    def names(text):
+        return [n.replace('""', '"').lower() for n in re.findall(r'"((?:[^"]|"")*)"', text)]
+    found = []
+    for statement in statements:
+        m = _DROPS.match(statement)
+        if m:
+            schema, table = names(m.group(1) or m.group(2))
+            found.append((schema, table, names(m.group(3))[0] if m.group(3) else None))
+    return found
+
+
+def views_in_the_way(dependents, statements):
+    """The views a migration's DROP TABLE or DROP COLUMN would fail on. Both default to RESTRICT: a
+    view bound to the table, or reading the column, makes them fail (Redshift Database Developer
+    Guide, r_DROP_TABLE; r_ALTER_TABLE, DROP COLUMN: "If a defined view references the column that
+    is being dropped"). dependents: rows of the view_dependents query."""
+    blocking = set()
+    for schema, table, column in dropped_by(statements):
+        for ts, tn, col, vs, vn in dependents:
+            if (ts.lower(), tn.lower()) == (schema, table) and (column is None or col is None or col.lower() == column):
+                blocking.add(("%s.%s" % (vs, vn), table if column is None else "%s.%s" % (table, column)))
+    return sorted(blocking)
+
+
 def migrate(warehouse, config, log=print):
     """Apply what each table's warehouse tables lack, table by table (each its own transaction);
     returns ({table migrated}, [problems]). A table whose migration fails is a problem of its own:
-    the other tables are migrated and loaded."""
+    the other tables are migrated and loaded.
+
+    A migration that would drop a table or a column a user's view is bound to is not started: it
+    would fail on the view (RESTRICT), and dropping the user's view (CASCADE) would lose it. Views and
+    data stay as they are, the table is not loaded, and the problem names the views and the fix:
+    re-create them as late-binding views, WITH NO SCHEMA BINDING, which no DROP depends on
+    (r_CREATE_VIEW), or drop them. The next run migrates."""
     changed, problems = set(), []
+    dependents = []
+
+    def check_views(statements):
+        """Raise, naming the views and the fix, when a DROP in statements would fail on a view."""
+        if not dropped_by(statements):
+            return
+        if not dependents:
+            dependents.append(warehouse.query(config.queries["view_dependents"]))
+        blocking = views_in_the_way(dependents[0], statements)
+        if blocking:
+            raise JobError("the migration drops and re-creates %s, and these views are bound to it: %s. Re-create "
+                           "each view WITH NO SCHEMA BINDING (a late-binding view, which a DROP does not depend "
+                           "on), or drop it; nothing was changed, and the next run migrates the table"
+                           % (", ".join(sorted({what for _, what in blocking})),
+                              ", ".join(sorted({view for view, _ in blocking}))))
+
     for table, migration in plan_migrations(config, read_catalog(warehouse, config)).items():
         for note in migration.notes:
             log("%s: %s" % (table, note))
@@ -850,12 +902,14 @@ def migrate(warehouse, config, log=print):
         units = [migration.batch[a:b] for a, b in zip([0] + migration.cuts, migration.cuts)]
         regrant = list(migration.regrant)
         try:
+            check_views(migration.batch)
             for statement in migration.in_place:
                 try:
                     warehouse.execute(statement)
                 except JobError as exc:  # e.g. a compression encoding ALTER COLUMN TYPE refuses
                     log("%s: %s failed (%s); copying the column instead" % (table, statement, exc))
                     statements, again = migration.fallback[statement]
+                    check_views(statements)
                     units.append(statements)
                     regrant.append(again)
             # the grants as they are now, read before the batch drops a table or a column

@@ -151,6 +151,17 @@ class Transpiler:
                     continue
                 out += typed
                 continue
+            if _reads_pg_depend(stmt):
+                has_copy = True  # answered from the database's state: not cached
+                out.append(self.view_dependencies_query())
+                continue
+            self.refuse_drop_with_dependents(stmt)
+            if isinstance(stmt, exp.Create) and stmt.args.get("kind") == "VIEW":
+                has_copy = True  # records the view's binding: not cached
+                view = stmt.this.this if isinstance(stmt.this, exp.Schema) else stmt.this
+                if stmt.args.get("no_schema_binding"):
+                    stmt.set("no_schema_binding", None)
+                    out.append(f"INSERT INTO verify_late_binding VALUES ({_lit(view.db)}, {_lit(view.name)})")
             stmt = stmt.transform(_duckdb_types)
             if isinstance(stmt, exp.Create) and stmt.args.get("properties"):
                 props = [p for p in stmt.args["properties"].expressions
@@ -160,6 +171,51 @@ class Transpiler:
         if not has_copy:
             self.cache[sql] = out
         return out
+
+    def view_dependencies(self) -> list[tuple[str, str, str | None, str, str]]:
+        """(schema, table, column or None for all of them, view schema, view name): what each view reads,
+        as Redshift records it for a view bound to its tables; a late-binding view (WITH NO SCHEMA
+        BINDING) has no dependency (Redshift Database Developer Guide, r_CREATE_VIEW)."""
+        late = set(self.con.execute("SELECT schema_name, view_name FROM verify_late_binding").fetchall())
+        views = self.con.execute("SELECT schema_name, view_name, sql FROM duckdb_views() "
+                                 "WHERE NOT internal AND NOT temporary").fetchall()
+        return [(ts, tn, col, schema, name) for schema, name, sql in views if (schema, name) not in late
+                for ts, tn, col in _view_references(sql)]
+
+    def view_dependencies_query(self) -> str:
+        """The job's dependency query (pg_catalog.pg_depend, as r_DROP_TABLE's find_depend reads it),
+        answered from view_dependencies: (schema, table, column, view schema, view name)."""
+        rows = [tuple(_lit(v) if v is not None else "CAST(NULL AS VARCHAR)" for v in row)
+                for row in self.view_dependencies()]
+        if not rows:
+            return ("SELECT * FROM (VALUES ('', '', CAST(NULL AS VARCHAR), '', '')) "
+                    "AS d(schemaname, name, colname, refbyschemaname, refbyname) WHERE false")
+        values = ", ".join("(" + ", ".join(r) + ")" for r in rows)
+        return f"SELECT DISTINCT * FROM (VALUES {values}) AS d(schemaname, name, colname, refbyschemaname, refbyname)"
+
+    def refuse_drop_with_dependents(self, stmt) -> None:
+        """DROP TABLE and DROP COLUMN default to RESTRICT: a view bound to the table, or one that reads
+        the column, makes them fail (Redshift Database Developer Guide, r_DROP_TABLE: "cannot drop table
+        feedback because other objects depend on it"; r_ALTER_TABLE, DROP COLUMN RESTRICT: "If a defined
+        view references the column that is being dropped"). DuckDB keeps no such dependency."""
+        from sqlglot import exp
+
+        dropped = []  # (schema, table, column or None)
+        if isinstance(stmt, exp.Drop) and (stmt.args.get("kind") or "").upper() == "TABLE" and not stmt.args.get("cascade"):
+            dropped = [(t.db.lower(), t.name.lower(), None) for t in stmt.args.get("tables") or [stmt.this] if t]
+        elif isinstance(stmt, exp.Alter):
+            for action in stmt.args.get("actions") or []:
+                if isinstance(action, exp.Drop) and (action.args.get("kind") or "").upper() == "COLUMN" \
+                        and not action.args.get("cascade"):
+                    dropped += [(stmt.this.db.lower(), stmt.this.name.lower(), c.name.lower())
+                                for c in action.args.get("tables") or []]
+        if not dropped:
+            return
+        for ts, tn, col, vs, vn in self.view_dependencies():
+            for schema, table, column in dropped:
+                if (ts.lower(), tn.lower()) == (schema, table) and (column is None or col is None or col.lower() == column):
+                    what = f"table {schema}.{table}" if column is None else f"column {column} of {schema}.{table}"
+                    raise ToolError(f"cannot drop {what} because other objects depend on it (view {vs}.{vn})")
 
     def typed_columns(self, stmt):
         """For a statement that gives columns types: the DuckDB statements that also record each
@@ -436,6 +492,7 @@ CREATE TABLE IF NOT EXISTS svv_relation_privileges (namespace_name VARCHAR, rela
 CREATE TABLE IF NOT EXISTS svv_column_privileges (namespace_name VARCHAR, relation_name VARCHAR,
   column_name VARCHAR, privilege_type VARCHAR, identity_name VARCHAR, identity_type VARCHAR);
 CREATE TABLE IF NOT EXISTS verify_keys (schema_name VARCHAR, table_name VARCHAR, kind VARCHAR, column_name VARCHAR);
+CREATE TABLE IF NOT EXISTS verify_late_binding (schema_name VARCHAR, view_name VARCHAR);
 """
 _GRANT = (r'^GRANT (?P<privilege>[A-Z ]+?)(?: \((?P<column>"(?:[^"]|"")*")\))? ON TABLE (?P<schema>"(?:[^"]|"")*")\.'
           r'(?P<table>"(?:[^"]|"")*") TO (?:(?P<kind>ROLE|GROUP) )?(?P<name>"(?:[^"]|"")*"|PUBLIC)'
@@ -484,6 +541,39 @@ def _privileges_follow(stmt) -> list[str]:
                 out.append(f"UPDATE svv_column_privileges SET column_name = {_lit(action.args['to'].name)} WHERE "
                            f"{where(stmt.this)} AND lower(column_name) = lower({_lit(action.this.name)})")
     return out
+
+
+def _reads_pg_depend(stmt) -> bool:
+    from sqlglot import exp
+
+    return any(t.name.lower() == "pg_depend" for t in stmt.find_all(exp.Table))
+
+
+def _view_references(sql: str) -> set[tuple[str, str, str | None]]:
+    """(schema, table, column) a view's SELECT reads; column None: the whole table (SELECT *, or a
+    column the view names without saying which of its tables it comes from)."""
+    import sqlglot
+    from sqlglot import exp
+
+    query = sqlglot.parse_one(sql, read="duckdb")
+    query = query.expression if isinstance(query, exp.Create) else query
+    ctes = {c.alias_or_name.lower() for c in query.find_all(exp.CTE)}
+    tables = {}
+    for t in query.find_all(exp.Table):
+        if t.name.lower() not in ctes:
+            tables[(t.alias_or_name or t.name).lower()] = (t.db.lower(), t.name.lower())
+    found = set()
+    if any(isinstance(s, exp.Star) for s in query.find_all(exp.Star)):
+        found |= {(db, name, None) for db, name in tables.values()}
+    for column in query.find_all(exp.Column):
+        if isinstance(column.this, exp.Star):
+            continue
+        owner = tables.get(column.table.lower()) if column.table else (next(iter(tables.values())) if len(tables) == 1 else None)
+        if owner:
+            found.add((owner[0], owner[1], column.name.lower()))
+        else:
+            found |= {(db, name, None) for db, name in tables.values()}
+    return found | {(db, name, None) for db, name in tables.values() if not any(f[:2] == (db, name) for f in found)}
 
 
 def _duckdb_types(node):
@@ -550,6 +640,7 @@ class DuckDBWarehouse:
         self.transactions = transactions or Transactions()
         self.local = threading.local()
         self.setup = threading.Lock()
+        self.owner = threading.get_ident()
         self.fixed = transpiler if isinstance(transpiler, Transpiler) else None  # one thread, on `con`
 
     def sleep(self, seconds: float) -> None:
@@ -560,11 +651,14 @@ class DuckDBWarehouse:
 
     @property
     def con(self):
+        import threading
+
         if self.fixed is not None:
             return self.base
         if getattr(self.local, "con", None) is None:
             with self.setup:  # DuckDB catalog changes (the verifier's own views) one at a time
-                self.local.con = self.base.cursor()
+                owner = self.owner == threading.get_ident()  # the caller's thread keeps the caller's connection
+                self.local.con = self.base if owner else self.base.cursor()
                 self.local.con.execute("SET TimeZone = 'UTC'")
                 self.local.transpile = self.transpiler_for(self.local.con)
         return self.local.con
@@ -592,8 +686,8 @@ class DuckDBWarehouse:
             raise JobError(f"failed in DuckDB: {exc}\n  statement: {sql[:600]}") from None
 
     def execute(self, sql: str, **params) -> None:
-        """One statement in a transaction of its own (the Data API's ExecuteStatement)."""
-        self.transaction([(sql, params)], "statement")
+        """One statement in a transaction of its own (the Data API's ExecuteStatement), not a block."""
+        self.transaction([(sql, params)], "statement", block=False)
 
     def batch(self, statements: list[str], name: str) -> None:
         """One transaction, as a Data API batch: all statements or none, and no more of them than the
@@ -603,12 +697,12 @@ class DuckDBWarehouse:
         check_batch(statements, name)
         self.transaction([(s, {}) for s in statements], name)
 
-    def transaction(self, statements: list[tuple[str, dict]], name: str) -> None:
+    def transaction(self, statements: list[tuple[str, dict]], name: str, block: bool = True) -> None:
         from dwctl.warehouse.concurrency import SerializationAbort, Transaction, locked_tables, tables_touched
         from dwctl.warehouse.load_job import JobError
 
         con, txn, began = self.con, Transaction(), False
-        self.transpile.in_transaction = True
+        self.transpile.in_transaction = block  # BatchExecuteStatement: one transaction block
         try:
             for statement, params in statements:
                 try:

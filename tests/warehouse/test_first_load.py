@@ -144,14 +144,22 @@ class Observed:
     """The verifier's DuckDB connection, counting the rows each fast-path decision inserted (the
     marker row); everything else passes through untouched."""
 
-    def __init__(self, con):
-        self.con, self.fast_batches = con, 0
+    def __init__(self, con, counts=None):
+        self.con, self.counts = con, counts if counts is not None else [0]
+
+    @property
+    def fast_batches(self) -> int:
+        return self.counts[0]
+
+    def cursor(self):
+        """The verifier's connection for one of the job's threads (it merges tables concurrently)."""
+        return Observed(self.con.cursor(), self.counts)
 
     def execute(self, sql, *args):
         result = self.con.execute(sql, *args)
         if sql.startswith("INSERT INTO") and '("dwctl_version", "dwctl_rank", "dwctl_copy", "dwctl_apply")' in sql:
             rows = result.fetchall()
-            self.fast_batches += rows[0][0] if rows else 0
+            self.counts[0] += rows[0][0] if rows else 0
             return _Rows(rows)
         return result
 

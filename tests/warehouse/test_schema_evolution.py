@@ -428,3 +428,59 @@ def test_a_sort_and_distribution_key_column_is_widened_in_the_table(tmp_path):
     finally:
         con.close()
     assert keys == [("dist", "qty"), ("sort", "id"), ("sort", "qty")]
+
+
+def user_sql(tmp: Path, sql: str) -> None:
+    """A user's own Redshift statement on the warehouse, through the verifier's Redshift rules."""
+    from dwctl.warehouse.verifier import LocalLanding, Transpiler
+
+    con = duckdb.connect(str(tmp / "warehouse.duckdb"))
+    try:
+        for statement in Transpiler(con, LocalLanding(tmp, ""))(sql):
+            con.execute(statement)
+    finally:
+        con.close()
+
+
+def test_a_view_on_a_column_a_migration_drops_stops_the_table_loudly_until_it_is_late_binding(tmp_path):
+    """Issue 21, item 2. A column copy drops the column; DROP COLUMN is RESTRICT, so a view bound to the
+    column would make it fail (r_ALTER_TABLE), and CASCADE would lose the user's view. The job changes
+    nothing, names the view and the fix; the table stays stopped run after run; once the view is
+    re-created WITH NO SCHEMA BINDING (r_CREATE_VIEW), the next run migrates and loads, and the view
+    still answers. A view on other columns is no obstacle."""
+    source = started(tmp_path, added_last=False)
+    user_sql(tmp_path, 'CREATE VIEW "analytics"."acct_notes" AS SELECT "id", "note" FROM "analytics"."acct"')
+    user_sql(tmp_path, 'CREATE VIEW "analytics"."acct_qty" AS SELECT "id", "qty" FROM "analytics"."acct"')
+    source.alter("int", 1)  # qty integer -> bigint: a column copy, DROP COLUMN qty
+    source.apply("20240101-130000000.parquet", [(1, "U"), (3, "I")])
+    for _ in range(2):  # stopped, and stays stopped until the fix
+        result = verify(tmp_path, source.spec_text())
+        assert result.exit_code != 0
+        assert "acct: migration failed" in result.output and "analytics.acct_qty" in result.output
+        assert "WITH NO SCHEMA BINDING" in result.output and "acct_notes" not in result.output
+        _, rows = warehouse_rows(tmp_path, "acct")
+        assert sorted(rows) == [1, 2], "nothing of acct was loaded while it waits"
+    user_sql(tmp_path, 'CREATE OR REPLACE VIEW "analytics"."acct_qty" AS SELECT "id", "qty" FROM "analytics"."acct" '
+                       'WITH NO SCHEMA BINDING')
+    ok(tmp_path, source.spec_text())
+    assert_replayed(tmp_path, source)
+    _, through_view = warehouse_rows(tmp_path, "acct_qty")
+    assert sorted(through_view) == [1, 2, 3]
+
+
+def test_the_verifier_refuses_to_drop_what_a_bound_view_reads_as_redshift_does(tmp_path):
+    """r_DROP_TABLE: "cannot drop table feedback because other objects depend on it"; DuckDB itself would drop it."""
+    from dwctl.errors import ToolError
+    from dwctl.warehouse.verifier import LocalLanding, Transpiler
+
+    con = duckdb.connect()
+    transpile = Transpiler(con, LocalLanding(tmp_path, ""))
+    for sql in ['CREATE SCHEMA "s"', 'CREATE TABLE "s"."feedback" ("a" INTEGER, "b" INTEGER)',
+                'CREATE VIEW "s"."feedback_view" AS SELECT "a" FROM "s"."feedback"']:
+        for statement in transpile(sql):
+            con.execute(statement)
+    with pytest.raises(ToolError, match="cannot drop table s.feedback because other objects depend on it"):
+        transpile('DROP TABLE "s"."feedback"')
+    with pytest.raises(ToolError, match="cannot drop column a of s.feedback"):
+        transpile('ALTER TABLE "s"."feedback" DROP COLUMN "a"')
+    assert transpile('ALTER TABLE "s"."feedback" DROP COLUMN "b"')  # no view reads b
