@@ -8,11 +8,12 @@
 -- they were split into files, delivered twice, ordered or spread over runs.
 --
 -- A version is generation + kind + change sequence, each zero-padded, compared as text:
--- * generation: the number of the latest full load of the table (first load 1, each reload one
---   more) that began at or before the row's timestamp (dms_commit_ts: the commit time of a CDC
---   row, the time a full-load row was transferred from the source); a CDC row before any reload
---   belongs to the first load, whatever its time, because DMS captures changes from the task's
---   start and applies them after the table's full load. A reload supersedes what came before it.
+-- * generation: the number of the latest full load of the table (first load 1, or 2 when DMS's
+--   statistics began it: step 1; each reload one more) that began at or before the row's timestamp
+--   (dms_commit_ts: the commit time of a CDC row, the time a full-load row was transferred from the
+--   source); a CDC row before any full load is of generation 1, whatever its time, because DMS
+--   captures changes from the task's start and applies them after the table's full load. A reload
+--   supersedes what came before it.
 -- * kind: 0 for a reload's sweep, 1 for a full-load row, 2 for a CDC row. The origin is known by
 --   the file (LOAD* files are COPYed into customers__dwctl_load), never by an empty change sequence.
 -- * change sequence: $AR_H_CHANGE_SEQ, "a 35 digit unique number at task level" whose digits
@@ -33,8 +34,8 @@
 --    start here, the LOAD rows transferred at or after it are a new full load (DMS transfers a full
 --    load's rows after it starts), and earlier rows widen the latest one (its late segments);
 --    otherwise rows transferred before it are of an older full load and widen nothing (they are
---    versioned by their timestamps like any change). A new full load with no full load before it is
---    number 2 when a change before it was merged or is staged (that change came before it).
+--    versioned by their timestamps like any change). Such a full load with none before it is number 2:
+--    a change committed before it began, merged before or after it, is of generation 1, older.
 --    Without statistics, a new full load starts when it is the table's first or the job found a
 --    reload by its files' names (a LOAD file rewritten, LOAD numbering starting again, or the first
 --    LOAD files after CDC files: the first load was empty; with a parallel load each segment or
@@ -107,9 +108,7 @@ WHERE "batch"."first" IS NOT NULL AND ("latest"."generation" IS NULL OR ('${load
     >= (SELECT COUNT(*) FROM "staging"."_dwctl_generations" WHERE "table_name" = 'customers'))))));
 
 INSERT INTO "staging"."_dwctl_generations" ("table_name", "generation", "started_at", "last_load_at")
-SELECT 'customers', COALESCE("latest"."generation", CASE WHEN '${reload:customers}' = 'true'
-    OR EXISTS (SELECT 1 FROM "staging"."customers" WHERE "dms_commit_ts" < '${load_start:customers}') THEN 1 ELSE 0 END) + 1,
-  "batch"."new_first", "batch"."new_last"
+SELECT 'customers', COALESCE("latest"."generation", 1) + 1, "batch"."new_first", "batch"."new_last"
 FROM (SELECT MIN(CASE WHEN "part" = 'w' THEN "dms_commit_ts" END) AS "first", MAX(CASE WHEN "part" = 'w' THEN "dms_commit_ts" END) AS "last",
     MIN(CASE WHEN "part" = 'n' THEN "dms_commit_ts" END) AS "new_first", MAX(CASE WHEN "part" = 'n' THEN "dms_commit_ts" END) AS "new_last"
   FROM (SELECT "dms_commit_ts", CASE WHEN '${load_start:customers}' = '' THEN 'w'
