@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -880,8 +881,6 @@ class DuckDBWarehouse:
 
     def __init__(self, con, transpiler, transactions=None):
         """transpiler: a Transpiler on `con` (one thread), or a function making one for a connection."""
-        import threading
-
         from dwctl.warehouse.concurrency import Transactions
 
         self.base, self.transpiler_for = con, transpiler
@@ -899,8 +898,6 @@ class DuckDBWarehouse:
 
     @property
     def con(self):
-        import threading
-
         if self.fixed is not None:
             return self.base
         if getattr(self.local, "con", None) is None:
