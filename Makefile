@@ -33,6 +33,9 @@ bench: setup-test
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/bench_gates.py
 	$(BIN)/python bench/bench_loader.py
 
-docs: setup
-	$(BIN)/python -c "import pathlib, dwctl.spec.reference as d; p = pathlib.Path('README.md'); p.write_text(d.with_reference(p.read_text()))"
+# The docs site: regenerate what comes from the model (the spec reference page, the editor schema),
+# then build docs/ into site/ with MkDocs in strict mode (a broken link or anchor fails it); open site/index.html.
+docs: setup-test
+	$(BIN)/python -c "import pathlib, dwctl.spec.reference as d; pathlib.Path(d.PAGE).write_text(d.reference_page(), encoding='utf-8')"
 	$(BIN)/dwctl schema --file dwctl-spec.schema.json
+	$(BIN)/mkdocs build --strict --site-dir site

@@ -1,4 +1,4 @@
-"""`dwctl schema`: the spec's JSON Schema (for editors) or its Markdown reference (for the README)."""
+"""`dwctl schema`: the spec's JSON Schema (for editors) or its Markdown reference (docs/reference/spec.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import click
 @click.option("-o", "--output", "old_out", type=click.Path(path_type=Path, dir_okay=False), hidden=True,
               help="Old spelling of --file (-o is the output root everywhere else).")
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="json", show_default=True,
-              help="JSON Schema for editors, or the Markdown reference used in the README.")
+              help="JSON Schema for editors, or the Markdown reference of the docs site (docs/reference/spec.md).")
 def schema(out: Path | None, old_out: Path | None, fmt: str) -> None:
     """Print the JSON Schema of the spec (for yaml-language-server and other editors)."""
     out = out or old_out

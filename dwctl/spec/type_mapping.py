@@ -1,6 +1,6 @@
 """Source (Postgres / MySQL) column types -> how DMS lands them -> Redshift and Glue types.
 
-One table, `MAPPING`, is the documentation and the implementation: the README's type table
+One table, `MAPPING`, is the documentation and the implementation: the type table of docs/reference/spec.md
 is generated from it. Each row says what the analytics column becomes in Redshift, what
 the staging column (the landed Parquet value) is, the Glue catalog type, and the SQL
 expression that turns a staged value into the analytics value.
@@ -303,7 +303,7 @@ def as_text(length: int) -> Mapped:
 
 
 def mapping_table() -> list[tuple[str, str, str]]:
-    """(engines, source types, Redshift type) rows for the README."""
+    """(engines, source types, Redshift type) rows for the spec reference page."""
     rows = [("/".join(f), ", ".join(names), note) for f, names, _, note in MAPPING]
     rows.append(("postgres", "type[]", ARRAY_NOTE))
     return rows

@@ -293,11 +293,11 @@ def test_14_outputs_do_not_index_a_list_that_may_be_empty(rendered):
     assert "try(one(aws_redshiftserverless_workgroup.this.endpoint).address, null)" in rendered["iac/outputs.tf"]
 
 
-def test_14_the_readme_leads_with_s3_native_locking():
+def test_14_the_deploying_docs_lead_with_s3_native_locking():
     from tests.conftest import ROOT
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    backend = readme[readme.index("backend:                      # remote state"):]
+    page = (ROOT / "docs" / "deploying.md").read_text(encoding="utf-8")
+    backend = page[page.index("backend:                      # remote state"):]
     assert backend.index("use_lockfile: true") < backend.index("dynamodb_table")
 
 
