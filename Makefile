@@ -33,10 +33,11 @@ bench: setup-test
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/bench_gates.py
 	$(BIN)/python bench/bench_loader.py
 
-# The docs site: regenerate what comes from the code (the spec reference, the Terraform variables page, the editor schema),
+# The docs site: regenerate what comes from the code (the spec, command and Terraform variables references, the editor schema),
 # then build docs/ into site/ with MkDocs in strict mode (a broken link or anchor fails it); open site/index.html.
 docs: setup-test
 	$(BIN)/python -c "import pathlib, dwctl.spec.reference as d; pathlib.Path(d.PAGE).write_text(d.reference_page(), encoding='utf-8')"
 	$(BIN)/python -c "import pathlib, dwctl.render.variables_doc as d; pathlib.Path(d.PAGE).write_text(d.variables_page(pathlib.Path(d.SOURCE).read_text(encoding='utf-8')), encoding='utf-8')"
+	$(BIN)/python -m tests.docs.cli_page
 	$(BIN)/dwctl schema --file dwctl-spec.schema.json
 	$(BIN)/mkdocs build --strict --site-dir site

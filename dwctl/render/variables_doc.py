@@ -12,6 +12,7 @@ import re
 
 from dwctl.render.tfvars import OPERATIONAL
 from dwctl.spec.model import EnvOverride
+from dwctl.spec.reference import markdown_text
 
 PAGE = "docs/reference/variables.md"
 SOURCE = "iac/variables.tf"
@@ -48,10 +49,6 @@ def variables(text: str) -> list[tuple[str, str, dict[str, str]]]:
     return found
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def variables_page(variables_tf: str) -> str:
     """The whole of docs/reference/variables.md for the text of iac/variables.tf."""
     out, last = [HEADER.rstrip("\n"), ""], None
@@ -61,10 +58,10 @@ def variables_page(variables_tf: str) -> str:
                     "| variable | set | default | what it is |", "|---|---|---|---|"]
             last = section
         default = attrs.get("default")
-        shown = f"`{_cell(default)}`" if default is not None else "(none: always set)"
+        shown = f"`{default}`" if default is not None else "(none: always set)"
         description = attrs.get("description", "").strip('"').replace('\\"', '"')
         origin = "from the spec"
         if name in OPERATIONAL:  # account_id is fixed for the spec's environment and set per environment
             origin = f"from `environments.<env>.{name}`" if name in EnvOverride.model_fields else "fixed by dwctl"
-        out.append(f"| `{name}` | {origin} | {shown} | {_cell(description)} |")
+        out.append(f"| `{name}` | {origin} | {shown} | {markdown_text(description)} |")
     return "\n".join(out) + "\n"

@@ -25,6 +25,14 @@ Editors complete and check the spec from its JSON Schema, `dwctl-spec.schema.jso
 """
 
 
+def markdown_text(text: str) -> str:
+    """Plain help text as Markdown table-cell text: `<name>` placeholders outside code spans would be read
+    as HTML tags (and vanish), and a `|` would end the cell."""
+    parts = text.split("`")
+    parts[::2] = [part.replace("<", "&lt;").replace(">", "&gt;") for part in parts[::2]]
+    return "`".join(parts).replace("|", "\\|")
+
+
 def _describe(prop: dict) -> str:
     """A short human type for one JSON Schema property."""
     if "$ref" in prop:
@@ -86,7 +94,7 @@ def spec_reference() -> str:
                 value = prop["default"]
                 default = "all defaults" if isinstance(value, dict) and "$ref" in json.dumps(prop) else f"`{json.dumps(value)}`"
             default = computed.get((name, key), default)
-            notes = prop.get("description", "").replace("|", "\\|")
+            notes = markdown_text(prop.get("description", ""))
             out.append(f"| `{key}` | {_describe(prop)} | {default} | {notes} |")
         out.append("")
     out += ["## Default checkov skips", "",

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 
 from dwctl.render import variables_doc
+from tests.docs import cli_page
 from dwctl.render.tfvars import OPERATIONAL
+from dwctl.spec.reference import markdown_text
 from tests.conftest import ROOT
 
 
@@ -27,3 +29,27 @@ def test_every_variable_and_every_default_dwctl_fixes_is_on_the_page():
     for name, value in OPERATIONAL.items():
         [row] = [line for line in page.splitlines() if line.startswith(f"| `{name}` |")]
         assert f"`{json.dumps(value)}`" in row, row  # HCL writes these literals as JSON does
+
+
+def test_the_command_reference_is_current():
+    committed = (ROOT / cli_page.PAGE).read_text(encoding="utf-8")
+    assert committed == cli_page.cli_page(), f"{cli_page.PAGE} is stale: run `make docs`"
+
+
+def test_the_command_reference_shows_every_command_and_option_default():
+    """Every command, and each option whose --help names a default, is on the page with that default."""
+    import click
+
+    from dwctl.cli import cli
+
+    page = cli_page.cli_page()
+    root = click.Context(cli, info_name="dwctl", **cli.context_settings)
+    for name in cli.list_commands(root):
+        command = cli.get_command(root, name)
+        assert f"## `dwctl {name}`" in page
+        ctx = click.Context(command, info_name=name, parent=root)
+        for param in command.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record and "[default: " in record[1]:
+                default = record[1][record[1].index("[default: "):].split("]")[0]
+                assert markdown_text(" ".join(default.split())) in page, (name, record)
