@@ -95,6 +95,8 @@ def spec_reference() -> str:
                 default = "all defaults" if isinstance(value, dict) and "$ref" in json.dumps(prop) else f"`{json.dumps(value)}`"
             default = computed.get((name, key), default)
             notes = markdown_text(prop.get("description", ""))
+            if name.endswith("Override") and default == "`null`" and not notes:
+                notes = "Left out: the spec's own value."  # an environment inherits what it does not override
             out.append(f"| `{key}` | {_describe(prop)} | {default} | {notes} |")
         out.append("")
     out += ["## Default checkov skips", "",
