@@ -69,6 +69,8 @@ def _template(node: ast.expr | None) -> str | None:
         return None if left is None and right is None else (left or "<>") + (right or "<>")
     if isinstance(node, ast.Call) and _name(node.func) in ("held_reason", "format") and node.args:
         return _template(node.args[0])
+    if isinstance(node, ast.List) and len(node.elts) == 1:  # SpecError([message])
+        return _template(node.elts[0])
     return None
 
 
@@ -98,20 +100,34 @@ def messages() -> dict[str, str]:
     raisers = {cls.__name__ for cls in _all_error_classes()} | RAISED_ELSEWHERE
     found: dict[str, str] = {}
     for rel, tree in _sources():
+        reasons = _reasons(tree)
         for node in ast.walk(tree):
-            template = _message_in(node, rel, raisers)
+            template = _message_in(node, rel, raisers, reasons)
             if template and (text := stable_text(template)):
                 found.setdefault(text, f"{rel}:{node.lineno}")
     return found
 
 
-def _message_in(node: ast.AST, rel: str, raisers: set[str]) -> str | None:
+def _reasons(tree: ast.AST) -> set[int]:
+    """The returns of the functions that say why something is refused (`-> str | None`, documented "Why ..."
+    or named *_refuse*): import's skip reasons, the spec's source-name and range-column problems."""
+    found = set()
+    for func in ast.walk(tree):
+        if isinstance(func, ast.FunctionDef) and func.returns is not None and ast.unparse(func.returns) == \
+                "str | None" and ((ast.get_docstring(func) or "").startswith("Why") or "_refuse" in func.name):
+            found |= {id(n) for n in ast.walk(func) if isinstance(n, ast.Return)}
+    return found
+
+
+def _message_in(node: ast.AST, rel: str, raisers: set[str], reasons: set[int] = frozenset()) -> str | None:
     """The message template `node` builds, if it builds one a user reads."""
     if isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple) and len(node.value.elts) == 2 \
             and _literal(node.value.elts[0]) == "held":  # the load job's verdict on a file: ("held", why)
         return _template(node.value.elts[1])
     if isinstance(node, ast.FunctionDef) and node.name == "held_reason":  # a held file's reason and fix
         return _template(next(n.value for n in ast.walk(node) if isinstance(n, ast.Return)))
+    if isinstance(node, ast.Return) and node.value is not None and id(node) in reasons:  # why a table is refused
+        return _template(node.value)
     if not isinstance(node, ast.Call) or not node.args:
         return None
     name = _name(node.func)
