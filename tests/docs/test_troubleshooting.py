@@ -326,3 +326,34 @@ def test_a_real_message_is_on_the_page(case, project, page):
     assert words
     missing = [part for part in words if _flat(part).strip() not in page]
     assert not missing, f"{case}: docs/troubleshooting.md does not quote what the user sees: {missing}"
+
+
+def test_a_held_file_stops_the_load_as_the_page_says(tmp_path, page):
+    """The load job's loud stop, run for real (`dwctl sql verify`, the job's own run on DuckDB): a file with a
+    column the spec lacks is held, the run fails naming the table and the fix, and the page quotes both."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dwctl.render.engine import table_view
+    from dwctl.spec.read import load_spec
+    from tests.support import dms_files
+
+    view = table_view(spec := load_spec(EXAMPLE), next(t for t in spec.tables if t.name == "customers"))
+    when = dt.datetime(2024, 1, 1, 10, tzinfo=dt.timezone.utc)
+    row = dict(customer_id=1, email="a@example.com", full_name="A", country_code="DE", marketing_opt_in=True,
+               created_at=when, updated_at=when)
+    folder = dms_files.table_dir(tmp_path, view)
+    dms_files.write(folder / "LOAD00000001.parquet", view, [dms_files.change("I", "2024-01-01 12:00:00", None, **row)])
+    change = dms_files.change("U", "2024-01-01 12:00:05", 5, **row)
+    columns = {f.name: [dms_files.landed_value(change.get(f.name), f.type)] for f in dms_files.schema(view)}
+    pq.write_table(pa.table(columns).append_column("loyalty_tier", pa.array(["gold"])), folder / dms_files.cdc_name(5))
+
+    result = run("sql", "verify", "-c", str(EXAMPLE), "--data", str(tmp_path))
+    assert result.exit_code == 1, result.output
+    seen = _seen(result) + " " + _flat(result.output)
+    for words in ("problem(s); the other files and tables were loaded:", "quarantined: held: it carries column(s) ",
+                  " that the spec does not have. Update the spec (dwctl import, or by hand), render and deploy"):
+        assert words in seen, result.output
+        assert _flat(words).strip() in page, f"docs/troubleshooting.md does not quote {words!r}"
