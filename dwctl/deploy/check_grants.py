@@ -69,7 +69,8 @@ def check_grants_command(spec_path: Path, env_name: str | None) -> None:
     spec = load_spec(spec_path)
     name = env_name or spec.environment
     if name not in names(spec):
-        raise UsageError(f"unknown environment {name!r}: the spec declares {', '.join(names(spec))}")
+        raise UsageError(f"unknown environment {name!r}: the spec declares {', '.join(names(spec))} "
+                         "(add it under `environments:` in the spec)")
     merged = env_spec(spec, name)
     found = findings(merged)
     for line in found:

@@ -401,7 +401,8 @@ class Terraform:
         try:
             return json.loads(text)
         except ValueError:
-            raise ToolError(f"`{self.binary.name} show -json {planfile}` did not print JSON") from None
+            raise ToolError(f"`{self.binary.name} show -json {planfile}` did not print JSON: the saved plan is "
+                            "unreadable to this Terraform; make it again with `dwctl plan`") from None
 
     def apply(self, planfile: str, *, lock_timeout: str | None = None, parallelism: int | None = None,
               extra: Sequence[str] = ()) -> Result:

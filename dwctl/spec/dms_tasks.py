@@ -164,7 +164,7 @@ def check_tasks(spec: "Spec") -> None:
     for name in spec.dms.tasks:
         if name not in tasks:
             raise LocatedError(("dms", "tasks", name), f"no table is in task {name!r}: a task without tables "
-                               "fails (FailOnNoTablesCaptured); set `task: {name}` on a table or remove the entry")
+                               f"fails (FailOnNoTablesCaptured); set `task: {name}` on a table or remove the entry")
 
 
 def _check_names(stem: str, task: str, where: tuple) -> None:
