@@ -8,6 +8,7 @@ silent pass: a check that cannot run (no terraform, iac/ not initialised) says w
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,9 +212,14 @@ def _installed_schema(ctx: Context, found: Path):
     from dwctl.errors import ToolError
     from dwctl.gates.provider_schema import load_schema
 
-    tf = _terraform(ctx, None if found == ctx.iac / ".terraform" else found)
-    text = tf.run("providers schema", stream=False, json=IsFlagged).stdout
+    data = None if found == ctx.iac / ".terraform" else found
     source = f"`{ctx.binary.name} providers schema -json` ({found.as_posix()})"
+    try:
+        text = _terraform(ctx, data).run("providers schema", stream=False, json=IsFlagged).stdout
+    except ToolError as exc:
+        if "Backend initialization required" not in (getattr(exc, "detail", "") or exc.message):
+            raise
+        text = _schema_without_backend(ctx, found)
     try:
         if not json.loads(text).get("provider_schemas"):
             return None, source
@@ -223,6 +229,34 @@ def _installed_schema(ctx: Context, found: Path):
         path = Path(tmp) / "schema.json"
         path.write_text(text, encoding="utf-8")
         return load_schema(path), source
+
+
+def _schema_without_backend(ctx: Context, found: Path) -> str:
+    """`providers schema` for a root module initialised with `init -backend=false` (what CI does with a spec
+    that has a `backend:`): Terraform refuses the command until the backend is initialised, though the schema
+    needs only the installed providers. So run it on a copy of the *.tf files and the lock file with the
+    backend blocks taken out, against the same data dir; nothing in iac/ is touched."""
+    import shutil
+
+    from python_terraform import IsFlagged
+
+    from dwctl.deploy.terraform import Terraform
+
+    with tempfile.TemporaryDirectory(prefix="dwctl-schema-") as tmp:
+        for tf_file in sorted(ctx.iac.glob("*.tf")):
+            text = tf_file.read_text(encoding="utf-8", errors="replace")
+            (Path(tmp) / tf_file.name).write_text(_BACKEND_BLOCK.sub("", text), encoding="utf-8")
+        lock = ctx.iac / ".terraform.lock.hcl"
+        if lock.is_file():
+            shutil.copyfile(lock, Path(tmp) / lock.name)
+        tf = Terraform(ctx.binary, Path(tmp), data_dir=found, echo=None)
+        return tf.run("providers schema", stream=False, json=IsFlagged).stdout
+
+
+# A backend block as `terraform fmt` lays it out (fmt runs first): one line, or indented lines up to the
+# closing brace at the same indentation.
+_BACKEND_BLOCK = re.compile(r'^([ \t]*)backend[ \t]+"[^"\n]*"[ \t]*\{(?:[ \t]*\}|.*?\n\1\})[ \t]*$',
+                            re.MULTILINE | re.DOTALL)
 
 
 def check_terraform_validate(ctx: Context) -> Check:

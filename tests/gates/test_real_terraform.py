@@ -126,3 +126,27 @@ def test_the_ca_bundle_file_becomes_the_endpoint_certificate(real_provider_env, 
     init(real_provider_env, iac)
     done = terraform(real_provider_env, iac, "test", check=False)
     assert 'run "the_endpoint_uses_the_imported_bundle"... pass' in done.stdout, done.stdout + done.stderr
+
+
+def test_dwctl_validate_reads_the_schema_after_init_without_the_backend(real_provider_env, example_text, tmp_path):
+    """What CI and the pre-commit hook do for a spec with a `backend:`: `terraform init -backend=false`,
+    then `dwctl validate --strict`. Terraform refuses `providers schema` until the backend is initialised
+    (its rule, checked below), so the schema check reads it from a copy without the backend block; iac/ is
+    left as it was."""
+    spec = tmp_path / "everything.yaml"
+    spec.write_text(every_feature(example_text), encoding="utf-8")
+    out = tmp_path / "out"
+    assert CliRunner().invoke(cli, ["render", "-c", str(spec), "-o", str(out)]).exit_code == 0
+    iac = out / "iac"
+    init(real_provider_env, iac)
+    refused = terraform(real_provider_env, iac, "providers", "schema", "-json", check=False)
+    assert refused.returncode != 0 and "Backend initialization required" in refused.stderr
+    before = sorted(p.relative_to(iac).as_posix() for p in iac.rglob("*"))
+    result = CliRunner().invoke(cli, ["validate", "-c", str(spec), "-o", str(out), "--strict", "--format", "json"],
+                                env=real_provider_env, catch_exceptions=False)
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["provider schema"]["status"] == "pass", checks["provider schema"]
+    assert "providers schema -json" in checks["provider schema"]["detail"]
+    assert checks["terraform validate"]["status"] == "pass", checks["terraform validate"]
+    assert result.exit_code == 0, result.stdout
+    assert sorted(p.relative_to(iac).as_posix() for p in iac.rglob("*")) == before
