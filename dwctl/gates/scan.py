@@ -154,23 +154,24 @@ def _shape_cached_hcl():
 
 
 def apply_skips(reports: list[Any], skips: dict[str, str]) -> dict[str, int]:
-    """Mark every result of a skipped ID as SKIPPED with the reason; {id: results skipped} for each skip."""
+    """Mark every failed result of a skipped ID as SKIPPED with the reason; {id: results skipped} for each
+    skip. A waiver covers the resources that fail the check: the ones that pass it stay PASSED (the landing
+    bucket passes CKV_AWS_145, which only the access-log bucket fails), and a skip nothing fails any more
+    is reported as matching nothing, so a stale waiver shows."""
     from checkov.common.models.enums import CheckResult
 
     hits = {check_id: 0 for check_id in skips}
     for report in reports:
-        moved = []
-        for records in (report.failed_checks, report.passed_checks):
-            keep = []
-            for record in records:
-                if record.check_id in skips:
-                    record.check_result = {**record.check_result, "result": CheckResult.SKIPPED,
-                                           "suppress_comment": f"dwctl spec scan.skip: {skips[record.check_id]}"}
-                    moved.append(record)
-                    hits[record.check_id] += 1
-                else:
-                    keep.append(record)
-            records[:] = keep
+        moved, keep = [], []
+        for record in report.failed_checks:
+            if record.check_id in skips:
+                record.check_result = {**record.check_result, "result": CheckResult.SKIPPED,
+                                       "suppress_comment": f"dwctl spec scan.skip: {skips[record.check_id]}"}
+                moved.append(record)
+                hits[record.check_id] += 1
+            else:
+                keep.append(record)
+        report.failed_checks[:] = keep
         report.skipped_checks.extend(moved)
     return hits
 

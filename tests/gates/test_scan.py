@@ -288,6 +288,12 @@ def test_GATE_rendered_example_has_zero_failed_checks_and_only_the_spec_skips(tm
     for check in report["results"]["skipped_checks"]:
         assert check["check_id"] in spec_skips, f"{check['check_id']} skipped but not a spec skip"
         assert spec_skips[check["check_id"]] in check["check_result"]["suppress_comment"]
+    # a waiver covers only what fails: the landing bucket passes CKV_AWS_145 and is reported as PASSED,
+    # the access-log bucket (SSE-S3, as S3 server access logging requires) is the one skipped
+    by_outcome = {kind: {c["resource"] for c in report["results"][kind] if c["check_id"] == "CKV_AWS_145"}
+                  for kind in ("passed_checks", "skipped_checks")}
+    assert by_outcome["skipped_checks"] == {"aws_s3_bucket.logs"}, by_outcome
+    assert "aws_s3_bucket.landing" in by_outcome["passed_checks"], by_outcome
 
 
 def every_feature(example_text: str) -> str:
