@@ -52,8 +52,8 @@ spec_option = click.option(
 )
 output_option = click.option(
     "-o", "--output", "output_root", type=click.Path(path_type=Path, file_okay=False),
-    default=Path("."), show_default=True, callback=_output_callback,
-    help="Output root: iac/ and sql/ are written under it [default: the project of a discovered spec].",
+    default=Path("."), show_default="the project of a discovered spec, else .", callback=_output_callback,
+    help="Output root: iac/ and sql/ are written under it.",
 )
 
 
