@@ -298,13 +298,18 @@ class Warehouse(Model):
         return self
 
 
-def _derived_name(data):
+def _derived_name(data, model: type[BaseModel]):
     """`name` (the target) defaults to the snake_case of `source_name` (see dwctl/spec/naming.py);
-    one of the two must be given."""
+    one of the two must be given. When neither is, the keys the model does not know are named too: a
+    misspelt `nme:` would otherwise hide behind this message (the unknown-key check runs later)."""
     if isinstance(data, dict) and data.get("name") is None:
         if isinstance(data.get("source_name"), str):
             return {**data, "name": target_name(data["source_name"])}
-        raise _at(("name",), "give name (the target name) or source_name (the source's own spelling), or both")
+        known = set(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
+        unknown = sorted(str(k) for k in data if k not in known)
+        hint = f" (unknown key(s) here: {', '.join(unknown)}: a misspelt name?)" if unknown else ""
+        raise _at(("name",), "give name (the target name) or source_name (the source's own spelling), or both"
+                  + hint)
     return data
 
 
@@ -417,7 +422,7 @@ class Column(Model):
     @model_validator(mode="before")
     @classmethod
     def _name_from_source(cls, data):
-        return _derived_name(data)
+        return _derived_name(data, cls)
 
     @property
     def source(self) -> str:
@@ -514,7 +519,7 @@ class Table(Model):
     @model_validator(mode="before")
     @classmethod
     def _name_from_source(cls, data):
-        return _excluded_by_list(_derived_name(data))
+        return _excluded_by_list(_derived_name(data, cls))
 
     @property
     def column_names(self) -> list[str]:

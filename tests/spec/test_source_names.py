@@ -141,6 +141,12 @@ def test_source_and_target_names_reach_each_layer():
     columns: [{name: id, type: integer, nullable: false}]
     primary_key: [id]
 """, "postgres", "tables[0].source_name", "should match pattern"),
+    ("""
+  - name: t
+    columns: [{name: id, type: integer, nullable: false}, {nme: notes, type: text}]
+    primary_key: [id]
+""", "postgres", "tables[0].columns[1].name", "(unknown key(s) here: nme: a misspelt name?)"),
+    (keyed(nmae="orders"), "postgres", "tables[0].name", "(unknown key(s) here: nmae: a misspelt name?)"),
 ])
 def test_bad_names_are_located_errors(tables, engine, field, message):
     found = problems(tables, engine)
