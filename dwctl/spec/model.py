@@ -489,8 +489,12 @@ class Table(Model):
     primary_key: Annotated[list[Ident], Field(min_length=1)] = Field(
         description="Required: CDC cannot apply updates and deletes without one."
     )
-    dist_key: Ident | None = None
-    sort_keys: list[Ident] = Field(default_factory=list)
+    dist_key: Ident | None = Field(None, description="A column of the table to distribute the analytics table on "
+                                   "(DISTKEY; not a json/jsonb column: SUPER cannot be a key). Unset: DISTSTYLE AUTO, "
+                                   "Redshift chooses.")
+    sort_keys: list[Ident] = Field(default_factory=list, description="Columns of the analytics table's compound "
+                                   "SORTKEY, most significant first (not json/jsonb). Empty: SORTKEY AUTO, "
+                                   "Redshift chooses.")
     history: bool = Field(
         False, description="Also keep every version of each row (SCD type 2) in <analytics_schema>.<name>_history: "
         "the columns plus valid_from, valid_to (NULL while current), is_current and dwctl_op (I or U), "
@@ -655,8 +659,8 @@ class Table(Model):
 
 
 class ColumnFilter(Model):
-    include: list[Ident] | None = None
-    exclude: list[Ident] | None = None
+    include: list[Ident] | None = Field(None, description="Grant only these columns (give include or exclude).")
+    exclude: list[Ident] | None = Field(None, description="Grant every column but these (give include or exclude).")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "ColumnFilter":
