@@ -156,9 +156,10 @@ class Transpiler:
         if sql in self.cache:
             return self.cache[sql]
         shared = (self.catalog(), sql) if _DML.match(sql) else None
-        if shared in _SHARED:
-            self.cache[sql] = _SHARED[shared]
-            return self.cache[sql]
+        done = _SHARED.get(shared) if shared is not None else None  # get: another thread may clear it meanwhile
+        if done is not None:
+            self.cache[sql] = done
+            return done
         out, has_copy, dml_only = [], False, True
         for stmt in sqlglot.parse(sql, read="redshift"):
             if stmt is None:
