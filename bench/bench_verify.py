@@ -1,31 +1,65 @@
 """Verifier benchmark: a 10,000,000-row first full load, then 100,000 changes, of `orders` through the verifier.
 
-Targets (issue 14): the first full load, which takes the merge's fast path (loaded straight from
-staging: no ranking, no work rows), within 2x of the plain-insert floor measured in the same run:
-`INSERT INTO <a table of the analytics DDL> SELECT ... FROM read_parquet(the same LOAD files)`,
-on a fresh DuckDB connection with the same settings. The CDC batch must stay set-based: the
-statements it executes are counted (a fixed number, whatever the rows), and its time is reported.
-Reports wall time per run and peak memory (resident set of the whole process: DuckDB's native
-memory included), the load average around each pair (the machine is shared: compare within a run),
-each full load's ratio to the floor measured right after it, and with --profile the statements of
-the best full load by wall and CPU time (CPU: the whole process, DuckDB's threads included).
+Goal (issue 24): the first full load, which takes the merge's fast path (loaded straight from staging: no
+ranking, no work rows), within 1.5x of the floor, as the median of the ratios of 3 pairs. The floor is
+`INSERT INTO <the analytics table> SELECT ... FROM read_parquet(the same LOAD files)` on a fresh DuckDB
+connection with the same settings. Apples to apples: the floor's table is the verifier's own
+analytics.orders, its DDL read back from DuckDB's catalog, and the bench asserts it carries the PRIMARY
+KEY, which DuckDB enforces with an index in both loads (Redshift enforces none: Database Developer Guide,
+t_Defining_constraints, "Uniqueness, primary key, and foreign key constraints are informational only").
+The machine is shared: each pair is a full load and a floor run one after the other, the order
+alternating between pairs; the load average around each pair and each pair's CPU ratio (the whole
+process, DuckDB's threads included; steadier than wall time when other jobs compete) are printed, and
+the result is PASS or FAIL on the median wall ratio. The CDC batch must stay set-based: its statements
+are counted (a fixed number, whatever the rows). With --profile, the median pair's full load statement by
+statement (wall and CPU), and the time outside statements (listing and ETags, transpiling, the job's Python).
 Run: `python bench/bench_verify.py [--rows N] [--changes N] [--memory-limit 8GB] [--repeat N] [--profile]`.
 
-Measured 2026-12-02, second session (2 cores, load average 0.6-0.9; --repeat 3 --profile):
+Measured 2026-12-06 (2 cores shared with five other sessions' tests and benches: load average 6-12;
+--repeat 3 --profile; "before" is the same bench on the main branch's verifier, run right after):
+  10M rows: pairs 2.10x, 2.53x, 2.26x: median 2.26x, CPU median 2.48x (load 7.7-8.2): FAIL.
+    Before: 2.65x, 2.33x, 2.55x: median 2.55x, CPU median 2.40x (load 6.3-8.0). An earlier run of this
+    branch: median 2.86x, CPU 2.54x (load 5.8 -> 11.8). Wall ratios move by 0.5x from run to run at this
+    load; the CPU ratios (2.2-2.6x) are what the work costs.
+  2M rows: median 2.19x, CPU 2.06x (load 7.1-9.0); before 2.65x, CPU 2.13x (load 8.7-9.0).
+  What changed: transpiled DML is shared by every verifier in the process (verifier._SHARED, keyed by a
+  digest of the catalog's columns), so a new verifier no longer spends ~0.3 s transpiling the merge
+  again: time outside statements 0.74 s (before 1.04 s) at 10M. A fixed cost: it cannot move the ratio much.
+  Where the 10M full load goes (median pair, CPU s; the floor 3.17 s, of which ~2.0 s is DuckDB's key index:
+  the same insert without the key took 1.0 s CPU, 4.5 s vs 12.0 s wall):
+    2.27  the fast path's decision: COUNT(DISTINCT key) over the 10M staged keys, one hash aggregate
+    2.10  the analytics insert from staging (with the key index's local part)
+    1.82  COPY into staging (the verifier's stand-in: read_parquet into the staging table)
+    1.02  COMMIT (the key index merged into the table's)
+    0.44  the three generation statements (each reads the staged timestamps once)
+    0.11  the freshness statement
+  So the floor of any merge through staging is COPY + the duplicate-key check + the insert: (1.82 + 2.27 +
+  3.12) / 3.17 = 2.3x in CPU; on the quiet machine of 2026-12-02 (below) (0.91 + 0.63 + 3.00) / 2.82 =
+  1.61x in wall time with nothing else at all. 1.5x is out of reach without dropping one of the three:
+  - COPY into staging: Redshift's COPY from Parquet maps columns by position and needs as many in the table
+    as in the file (copy-usage_notes-copy-from-columnar); DMS lands Op, the commit timestamp and the change
+    sequence beside the source columns, so it cannot load the analytics table itself.
+  - The duplicate-key check: a LOAD file delivered twice or a full load DMS restarted stages a key twice,
+    and the fast path would then insert it twice; the staging table has no key, Redshift would enforce none
+    (t_Defining_constraints), and its planner assumes a declared key is unique ("a SELECT DISTINCT query
+    might return duplicate rows if the primary key is not unique"), so the check must be a set-based query.
+    Tried: GROUP BY key HAVING COUNT(*) > 1, SELECT DISTINCT in a subquery: the same hash aggregate, the same
+    cost in DuckDB (1.4-2.0 s CPU at 10M, within noise). A sort-based check (LAG over ORDER BY key) is ~35%
+    cheaper in DuckDB, but a window without PARTITION BY "must be run serially on a single slice" in
+    Redshift (c_Window_functions). APPROXIMATE COUNT(DISTINCT) is ~2% off (r_COUNT): no proof of uniqueness.
+  - DuckDB's key index, which both loads pay: replacing it by a set-based check after each merge (GROUP BY
+    key HAVING COUNT(*) > 1 over the table) costs the same at 10M (2.0-2.2 s CPU against the index's
+    ~2.0 s) and, the floor's table being the same, would take the same cost out of the floor: the ratio
+    would grow. With no check on either side (Redshift's semantics) the floor is ~1.0 s CPU and the same
+    merge would be ~5x it: the comparison as measured, key index in both, is the one that flatters the merge.
+
+Measured 2026-12-02, second session (2 cores, load average 0.6-0.9; the previous bench, best of 3):
   10M rows: best 5.04 s vs floor 2.82 s = 1.78x; pairs 2.21x, 1.72x, 1.78x (median 1.78x); CPU 1.96-2.69x.
-  Target met. What changed: the fast path no longer writes a key-version row per loaded row (a key
-  with an analytics row and no version row is at the first full load's version, 03_merge_<table>.sql;
-  0.5-1.3 s of the 10M load), so the best load is: analytics insert 1.77 s, its primary-key commit
-  1.23 s, COPY into staging 0.91 s, the fast-path decision (its duplicate-key check) 0.63 s, the
-  generation statements 0.13 s.
-  CDC: 100,000 changes against 10M rows, 0.93 s, 47 statements (the same count at any size: set-based);
-  the ranked path now also joins analytics for the implied versions.
-Before that change, on a machine shared with four other developers (load average 5.7-6.9): 10M rows
-  2.68x (pairs 2.41-3.00x); on this quiet machine, best 6.70 s vs 3.10 s = 2.16x (pairs 1.89x, 2.44x).
-  Redshift's COPY from Parquet cannot load the analytics table itself: it maps columns by position and
-  needs as many in the table as in the file (Database Developer Guide, copy-usage_notes-copy-from-columnar),
-  and DMS lands Op, the commit timestamp and the change sequence beside the source columns; so COPY into
-  staging plus the insert from it is the floor of any merge through staging (about 1.3x here).
+  The fast path then stopped writing a key-version row per loaded row (a key with an analytics row and no
+  version row is at the first full load's version, 03_merge_<table>.sql; 0.5-1.3 s of the 10M load); the
+  best load: analytics insert 1.77 s, its primary-key commit 1.23 s, COPY into staging 0.91 s, the
+  fast-path decision 0.63 s, the generation statements 0.13 s.
+  CDC: 100,000 changes against 10M rows, 0.93 s, 47 statements (the same count at any size: set-based).
 """
 
 from __future__ import annotations
@@ -147,16 +181,48 @@ class Counted:
         return getattr(self.con, name)
 
 
+GOAL = 1.5  # issue 24: the first full load within 1.5x of the floor, median of the pairs' ratios
+
+
+def full_load(spec, tmp: str, root: Path, loads: list[Path], hidden: Path, memory_limit: str):
+    """One first full load through a new verifier (the stack's first run, DDL only, then the LOAD files).
+    Returns (wall s, CPU s, statement timings, the verifier's connection, its verifier, the DDL run's s)."""
+    con = Counted(connect(memory_limit))
+    verifier = Verifier(spec, con, Path(tmp))
+    for path in loads:
+        path.rename(hidden / path.name)
+    start = time.perf_counter()
+    verifier.run(root)  # the stack's first run: DDL, nothing landed yet
+    ddl_run = time.perf_counter() - start
+    for path in loads:
+        (hidden / path.name).rename(path)
+    con.timed = []
+    start, cpu = time.perf_counter(), cpu_seconds()
+    verifier.run(root)
+    wall, used = time.perf_counter() - start, cpu_seconds() - cpu
+    return wall, used, list(con.timed), con, verifier, ddl_run
+
+
+def analytics_ddl(con) -> str:
+    """The verifier's own analytics.orders, as DuckDB holds it: the floor's table is the same one."""
+    ddl = con.execute("SELECT sql FROM duckdb_tables() WHERE schema_name = 'analytics' "
+                      "AND table_name = 'orders'").fetchone()[0]
+    # apples to apples: DuckDB enforces this key (an index over it, built by both loads); Redshift would not
+    assert "PRIMARY KEY" in ddl, ddl
+    return ddl
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--changes", type=int, default=100_000)
     parser.add_argument("--memory-limit", default="8GB", help="DuckDB memory_limit of each connection")
-    parser.add_argument("--repeat", type=int, default=3, help="full loads and floors, interleaved")
-    parser.add_argument("--profile", action="store_true", help="the best full load's costliest statements")
+    parser.add_argument("--repeat", type=int, default=3, help="pairs of a full load and a floor, interleaved")
+    parser.add_argument("--profile", action="store_true", help="the median pair's full load, statement by statement")
     args = parser.parse_args()
     spec = load_spec(ROOT / "config" / "pipeline.yaml")
     orders = table_view(spec, spec.table("orders"))
+    names = [c.name for c in orders.columns]
     rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "bucket"
@@ -169,34 +235,29 @@ def main() -> None:
         hidden.mkdir()
         for path in cdc:
             path.rename(hidden / path.name)
-        floors, fulls, cpus, loads_avg, profiles = [], [], [], [], []
-        for _ in range(args.repeat):  # interleaved, best of each: other jobs share the machine
-            con = Counted(connect(args.memory_limit))
-            verifier = Verifier(spec, con, Path(tmp))
-            for path in loads:
-                path.rename(hidden / path.name)
-            start = time.perf_counter()
-            verifier.run(root)  # the stack's first run: DDL, nothing landed yet
-            ddl_run = time.perf_counter() - start
-            for path in loads:
-                (hidden / path.name).rename(path)
+        pairs = []  # (full wall, full CPU, floor wall, floor CPU, load average before, after, timings, DDL run)
+        ddl, verifier, con = None, None, None
+        for n in range(args.repeat):  # interleaved, the order alternating: other jobs share the machine
             before = os.getloadavg()[0]
-            con.timed = []
-            start, cpu = time.perf_counter(), cpu_seconds()
-            verifier.run(root)
-            fulls.append(time.perf_counter() - start)
-            cpus.append(cpu_seconds() - cpu)
-            profiles.append(list(con.timed))  # a copy: the last connection goes on to the CDC run
+            if n % 2 and ddl is not None:
+                cpu = cpu_seconds()
+                floor = plain_insert(ddl, loads, names, args.memory_limit)
+                floor_cpu = cpu_seconds() - cpu
+            if con is not None:
+                con.con.close()
+            wall, used, timed, con, verifier, ddl_run = full_load(spec, tmp, root, loads, hidden, args.memory_limit)
             loaded = con.con.execute('SELECT COUNT(*) FROM "analytics"."orders"').fetchone()[0]
             keys = con.con.execute('SELECT COUNT(*) FROM "staging"."orders__dwctl_keys"').fetchone()[0]
             assert (loaded, keys) == (args.rows, 0), "the fast path: every row, no key version row (implied)"
-            ddl = con.con.execute("SELECT sql FROM duckdb_tables() WHERE schema_name = 'analytics' "
-                                  "AND table_name = 'orders'").fetchone()[0]
-            cpu = cpu_seconds()
-            floors.append(plain_insert(ddl, loads, [c.name for c in orders.columns], args.memory_limit))
-            cpus[-1] = (cpus[-1], cpu_seconds() - cpu)
-            loads_avg.append((before, os.getloadavg()[0]))
-        floor, full = min(floors), min(fulls)
+            ddl = analytics_ddl(con.con)
+            if not n % 2:
+                cpu = cpu_seconds()
+                floor = plain_insert(ddl, loads, names, args.memory_limit)
+                floor_cpu = cpu_seconds() - cpu
+            pairs.append((wall, used, floor, floor_cpu, before, os.getloadavg()[0], timed, ddl_run))
+        without_key = ddl.replace(", PRIMARY KEY(order_id)", "")
+        assert "PRIMARY KEY" not in without_key, ddl
+        unkeyed = plain_insert(without_key, loads, names, args.memory_limit)  # for scale only
         for path in cdc:
             (hidden / path.name).rename(path)
         con.statements = 0
@@ -205,21 +266,34 @@ def main() -> None:
         change = time.perf_counter() - start
         count = con.con.execute('SELECT COUNT(*) FROM "analytics"."orders"').fetchone()[0]
         assert count == expected, (count, expected)
-        print(f"plain INSERT ... SELECT of the {len(loads)} LOAD files (floor, best of {len(floors)}: "
-              f"{', '.join(f'{s:.2f}' for s in floors)}): {floor:.2f} s")
-        print(f"first run (DDL, no files yet): {ddl_run:.2f} s")
-        print(f"first full load run ({args.rows:,} rows, fast path; listing, COPY checks, COPY and merge; best of "
-              f"{len(fulls)}: {', '.join(f'{s:.2f}' for s in fulls)}): {full:.2f} s = {full / floor:.2f}x the floor "
-              "(target <= 2x)")
-        pairs = [f / p for f, p in zip(fulls, floors)]
-        for n, (ratio, (mine, plain), (was, now)) in enumerate(zip(pairs, cpus, loads_avg), 1):
-            print(f"  pair {n}: full load {fulls[n - 1]:.2f} s / floor {floors[n - 1]:.2f} s = {ratio:.2f}x; CPU "
-                  f"{mine:.2f} s / {plain:.2f} s = {mine / plain:.2f}x; load average {was:.1f} -> {now:.1f}")
-        print(f"  ratio of each pair: median {statistics.median(pairs):.2f}x, range {min(pairs):.2f}-{max(pairs):.2f}x")
+        ratios = [wall / floor for wall, _, floor, *_ in pairs]
+        cpu_ratios = [used / floor_cpu for _, used, _, floor_cpu, *_ in pairs]
+        median = statistics.median(ratios)
+        print(f"first run (DDL, no files yet): {', '.join(f'{p[7]:.2f}' for p in pairs)} s")
+        print(f"first full load ({args.rows:,} rows, fast path; listing, COPY checks, COPY and merge) against the "
+              f"floor (INSERT ... SELECT of the {len(loads)} LOAD files into the same analytics table, its primary "
+              f"key enforced by DuckDB in both), {len(pairs)} pairs, interleaved:")
+        for n, (wall, used, floor, floor_cpu, was, now, *_) in enumerate(pairs, 1):
+            print(f"  pair {n}: full load {wall:.2f} s / floor {floor:.2f} s = {wall / floor:.2f}x; CPU {used:.2f} s / "
+                  f"{floor_cpu:.2f} s = {used / floor_cpu:.2f}x; load average {was:.1f} -> {now:.1f}")
+        print(f"  median {median:.2f}x (range {min(ratios):.2f}-{max(ratios):.2f}x); CPU median "
+              f"{statistics.median(cpu_ratios):.2f}x")
+        print(f"  goal (issue 24): median <= {GOAL}x: {'PASS' if median <= GOAL else 'FAIL'}")
+        print(f"  for scale: the floor without DuckDB's key index (Redshift does not enforce PRIMARY KEY): "
+              f"{unkeyed:.2f} s; with it, median {statistics.median(p[2] for p in pairs):.2f} s")
         if args.profile:
-            print("  the best full load's costliest statements (wall s, CPU s):")
-            for wall, used, sql in sorted(profiles[fulls.index(full)], key=lambda t: -t[0])[:10]:
-                print(f"    {wall:6.2f} {used:6.2f}  {sql[:110]}")
+            wall, _, _, _, _, _, timed, _ = sorted(pairs, key=lambda p: p[0] / p[2])[len(pairs) // 2]
+            groups: dict[str, list[float]] = {}
+            for spent, used, sql in timed:
+                group = groups.setdefault(sql[:110], [0, 0.0, 0.0])
+                group[0] += 1
+                group[1] += spent
+                group[2] += used
+            inside = sum(spent for spent, _, _ in timed)
+            print(f"  the median pair's full load, {wall:.2f} s: statements {inside:.2f} s, outside them (listing "
+                  f"and ETags, transpiling, the job's Python) {wall - inside:.2f} s; costliest (count, wall s, CPU s):")
+            for sql, (count_, spent, used) in sorted(groups.items(), key=lambda g: -g[1][1])[:10]:
+                print(f"    {count_:3d} {spent:6.2f} {used:6.2f}  {sql}")
         print(f"CDC run ({args.changes:,} changes in {CDC_FILES} files against {args.rows:,} rows): {change:.2f} s, "
               f"{con.statements} statements executed (set-based: the count does not grow with the rows)")
         print(f"analytics.orders: {count:,} rows (matches the replayed source)")

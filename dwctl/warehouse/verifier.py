@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +122,13 @@ class LocalLanding:
 
 
 # --- Redshift -> DuckDB -----------------------------------------------------------------------
+# Transpiled DML shared by every Transpiler in the process, keyed by (Transpiler.catalog(), SQL): parsing
+# and generating a merge file's statements costs a few tenths of a second, and each Verifier (each test,
+# each bench run) would otherwise pay it again for the same SQL on the same tables.
+_SHARED: dict[tuple[str, str], list[str]] = {}
+_SHARED_LIMIT = 20_000
+_DML = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(?:INSERT|UPDATE|DELETE|SELECT|WITH)\b", re.IGNORECASE)
+
 class Transpiler:
     """Turns one Redshift statement into DuckDB statements (see the module docstring for the rewrites)."""
 
@@ -147,10 +155,16 @@ class Transpiler:
 
         if sql in self.cache:
             return self.cache[sql]
-        out, has_copy = [], False
+        shared = (self.catalog(), sql) if _DML.match(sql) else None
+        done = _SHARED.get(shared) if shared is not None else None  # get: another thread may clear it meanwhile
+        if done is not None:
+            self.cache[sql] = done
+            return done
+        out, has_copy, dml_only = [], False, True
         for stmt in sqlglot.parse(sql, read="redshift"):
             if stmt is None:
                 continue
+            dml_only = dml_only and isinstance(stmt, (exp.Insert, exp.Update, exp.Delete, exp.Query))
             if isinstance(stmt, (exp.Create, exp.Drop, exp.Alter)):
                 self.cache.clear()  # a table's columns may change: INSERTs and UPDATEs are transpiled again
             if isinstance(stmt, exp.Grant):
@@ -198,7 +212,19 @@ class Transpiler:
             out.append(stmt.sql("duckdb", unsupported_level=ErrorLevel.RAISE))
         if not has_copy:
             self.cache[sql] = out
+            if dml_only and shared is not None:  # a function of the SQL and the catalog's columns only (fit_lengths): any Verifier may reuse it
+                if len(_SHARED) > _SHARED_LIMIT:
+                    _SHARED.clear()
+                _SHARED[shared] = out
         return out
+
+    def catalog(self) -> str:
+        """A digest of every column's name, type and comment (the Redshift type fit_lengths reads): a DML
+        statement transpiles the same wherever the digest is the same."""
+        return self.con.execute(
+            "SELECT md5(COALESCE(string_agg(concat_ws(chr(31), database_name, schema_name, table_name, column_name, "
+            "data_type, COALESCE(comment, '')), chr(30) ORDER BY database_name, schema_name, table_name, column_index), "
+            "'')) FROM duckdb_columns()").fetchone()[0]
 
     def view_dependencies(self) -> list[tuple[str, str, str | None, str, str]]:
         """(schema, table, column or None for all of them, view schema, view name): what each view reads,
@@ -520,8 +546,6 @@ _INT_BITS = {"SMALLINT": 16, "INTEGER": 32, "BIGINT": 64}
 
 
 def parquet_type_fits(redshift: str, arrow_type) -> bool:
-    import re
-
     import pyarrow as pa
 
     t = redshift.upper().strip()
@@ -563,7 +587,6 @@ def _is_auto(action) -> bool:
 
 def _byte_length(redshift: str) -> int | None:
     """The byte limit of a VARCHAR(n), CHAR(n) or VARBYTE(n) column (Redshift counts bytes)."""
-    import re
 
     m = re.fullmatch(r"(?:VARCHAR|CHAR|VARBYTE)\((\d+)\)", redshift.upper().strip())
     return int(m[1]) if m else None
@@ -641,7 +664,6 @@ COLUMN_PRIVILEGES = ("SELECT", "UPDATE")
 
 def _grant_row(sql: str) -> str:
     """A GRANT as the job writes it (load_job.grant_statements) -> the row Redshift's views would show."""
-    import re
 
     m = re.match(_GRANT, sql.strip())
     if m is None:

@@ -506,6 +506,28 @@ def test_item9_text_longer_than_its_varchar_is_refused_on_insert_and_update_as_r
     assert con.execute("SELECT v FROM s.t WHERE k = 3").fetchall() == [("ééa",)]
 
 
+def test_a_statement_transpiled_for_one_database_is_reused_only_where_the_columns_are_the_same(tmp_path):
+    """Transpiled DML is shared between verifiers (verifier._SHARED), keyed by the catalog's columns: the same
+    INSERT gets each database's own VARCHAR limit (r_Character_types), whichever database transpiled it first."""
+    from dwctl.warehouse import verifier
+
+    sql = "INSERT INTO s.t (k, v) VALUES (1, 'abcdef')"
+    for lengths in ((4, 8, 4), (8, 4, 8)):
+        verifier._SHARED.clear()
+        for length in lengths:
+            con, transpile = transpiler(tmp_path)
+            for statement in transpile(f"CREATE TABLE s.t (k BIGINT, v VARCHAR({length}))"):
+                con.execute(statement)
+            statements = transpile(sql)
+            if length < 6:
+                with pytest.raises(duckdb.Error, match=rf"value too long for type character varying\({length}\)"):
+                    [con.execute(s) for s in statements]
+            else:
+                [con.execute(s) for s in statements]
+                assert con.execute("SELECT v FROM s.t").fetchall() == [("abcdef",)]
+        assert len(verifier._SHARED) == 2  # one transpiled INSERT per catalog, the third reused
+
+
 def test_item9_a_quarantine_reason_is_cut_to_the_columns_bytes_never_inside_a_character(landing):
     """The reason column is VARCHAR(4096), counted in bytes (r_Character_types): a reason of multibyte
     characters is cut to 4,096 bytes, at a character boundary, and the quarantine INSERT goes through."""
