@@ -22,6 +22,7 @@ parse alone, a text already holding the placeholder mark, a parse error -- falls
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 import hcl2
@@ -270,12 +271,21 @@ def code_lines(lines: list[str]) -> tuple[list[str], bool]:
     return codes, not heredoc and not in_comment
 
 
+@lru_cache(maxsize=4)
+def text_code(text: str) -> tuple[list[str], list[str], bool]:
+    """(lines, code_lines' codes, clean) of a file's text, kept for the next caller: `dwctl validate`
+    cuts each file into blocks here and outlines it (provider_schema._outline) from the same lines.
+    Callers do not change the lists."""
+    lines = text.splitlines()
+    codes, clean = code_lines(lines)
+    return lines, codes, clean
+
+
 def top_level_blocks(text: str) -> list[tuple[int, list[str], list[str], list[int]]] | None:
     """(first line, lines, their code, their bracket deltas) of each top-level block: from its header line to the line
     closing it. Comment and blank lines between blocks are left out. None when the text does not
     cut cleanly (anything at depth 0 that is not a block, brackets that do not balance)."""
-    lines = text.splitlines()
-    codes, clean = code_lines(lines)
+    lines, codes, clean = text_code(text)
     if not clean:
         return None
     deltas = [_delta(code) for code in codes]
