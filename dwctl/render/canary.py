@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import re
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
+from dwctl.render import job_config
 from dwctl.spec import landed_layout as layout
 
 PATH = "iac/glue_scripts/smoke_canary.json"
@@ -367,4 +367,4 @@ def document(units, note: str) -> str:
     doc = {"//": note, "format": FORMAT,
            "all_types": {"columns": [list(c) for c in all_types_columns()], "parquet": b64(all_types_file())},
            "parquet": list(pool), "units": files}
-    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+    return job_config.text(doc, sort_keys=True)

@@ -108,7 +108,7 @@ def test_the_config_is_json_with_a_line_per_item(many):
     assert json.loads(text) == json.loads(json.dumps(json.loads(text), indent=1))
     lines = text.split("\n")
     assert max(len(line) for line in lines) < 2000, "every list item on a line of its own"
-    assert '"CREATE SCHEMA IF NOT EXISTS \\"staging\\";",' in lines
+    assert ',"CREATE SCHEMA IF NOT EXISTS \\"staging\\";"' in lines
 
 
 def test_the_canary_holds_each_file_once_and_expands_to_each_units_own_files(many):
