@@ -26,6 +26,13 @@ Measured (issue 24, 1,000 tables, 3.1 MiB of HCL; `--tf-tables ''`; load average
   cut) and 2 s in the crawler's 1,000 s3_target blocks. scan / raw checkov CPU: 1.19x (issue 24).
 - after (long runs parsed element by element at any depth, hcl_parse.py): validate 5.82 s / render
   5.11 s wall = 1.14x, CPU 8.90 / 4.98 s = 1.79x (medians of 3, load 5.9 6.7 4.8): PASS.
+- final (also: code lines once per file, children by name, expressions once per string; and
+  load_job.create_statement by index, which took `dwctl render` on an existing tree from 4.98 to
+  3.02 s CPU): validate 22.02 s / render 14.39 s wall = 1.53x (PASS), CPU 7.21 / 3.02 s = 2.39x
+  (medians of 2, load 11.9 9.4 7.9: wall is mostly waiting for a core). What validate does beyond
+  render: the provider-schema check (parse every .tf through the shape cache, then walk every block
+  against the schema: ~1.5-2x render's CPU by itself at 1,000 tables) and `terraform fmt` (a thread).
+  As render gets faster (issue 24's render work), the wall ratio will rise unless that check does too.
   scan / raw checkov: CPU 77.29 / 89.85 s = 0.86x, wall 168.1 / 211.0 s = 0.80x (medians of 2, load
   4.5 6.2 4.8 -> 7.3 7.7 6.5): PASS. Both scanned 2,119 resources with every file parsed; raw checkov
   parses dms.tf's 1.2 MB locals block with hcl2's lark parser, which dwctl's shape-cached parse now
