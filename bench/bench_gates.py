@@ -36,7 +36,8 @@ Measured (issue 24, 1,000 tables, 3.1 MiB of HCL; `--tf-tables ''`; load average
   scan / raw checkov: CPU 77.29 / 89.85 s = 0.86x, wall 168.1 / 211.0 s = 0.80x (medians of 2, load
   4.5 6.2 4.8 -> 7.3 7.7 6.5): PASS. Both scanned 2,119 resources with every file parsed; raw checkov
   parses dms.tf's 1.2 MB locals block with hcl2's lark parser, which dwctl's shape-cached parse now
-  cuts into rules (before, it parsed that block whole as well).
+  cuts into rules (before, it parsed that block whole as well). Final code: CPU 75.42 / 90.94 s = 0.83x,
+  wall 190.0 / 366.5 s (1 run each, load 4.4 6.6 7.5): PASS.
 """
 
 from __future__ import annotations
