@@ -6,8 +6,11 @@ parser dominated `dwctl validate`. So each top-level block is cut out of the fil
 string literal and every resource name in a reference (`aws_glue_catalog_table.<name>.arn`) is
 replaced by a placeholder numbered within the block (blocks of one template get the same text),
 the skeleton is parsed once per distinct text, and each block's own literals are put back into a
-copy of the skeleton's tree, line numbers shifted to the block's place. A long tuple attribute of
-a block body (the DMS table-mapping rules: two per table) is parsed element by element the same way.
+copy of the skeleton's tree, line numbers shifted to the block's place. A long run inside a block --
+a tuple (`name = [` or `"key" = [` at any depth: the DMS table-mapping rules, two per table, per
+task) or nested blocks of one type (the crawler's s3_target, one per table) -- is parsed element
+by element the same way: the skeleton holds one marker element in its place, which the elements
+replace.
 
 The result equals `hcl2.loads(text)` (tests/gates/test_hcl_parse.py compares them): a literal is
 replaced only where hcl2 copies its text verbatim (no escape, quote, interpolation or
@@ -19,6 +22,7 @@ parse alone, a text already holding the placeholder mark, a parse error -- falls
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 import hcl2
@@ -73,39 +77,71 @@ class Parser:
         return tree, literals
 
     def block(self, lines: list[str], codes: list[str], deltas: list[int], shift: int) -> dict | None:
-        """One top-level block; a long tuple attribute of its body (`name = [` ... `]`, one element
-        after another) is parsed element by element, so repeated elements share a skeleton."""
-        tuples = _long_tuples(codes, deltas)
+        """One top-level block; each long run in it (a tuple's elements, or nested blocks of one type) is
+        replaced by a marker element, and parsed element by element, so repeated elements share a skeleton."""
+        runs = _long_runs(codes, deltas)
         kept = list(lines)
-        for _, first, last in tuples:
-            kept[first + 1:last] = [""] * (last - first - 1)  # the same lines, an empty tuple
+        for n, (kind, name, first, last) in enumerate(runs):
+            marker = f'"{MARK}_run{n}__"'
+            if kind == "tuple":  # the elements' lines: one marker element, then blank lines
+                kept[first + 1:last] = [marker + ","] + [""] * (last - first - 2)
+            else:  # the blocks' lines: an attribute of the blocks' name holding the marker
+                kept[first:last + 1] = [f"{name} = {marker}"] + [""] * (last - first)
         found = self.parsed("\n".join(kept) + "\n")
         if found is None:
             return None
         tree = _fill(*found, shift)
-        for name, first, last in tuples:
-            body = next(iter(tree.values()))[0]
-            while name not in body and len(body) == 1 and isinstance(next(iter(body.values())), dict):
-                body = next(iter(body.values()))
-            if body.get(name) != [[]]:
+        places = _markers(tree) if runs else {}
+        for n, (kind, name, first, last) in enumerate(runs):
+            place = places.get(f"{MARK}_run{n}__")
+            if place is None:
                 return None
             elements = []
-            for a, b in _elements(codes, deltas, first + 1, last):
+            for a, b in _elements(codes, deltas, first + 1 if kind == "tuple" else first, last if kind == "tuple" else last + 1):
                 text = "\n".join(lines[a:b + 1]).rstrip()
-                one = self.parsed("locals {\n" + _ELEMENT + " = " + text.removesuffix(",") + "\n}\n")
-                if one is None:
-                    return None
-                elements.append(_fill(*one, 0)["locals"][0][_ELEMENT][0])
-            body[name] = [elements]
+                if kind == "tuple":
+                    one = self.parsed("locals {\n" + _ELEMENT + " = " + text.removesuffix(",") + "\n}\n")
+                    if one is None:
+                        return None
+                    elements.append(_fill(*one, 0)["locals"][0][_ELEMENT][0])
+                else:
+                    one = self.parsed(text + "\n")
+                    if one is None or list(one[0]) != [name]:
+                        return None
+                    elements.append(_fill(*one, 0)[name][0])
+            place[:] = elements
         return tree
 
 
 _ELEMENT = MARK + "_element"
 # a resource name in a reference (aws_glue_catalog_table.<name>.arn): per table, so a placeholder too
 _RESOURCE_NAME = re.compile(r"(?<![\w.-])([a-z][a-z0-9]*_[a-z0-9_]+\.)([A-Za-z_][\w-]*)(?=\.)")
-_TUPLE_OPEN = re.compile(r"\s*[A-Za-z_][\w-]*\s*=\s*\[\s*$")
-_TUPLE_NAME = re.compile(r"\s*([A-Za-z_][\w-]*)")
+# a tuple's opening line (strings blanked: a quoted key is "")
+_TUPLE_OPEN = re.compile(r'\s*(?:[A-Za-z_][\w-]*|"")\s*=\s*\[\s*$')
+_BLOCK_OPEN = re.compile(r"\s*([A-Za-z_][\w-]*)\s*\{\s*$")  # a nested block without labels
 _LONG = 16  # elements worth parsing one by one
+
+
+def _markers(tree: Any) -> dict[str, list]:
+    """{marker: the list holding only it} of the runs' markers in a block's tree (one walk, before any
+    run's elements are in); a marker found twice is left out (the block then falls back)."""
+    found: dict[str, list] = {}
+    twice: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, list):
+            if len(value) == 1 and isinstance(value[0], str) and value[0].startswith(MARK + "_run"):
+                if value[0] in found:
+                    twice.add(value[0])
+                found[value[0]] = value
+            else:
+                for v in value:
+                    walk(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+    walk(tree)
+    return {k: v for k, v in found.items() if k not in twice}
 
 
 def _hole(match: re.Match, literals: list[str]) -> str:
@@ -131,21 +167,46 @@ def _delta(code: str) -> int:
             - code.count("}") - code.count(")") - code.count("]"))
 
 
-def _long_tuples(codes: list[str], deltas: list[int]) -> list[tuple[str, int, int]]:
-    """(name, opening line, closing line) of each tuple attribute at depth 1 with many elements."""
+def _long_runs(codes: list[str], deltas: list[int]) -> list[tuple[str, str, int, int]]:
+    """(kind, name, first line, last line) of each long run in a block: a tuple attribute with many
+    elements ("tuple": its opening and closing lines), or many consecutive nested blocks of one type
+    ("blocks": the first block's first line and the last block's last line), at any depth."""
     found, i, depths, depth = [], 0, [], 0
+    inside: set[int] = set()
     for d in deltas:
         depth += d
         depths.append(depth)
     while i < len(codes):
         before = depths[i - 1] if i else 0
-        if before == 1 and _TUPLE_OPEN.fullmatch(codes[i]):
-            j = next((k for k in range(i + 1, len(codes)) if depths[k] == 1), None)
+        opens = codes[i].rstrip()[-1:] if deltas[i] == 1 and before >= 1 else ""  # an opening line: [ or {
+        if not opens:
+            i += 1
+            continue
+        if opens == "[" and _TUPLE_OPEN.fullmatch(codes[i]):
+            j = next((k for k in range(i + 1, len(codes)) if depths[k] == before), None)
             if j is None or codes[j].strip() != "]":
                 return []
             if len(_elements(codes, deltas, i + 1, j)) >= _LONG:
-                found.append((_TUPLE_NAME.match(codes[i]).group(1), i, j))
-            i = j
+                found.append(("tuple", "", i, j))
+                i = j
+        elif opens == "{" and i not in inside and (opening := _BLOCK_OPEN.fullmatch(codes[i])):
+            name, last, count, k = opening.group(1), None, 0, i
+            while k < len(codes):  # blocks of this type, one after another (blank lines between)
+                if not codes[k].strip():
+                    k += 1
+                    continue
+                if not ((depths[k - 1] if k else 0) == before and (m := _BLOCK_OPEN.fullmatch(codes[k]))
+                        and m.group(1) == name):
+                    break
+                close = next((e for e in range(k, len(codes)) if depths[e] == before), None)
+                if close is None:
+                    return []
+                if k != i:
+                    inside.add(k)  # a later block of this run: scanned from here, not again from it
+                last, count, k = close, count + 1, close + 1
+            if count >= _LONG:
+                found.append(("blocks", name, i, last))
+                i = last
         i += 1
     return found
 
@@ -210,12 +271,21 @@ def code_lines(lines: list[str]) -> tuple[list[str], bool]:
     return codes, not heredoc and not in_comment
 
 
+@lru_cache(maxsize=4)
+def text_code(text: str) -> tuple[list[str], list[str], bool]:
+    """(lines, code_lines' codes, clean) of a file's text, kept for the next caller: `dwctl validate`
+    cuts each file into blocks here and outlines it (provider_schema._outline) from the same lines.
+    Callers do not change the lists."""
+    lines = text.splitlines()
+    codes, clean = code_lines(lines)
+    return lines, codes, clean
+
+
 def top_level_blocks(text: str) -> list[tuple[int, list[str], list[str], list[int]]] | None:
     """(first line, lines, their code, their bracket deltas) of each top-level block: from its header line to the line
     closing it. Comment and blank lines between blocks are left out. None when the text does not
     cut cleanly (anything at depth 0 that is not a block, brackets that do not balance)."""
-    lines = text.splitlines()
-    codes, clean = code_lines(lines)
+    lines, codes, clean = text_code(text)
     if not clean:
         return None
     deltas = [_delta(code) for code in codes]

@@ -22,10 +22,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from dwctl.gates.hcl_parse import Parser, code_lines
+from dwctl.gates.hcl_parse import Parser, text_code
 
 __all__ = ["Problem", "ProviderSchema", "ProviderSchemas", "load_schema", "validate_files"]
 
@@ -103,14 +104,22 @@ class _Node:
     start: int
     attrs: dict[str, int] = field(default_factory=dict)
     children: list[_Node] = field(default_factory=list)
+    # {name: children of that name}, made at the first lookup (after the outline): child(name, i) is
+    # asked for each of 1,000 nested blocks of one name (the crawler's s3_target)
+    _named: dict[str, list[_Node]] | None = field(default=None, repr=False, compare=False)
 
     def blocks(self, name: str) -> list[_Node]:
-        return [c for c in self.children if c.name == name]
+        if self._named is None:
+            self._named = {}
+            for c in self.children:
+                self._named.setdefault(c.name, []).append(c)
+        return self._named.get(name, [])
 
     def line_of(self, name: str) -> int:
         if name in self.attrs:
             return self.attrs[name]
-        return next((c.start for c in self.children if c.name == name), self.start)
+        kids = self.blocks(name)
+        return kids[0].start if kids else self.start
 
     def child(self, name: str, index: int) -> _Node:
         kids = self.blocks(name)
@@ -127,8 +136,8 @@ def _outline(text: str) -> _Node:
     """Line-based scan (strings/comments/heredocs blanked, brackets counted); best effort."""
     root = _Node("", (), 1)
     stack: list[_Node | None] = []          # one entry per open bracket; _Node for a block's {
-    lines = text.splitlines()
-    for no, (raw, code) in enumerate(zip(lines, code_lines(lines)[0]), 1):
+    lines, codes, _ = text_code(text)
+    for no, (raw, code) in enumerate(zip(lines, codes), 1):
         if not code:
             continue
         parent = stack[-1] if stack else root
@@ -202,9 +211,19 @@ def _expr_code(s: str, i: int, buf: list[str], out: list[str]) -> int:
     return i
 
 
+@lru_cache(maxsize=65536)
+def _string_code(s: str) -> tuple[str, ...]:
+    """_template_code's fragments of one string, kept: 1,000 tables repeat the same expressions, and a
+    string without `{` has none."""
+    out: list[str] = []
+    if "{" in s:
+        _template_code(s, out)
+    return tuple(out)
+
+
 def _fragments(value: Any, out: list[str]) -> None:
     if isinstance(value, str):
-        _template_code(value, out)
+        out.extend(_string_code(value))
     elif isinstance(value, list):
         for v in value:
             _fragments(v, out)

@@ -3,7 +3,9 @@ file holding every landed type, written here with the standard library so the re
 the same on every machine (a Parquet library would stamp its own version into each file).
 
 `dwctl render` writes them, base64, into iac/glue_scripts/smoke_canary.json, which Terraform
-uploads beside the load job's config. The job's smoke mode (dwctl/warehouse/load_job.py, smoke)
+uploads beside the load job's config: each distinct file once (`parquet`), each unit's steps naming
+theirs by index (tables of one landed layout have the same files; load_job.expanded_canary puts
+the base64 back in its place). The job's smoke mode (dwctl/warehouse/load_job.py, smoke)
 copies them under its scratch prefix and COPYs them into scratch tables: Redshift itself then says
 whether it loads each landed type, and runs every table's merge on them.
 
@@ -22,16 +24,16 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import re
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
+from dwctl.render import job_config
 from dwctl.spec import landed_layout as layout
 
 PATH = "iac/glue_scripts/smoke_canary.json"
-FORMAT = 1  # the version of this document the job's smoke mode reads (load_job.SMOKE_CANARY_FORMAT)
+FORMAT = 2  # the version of this document the job's smoke mode reads (load_job.SMOKE_CANARY_FORMAT)
 MAGIC = b"PAR1"
 # A unit's files, named as DMS names them (CHAP_Target.S3): two full-load files and one CDC file.
 LOAD_FILES = (f"{layout.FULL_LOAD_PREFIX}00000001.parquet", f"{layout.FULL_LOAD_PREFIX}00000002.parquet")
@@ -338,17 +340,31 @@ def all_types_file() -> bytes:
     return parquet_file(columns, [values, ["I"] + [None] * (len(columns) - 1)])
 
 
+def unit_shape(unit, offset: int) -> tuple:
+    """What unit_steps' files depend on: units of one shape have the same files."""
+    analytics = {c.name: c.redshift_type for c in unit.columns}
+    keys = set(unit.primary_key)
+    return offset, tuple((c.name, c.parquet_name, c.staging_type, analytics.get(c.name), c.name in keys)
+                         for c in unit.landed)
+
+
 def document(units, note: str) -> str:
-    """iac/glue_scripts/smoke_canary.json: the all-types file and each unit's files, base64."""
+    """iac/glue_scripts/smoke_canary.json: the all-types file, each distinct unit file once (base64, in
+    `parquet`), and each unit's steps with their files' indexes there."""
     b64 = lambda data: base64.b64encode(data).decode("ascii")  # noqa: E731
     siblings: dict[str, int] = {}
-    files = {}
+    files: dict[str, list] = {}
+    pool: dict[str, int] = {}  # base64 -> its index
+    shapes: dict[tuple, list] = {}
     for unit in units:
         offset = 2 * siblings.get(unit.analytics_name, 0)
         siblings[unit.analytics_name] = siblings.get(unit.analytics_name, 0) + 1
-        files[unit.name] = [{"name": name, "files": {f: b64(data) for f, data in step.items()}}
-                            for name, step in unit_steps(unit, offset)]
+        shape = unit_shape(unit, offset)
+        if shape not in shapes:
+            shapes[shape] = [{"name": name, "files": {f: pool.setdefault(b64(data), len(pool)) for f, data in step.items()}}
+                             for name, step in unit_steps(unit, offset)]
+        files[unit.name] = shapes[shape]
     doc = {"//": note, "format": FORMAT,
            "all_types": {"columns": [list(c) for c in all_types_columns()], "parquet": b64(all_types_file())},
-           "units": files}
-    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+           "parquet": list(pool), "units": files}
+    return job_config.text(doc, sort_keys=True)

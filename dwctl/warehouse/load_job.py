@@ -64,7 +64,7 @@ from urllib.parse import unquote_plus
 PLACEHOLDER = re.compile(r"'\$\{([a-z0-9_:]+)\}'")
 MAX_BATCH = 40  # statements per BatchExecuteStatement
 REQUIRED = ("landing_bucket", "config_key", "manifest_prefix", "workgroup", "database", "copy_role_arn")
-CONFIG_FORMAT = 6  # the version of the config document this module reads (dwctl/render/job_config.py writes it)
+CONFIG_FORMAT = 7  # the version of the config document this module reads (dwctl/render/job_config.py writes it)
 # Bytes of Redshift's error kept with a quarantined file: its column is VARCHAR(4096) (sql/01), and "CHAR
 # and VARCHAR data types store strings up to n bytes in length. An attempt to store a longer string into a
 # column of these types results in an error" (Redshift Database Developer Guide, r_Character_types).
@@ -93,13 +93,41 @@ def check_batch(statements, name):
         raise JobError("%s: %d statements, the Data API takes %d per batch" % (name, len(statements), MAX_BATCH))
 
 
+def expanded_config(document):
+    """The config document with each table's merge_sql spelled out, line by line, as the job reads it.
+    The render writes each distinct merge SQL once (merge_templates), with the table's name cut out of
+    it (a template's line: a string, or the pieces between the name's occurrences), and each table the
+    index of its template (dwctl/render/job_config.py). A document without templates is returned as is
+    (already expanded: scratch_document's)."""
+    if document.get("format") != CONFIG_FORMAT:
+        raise JobError("load job config has format %r; this job reads format %d (render and upload again)"
+                       % (document.get("format"), CONFIG_FORMAT))
+    if "merge_templates" not in document:
+        return document
+    templates = document["merge_templates"]
+    tables = {}
+    for name, table in document["tables"].items():
+        table = dict(table)
+        template = templates[table.pop("merge_template")]
+        table["merge_sql"] = [line if isinstance(line, str) else name.join(line) for line in template]
+        tables[name] = table
+    return dict(((k, v) for k, v in document.items() if k != "merge_templates"), tables=tables)
+
+
+def expanded_canary(document):
+    """The canary document with each unit file's base64 in its place: the render writes each distinct
+    file once (`parquet`) and the steps name theirs by index (dwctl/render/canary.py)."""
+    pool = document["parquet"]
+    units = {name: [dict(step, files={f: pool[i] for f, i in step["files"].items()}) for step in steps]
+             for name, steps in document["units"].items()}
+    return dict(document, units=units)
+
+
 class Config:
     """What `dwctl render` fixed for this spec: tables, their landing prefixes and the SQL to run."""
 
     def __init__(self, document):
-        if document.get("format") != CONFIG_FORMAT:
-            raise JobError("load job config has format %r; this job reads format %d (render and upload again)"
-                           % (document.get("format"), CONFIG_FORMAT))
+        document = expanded_config(document)
         self.full_load_prefix = document["full_load_prefix"]
         self.tables = {name: table["prefix"] for name, table in document["tables"].items()}
         self.create_sql = "\n".join(document["create_sql"])
@@ -660,12 +688,37 @@ class Migration:
 
 
 def create_statement(create_sql, schema, name):
-    """The rendered CREATE TABLE of schema.name in 01_create_tables.sql."""
+    """The rendered CREATE TABLE of schema.name in 01_create_tables.sql: the first statement starting
+    with its head, looked up by the statements' first len(head) characters (plan_migrations asks for
+    every table part's: scanning every statement each time made `dwctl render` on an existing tree
+    quadratic, seconds at 1,000 tables)."""
     head = "CREATE TABLE IF NOT EXISTS %s.%s (" % (quote_ident(schema), quote_ident(name))
-    for statement in _split_once(create_sql):
-        if statement.startswith(head):
-            return statement
-    raise JobError("no CREATE TABLE for %s.%s in the create SQL" % (schema, name))
+    index = _by_prefix(create_sql)
+    if len(head) not in index:
+        prefixes = {}
+        for statement in _split_once(create_sql):
+            prefixes.setdefault(statement[:len(head)], statement)
+        index[len(head)] = prefixes
+    statement = index[len(head)].get(head)
+    if statement is None:
+        raise JobError("no CREATE TABLE for %s.%s in the create SQL" % (schema, name))
+    return statement
+
+
+_PREFIXES = {}  # id(create SQL) -> (the SQL, kept alive so its id is not reused; its _by_prefix index)
+
+
+def _by_prefix(sql):
+    """{length: {the first `length` characters of a statement: the first such statement}} of one create
+    SQL, filled per length asked for (create_statement). Found by the text's identity: an lru_cache
+    compares an equal text of another object character by character on every call (2 MB at 1,000
+    tables: seconds over the table parts)."""
+    found = _PREFIXES.get(id(sql))
+    if found is None:
+        if len(_PREFIXES) >= 2:
+            _PREFIXES.clear()
+        found = _PREFIXES[id(sql)] = (sql, {})
+    return found[1]
 
 
 @functools.lru_cache(maxsize=2)
@@ -1910,7 +1963,8 @@ def run(args, storage, warehouse, config, discovery, log=print, metrics=None, st
 # none. It prints one row per check, with the fix for a failing one, leaves the rows in
 # <scratch>/report.json for `dwctl smoke`, and fails the run when a check fails.
 SMOKE_DIR = "_dwctl-smoke"  # dwctl/spec/landed_layout.py SMOKE_DIR: never a table's manifest folder
-SMOKE_CANARY_FORMAT = 1  # the canary document dwctl/render/canary.py writes
+SMOKE_CANARY_FORMAT = 2  # the canary document dwctl/render/canary.py writes
+
 SMOKE_FIXES = {
     "data api": "The job could not run SQL as its own database user: check that the workgroup is available, the "
                 "job role's redshift-serverless:GetCredentials and redshift-data permissions (loader_job.tf), and "
@@ -1964,7 +2018,7 @@ def _own_tables(renames, create_sql):
 def scratch_document(document, renames, folder):
     """The job config document with the warehouse schemas renamed ({real: scratch}) in every statement
     and each table's landing prefix moved to <folder>/<table>/: the statements the job runs, in scratch."""
-    doc = json.loads(json.dumps(document))
+    doc = json.loads(json.dumps(expanded_config(document)))
     own = _own_tables(renames, "\n".join(document["create_sql"]))
 
     def sql(text):
@@ -2239,6 +2293,7 @@ def smoke(args, storage, warehouse, config, discovery, objects=None, log=print):
         if state["canary"].get("format") != SMOKE_CANARY_FORMAT:
             raise JobError("the canary has format %r, this job reads %d" % (state["canary"].get("format"),
                                                                            SMOKE_CANARY_FORMAT))
+        state["canary"] = expanded_canary(state["canary"])
         state["config"] = Config(scratch_document(json.loads(objects.get(args["config_key"])[0].decode("utf-8")),
                                                   renames, scratch.prefix + "canary"))
         some = state["canary"]["units"][first][0]

@@ -350,7 +350,7 @@ def test_each_aws_call_of_the_permission_checks_and_a_denied_one(rendered, denie
     bucket = "shop-prod-landing-123456789012"
     key_arn = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000001"
     sse = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key_arn}
-    doc = json.loads(rendered[canary.PATH])
+    doc = load_job.expanded_canary(json.loads(rendered[canary.PATH]))  # each unit file in its place
     landed = base64.b64decode(doc["units"]["customers"][0]["files"]["LOAD00000001.parquet"])  # a landed file's bytes
     select = {"WorkgroupName": "shop-prod", "Database": "shop", "Sql": "SELECT 1, CURRENT_USER"}
     with Stubber(s3) as s3_stub, Stubber(rsd) as rsd_stub, Stubber(sqs) as sqs_stub:
