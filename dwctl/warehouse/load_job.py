@@ -662,17 +662,26 @@ class Migration:
 def create_statement(create_sql, schema, name):
     """The rendered CREATE TABLE of schema.name in 01_create_tables.sql."""
     head = "CREATE TABLE IF NOT EXISTS %s.%s (" % (quote_ident(schema), quote_ident(name))
-    for statement in _split_once(create_sql):
-        if statement.startswith(head):
-            return statement
-    raise JobError("no CREATE TABLE for %s.%s in the create SQL" % (schema, name))
+    statement = _creates(create_sql).get(head)
+    if statement is None:
+        raise JobError("no CREATE TABLE for %s.%s in the create SQL" % (schema, name))
+    return statement
+
+
+_CREATE_HEAD = re.compile(r'CREATE TABLE IF NOT EXISTS "(?:[^"]|"")*"\."(?:[^"]|"")*" \(')
 
 
 @functools.lru_cache(maxsize=2)
-def _split_once(sql):
-    """split_statements of one create SQL, kept: plan_migrations looks up every table's CREATE in it, and
-    splitting the whole file once per table made `dwctl render` quadratic (minutes at 1,000 tables)."""
-    return tuple(split_statements(sql))
+def _creates(sql):
+    """{CREATE TABLE head: the first statement with it} of one create SQL, kept: plan_migrations and the
+    render look up every table's CREATE in it, and a scan of the statements per table made `dwctl render`
+    quadratic (seconds at 1,000 tables)."""
+    found = {}
+    for statement in split_statements(sql):
+        head = _CREATE_HEAD.match(statement)
+        if head:
+            found.setdefault(head.group(0), statement)
+    return found
 
 
 def rebuild_statements(part, create, have, keep):
