@@ -8,7 +8,6 @@ partition of a partitioned one) with `table` bound. Every file gets a generated-
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -260,58 +259,15 @@ def environment():
                 return __obj(*args, **kwargs)
             return super().call(__context, __obj, *args, **kwargs)
 
+    from dwctl.render.compiled import template_cache
+
     options = dict(undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
                    autoescape=False)
+    # the compiled code is the same sandboxed environment's: the same sandbox checks run (compiled.py)
     env = Sandbox(loader=FileSystemLoader(str(templates_dir())), bytecode_cache=template_cache(options), **options)
     env.filters.update(hcl=hcl_string, hcl_list=hcl_list, ident=sql_ident, sqlstr=sql_string, tojson=to_json,
                        dms=dms_pattern, target=target_name)
     return env
-
-
-CACHE_ENV = "DWCTL_CACHE_DIR"  # where compiled templates are kept; empty: nowhere (compile on every run)
-
-
-def template_cache(options: dict):
-    """Jinja's bytecode cache for our templates, in the user's cache directory ($DWCTL_CACHE_DIR, else
-    $XDG_CACHE_HOME/dwctl, else ~/.cache/dwctl), like Python's own __pycache__: compiling the templates
-    is a fixed cost of every run that renders (~0.15 s), loading them compiled a few milliseconds. An entry
-    is used only for the same template text (Jinja checks its checksum) and, by the folder's name, the same
-    Jinja, Python and environment options: the code was compiled by this same sandboxed environment, so
-    the sandbox checks it makes are the same. None when there is no usable directory."""
-    import hashlib
-    import sys
-
-    import jinja2
-    from jinja2 import FileSystemBytecodeCache
-
-    class TemplateCache(FileSystemBytecodeCache):
-        """A cache that never fails a render: an unreadable entry is compiled again, an unwritable one skipped."""
-
-        def load_bytecode(self, bucket):
-            try:
-                super().load_bytecode(bucket)
-            except Exception:  # a damaged entry (pickle and marshal raise many kinds)
-                bucket.reset()
-
-        def dump_bytecode(self, bucket):
-            try:
-                super().dump_bytecode(bucket)
-            except OSError:
-                pass
-
-    base = os.environ.get(CACHE_ENV)
-    if base is None:
-        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-                            "dwctl")
-    if not base:
-        return None
-    flavour = repr((jinja2.__version__, sys.version, "sandboxed", sorted((k, repr(v)) for k, v in options.items())))
-    folder = os.path.join(base, "templates-" + hashlib.sha256(flavour.encode()).hexdigest()[:16])
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-    except OSError:
-        return None
-    return TemplateCache(folder, "%s.cache")
 
 
 class Constants:

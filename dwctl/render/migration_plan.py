@@ -23,10 +23,11 @@ from functools import lru_cache
 
 @lru_cache(maxsize=1)
 def _job() -> dict:
+    from dwctl.render.compiled import compiled
     from dwctl.render.engine import LOAD_JOB_PATH, load_job_source
 
     namespace = {"__name__": "dwctl_load_job"}
-    exec(compile(load_job_source(), LOAD_JOB_PATH, "exec"), namespace)  # stdlib-only module: defines, runs nothing
+    exec(compiled(load_job_source(), LOAD_JOB_PATH), namespace)  # stdlib-only module: defines, runs nothing
     return namespace
 
 
@@ -64,11 +65,14 @@ def describe_plan(plan: dict, current: str, spec) -> list[str]:
     return describe(applied_columns(plan), current, spec)
 
 
-def describe(previous: str | None, current: str, spec) -> list[str]:
+def describe(previous: str | None, current: str, spec, current_columns: str | None = None) -> list[str]:
     """Lines about the migrations from the previous job config text to the current one (none if
-    there was no previous render, or it predates the warehouse_tables it records)."""
+    there was no previous render, or it predates the warehouse_tables it records). current_columns:
+    the warehouse columns document rendered with `current` (the same warehouse_tables, far shorter)."""
     if previous is None or (previous == current and not _exclude_grants(spec)):
         return []  # nothing changed, and nothing for visible_columns to say (see below)
+    if previous == current and current_columns is not None:  # the columns found are the current ones
+        return visible_columns(previous_columns(json.loads(current_columns)), spec)
     try:
         document = json.loads(previous)
         found, keys = previous_columns(document), previous_keys(document)
