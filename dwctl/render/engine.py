@@ -248,6 +248,8 @@ def environment():
                     and attribute not in ("format", "format_map"):
                 reachable.add((type(obj), attribute))
                 return self.getattr(obj, attribute)
+            if type(obj) is str and attribute == "format" and plain_format(obj):
+                return obj.format  # what the sandbox's formatter would do, without building one per call
             return super().getattr(obj, attribute)
 
         def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (Jinja's own signature)
@@ -268,6 +270,21 @@ def environment():
     env.filters.update(hcl=hcl_string, hcl_list=hcl_list, ident=sql_ident, sqlstr=sql_string, tojson=to_json,
                        dms=dms_pattern, target=target_name)
     return env
+
+
+@lru_cache(maxsize=256)
+def plain_format(template: str) -> bool:
+    """No replacement field of this format string reaches into an attribute or an item ("{0.x}", "{0[x]}",
+    nor in a nested format spec): the sandbox's formatter checks only those steps, so for such a string
+    str.format gives exactly its result. The merge calls `cast.format(column)` for every column."""
+    import string
+
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError:
+        return False
+    return all(field is None or not any(c in field for c in ".[") for _, field, _, _ in fields) and \
+        not any(spec and "{" in spec for _, _, spec, _ in fields)
 
 
 class Constants:

@@ -183,3 +183,17 @@ def test_planning_only_changed_tables_gives_the_notes_of_planning_all(example_te
         assert {t: (m.notes, m.problems, m.batch, m.in_place) for t, m in everything.items()} == \
             {t: (m.notes, m.problems, m.batch, m.in_place) for t, m in only_changed.items()}
         assert migration_plan.describe(old, new, now)
+
+
+def test_the_sandbox_still_guards_what_its_fast_paths_skip():
+    """Views, loop objects and plain format strings skip the generic checks; everything they guard still fails."""
+    from jinja2.exceptions import SecurityError
+
+    env = engine.environment()
+    assert env.from_string('{{ "CAST({} AS {})".format("a", 1) }}').render() == "CAST(a AS 1)"
+    for unsafe in ('{{ "{0.__class__}".format("a") }}', '{{ "{0.__class__.__mro__}".format(t) }}',
+                   "{{ t.__class__ }}", "{{ t.__dict__ }}", "{{ layout.__dict__ }}", "{{ spec.__class__ }}",
+                   "{% for x in [1] %}{{ loop.__class__ }}{% endfor %}"):
+        with pytest.raises(SecurityError):
+            env.from_string(unsafe).render(t=engine.Constants(engine), layout=engine.Constants(engine),
+                                           spec=parse_spec(EXAMPLE.read_text(), "p.yaml"))
