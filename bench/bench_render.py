@@ -22,6 +22,7 @@ render 10: 0.8-1.8 s wall (0.5 s CPU). See the report in issue 24 for the profil
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import statistics
@@ -72,6 +73,16 @@ def timed(args: list[str], ok=(0,)) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def write_bare(root: str, files: dict[str, str]) -> None:
+    """The floor of writing a tree: the same files by bare system calls, nothing staged or compared."""
+    for path, text in files.items():
+        target = os.path.join(root, path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, text.encode())
+        os.close(fd)
+
+
 def phases(spec: Path) -> dict[str, float]:
     """CPU seconds of each stage of one render, in this process (templates compiled beforehand)."""
     from dwctl.render import canary, engine, job_config, output
@@ -95,10 +106,16 @@ def phases(spec: Path) -> dict[str, float]:
         job_config.documents(loaded, ctx["sql"], ctx["units"], "note")
         canary.document(ctx["units"], "note")
         out["  of which job config + canary"] = clock() - start
+        writes: dict[str, list[float]] = {"write": [], "write floor (bare os.open/write)": []}
         with tempfile.TemporaryDirectory() as tmp:
-            start = clock()
-            output.write_tree(Path(tmp) / "out", output.compare(Path(tmp) / "out", files))
-            out["write"] = clock() - start
+            for i in range(3):  # interleaved: the file system's speed changes with the machine's load
+                start = clock()
+                output.write_tree(Path(tmp) / f"out{i}", output.compare(Path(tmp) / f"out{i}", files))
+                writes["write"].append(clock() - start)
+                start = clock()
+                write_bare(os.path.join(tmp, f"floor{i}"), files)
+                writes["write floor (bare os.open/write)"].append(clock() - start)
+        out.update({k: statistics.median(v) for k, v in writes.items()})
     return out
 
 
@@ -109,7 +126,8 @@ def main() -> None:
     dwctl = str(Path(sys.executable).parent / "dwctl")
     print(f"load average before: {open('/proc/loadavg').read().split()[:3]}")
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in ("render 10", "render 1000", "check 1000",
-                                                                  "import click", "dwctl --help")}
+                                                                  "import click", "dwctl --help", "imports floor")}
+    floor = "import click, jinja2.sandbox, pydantic, yaml"  # the libraries a render needs, and nothing else
     with tempfile.TemporaryDirectory() as tmp:
         specs = {}
         for n in (10, 1000):
@@ -126,6 +144,7 @@ def main() -> None:
             for _ in range(3):
                 times["import click"].append(timed([sys.executable, "-c", "import click"]))
                 times["dwctl --help"].append(timed([dwctl, "--help"]))
+            times["imports floor"].append(timed([sys.executable, "-c", floor]))
         breakdown = phases(specs[1000])
     med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in times.items()}
     for key, (wall, cpu) in med.items():
