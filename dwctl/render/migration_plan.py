@@ -31,10 +31,12 @@ def _job() -> dict:
     return namespace
 
 
-def previous_columns(document: dict) -> dict[tuple[str, str], list[tuple[str, str, bool]]]:
-    """The warehouse tables' columns as a previous render left them (what the job will find)."""
+def previous_columns(document: dict, only: set | None = None) -> dict[tuple[str, str], list[tuple[str, str, bool]]]:
+    """The warehouse tables' columns as a previous render left them (what the job will find); `only`:
+    just these (schema, table) keys."""
     return {(p["schema"], p["name"]): [tuple(c) for c in p["columns"]]
-            for table in document.get("tables", {}).values() for p in table.get("warehouse_tables", [])}
+            for table in document.get("tables", {}).values() for p in table.get("warehouse_tables", [])
+            if only is None or (p["schema"], p["name"]) in only}
 
 
 def previous_keys(document: dict) -> dict[tuple[str, str], tuple[list[str], str | None]] | None:
@@ -72,7 +74,7 @@ def describe(previous: str | None, current: str, spec, current_columns: str | No
     if previous is None or (previous == current and not _exclude_grants(spec)):
         return []  # nothing changed, and nothing for visible_columns to say (see below)
     if previous == current and current_columns is not None:  # the columns found are the current ones
-        return visible_columns(previous_columns(json.loads(current_columns)), spec)
+        return visible_columns(previous_columns(json.loads(current_columns), _exclude_grants(spec)), spec)
     try:
         document = json.loads(previous)
         found, keys = previous_columns(document), previous_keys(document)
@@ -104,10 +106,10 @@ def _differing(found: dict, config) -> dict:
     return {key: have for key, have in found.items() if wanted.get(key) != have}
 
 
-def _exclude_grants(spec) -> bool:
-    """A grant lists excluded columns: visible_columns has something to look at."""
-    return any(g.columns is not None and g.columns.exclude is not None and g.tables != "all"
-               for g in spec.governance.grants)
+def _exclude_grants(spec) -> set[tuple[str, str]]:
+    """The analytics tables granted with an exclude list: all that visible_columns looks at."""
+    return {(spec.warehouse.analytics_schema, name) for g in spec.governance.grants
+            if g.columns is not None and g.columns.exclude is not None and g.tables != "all" for name in g.tables}
 
 
 def visible_columns(found: dict, spec) -> list[str]:

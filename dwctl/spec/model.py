@@ -59,7 +59,8 @@ HISTORY_COLUMNS = ("valid_from", "valid_to", "is_current", "dwctl_op", "dwctl_ve
 class Model(BaseModel):
     """Strict base: unknown keys are errors and specs are immutable once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    # defer_build: one validator, built for Spec at the first load, not one per model at import (start-up)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False, defer_build=True)
 
 
 class LocatedError(ValueError):
