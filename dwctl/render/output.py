@@ -64,13 +64,14 @@ def compare(root: Path, files: dict[str, str]) -> Changes:
     changes = Changes()
     base = os.fspath(root)
     for path, text in files.items():
-        data = text.encode("utf-8")
         try:
             with open(os.path.join(base, path), "rb") as f:
                 current = f.read()
         except OSError:
-            current = None
-        if current == data or (current is not None and _universal_text(current) == text):
+            changes.write[path] = text  # new (or unreadable)
+            continue
+        data = text.encode("utf-8")
+        if current == data or _universal_text(current) == text:
             changes.unchanged.append(path)
         else:
             changes.write[path] = text
