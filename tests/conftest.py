@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,12 @@ import pytest
 # No test may reach an address but loopback: botocore and Terraform's AWS provider must never ask the
 # EC2 instance metadata service for credentials (tests that call AWS APIs stub them, and say so).
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+# Compiled templates and job code (dwctl/render/compiled.py) are cached for this test run only, never
+# read from or left in the user's ~/.cache.
+_CACHE = tempfile.mkdtemp(prefix="dwctl-test-cache-")
+os.environ["DWCTL_CACHE_DIR"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, True)
 
 # Throwaway PostgreSQL / MariaDB servers for the import and doctor tests (started on first use).
 pytest_plugins = ["tests.support.dbservers"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from dwctl import __version__
@@ -61,7 +61,8 @@ class ColumnView:
 
 @dataclass(frozen=True)
 class TableView:
-    """What templates need of one table: typed columns, keys and the landed-file layout."""
+    """What templates need of one table: typed columns, keys and the landed-file layout. Immutable, so
+    what is derived from its fields is computed once (cached_property), not on every template access."""
 
     name: str
     schema: str
@@ -101,23 +102,23 @@ class TableView:
         by_name = {c.name: c.glue_name for c in self.columns}
         return [by_name[n] for n in names]
 
-    @property
+    @cached_property
     def non_key_columns(self) -> tuple[ColumnView, ...]:
         return tuple(c for c in self.columns if c.name not in self.primary_key)
 
-    @property
+    @cached_property
     def key_columns(self) -> tuple[ColumnView, ...]:
         """The primary key's columns, in key order."""
         by_name = {c.name: c for c in self.columns}
         return tuple(by_name[k] for k in self.primary_key)
 
-    @property
+    @cached_property
     def landed_keys(self) -> tuple[LandedColumn, ...]:
         """The primary key's landed (staging-typed) columns, in key order."""
         by_name = {c.name: c for c in self.landed if c.source}
         return tuple(by_name[k] for k in self.primary_key)
 
-    @property
+    @cached_property
     def implied_keys(self) -> bool:
         """The first full load's fast path stores no key versions: a key with an analytics row and
         no version row is at that load's version (03_merge). Not for a partition (the analytics
@@ -125,14 +126,14 @@ class TableView:
         staging value (a cast, or another type): the sweep reads keys back from analytics."""
         return not self.target and all(c.cast == "{}" and c.redshift_type == c.staging_type for c in self.key_columns)
 
-    @property
+    @cached_property
     def text_keys(self) -> tuple[str, ...]:
         """Key columns that are VARCHAR in staging and analytics: Redshift compares them without trailing
         spaces (r_Character_types), so the merge compares their lengths too (03_merge, same_key)."""
         return tuple(c.name for c in self.key_columns
                      if c.staging_type.upper().startswith("VARCHAR") and c.redshift_type.upper().startswith("VARCHAR"))
 
-    @property
+    @cached_property
     def parses_json(self) -> bool:
         """A column's merge runs JSON_PARSE (json, jsonb: SUPER)."""
         return any("JSON_PARSE" in c.cast for c in self.columns)
@@ -221,36 +222,79 @@ def shipped_botocore_models(note: str) -> dict[str, str]:
 def environment():
     """A sandboxed Jinja environment: templates cannot reach Python internals, undefined names fail loudly."""
     from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2.runtime import LoopContext, Macro
     from jinja2.sandbox import SandboxedEnvironment
 
     from dwctl.spec.dms_tasks import TaskPlan
     from dwctl.spec.model import Model
 
-    views = (TableView, ColumnView, LandedColumn, Model, TaskPlan)
+    views = (TableView, ColumnView, LandedColumn, Model, TaskPlan, LoopContext, Constants)
+    reachable: set[tuple[type, str]] = set()  # (type, attribute) found safe below: one set lookup per access
 
     class Sandbox(SandboxedEnvironment):
-        """Public attributes of our own immutable views and spec models are safe: skip the generic
-        (and, over thousands of tables, costly) checks for them; everything else gets the full sandbox."""
+        """Public attributes of our own immutable views, spec models, constants and Jinja's loop object are
+        safe: skip the generic (and, over thousands of tables, costly) checks for them. For these types the
+        generic checks allow exactly the same: nothing of theirs starting with "_" is reached, and none of
+        their attributes is a str.format method (the only other thing the sandbox intercepts). Everything
+        else, values of the spec's strings and dicts included, gets the full sandbox."""
 
         def getattr(self, obj, attribute):
-            if isinstance(obj, views) and not attribute.startswith(("_", "model_")):
+            if (type(obj), attribute) in reachable:
                 try:
                     return getattr(obj, attribute)
                 except AttributeError:
                     return self.undefined(obj=obj, name=attribute)
+            if isinstance(obj, views) and not attribute.startswith(("_", "model_")) \
+                    and attribute not in ("format", "format_map"):
+                reachable.add((type(obj), attribute))
+                return self.getattr(obj, attribute)
+            if type(obj) is str and attribute == "format" and plain_format(obj):
+                return obj.format  # what the sandbox's formatter would do, without building one per call
             return super().getattr(obj, attribute)
 
-    env = Sandbox(
-        loader=FileSystemLoader(str(templates_dir())),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
+        def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (Jinja's own signature)
+            """A template's own macros are safe to call (the sandbox would only look up `unsafe_callable`
+            and `alters_data` on them, which they never have); anything else gets the full sandbox."""
+            if type(__obj) is Macro:
+                kwargs.pop("_block_vars", None)
+                kwargs.pop("_loop_vars", None)
+                return __obj(*args, **kwargs)
+            return super().call(__context, __obj, *args, **kwargs)
+
+    from dwctl.render.compiled import template_cache
+
+    options = dict(undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+                   autoescape=False)
+    # the compiled code is the same sandboxed environment's: the same sandbox checks run (compiled.py)
+    env = Sandbox(loader=FileSystemLoader(str(templates_dir())), bytecode_cache=template_cache(options), **options)
     env.filters.update(hcl=hcl_string, hcl_list=hcl_list, ident=sql_ident, sqlstr=sql_string, tojson=to_json,
                        dms=dms_pattern, target=target_name)
     return env
+
+
+@lru_cache(maxsize=256)
+def plain_format(template: str) -> bool:
+    """No replacement field of this format string reaches into an attribute or an item ("{0.x}", "{0[x]}",
+    nor in a nested format spec): the sandbox's formatter checks only those steps, so for such a string
+    str.format gives exactly its result. The merge calls `cast.format(column)` for every column."""
+    import string
+
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError:
+        return False
+    return all(field is None or not any(c in field for c in ".[") for _, field, _, _ in fields) and \
+        not any(spec and "{" in spec for _, _, spec, _ in fields)
+
+
+class Constants:
+    """A module's public upper-case constants, read-only, as templates see them (`layout.LOAD_SUFFIX`)."""
+
+    def __init__(self, module):
+        self.__dict__.update({k: v for k, v in vars(module).items() if k.isupper() and not k.startswith("_")})
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{name}: constants are read-only")
 
 
 def context(spec: Spec, spec_name: str) -> dict:
@@ -274,7 +318,7 @@ def context(spec: Spec, spec_name: str) -> dict:
                       for p in plans],
         "task_schema_renames": {p.name: schema_renames([views[t.name] for t in p.tables]) for p in plans},
         "segment_names": segment_names,  # a ranges parallel load's folders
-        "layout": layout,
+        "layout": Constants(layout),
         "tfvars": tfvars.values(spec),
         "version": __version__,
     }

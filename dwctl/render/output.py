@@ -27,6 +27,7 @@ class Changes:
     write: dict[str, str] = field(default_factory=dict)  # new or changed files
     delete: list[str] = field(default_factory=list)  # generated before, not any more
     unchanged: list[str] = field(default_factory=list)
+    encoded: dict[str, bytes] = field(default_factory=dict, repr=False)  # `write` as UTF-8, from compare
 
     @property
     def stale(self) -> list[str]:
@@ -56,18 +57,36 @@ def manifest_text(files: dict[str, str]) -> str:
 
 
 def compare(root: Path, files: dict[str, str]) -> Changes:
-    """Classify every file against the disk; includes the manifest itself."""
+    """Classify every file against the disk; includes the manifest itself. Bytes are compared first (a
+    file is rarely changed, and reading text would decode all of it); a file that differs only in its
+    line endings (a checkout with CRLF) is unchanged, as it always was (text read with universal newlines)."""
     files = {**files, MANIFEST: manifest_text(files)}
     changes = Changes()
+    base = os.fspath(root)
     for path, text in files.items():
-        target = root / path
         try:
-            current = target.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            current = None
-        (changes.unchanged.append(path) if current == text else changes.write.__setitem__(path, text))
+            with open(os.path.join(base, path), "rb") as f:
+                current = f.read()
+        except OSError:
+            changes.write[path] = text  # new (or unreadable)
+            continue
+        data = text.encode("utf-8")
+        if current == data or _universal_text(current) == text:
+            changes.unchanged.append(path)
+        else:
+            changes.write[path] = text
+            changes.encoded[path] = data
     changes.delete = sorted(p for p in previous_manifest(root) if p not in files and (root / p).is_file())
     return changes
+
+
+def _universal_text(data: bytes) -> str | None:
+    """What Path.read_text makes of these bytes: UTF-8 with \\r\\n and \\r read as \\n; None if not UTF-8."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def unified_diff(root: Path, files: dict[str, str], changes: Changes) -> str:
@@ -84,7 +103,9 @@ def unified_diff(root: Path, files: dict[str, str], changes: Changes) -> str:
 
 
 def write_tree(root: Path, changes: Changes) -> None:
-    """Stage every new file beside its target, then swap them in; on any failure restore what was there."""
+    """Stage every new file beside its target, then swap them in; on any failure restore what was there.
+    A staged directory whose target does not exist yet (a first render: iac/, sql/) is swapped in whole,
+    by one rename: creating and renaming files one by one is most of the cost of writing a large tree."""
     if changes.clean:
         return
     try:
@@ -94,16 +115,12 @@ def write_tree(root: Path, changes: Changes) -> None:
         raise OutputError(f"{root}: cannot write the output: {exc.strerror or exc}. Nothing was changed.") from None
     done: list[tuple[Path, Path | None]] = []  # (target, backup or None when the target was new)
     try:
-        for i, (path, text) in enumerate(sorted(changes.write.items())):
-            staged = stage / "new" / str(i)
-            staged.parent.mkdir(parents=True, exist_ok=True)
-            staged.write_text(text, encoding="utf-8", newline="\n")
-        for i, path in enumerate(sorted(changes.write)):
-            target = root / path
+        _stage(stage / "new", changes)
+        for i, (staged, target) in enumerate(_swaps(root, stage / "new", sorted(changes.write))):
             target.parent.mkdir(parents=True, exist_ok=True)
             backup = _move_aside(target, stage, f"w{i}")
             done.append((target, backup))
-            os.replace(stage / "new" / str(i), target)
+            os.replace(staged, target)
         for i, path in enumerate(changes.delete):
             target = root / path
             done.append((target, _move_aside(target, stage, f"d{i}")))
@@ -115,6 +132,45 @@ def write_tree(root: Path, changes: Changes) -> None:
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     _prune_empty_dirs(root, changes.delete)
+
+
+def _stage(new: Path, changes: Changes) -> None:
+    """Write every changed file under `new`, at its path in the tree (so whole new directories can move)."""
+    made: set[str] = set()
+    base = os.fspath(new)
+    for path, text in changes.write.items():
+        target = os.path.join(base, path)
+        parent = os.path.dirname(target)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        data = changes.encoded.get(path)
+        with open(target, "wb") as f:
+            f.write(text.encode("utf-8") if data is None else data)
+
+
+def _swaps(root: Path, new: Path, paths: list[str]) -> list[tuple[Path, Path]]:
+    """(staged, target) renames that put `paths` in place: for each path, its highest directory that does
+    not exist under root yet (then everything staged in it is new, and nothing else can be in it), or the
+    file itself. Decided before anything moves."""
+    exists: dict[str, bool] = {}
+    swaps, covered = [], set()
+    for path in paths:
+        parts = path.split("/")
+        whole = None
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder not in exists:
+                exists[folder] = os.path.lexists(os.path.join(os.fspath(root), folder))
+            if not exists[folder]:
+                whole = folder
+                break
+        if whole is None:
+            swaps.append((new / path, root / path))
+        elif whole not in covered:
+            covered.add(whole)
+            swaps.append((new / whole, root / whole))
+    return swaps
 
 
 def _move_aside(target: Path, stage: Path, name: str) -> Path | None:
@@ -129,7 +185,9 @@ def _move_aside(target: Path, stage: Path, name: str) -> Path | None:
 def _restore(done: list[tuple[Path, Path | None]]) -> None:
     for target, backup in reversed(done):
         try:
-            if backup is None:
+            if backup is None and target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)  # a whole new directory swapped in
+            elif backup is None:
                 target.unlink(missing_ok=True)
             else:
                 os.replace(backup, target)

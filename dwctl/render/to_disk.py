@@ -54,7 +54,8 @@ def _migrations(root: Path, files: dict[str, str], spec) -> list[str]:
     from dwctl.render.migration_plan import describe
 
     previous = root / job_config.PATH
-    return describe(previous.read_text(encoding="utf-8") if previous.is_file() else None, files[job_config.PATH], spec)
+    return describe(previous.read_text(encoding="utf-8") if previous.is_file() else None, files[job_config.PATH], spec,
+                    files.get(job_config.COLUMNS_PATH))
 
 
 def _json(root: Path, changes, *, ok: bool, written: bool) -> str:

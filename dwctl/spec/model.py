@@ -59,7 +59,8 @@ HISTORY_COLUMNS = ("valid_from", "valid_to", "is_current", "dwctl_op", "dwctl_ve
 class Model(BaseModel):
     """Strict base: unknown keys are errors and specs are immutable once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    # defer_build: one validator, built for Spec at the first load, not one per model at import (start-up)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False, defer_build=True)
 
 
 class LocatedError(ValueError):
@@ -841,6 +842,7 @@ class Spec(Model):
         tables = {}
         family = self.source.family
         read_by: dict[tuple[str, str], int] = {}
+        folded: dict[tuple[str, str], tuple[str, str]] = {}  # (schema, lower-cased name) -> the key read_by has
         parts = {t.name: (("tables", i, "name"), f"the table of tables[{i}]") for i, t in enumerate(self.tables)}
         for i, table in enumerate(self.tables):
             if table.name in tables:
@@ -850,7 +852,7 @@ class Spec(Model):
                           f"({table.schema_}.{table.source}) would land in, and load into, the same target: set "
                           "`name:` on one of them (for example <schema>_<table>)")
             tables[table.name] = table
-            self._check_source_names(i, table, family, read_by)
+            self._check_source_names(i, table, family, read_by, folded)
             _check_part_names(i, table, parts)
             for j, column in enumerate(table.columns):
                 if column.exclude:
@@ -906,7 +908,8 @@ class Spec(Model):
         return self
 
     @staticmethod
-    def _check_source_names(i: int, table: Table, family: str, read_by: dict[tuple[str, str], int]) -> None:
+    def _check_source_names(i: int, table: Table, family: str, read_by: dict[tuple[str, str], int],
+                            folded_by: dict[tuple[str, str], tuple[str, str]]) -> None:
         """Source names fit the engine, each source table feeds one spec table, partitions are Postgres's."""
         if table.partitions and family != "postgres":
             raise _at(("tables", i, "partitions"), "partitions are read from Postgres (pg_inherits); MySQL "
@@ -927,12 +930,13 @@ class Spec(Model):
                           "DMS does not replicate one source table into two targets")
             # "Replication of multiple tables with the same name where each name has a different case
             # (for example, table1, TABLE1, and Table1) can cause unpredictable behavior" (CHAP_Source.PostgreSQL)
-            folded = next((other for other in read_by if other[0] == key[0] and other[1].lower() == name.lower()), None)
+            folded = folded_by.get((key[0], name.lower()))  # a dict, not a scan: thousands of tables
             if folded is not None:
                 raise _at(where, f"{table.schema_}.{name} and {folded[0]}.{folded[1]} (tables[{read_by[folded]}]) "
                           "differ only in case, which DMS does not support (\"can cause unpredictable behavior\", "
                           "DMS User Guide, PostgreSQL source limitations): rename one at the source")
             read_by[key] = i
+            folded_by[(key[0], name.lower())] = key
 
     @model_validator(mode="after")
     def _history_names_free(self) -> "Spec":

@@ -16,37 +16,61 @@ from dwctl.spec.model import LocatedError, Spec
 Path_ = tuple  # a field path such as ("tables", 2, "columns", 0, "name")
 
 
+STR_TAG, BOOL_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:bool"
+
+
 class Marked:
-    """Plain data built from a YAML node tree; the tree is kept to find the line/col of a field on error."""
+    """Plain data built from a YAML node tree; the tree is kept to find the line/col of a field on error.
+    Building tracks no field paths: the rare error that needs one (a duplicate or non-text key) finds its
+    node's path in the tree afterwards (path_of), so the common case pays for nothing it does not use."""
 
     def __init__(self, source: str):
         self.source = source
         self.root: yaml.Node | None = None
         self._constructor = yaml.constructor.SafeConstructor()
 
-    def build(self, node: yaml.Node, path: Path_ = ()) -> Any:
-        if not path:
-            self.root = node
-        if isinstance(node, yaml.MappingNode):
+    def build(self, node: yaml.Node) -> Any:
+        self.root = node
+        return self._build(node)
+
+    def _build(self, node: yaml.Node) -> Any:
+        kind = node.__class__
+        if kind is yaml.MappingNode:
             data: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self.build_scalar_key(key_node, path)
+                key = self._key(key_node, node)
                 if key in data:
-                    raise SpecError([f"{self.where(key_node.start_mark)}: {dotted(path + (key,))}: duplicate key"])
-                data[key] = self.build(value_node, path + (key,))
+                    path = self.path_of(node) + (key,)
+                    raise SpecError([f"{self.where(key_node.start_mark)}: {dotted(path)}: duplicate key"])
+                data[key] = self._build(value_node)
             return data
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-        if node.tag == "tag:yaml.org,2002:str":  # the common cases, without the constructor's bookkeeping
+        if kind is yaml.SequenceNode:
+            return [self._build(item) for item in node.value]
+        if node.tag == STR_TAG:  # the common cases, without the constructor's bookkeeping
             return node.value
-        if node.tag == "tag:yaml.org,2002:bool":
+        if node.tag == BOOL_TAG:
             return yaml.constructor.SafeConstructor.bool_values[node.value.lower()]
         return self._constructor.construct_object(node, deep=True)
 
-    def build_scalar_key(self, node: yaml.Node, path: Path_) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            raise SpecError([f"{self.where(node.start_mark)}: {dotted(path)}: mapping keys must be plain text"])
-        return self._constructor.construct_object(node)
+    def _key(self, node: yaml.Node, mapping: yaml.Node) -> Any:
+        if node.__class__ is not yaml.ScalarNode:
+            raise SpecError([f"{self.where(node.start_mark)}: {dotted(self.path_of(mapping))}: "
+                             "mapping keys must be plain text"])
+        return node.value if node.tag == STR_TAG else self._constructor.construct_object(node)
+
+    def path_of(self, target: yaml.Node) -> Path_:
+        """The field path of a node of the tree (its keys and indexes from the root), for an error message."""
+        stack: list[tuple[yaml.Node, Path_]] = [(self.root, ())] if self.root is not None else []
+        while stack:
+            node, path = stack.pop()
+            if node is target:
+                return path
+            if isinstance(node, yaml.MappingNode):
+                stack.extend((value, path + (self._key(key, node),)) for key, value in node.value
+                             if isinstance(key, yaml.ScalarNode))
+            elif isinstance(node, yaml.SequenceNode):
+                stack.extend((item, path + (i,)) for i, item in enumerate(node.value))
+        return ()
 
     def nodes_at(self, path: Path_) -> list[tuple[yaml.Node | None, yaml.Node]]:
         """(key node, value node) for each step of `path` that exists in the document, root first."""
@@ -68,6 +92,33 @@ class Marked:
         if mark is None:
             return self.source
         return f"{self.source}:{mark.line + 1}:{mark.column + 1}"
+
+
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML was built with it
+
+
+class _Loader(_Base):
+    """The safe loader, with each distinct scalar's implicit tag worked out once per document (a spec of
+    thousands of tables repeats the same names and types), and no path resolvers (safe_load has none)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._tags: dict[tuple, str] = {}
+
+    def resolve(self, kind, value, implicit):
+        if kind is not yaml.ScalarNode:
+            return _Base.resolve(self, kind, value, implicit)
+        key = (value, implicit)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = self._tags[key] = _Base.resolve(self, kind, value, implicit)
+        return tag
+
+    def descend_resolver(self, current_node, current_index):
+        pass
+
+    def ascend_resolver(self):
+        pass
 
 
 @contextmanager
@@ -125,7 +176,7 @@ def parse_spec(text: str, name: str = "<spec>") -> Spec:
 def _parse_spec(text: str, name: str) -> Spec:
     marked = Marked(name)
     try:
-        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise SpecError([f"{marked.where(mark)}: malformed YAML: {exc.problem or exc.context}"]) from None

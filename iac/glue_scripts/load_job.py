@@ -695,39 +695,26 @@ def create_statement(create_sql, schema, name):
     every table part's: scanning every statement each time made `dwctl render` on an existing tree
     quadratic, seconds at 1,000 tables)."""
     head = "CREATE TABLE IF NOT EXISTS %s.%s (" % (quote_ident(schema), quote_ident(name))
-    index = _by_prefix(create_sql)
-    if len(head) not in index:
-        prefixes = {}
-        for statement in _split_once(create_sql):
-            prefixes.setdefault(statement[:len(head)], statement)
-        index[len(head)] = prefixes
-    statement = index[len(head)].get(head)
+    statement = _creates(create_sql).get(head)
     if statement is None:
         raise JobError("no CREATE TABLE for %s.%s in the create SQL" % (schema, name))
     return statement
 
 
-_PREFIXES = {}  # id(create SQL) -> (the SQL, kept alive so its id is not reused; its _by_prefix index)
-
-
-def _by_prefix(sql):
-    """{length: {the first `length` characters of a statement: the first such statement}} of one create
-    SQL, filled per length asked for (create_statement). Found by the text's identity: an lru_cache
-    compares an equal text of another object character by character on every call (2 MB at 1,000
-    tables: seconds over the table parts)."""
-    found = _PREFIXES.get(id(sql))
-    if found is None:
-        if len(_PREFIXES) >= 2:
-            _PREFIXES.clear()
-        found = _PREFIXES[id(sql)] = (sql, {})
-    return found[1]
+_CREATE_HEAD = re.compile(r'CREATE TABLE IF NOT EXISTS "(?:[^"]|"")*"\."(?:[^"]|"")*" \(')
 
 
 @functools.lru_cache(maxsize=2)
-def _split_once(sql):
-    """split_statements of one create SQL, kept: plan_migrations looks up every table's CREATE in it, and
-    splitting the whole file once per table made `dwctl render` quadratic (minutes at 1,000 tables)."""
-    return tuple(split_statements(sql))
+def _creates(sql):
+    """{CREATE TABLE head: the first statement with it} of one create SQL, kept: plan_migrations and the
+    render look up every table's CREATE in it, and a scan of the statements per table made `dwctl render`
+    quadratic (seconds at 1,000 tables)."""
+    found = {}
+    for statement in split_statements(sql):
+        head = _CREATE_HEAD.match(statement)
+        if head:
+            found.setdefault(head.group(0), statement)
+    return found
 
 
 def rebuild_statements(part, create, have, keep):
