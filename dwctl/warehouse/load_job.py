@@ -688,10 +688,8 @@ class Migration:
 
 
 def create_statement(create_sql, schema, name):
-    """The rendered CREATE TABLE of schema.name in 01_create_tables.sql: the first statement starting
-    with its head, looked up by the statements' first len(head) characters (plan_migrations asks for
-    every table part's: scanning every statement each time made `dwctl render` on an existing tree
-    quadratic, seconds at 1,000 tables)."""
+    """The rendered CREATE TABLE of schema.name in 01_create_tables.sql: the first statement with its
+    head, from _creates' dict (plan_migrations and record_keys ask for every table part's)."""
     head = "CREATE TABLE IF NOT EXISTS %s.%s (" % (quote_ident(schema), quote_ident(name))
     statement = _creates(create_sql).get(head)
     if statement is None:
