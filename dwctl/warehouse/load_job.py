@@ -72,12 +72,18 @@ REASON_LIMIT = 4096
 REASON_SHOWN = 600  # characters of it in the run's error
 WAITING = "waiting:"  # the reason of a file kept back behind a quarantined full-load file (TableLoad.wait)
 KIND_COLUMN = "dwctl_kind"  # the pre-stage table's column telling load, cdc and restage rows apart
-DEFAULT_CONCURRENCY = 8  # statements (a table's batch, a query) at the warehouse at once (--concurrency)
+# Statements (a table's batch, a query) at the warehouse at once (--concurrency; InFlight). Far below the
+# Data API's "maximum number of active queries (STARTED and SUBMITTED queries) per Amazon Redshift cluster
+# is 200" (Redshift Management Guide, data-api.html, "Considerations when calling the Amazon Redshift Data
+# API"). Every table's batch begins with LOCK on the shared bookkeeping tables, so Redshift runs the merges
+# one after another whatever this is: more statements at once only hide the Data API's round trips
+# (bench/bench_loader.py: 16 is what keeps 2,000 tables' round trips within 10 minutes).
+DEFAULT_CONCURRENCY = 16
 # Tables prepared at once per statement slot: a table's S3 calls (its files' footers, its manifests) need
-# no slot, so while `concurrency` tables run SQL, the others read and write S3 (S3 User Guide,
+# no slot, so while `concurrency` tables run SQL, as many others read and write S3 (S3 User Guide,
 # optimizing-performance.html: "at least 3,500 PUT/COPY/POST/DELETE or 5,500 GET/HEAD requests per second
 # per partitioned Amazon S3 prefix", far above this job's rate).
-TABLES_PER_SLOT = 4
+TABLES_PER_SLOT = 2
 RECEIVERS = 8  # SQS receivers draining the queue at once (QueueDiscovery)
 SQS_BATCH = 10  # messages per ReceiveMessage and per DeleteMessageBatch, the most SQS takes (QueueDiscovery)
 # Redshift aborts one of two concurrent transactions that are not serializable: "ERROR: 1023 DETAIL:
@@ -1392,8 +1398,8 @@ class Warehouse:
 class InFlight:
     """A warehouse through which at most `slots` statements run at once, whatever the number of threads
     calling it: a thread waits for a slot before it starts a statement (or a batch) and gives it back
-    once the statement has finished. The warehouse sees the concurrency it always saw (--concurrency),
-    while more tables than that make their S3 calls meanwhile (run)."""
+    once the statement has finished. The warehouse sees --concurrency statements at most, while more
+    tables than that make their S3 calls meanwhile (run)."""
 
     def __init__(self, warehouse, slots):
         self.warehouse, self.slots = warehouse, make_slots(slots)
@@ -1916,8 +1922,9 @@ def stop_problems(stops, tables, quarantined_now):
 
 
 def run(args, storage, warehouse, config, discovery, log=print, metrics=None, statistics=None):
-    """One scheduled run; returns {table: files merged}. Tables load concurrently (--concurrency,
-    default 8; each table's batch is its own transaction). Raises JobError after the last table
+    """One scheduled run; returns {table: files merged}. Tables load concurrently (at most --concurrency
+    statements at the warehouse at once, default 16, and TABLES_PER_SLOT tables per statement slot making
+    their S3 calls; each table's batch is its own transaction). Raises JobError after the last table
     when any table is not complete: a file quarantined or held (in this run or an earlier one), a
     migration not made, or a merged file deleted from the bucket with no reload merged since; so
     the run fails and its alarm fires, with every other table loaded (a table whose migration
@@ -1972,8 +1979,8 @@ def run(args, storage, warehouse, config, discovery, log=print, metrics=None, st
     for table in chosen:
         if offered.get(table):
             busy.setdefault(config.target[table], []).append(table)
-    # At most `concurrency` statements at the warehouse at once (InFlight), as many as there were tables
-    # merged at once before; TABLES_PER_SLOT times as many tables at once, the others making S3 calls.
+    # At most `concurrency` statements at the warehouse at once (InFlight); TABLES_PER_SLOT times as many
+    # tables at once, the others making their S3 calls meanwhile.
     concurrency = max(1, int(args.get("concurrency", DEFAULT_CONCURRENCY)))
     workers = concurrency * TABLES_PER_SLOT if concurrency > 1 else 1
     through = InFlight(warehouse, concurrency) if workers > 1 else warehouse
