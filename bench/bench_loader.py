@@ -11,29 +11,34 @@ statements at once) resumes when the slot it gets was given back. Every statemen
 Run: `python bench/bench_loader.py` (`--sql` also merges 100 tables' batches in DuckDB, as
 `dwctl sql verify` does, to show the batches are the real ones).
 
-Measured (counts and modelled times are deterministic, whatever the machine's load; the bench's own wall
-time is 1-3 min, load average 6-8 on the shared 2-core machine):
+Measured (call counts are exact; modelled times vary by a few seconds with how the threads share the work;
+the bench's own wall time is 10-40 s; load average 7-9 on the shared 2-core machine, other helpers running):
 
-  before (main at 4163314, same model: one receiver, a DeleteMessageBatch per table, 8 table threads)
-     1,000 tables: 6,111 calls, modelled 866 s (14.4 min): discovery 101 s (ReceiveMessage 101,
-                   one after another), then 125 tables per thread x 6 calls (GetObject footer,
-                   PutObject manifest, PutObject file list, BatchExecuteStatement, DescribeStatement,
-                   DeleteMessageBatch)
-     2,000 tables: 12,211 calls, modelled 1,731 s (28.9 min)
-  after
-     1,000 tables: see the figures this prints (and the report): about 5.2 calls per table,
-                   modelled under 5 minutes
-     2,000 tables: modelled under 10 minutes
+  before (main at 4163314, this model: one receiver, a DeleteMessageBatch per table, 8 table threads)
+     1,000 tables:  6,110 calls (6.11/table), modelled   872 s (14.5 min): discovery 101 s (101
+                    ReceiveMessage, one after another), then 125 tables per thread x 6 calls (GetObject
+                    footer, PutObject manifest, PutObject file list, BatchExecuteStatement,
+                    DescribeStatement, DeleteMessageBatch)                              goal 300 s: FAIL
+     2,000 tables: 12,210 calls (6.11/table), modelled 1,734 s (28.9 min)               goal 600 s: FAIL
+  after (this change, --concurrency 16, 32 table threads)
+     1,000 tables:  5,218 calls (5.22/table), modelled   202 s (3.4 min), discovery 15 s  PASS
+     2,000 tables: 10,418 calls (5.21/table), modelled   416 s (6.9 min), discovery 28 s  PASS
+     (at --concurrency 8 with the same drain and deletes: 296 s and 611 s)
 
 Where the time goes now: discovery is GetQueueAttributes, then up to 8 receivers at 10 messages a call
-(1,000 messages: 13 calls on the critical path instead of 101). A table's own calls are its footer read,
-its two PutObjects and its batch (BatchExecuteStatement + DescribeStatement); DeleteMessageBatch carries
-10 tables' messages. The warehouse sees at most --concurrency (8) statements at once, as before, and
-4 x 8 tables are prepared at once, so while 8 tables' batches run the others read footers and write
-manifests: the floor is the statement slots, 1,000 x 2 calls / 8 slots = 250 s (2,000: 500 s), plus
-discovery and the run's own three queries (DDL hash, what keeps tables incomplete, before and after).
-Shared polling (ListStatements over many statements) would not shorten this path: a slot is held until
-its statement is seen finished either way, and a list call is a round trip like a DescribeStatement.
+(1,000 messages: about 15 calls on the critical path instead of 101; about 8 of the 108 calls come back
+empty at the end). A table's own calls are its footer read, its two PutObjects and its batch
+(BatchExecuteStatement + DescribeStatement); one DeleteMessageBatch carries 10 tables' messages. The
+warehouse sees at most --concurrency (16) statements at once, and 2 x 16 tables are prepared at once, so
+while 16 tables' batches run the others read footers and write manifests: the floor is the statement
+slots, 1,000 x 2 calls / 16 slots = 125 s (2,000: 250 s), plus discovery and the run's three queries
+(DDL hash, what keeps tables incomplete, before and after: 9 calls). The one batch per table and run was
+already so. Shared polling (ListStatements over many statements) would not shorten this path: a slot is
+held until its statement is seen finished either way, and a list call is a round trip like a
+DescribeStatement; against the real warehouse it would save DescribeStatement calls, not time. (ListStatements,
+Redshift Data API reference and the botocore model the job ships: at most 100 statements a page
+(MaxResults 0-100, NextToken), StatementName a case-sensitive prefix, one Status or ALL, RoleLevel; its
+StatementData has no error text, so a failed batch would still need DescribeStatement for Redshift's reason.)
 
 The warehouse (not modelled): every table's batch begins with LOCK on the four bookkeeping tables every
 batch reads and writes (_dwctl_load_log, _dwctl_staged_files, _dwctl_generations, _dwctl_freshness), so
@@ -51,7 +56,7 @@ Per-table bookkeeping rows in the shared tables do not help: the rule is per tab
 would: bookkeeping tables of each table's own (load log, staged files, generations, freshness), so that
 a batch touches no table another batch touches and needs no lock, with the run-level queries (stops,
 freshness) reading their union; that changes the merge SQL and needs a migration of the existing
-tables, and is left for a change of its own (see the report of this change).
+tables, and is left for a change of its own.
 """
 
 from __future__ import annotations

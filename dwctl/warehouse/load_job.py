@@ -1263,7 +1263,9 @@ class QueueDiscovery:
         return {table: sorted(objs, key=lambda o: (o.key, o.etag)) for table, objs in found.items()}
 
     def done(self, objects):
-        """Messages of files merged or quarantined: deleted once ten are done (flush deletes the rest)."""
+        """Messages of files merged or quarantined: deleted once ten are done (flush deletes the rest). A
+        run stopped before its flush leaves at most nine done messages, which come back after the
+        visibility timeout: their files are merged already, and merging them again changes nothing."""
         with self.lock:
             self.pending += [o.receipt for o in objects if o.receipt]
             full = len(self.pending) - len(self.pending) % SQS_BATCH
