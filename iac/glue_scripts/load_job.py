@@ -2298,14 +2298,7 @@ def smoke_merges(args, scratch, warehouse, config, canary, report, log=print):
     groups = {}
     for table in sorted(config.units(asked) if asked else config.tables):
         groups.setdefault(config.target[table], []).append(table)
-    workers = max(1, min(int(args.get("concurrency", 8)), len(groups)))
-    if workers == 1:
-        results = [pair for tables in groups.values() for pair in group(tables)]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = [pair for done in pool.map(group, groups.values()) for pair in done]
+    results = [pair for done in in_parallel(group, groups.values(), int(args.get("concurrency", 8))) for pair in done]
     for table, (status, detail) in sorted(results):
         report.add("warehouse: " + table, status, detail)
 
