@@ -1991,7 +1991,8 @@ def run(args, storage, warehouse, config, discovery, log=print, metrics=None, st
     try:
         results = [pair for done in in_parallel(load, busy.values(), workers) for pair in done]
     finally:
-        discovery.flush()  # the messages of files merged so far, whatever happens to the rest
+        if hasattr(discovery, "flush"):  # the messages of files merged so far, whatever happens to the rest
+            discovery.flush()
     quarantined_now = {}
     for table, loader in results:
         merged[table] = len(offered[table]) - len(loader.quarantined)
