@@ -74,7 +74,20 @@ REASON_LIMIT = 4096
 REASON_SHOWN = 600  # characters of it in the run's error
 WAITING = "waiting:"  # the reason of a file kept back behind a quarantined full-load file (TableLoad.wait)
 KIND_COLUMN = "dwctl_kind"  # the pre-stage table's column telling load, cdc and restage rows apart
-DEFAULT_CONCURRENCY = 8  # tables merged at once (--concurrency)
+# Statements (a table's batch, a query) at the warehouse at once (--concurrency; InFlight). Far below the
+# Data API's "maximum number of active queries (STARTED and SUBMITTED queries) per Amazon Redshift cluster
+# is 200" (Redshift Management Guide, data-api.html, "Considerations when calling the Amazon Redshift Data
+# API"). Every table's batch begins with LOCK on the shared bookkeeping tables, so Redshift runs the merges
+# one after another whatever this is: more statements at once only hide the Data API's round trips
+# (bench/bench_loader.py: 16 is what keeps 2,000 tables' round trips within 10 minutes).
+DEFAULT_CONCURRENCY = 16
+# Tables prepared at once per statement slot: a table's S3 calls (its files' footers, its manifests) need
+# no slot, so while `concurrency` tables run SQL, as many others read and write S3 (S3 User Guide,
+# optimizing-performance.html: "at least 3,500 PUT/COPY/POST/DELETE or 5,500 GET/HEAD requests per second
+# per partitioned Amazon S3 prefix", far above this job's rate).
+TABLES_PER_SLOT = 2
+RECEIVERS = 8  # SQS receivers draining the queue at once (QueueDiscovery)
+SQS_BATCH = 10  # messages per ReceiveMessage and per DeleteMessageBatch, the most SQS takes (QueueDiscovery)
 # Redshift aborts one of two concurrent transactions that are not serializable: "ERROR: 1023 DETAIL:
 # Serializable isolation violation on table" (Redshift Database Developer Guide, c_serial_isolation,
 # "Troubleshooting serializable isolation errors": "Retry the canceled transaction"); a deadlock aborts
@@ -1194,6 +1207,9 @@ class ListingDiscovery:
     def done(self, objects):
         """Nothing to acknowledge: the load log and the quarantine are the record."""
 
+    def flush(self):
+        """Nothing pending."""
+
 
 def message_kind(message):
     """The EventBridge detail-type of an SQS message body ("Object Created", "Object Deleted")."""
@@ -1210,22 +1226,57 @@ class QueueDiscovery:
     ev-events.html, "Using EventBridge"); keys in EventBridge events are URL-encoded like those
     of S3 event notifications, so they are decoded. Messages of tables not in this run, and of
     files that fail, stay on the queue and come back after the visibility timeout.
+
+    The queue is drained by up to RECEIVERS receivers at once, as many as its depth needs at 10
+    messages a call: "ApproximateNumberOfMessages - Returns the approximate number of messages
+    available for retrieval from the queue" (SQS API Reference, GetQueueAttributes), at most 10 per
+    ReceiveMessage (MaxNumberOfMessages "Valid values: 1 to 10", ReceiveMessage). A received message
+    is hidden from every other receiver for the visibility timeout (SQS Developer Guide,
+    sqs-visibility-timeout.html), so the receivers share the work; a standard queue may still
+    deliver a message twice ("at-least-once delivery", sqs-standard-queues.html), which the merge
+    absorbs. The depth is approximate, so the drain goes on past it while calls come back full and
+    stops at the first call that is not, or that is empty (short polling samples a subset of the
+    servers and may miss messages, sqs-short-and-long-polling.html: those wait for the next run).
+    Done messages are deleted 10 at a time, whatever table they belong to: "Deletes up to ten
+    messages from the specified queue" (DeleteMessageBatch), authorized by sqs:DeleteMessage
+    (sqs-api-permissions-reference.html: a batch action needs the permission of the action it batches).
     """
 
-    def __init__(self, sqs, queue_url, config, visibility_timeout=3900, max_messages=100000):
+    def __init__(self, sqs, queue_url, config, visibility_timeout=3900, max_messages=100000, receivers=None):
+        import threading
+
         self.sqs, self.queue_url, self.config, self.max_messages = sqs, queue_url, config, max_messages
         self.visibility_timeout = int(visibility_timeout)  # longer than a run: a message is not seen twice in one
+        self.receivers = int(receivers or RECEIVERS)
         self.unrelated = []
         self.deleted = {}  # table -> keys DMS deleted (an "Object Deleted" event by DeleteObject)
+        self.lock = threading.Lock()
+        self.pending = []  # receipts of done messages not deleted yet (fewer than SQS_BATCH)
+
+    def depth(self):
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url,
+                                                   AttributeNames=["ApproximateNumberOfMessages"])
+        return int(attributes.get("Attributes", {}).get("ApproximateNumberOfMessages", 0) or 0)
 
     def receive(self):
-        messages = []
-        while len(messages) < self.max_messages:
-            got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                           VisibilityTimeout=self.visibility_timeout).get("Messages", [])
-            if not got:
-                return messages
-            messages += got
+        target = min(self.max_messages, self.depth())
+        messages, state = [], {"drained": False}
+
+        def receiver(_):
+            while True:
+                with self.lock:
+                    if state["drained"] or len(messages) >= self.max_messages:
+                        return
+                got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=SQS_BATCH,
+                                               WaitTimeSeconds=0,
+                                               VisibilityTimeout=self.visibility_timeout).get("Messages", [])
+                with self.lock:
+                    messages.extend(got)
+                    if not got or (len(got) < SQS_BATCH and len(messages) >= target):
+                        state["drained"] = True
+
+        wanted = max(1, min(self.receivers, -(-target // SQS_BATCH)))
+        in_parallel(receiver, range(wanted), wanted)
         return messages
 
     def new_objects(self, tables):
@@ -1252,13 +1303,39 @@ class QueueDiscovery:
         return {table: sorted(objs, key=lambda o: (o.key, o.etag)) for table, objs in found.items()}
 
     def done(self, objects):
-        self.delete([o.receipt for o in objects if o.receipt])
+        """Messages of files merged or quarantined: deleted once ten are done (flush deletes the rest). A
+        run stopped before its flush leaves at most nine done messages, which come back after the
+        visibility timeout: their files are merged already, and merging them again changes nothing."""
+        with self.lock:
+            self.pending += [o.receipt for o in objects if o.receipt]
+            full = len(self.pending) - len(self.pending) % SQS_BATCH
+            ready, self.pending = self.pending[:full], self.pending[full:]
+        self.delete(ready)
+
+    def flush(self):
+        """Delete the done messages still pending: the run calls it last, however it ends."""
+        with self.lock:
+            ready, self.pending = self.pending, []
+        self.delete(ready)
 
     def delete(self, receipts):
-        for start in range(0, len(receipts), 10):
-            chunk = receipts[start:start + 10]
+        for start in range(0, len(receipts), SQS_BATCH):
+            chunk = receipts[start:start + SQS_BATCH]
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
                 {"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(chunk)])
+
+
+def in_parallel(work, items, workers):
+    """[work(item) for item in items], on up to `workers` threads (in order; the caller's thread when 1).
+    boto3's low-level clients are thread-safe (Boto3 documentation, "Multithreading or multiprocessing
+    with clients"), so the threads share them."""
+    items = list(items)
+    if workers <= 1 or len(items) <= 1:
+        return [work(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(work, items))
 
 
 # --- AWS -----------------------------------------------------------------------------------
@@ -1358,6 +1435,38 @@ class Warehouse:
             self.sleep(delay)
             waited += delay
             delay = min(delay * 2, 5.0)
+
+
+class InFlight:
+    """A warehouse through which at most `slots` statements run at once, whatever the number of threads
+    calling it: a thread waits for a slot before it starts a statement (or a batch) and gives it back
+    once the statement has finished. The warehouse sees --concurrency statements at most, while more
+    tables than that make their S3 calls meanwhile (run)."""
+
+    def __init__(self, warehouse, slots):
+        self.warehouse, self.slots = warehouse, make_slots(slots)
+
+    def __getattr__(self, name):  # sleep, target, client...: the warehouse's own
+        return getattr(self.warehouse, name)
+
+    def query(self, sql, **params):
+        with self.slots:
+            return self.warehouse.query(sql, **params)
+
+    def execute(self, sql, **params):
+        with self.slots:
+            self.warehouse.execute(sql, **params)
+
+    def batch(self, statements, name):
+        with self.slots:
+            self.warehouse.batch(statements, name)
+
+
+def make_slots(count):
+    """The semaphore InFlight waits on (bench/bench_loader.py puts a timed one in its place)."""
+    import threading
+
+    return threading.BoundedSemaphore(count)
 
 
 # --- one table -----------------------------------------------------------------------------
@@ -1855,8 +1964,9 @@ def stop_problems(stops, tables, quarantined_now):
 
 
 def run(args, storage, warehouse, config, discovery, log=print, metrics=None, statistics=None):
-    """One scheduled run; returns {table: files merged}. Tables load concurrently (--concurrency,
-    default 8; each table's batch is its own transaction). Raises JobError after the last table
+    """One scheduled run; returns {table: files merged}. Tables load concurrently (at most --concurrency
+    statements at the warehouse at once, default 16, and TABLES_PER_SLOT tables per statement slot making
+    their S3 calls; each table's batch is its own transaction). Raises JobError after the last table
     when any table is not complete: a file quarantined or held (in this run or an earlier one), a
     migration not made, or a merged file deleted from the bucket with no reload merged since; so
     the run fails and its alarm fires, with every other table loaded (a table whose migration
@@ -1900,7 +2010,7 @@ def run(args, storage, warehouse, config, discovery, log=print, metrics=None, st
         Database Developer Guide, c_serial_isolation)."""
         done = []
         for table in tables:
-            loader = TableLoad(storage, warehouse, config, args, table, run_id, log, starts.get(table, ""),
+            loader = TableLoad(storage, through, config, args, table, run_id, log, starts.get(table, ""),
                                None if table in again else (blocked[table] or [None])[0], stops.blockers(table))
             discovery.done(loader.run(offered[table]))
             done.append((table, loader))
@@ -1911,14 +2021,16 @@ def run(args, storage, warehouse, config, discovery, log=print, metrics=None, st
     for table in chosen:
         if offered.get(table):
             busy.setdefault(config.target[table], []).append(table)
-    workers = max(1, min(int(args.get("concurrency", DEFAULT_CONCURRENCY)), len(busy) or 1))
-    if workers == 1:
-        results = [pair for group in busy.values() for pair in load(group)]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = [pair for done in pool.map(load, busy.values()) for pair in done]
+    # At most `concurrency` statements at the warehouse at once (InFlight); TABLES_PER_SLOT times as many
+    # tables at once, the others making their S3 calls meanwhile.
+    concurrency = max(1, int(args.get("concurrency", DEFAULT_CONCURRENCY)))
+    workers = concurrency * TABLES_PER_SLOT if concurrency > 1 else 1
+    through = InFlight(warehouse, concurrency) if workers > 1 else warehouse
+    try:
+        results = [pair for done in in_parallel(load, busy.values(), workers) for pair in done]
+    finally:
+        if hasattr(discovery, "flush"):  # the messages of files merged so far, whatever happens to the rest
+            discovery.flush()
     quarantined_now = {}
     for table, loader in results:
         merged[table] = len(offered[table]) - len(loader.quarantined)
@@ -2226,14 +2338,7 @@ def smoke_merges(args, scratch, warehouse, config, canary, report, log=print):
     groups = {}
     for table in sorted(config.units(asked) if asked else config.tables):
         groups.setdefault(config.target[table], []).append(table)
-    workers = max(1, min(int(args.get("concurrency", 8)), len(groups)))
-    if workers == 1:
-        results = [pair for tables in groups.values() for pair in group(tables)]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = [pair for done in pool.map(group, groups.values()) for pair in done]
+    results = [pair for done in in_parallel(group, groups.values(), int(args.get("concurrency", 8))) for pair in done]
     for table, (status, detail) in sorted(results):
         report.add("warehouse: " + table, status, detail)
 
@@ -2477,7 +2582,13 @@ def main(argv=None):
     import boto3
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    s3 = boto3.client("s3")
+    # One connection per thread that may call S3 at once (run: TABLES_PER_SLOT x --concurrency): botocore
+    # keeps 10 by default ("max_pool_connections ... If this value is not set, the default value of 10 is
+    # used", botocore Config reference), and a thread beyond them opens and drops a connection per call.
+    from botocore.config import Config as ClientConfig
+
+    threads = max(1, int(args.get("concurrency", DEFAULT_CONCURRENCY))) * TABLES_PER_SLOT
+    s3 = boto3.client("s3", config=ClientConfig(max_pool_connections=max(10, threads)))
     config = read_config(s3, args)
     warehouse = Warehouse(data_api_client(s3, args), args["workgroup"], args["database"], args.get("secret_arn"))
     storage = S3Storage(s3, args["landing_bucket"], args.get("kms_key_arn"))

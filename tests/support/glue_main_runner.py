@@ -57,6 +57,8 @@ def main(world_path, job_args):
             keys = sorted(k for k in bucket if k.startswith(params.get("Prefix", "")))
             return {"Contents": [{"Key": k, "Size": len(bucket[k]), "ETag": '"e%d"' % len(bucket[k])} for k in keys],
                     "IsTruncated": False, "KeyCount": len(keys)}
+        if service == "sqs" and operation == "GetQueueAttributes":
+            return {"Attributes": {"ApproximateNumberOfMessages": str(len(messages))}}
         if service == "sqs" and operation == "ReceiveMessage":
             got, messages[:] = messages[:params.get("MaxNumberOfMessages", 1)], messages[params.get("MaxNumberOfMessages", 1):]
             return {"Messages": got} if got else {}

@@ -80,6 +80,8 @@ class FakeAws:
         if (service, operation) == ("s3", "ListObjectsV2"):
             found = [{"Key": k, "Size": 100, "ETag": '"e1"'} for k in self.landed.values() if k.startswith(params["Prefix"])]
             return {"Contents": found, "KeyCount": len(found), "IsTruncated": False}
+        if (service, operation) == ("sqs", "GetQueueAttributes"):
+            return {"Attributes": {"ApproximateNumberOfMessages": "0" if self.received else str(len(self.landed))}}
         if (service, operation) == ("sqs", "ReceiveMessage"):
             if self.received:
                 return {"Messages": []}

@@ -307,9 +307,12 @@ class Queue:
         self.sqs = boto3.client("sqs", **creds)
         self.stub = Stubber(self.sqs)
         receive = {"QueueUrl": QUEUE, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 0, "VisibilityTimeout": 3900}
+        self.stub.add_response("get_queue_attributes", {"Attributes": {"ApproximateNumberOfMessages": str(len(messages))}},
+                               {"QueueUrl": QUEUE, "AttributeNames": ["ApproximateNumberOfMessages"]})
         for start in range(0, len(messages), 10):
             self.stub.add_response("receive_message", {"Messages": messages[start:start + 10]}, receive)
-        self.stub.add_response("receive_message", {}, receive)
+        if len(messages) % 10 == 0:  # the job stops at a call that is not full once it has the queue's depth
+            self.stub.add_response("receive_message", {}, receive)
 
     def expect_delete(self, receipts: list[str]):
         self.stub.add_response("delete_message_batch", {"Successful": [{"Id": str(i)} for i in range(len(receipts))],
