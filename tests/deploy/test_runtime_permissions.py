@@ -5,7 +5,8 @@ real hashicorp/aws provider (tests/support/applied_stack.py: every resource's co
 overridden with the ARNs AWS gives, nothing sent anywhere), so the JSON is what the provider's
 aws_iam_policy_document and Terraform's jsonencode produce. The requests are:
 
-- the load job's, from its own code: its main() runs with the applied job's default arguments,
+- the load job's, from its own code: its main() runs with the applied job's default arguments (both
+  discovery modes, and smoke mode as `dwctl smoke` starts it: the smoke run's writes, deletes and COPYs),
   and a botocore hook records every call instead of sending it (tests/support/job_calls.py: the AWS
   API is the one boundary stood in for); each call becomes the IAM request the Service
   Authorization Reference defines for it, with the condition keys its headers and parameters set;
@@ -153,6 +154,22 @@ def job_run(applied, rendered):
     return queue, listing
 
 
+@pytest.fixture(scope="module")
+def smoke_run(applied, rendered):
+    """The job's calls in smoke mode (`dwctl smoke` starts the job with --mode smoke --smoke_id): the
+    uploaded canary is in the bucket, as Terraform puts it beside the config."""
+    from dwctl.render import canary
+
+    config = rendered["iac/glue_scripts/load_job_config.json"]
+    arguments = applied.state["aws_glue_job.loader"]["default_arguments"]
+    uploaded = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": applied.key_arn}  # loader_canary's own settings
+    assert applied.state["aws_s3_object.loader_canary"]["kms_key_id"] == applied.key_arn
+    objects = {arguments["--smoke_canary_key"]: (rendered[canary.PATH].encode(), uploaded)}
+    with pytest.MonkeyPatch.context() as mp:
+        return job_calls.record(config, arguments, applied.region, mp, "--mode", "smoke", "--smoke_id", "iamcheck",
+                                objects=objects)
+
+
 def workgroup_arn(stack: Stack, name: str) -> str:
     [arn] = [w["arn"] for w in stack.instances("aws_redshiftserverless_workgroup.") if w["workgroup_name"] == name]
     return arn
@@ -180,6 +197,8 @@ def job_requests(stack: Stack, calls: list[job_calls.Call]) -> list[tuple[str, R
                                                     "x-amz-server-side-encryption-aws-kms-key-id") if h in headers}
             out.append((what, Request(me, "s3:PutObject", s3_object(p["Bucket"], p["Key"]), {**ctx, **sse})))
             out.append((what + " (SSE-KMS)", via_s3(stack, me, "kms:GenerateDataKey", ctx)))
+        elif (call.service, call.operation) == ("s3", "DeleteObject"):
+            out.append((what, Request(me, "s3:DeleteObject", s3_object(p["Bucket"], p["Key"]), ctx)))
         elif (call.service, call.operation) == ("s3", "ListObjectsV2"):
             out.append((what, Request(me, "s3:ListBucket", f"arn:aws:s3:::{p['Bucket']}", {**ctx, "s3:prefix": p["Prefix"]})))
         elif call.service == "sqs":
@@ -224,6 +243,31 @@ def test_every_request_of_the_load_job_is_allowed(applied, job_run):
     checks = [Check(why, r, identity) for run in job_run for why, r in job_requests(applied, run.calls)]
     assert [c for c in checks if c.request.action == "s3:PutObject"], "the job writes manifests"
     evaluate(applied, checks, allowed=True)
+
+
+def test_every_request_of_the_smoke_run_is_allowed(applied, smoke_run):
+    """`dwctl smoke`'s run of the job, held to the same policies: it reads the canary, writes and deletes
+    under its scratch prefix only, sends its scratch statements; the deletes are the role's only ones."""
+    operations = {(c.service, c.operation) for c in smoke_run.calls}
+    assert {("s3", "GetObject"), ("s3", "PutObject"), ("s3", "DeleteObject"),
+            ("redshift-data", "ExecuteStatement")} <= operations, operations
+    checks = [Check(why, r, applied.identity("loader")) for why, r in job_requests(applied, smoke_run.calls)]
+    deletes = [c.request.resource for c in checks if c.request.action == "s3:DeleteObject"]
+    assert deletes and all("/_dwctl-smoke/iamcheck/" in r for r in deletes), deletes
+    evaluate(applied, checks, allowed=True)
+
+
+def test_the_job_may_delete_only_under_the_smoke_prefix(applied, smoke_run):
+    """The role's one delete permission is the smoke scratch prefix: a landed file, a manifest, the
+    job's config are refused (the stack's rule, decided by IAM's evaluation, not by the job's guard)."""
+    me, ctx, identity = applied.principal("loader"), applied.session("loader"), applied.identity("loader")
+    deleted = next(c.params["Key"] for c in smoke_run.calls if c.operation == "DeleteObject")
+    manifests = deleted.split("/_dwctl-smoke/")[0]
+    arguments = applied.state["aws_glue_job.loader"]["default_arguments"]
+    refused = ["raw/public/customers/LOAD00000001.parquet", f"{manifests}/customers/run.manifest",
+               arguments["--config_key"], f"{manifests}/_dwctl-smoke"]
+    evaluate(applied, [Check(f"delete {key}", Request(me, "s3:DeleteObject", s3_object(applied.landing, key), ctx),
+                             identity) for key in refused], allowed=False)
 
 
 def test_what_the_bucket_refuses_the_job_is_refused(applied, job_run):
@@ -311,14 +355,15 @@ def copies(run: job_calls.FakeAws) -> list[tuple[str, str, bool]]:
     return found
 
 
-def test_every_read_of_the_copy_role_is_allowed(applied, job_run):
+def test_every_read_of_the_copy_role_is_allowed(applied, job_run, smoke_run):
     """COPY from a manifest reads it and each file it lists; COPY from a key reads every object under
-    that prefix, listing it first (Redshift Database Developer Guide, copy-parameters-data-source-s3.html)."""
+    that prefix, listing it first (Redshift Database Developer Guide, copy-parameters-data-source-s3.html).
+    The smoke run's COPYs too: its canary copies under the scratch prefix."""
     role = applied.role("redshift")
     me = applied.principal("redshift")
     ctx = {"aws:userid": f"{role['unique_id']}:RedshiftSession", "aws:PrincipalAccount": ACCOUNT, "aws:SecureTransport": "true"}
     identity, checks = applied.identity("redshift"), []
-    for run in job_run:
+    for run in [*job_run, smoke_run]:
         found = copies(run)
         assert found and {r for _, r, _ in found} == {role["arn"]}, "every COPY uses the stack's COPY role"
         for url, _, manifest in found:

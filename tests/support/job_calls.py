@@ -52,9 +52,13 @@ def footer(config: load_job.Config, table: str) -> bytes:
 class FakeAws:
     """The answers AWS would give the job, keyed by operation; records every call."""
 
-    def __init__(self, config_text: str, bucket: str, config_key: str):
+    def __init__(self, config_text: str, bucket: str, config_key: str, objects: dict[str, tuple] | None = None):
         self.config = load_job.Config.from_json(config_text)
         self.config_text, self.bucket, self.config_key = config_text, bucket, config_key
+        # key -> (bytes, encryption): more objects in the bucket (the smoke canary, as Terraform uploaded it) and
+        # what the job put; GetObject answers an SSE-KMS object's ServerSideEncryption and SSEKMSKeyId (S3 API
+        # Reference, GetObject: response elements), which the smoke run's copies reuse
+        self.objects = dict(objects or {})
         self.calls: list[Call] = []
         self.landed = {table: f"{prefix}20240101-000000{i:03d}.parquet"
                        for i, (table, prefix) in enumerate(sorted(self.config.tables.items()))}
@@ -70,13 +74,21 @@ class FakeAws:
         if (service, operation) == ("s3", "GetObject"):
             if params["Key"] == self.config_key:
                 return {"Body": self.body(self.config_text.encode())}
+            if params["Key"] in self.objects:
+                data, encryption = self.objects[params["Key"]]
+                return {"Body": self.body(data), **encryption}
             table = next(t for t, key in self.landed.items() if key == params["Key"])
             return {"Body": self.body(footer(self.config, table))}
         if (service, operation) == ("s3", "PutObject"):
             body = params["Body"]
             body = body.getvalue() if hasattr(body, "getvalue") else body
-            self.bodies[params["Key"]] = body.decode() if isinstance(body, bytes) else body
+            self.objects[params["Key"]] = (body if isinstance(body, bytes) else body.encode(),
+                                           {k: params[k] for k in ("ServerSideEncryption", "SSEKMSKeyId") if k in params})
+            self.bodies[params["Key"]] = body.decode(errors="replace") if isinstance(body, bytes) else body
             return {"ETag": '"put"'}
+        if (service, operation) == ("s3", "DeleteObject"):
+            self.objects.pop(params["Key"], None)
+            return {}
         if (service, operation) == ("s3", "ListObjectsV2"):
             found = [{"Key": k, "Size": 100, "ETag": '"e1"'} for k in self.landed.values() if k.startswith(params["Prefix"])]
             return {"Contents": found, "KeyCount": len(found), "IsTruncated": False}
@@ -113,13 +125,24 @@ class FakeAws:
             sql = self.sql[params["Id"]]
             if sql == self.config.queries["ddl_applied"]:  # the DDL is current: no migration
                 return {"Records": [[{"stringValue": self.config.ddl_hash}]]}
+            if sql == "SELECT 1, CURRENT_USER":  # the smoke run's Data API check
+                return {"Records": [[{"longValue": 1}, {"stringValue": "IAMR:loader"}]]}
+            if sql.startswith("SELECT COUNT(*), MAX(CAST(\"c_timestamp\""):  # the smoke COPY's read-back: its 2 rows
+                return {"Records": [[{"longValue": 2}, {"stringValue": "2024-01-01 00:00:00"},
+                                     {"stringValue": "2024-01-01 00:00:00+00"}]]}
+            if sql == "SELECT CAST(GETDATE() AS VARCHAR(40))":  # a smoke fact
+                return {"Records": [[{"stringValue": "2024-01-01 00:00:00.123456"}]]}
+            if sql == self.config.queries["load_history"] or sql.startswith(  # nothing merged into it yet (the
+                    self.config.queries["load_history"].split(" FROM ")[0]):  # smoke run's: in its scratch schemas)
+                return {"Records": [[{"isNull": True}] * 5]}
             return {"Records": []}
         raise AssertionError(f"the job called redshift-data {operation}, which this stand-in does not answer")
 
 
-def record(config_text: str, job_arguments: dict[str, str], region: str, monkeypatch, *extra: str) -> FakeAws:
+def record(config_text: str, job_arguments: dict[str, str], region: str, monkeypatch, *extra: str,
+           objects: dict[str, tuple] | None = None) -> FakeAws:
     """Run the job's main() as Glue would (its default arguments plus Glue's own) and record its calls."""
-    aws = FakeAws(config_text, job_arguments["--landing_bucket"], job_arguments["--config_key"])
+    aws = FakeAws(config_text, job_arguments["--landing_bucket"], job_arguments["--config_key"], objects)
     for key, value in {"AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKEFAKE", "AWS_SECRET_ACCESS_KEY": "fake",
                        "AWS_DEFAULT_REGION": region, "AWS_EC2_METADATA_DISABLED": "true"}.items():
         monkeypatch.setenv(key, value)
