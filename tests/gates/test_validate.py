@@ -61,7 +61,7 @@ def test_fresh_render_passes_every_check_it_can_run(fresh, provider_schema_path,
     data = json.loads(as_json.stdout)
     assert data["ok"] is True and data["counts"] == {"pass": 4, "fail": 0, "skip": 1}
     assert [c["name"] for c in data["checks"]] == ["spec", "rendered", "fmt", "provider schema", "terraform validate"]
-    assert "terraform fmt -check -recursive" in data["checks"][2]["detail"]
+    assert "byte for byte what dwctl renders" in data["checks"][2]["detail"]  # no formatter run needed
     tf_files = len(list((fresh / "iac").glob("*.tf")))
     assert data["checks"][3]["detail"] == f"{tf_files} file(s) match {provider_schema_path.as_posix()}"
 
@@ -96,6 +96,19 @@ def test_unformatted_hcl_fails_fmt_naming_the_file(fresh, provider_schema_path, 
     assert f"{fresh.as_posix()}/iac/extra.tf" in text
     assert statuses(validate(*args(fresh, "--provider-schema", str(provider_schema_path), "--format", "json"))) == {
         "spec": "pass", "rendered": "pass", "fmt": "fail", "provider schema": "pass", "terraform validate": "skip"}
+
+
+def test_fmt_runs_terraform_once_a_file_is_not_the_render(fresh, terraform_bin):
+    """Files byte for byte the render are canonical by construction (tests/render/test_fmt_property.py);
+    a file of your own, or a rendered file edited, sends the whole tree to Terraform's formatter."""
+    (fresh / "iac" / "mine.tf").write_text('locals {\n  mine = "x"\n}\n')  # canonical, not rendered
+    fmt = checks_of(validate(*args(fresh, "--format", "json")))["fmt"]
+    assert fmt["status"] == "pass" and "terraform fmt -check -recursive` finds nothing" in fmt["detail"]
+    (fresh / "iac" / "mine.tf").unlink()
+    s3 = fresh / "iac" / "s3.tf"
+    s3.write_text(s3.read_text().replace(" = ", "     = ", 1))  # still valid HCL, not canonical
+    fmt = checks_of(validate(*args(fresh, "--format", "json")))["fmt"]
+    assert fmt["status"] == "fail" and fmt["problems"] == [f"{fresh.as_posix()}/iac/s3.tf"], fmt
 
 
 def test_fmt_reports_hcl_it_cannot_parse(fresh, terraform_bin):
@@ -252,3 +265,27 @@ def test_example_workflow_runs_the_gates_and_uploads_sarif():
     assert upload["with"]["sarif_file"] == f"{out_dir}/results_sarif.sarif"  # the name dwctl scan writes
     assert "sarif" in scan_words and "failure()" in upload["if"]
     assert workflow["permissions"]["security-events"] == "write"
+
+
+def test_the_schema_check_gives_the_same_result_forked_or_in_process(fresh, provider_schema_path):
+    """validate runs the provider-schema check in a forked child beside the render (when no other thread
+    runs); a thread running forces it in-process. Same checks either way, failures and problems included."""
+    import threading
+
+    from dwctl.gates import validate as gates
+
+    (fresh / "iac" / "by_hand.tf").write_text(BOGUS)
+    run = lambda: gates.run_checks(EXAMPLE, fresh, provider_schema=provider_schema_path)  # noqa: E731
+    assert threading.active_count() == 1, "the forked path needs a single-threaded process"
+    forked = run()
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        in_process = run()
+    finally:
+        stop.set()
+        other.join()
+    assert forked == in_process
+    schema = next(c for c in forked if c.name == "provider schema")
+    assert schema.status == "fail" and any("by_hand.tf:2" in p for p in schema.problems), schema
