@@ -42,6 +42,8 @@ def test_verbose_prints_each_command_line_dwctl_runs(project):
     tf = standin(project / "bin", code=0)
     quiet = invoke("validate", "--terraform-bin", str(tf))
     assert "dwctl: running:" not in quiet.output
+    # a file of the user's own, so the formatter runs (files that are the render alone need none: check_fmt)
+    (project / "iac" / "mine.tf").write_text('locals {\n  mine = 1\n}\n')
     loud = invoke("-v", "validate", "--terraform-bin", str(tf))
     assert f"dwctl: running: {tf} version -json" in loud.stderr
     assert f"dwctl: running: {tf} fmt -check -recursive -no-color (in iac)" in loud.stderr
